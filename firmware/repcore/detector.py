@@ -1,0 +1,521 @@
+"""The rep and hold detector: raw IMU samples in, exercise events out.
+
+Pipeline, per tick of 80 ms (see ticker.py for the per-sample part):
+ 1. gravity direction `u` (unit vector, sensor frame): accelerometer low-passed, or
+    with a gyroscope a complementary filter that follows fast turns;
+ 2. motion features: tilt rate, direction reversals (walking), stillness;
+ 3. calibration: standing still next to walking fixes the body frame (frame.py);
+ 4. reps: an excursion of `u` away from a rest direction and back (the rep), whose
+    rest posture and direction in the body frame say which exercise it was;
+ 5. holds: the thigh still in hip extension while kneeling (hip flexor stretch);
+ 6. sets: reps of one exercise grouped, with partial reps judged against the set.
+Design notes and measured accuracy: docs/algorithm.md.
+"""
+from math import acos, asin, atan2, sqrt
+
+from repcore.compat import const
+from repcore.events import (
+    CAL_STANDING,
+    CAL_USER,
+    EV_CALIBRATED,
+    EV_FAULT,
+    EV_HOLD,
+    EV_REP,
+    EV_SET,
+    EX_BRIDGE,
+    EX_CLAM,
+    EX_NONE,
+    EX_STRETCH,
+    FAULT_BAD_SAMPLE,
+    FAULT_GAP,
+    MODE_AUTO,
+    PLACEMENT_HIP,
+    SIDE_LEFT,
+    SIDE_NONE,
+    SIDE_RIGHT,
+)
+from repcore.frame import Frame
+from repcore.ticker import TICK_MS, Ticker
+
+_DEG = 57.29578
+_DT = TICK_MS / 1000.0
+
+# Gravity filters (per-tick gains). With a gyroscope the filter integrates the turn
+# and only leans on the accelerometer slowly, so linear acceleration hurts less.
+_K_ACC = 0.45
+_K_GYRO = 0.2
+_K_REF = 0.15  # rest direction follows the still thigh with a ~0.5 s time constant
+_K_RATE = 0.08  # ~1 s averages of tilt rate and reversals
+
+_STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
+_WALK_RATE = 0.7  # rad/s sustained, with...
+_WALK_REV = 1.0  # ...direction reversals per second: the thigh swinging at ~1 Hz
+_WALK_MS = const(3000)
+_CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
+_CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
+_CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
+
+_REST_MS = const(240)  # still this long before a rep may start
+_START_DEG = 5.0
+_MIN_REP_MS = const(700)  # faster swings are steps or fidgets, not reps
+_MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
+_SETTLE_MS = const(3000)  # still this long...
+_POSTURE_DEG = 50.0  # ...this far from rest is a new posture: no top hold is that far
+_SWING_MS = const(6000)
+_END_FRAC = 0.4  # back below this fraction of the peak: the rep is over
+_TOP_FRAC = 0.85
+_FULL_FRAC = 0.55  # of the set's typical range: a full rep; below: partial
+_PART_FRAC = 0.3  # below this it is noise (a "tiny" rep), not reported
+_SET_GAP_MS = const(20000)
+_REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
+_BRIDGE_MIN = 8.0  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
+_BRIDGE_MAX = 70.0  # larger turns are posture changes (lying down, rolling over)
+_CLAM_MIN = 12.0
+_CLAM_MAX = 80.0  # real clams 46-67 deg; knee rolling swings ~100
+
+_HOLD_MIN_EXT = 6.0  # degrees of hip extension for a stretch
+_HOLD_MAX_EXT = 45.0
+_HOLD_BAND = 4.0  # degrees around the held angle (breathing sways ~1)
+_HOLD_START_MS = const(3000)
+_HOLD_LEAVE_MS = const(1500)
+_HOLD_MIN_MS = const(10000)
+
+
+class Detector:
+    def __init__(self, sink, leg=SIDE_RIGHT, placement=0, mode=MODE_AUTO, gyro=True):
+        self._sink = sink
+        self.leg = leg
+        self.placement = placement
+        self.mode = mode
+        self.gyro = gyro
+        self.ticker = Ticker()
+        self.frame = Frame(-1 if leg == SIDE_LEFT else 1)
+        self._bad_reported = 0
+        # gravity direction, sensor frame
+        self._init = False
+        self.ux = self.uy = self.uz = 0.0
+        self._dx = self._dy = self._dz = 0.0  # last change of u, for reversals
+        self.rate = 0.0  # tilt rate, rad/s, ~1 s average
+        self.rev = 0.0  # direction reversals per second, ~1 s average
+        self.still = False
+        self._still_ms = 0
+        self._walk_ms = 0
+        self._walk_end = -1 << 30
+        self._wn = 0  # walking: summed u, for the forward direction
+        self._wx = self._wy = self._wz = 0.0
+        self._cand = False  # standing candidate waiting for walking to confirm it
+        self._cand_t = 0
+        self._cx = self._cy = self._cz = 0.0
+        self._user_cal = False
+        # rep state
+        self._out = False
+        self._rest_ms = 0
+        self.rx = self.ry = self.rz = 0.0  # rest direction
+        self._ref = False
+        self._t_leave = 0
+        self._peak = 0.0
+        self._t_top0 = self._t_top1 = 0
+        self._top_deg = 0.0  # angle when the top was last reached
+        self._out_still = 0  # ms still while away from rest
+        self._swing = False  # a rep just ended: the next may start without a pause
+        self._t_end = 0
+        self._px = self._py = self._pz = 0.0
+        # set state
+        self._set_ex = EX_NONE
+        self._set_side = SIDE_NONE
+        self._set_n = 0
+        self._set_part = 0
+        self._set_t0 = self._set_t1 = 0
+        self._set_rom = 0.0
+        self._roms = [0.0] * 5  # last full-rep ranges, for the set's typical range
+        self._nroms = 0
+        # hold state
+        self._hold_in = 0  # ms in the stretch zone
+        self._hold_t0 = 0
+        self._hold_t1 = 0
+        self._hold_on = False
+        self._hold_ext = 0.0  # the held extension angle, degrees
+        self._hold_sum = 0.0
+
+    # -- input -------------------------------------------------------------
+
+    def push(self, t, ax, ay, az, gx, gy, gz):
+        """One sample: t in ms, acceleration in mg, angular rate in 0.1 deg/s."""
+        tk = self.ticker
+        if tk.push(t, ax, ay, az, gx, gy, gz):
+            self._tick(tk)
+            tk.start(t, ax, ay, az, gx, gy, gz)
+
+    def calibrate(self):
+        """The user asks to calibrate: the next still stand sets the body frame."""
+        self._user_cal = True
+
+    def finish(self, t):
+        """End of the stream: close an open hold and set."""
+        if self._hold_on:
+            self._end_hold()
+        self._end_set()
+
+    # -- per tick ----------------------------------------------------------
+
+    def _tick(self, tk):
+        t = tk.t_done
+        if tk.bad != self._bad_reported:
+            self._bad_reported = tk.bad
+            self._sink((EV_FAULT, t, FAULT_BAD_SAMPLE))
+        if tk.gap:
+            self._sink((EV_FAULT, t, FAULT_GAP))
+            self._out = False  # a rep across a gap cannot be timed; start afresh
+            self._rest_ms = 0
+        k = 1.0 / tk.n
+        ax = tk.sax * k
+        ay = tk.say * k
+        az = tk.saz * k
+        n = sqrt(ax * ax + ay * ay + az * az)
+        ax /= n
+        ay /= n
+        az /= n
+        if not self._init:
+            self._init = True
+            self.ux, self.uy, self.uz = ax, ay, az
+            self.rx, self.ry, self.rz = ax, ay, az
+            if self.mode != MODE_AUTO:
+                # The user is already exercising: treat the first direction as a top
+                # so the first turning point becomes a rest.
+                self._px, self._py, self._pz = ax, ay, az
+                self._swing = self._ref = True
+                self._t_end = t
+            return
+        ux, uy, uz = self.ux, self.uy, self.uz
+        if self.gyro:
+            # d(u)/dt = u x w for a world-fixed vector seen from the turning body
+            c = k * (_DT / 10.0 / _DEG)  # 0.1 deg/s summed -> rad per tick
+            wx = tk.sgx * c
+            wy = tk.sgy * c
+            wz = tk.sgz * c
+            vx = ux + (uy * wz - uz * wy)
+            vy = uy + (uz * wx - ux * wz)
+            vz = uz + (ux * wy - uy * wx)
+            g = _K_GYRO
+        else:
+            vx, vy, vz = ux, uy, uz
+            g = _K_ACC
+        vx += g * (ax - vx)
+        vy += g * (ay - vy)
+        vz += g * (az - vz)
+        n = sqrt(vx * vx + vy * vy + vz * vz)
+        vx /= n
+        vy /= n
+        vz /= n
+        dx = vx - ux
+        dy = vy - uy
+        dz = vz - uz
+        d = sqrt(dx * dx + dy * dy + dz * dz)
+        self.rate += _K_RATE * (d / _DT - self.rate)
+        turn = (dx * self._dx + dy * self._dy + dz * self._dz) < 0.0 and d > 0.01
+        self.rev += _K_RATE * ((1.0 / _DT if turn else 0.0) - self.rev)
+        self._dx, self._dy, self._dz = dx, dy, dz
+        self.ux, self.uy, self.uz = vx, vy, vz
+        self.still = d < _STILL_RATE * _DT
+        self._motion(t)
+        self._rep(t)
+        if self.placement != PLACEMENT_HIP:
+            self._hold(t)
+
+    # -- walking, standing and calibration -----------------------------------
+
+    def _motion(self, t):
+        if self.rate > _WALK_RATE and self.rev > _WALK_REV:
+            self._walk_ms += TICK_MS
+            if self._walk_ms >= _WALK_MS:
+                self._walk_end = t
+                self._wn += 1
+                self._wx += self.ux
+                self._wy += self.uy
+                self._wz += self.uz
+                if self._cand and t - self._cand_t < _CAL_NEAR_MS + _WALK_MS:
+                    if self._wn >= 25:  # 2 s of walking gives the forward lean
+                        self._calibrate(t, self._cx, self._cy, self._cz, CAL_STANDING)
+                        self._cand = False
+        else:
+            self._walk_ms = 0
+        if not self.still:
+            if self._still_ms >= _CAL_STILL_MS:
+                self._cand_t = t  # the stand ended now; walking may follow
+            self._still_ms = 0
+            return
+        self._still_ms += TICK_MS
+        if self._still_ms != _CAL_STILL_MS:
+            return
+        ux, uy, uz = self.ux, self.uy, self.uz
+        if self._user_cal:
+            self._user_cal = False
+            self._wn = 0
+            self._calibrate(t, ux, uy, uz, CAL_USER)
+            return
+        fr = self.frame
+        upright = -(fr.xx * ux + fr.xy * uy + fr.xz * uz) > _CAL_UPRIGHT
+        if t - self._walk_end < _CAL_NEAR_MS and (upright or not fr.calibrated):
+            self._calibrate(t, ux, uy, uz, CAL_STANDING)
+        elif not fr.calibrated and upright and self._set_ex == EX_NONE:
+            self._wn = 0
+            self._calibrate(t, ux, uy, uz, CAL_STANDING)
+        if upright or not fr.calibrated:
+            self._cand = True  # walking that starts soon may refine it
+            self._cand_t = t
+            self._cx, self._cy, self._cz = ux, uy, uz
+            self._wn = 0
+            self._wx = self._wy = self._wz = 0.0
+
+    def _calibrate(self, t, ux, uy, uz, method):
+        fx = fy = fz = 0.0
+        if self._wn >= 25:
+            # The thigh leans forward on average while walking: the mean walking
+            # direction minus the standing one points forward (sign by leg).
+            k = 1.0 / self._wn
+            fx = self._wx * k + ux
+            fy = self._wy * k + uy
+            fz = self._wz * k + uz
+            d = fx * ux + fy * uy + fz * uz  # remove the part along the thigh
+            fx -= d * ux
+            fy -= d * uy
+            fz -= d * uz
+            if fx * fx + fy * fy + fz * fz < 0.0049:  # under 4 deg of lean: unreliable
+                fx = fy = fz = 0.0
+        if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
+            self._sink((EV_CALIBRATED, t, method))
+
+    # -- reps ------------------------------------------------------------------
+
+    def _rep(self, t):
+        ux, uy, uz = self.ux, self.uy, self.uz
+        if not self._out:
+            if self.still:
+                self._rest_ms += TICK_MS
+                if not self._ref:
+                    self.rx, self.ry, self.rz = ux, uy, uz
+                    self._ref = True
+                k = _K_REF
+                rx = self.rx + k * (ux - self.rx)
+                ry = self.ry + k * (uy - self.ry)
+                rz = self.rz + k * (uz - self.rz)
+                n = sqrt(rx * rx + ry * ry + rz * rz)
+                self.rx, self.ry, self.rz = rx / n, ry / n, rz / n
+            elif self._swing and self._rest_ms < _REST_MS and t - self._t_end < _SWING_MS:
+                # Reps without a pause at rest: the reference rides to the turning
+                # point, the far end from the last top, and the next rep leaves it.
+                px, py, pz = self._px, self._py, self._pz
+                if ux * px + uy * py + uz * pz < self.rx * px + self.ry * py + self.rz * pz:
+                    self.rx, self.ry, self.rz = ux, uy, uz
+            elif self._rest_ms < _REST_MS:
+                self._ref = False  # moving without a settled rest: no reference
+            c = ux * self.rx + uy * self.ry + uz * self.rz
+            if c > 0.9986:  # within 3 deg of rest
+                self._t_leave = t
+            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < 0.9962:  # 5 deg
+                self._out = True
+                self._out_still = 0
+                self._peak = 0.0
+            return
+        c = ux * self.rx + uy * self.ry + uz * self.rz
+        th = acos(c if c < 1.0 else 1.0) * _DEG
+        if th > self._peak:
+            self._peak = th
+            self._px, self._py, self._pz = ux, uy, uz
+            if th * _TOP_FRAC > self._top_deg:
+                self._t_top0 = t
+        if th >= self._peak * _TOP_FRAC:
+            self._top_deg = th
+            self._t_top1 = t
+        self._out_still = self._out_still + TICK_MS if self.still else 0
+        if (
+            t - self._t_leave > _MAX_OUT_MS
+            or (self._out_still >= 1000 and th > _POSTURE_DEG * 2.0)
+            or (self._out_still >= _SETTLE_MS and th > _POSTURE_DEG)
+        ):
+            # Settled far from rest: a new posture (lying down, rolling over), not a rep.
+            self._back_to_rest(False)
+            return
+        if th < self._peak * _END_FRAC and th < self._peak - 3.0:
+            self._t_end = t
+            ex = self._classify(t)
+            if ex == _REVERSED:
+                self._reseat(t, th)
+            else:
+                self._back_to_rest(True)
+                self._swing = ex != EX_NONE or self.mode != MODE_AUTO
+
+    def _back_to_rest(self, rep_ended):
+        self._out = False
+        self._rest_ms = 0
+        self._top_deg = 0.0
+        self._swing = rep_ended
+        if not rep_ended:
+            self._ref = False
+
+    def _reseat(self, t, th):
+        """The excursion went from an exercise's top back to its rest: the reference
+        had settled at the top (a long top hold, a short rest). Rest is where the
+        excursion peaked, so the thigh is now on its way up from there."""
+        self.rx, self.ry, self.rz = self._px, self._py, self._pz
+        c = self.ux * self.rx + self.uy * self.ry + self.uz * self.rz
+        self._peak = acos(c if c < 1.0 else 1.0) * _DEG
+        self._px, self._py, self._pz = self.ux, self.uy, self.uz
+        self._t_leave = self._t_top1
+        self._t_top0 = self._t_top1 = t
+        self._top_deg = self._peak
+
+    def _classify(self, t):
+        rom = self._peak
+        if t - self._t_leave < _MIN_REP_MS:
+            return EX_NONE
+        fr = self.frame
+        rx, ry, rz = self.rx, self.ry, self.rz
+        px, py, pz = self._px, self._py, self._pz
+        # rest and peak directions in the body frame: sagittal angle a (0 standing,
+        # 90 thigh horizontal forward) and outward tilt b (+90 outer side up)
+        ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -(fr.xx * rx + fr.xy * ry + fr.xz * rz)) * _DEG
+        rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
+        pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -(fr.xx * px + fr.xy * py + fr.xz * pz)) * _DEG
+        pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
+        ex = self._exercise(ra, rb, pa, pb, rom)
+        if ex == EX_NONE or ex == _REVERSED:
+            return ex
+        side = self.leg if ex == EX_CLAM else SIDE_NONE
+        if ex != self._set_ex or side != self._set_side or t - self._set_t1 > _SET_GAP_MS:
+            self._end_set()
+            self._set_ex = ex
+            self._set_side = side
+            self._set_t0 = self._t_leave
+        # Full or partial against the set's typical range (median of recent full reps).
+        typical = _median(self._roms, self._nroms)
+        if typical > 0.0 and rom < typical * _PART_FRAC:
+            return EX_NONE
+        partial = typical > 0.0 and rom < typical * _FULL_FRAC
+        self._set_t1 = t
+        if partial:
+            self._set_part += 1
+        else:
+            self._set_n += 1
+            self._set_rom += rom
+            self._roms[self._nroms % 5] = rom
+            self._nroms += 1
+        self._sink(
+            (
+                EV_REP,
+                t,
+                ex,
+                side,
+                1 if partial else 0,
+                int(rom * 10.0),
+                self._t_top0 - self._t_leave,
+                self._t_top1 - self._t_top0,
+                t - self._t_top1,
+            )
+        )
+        return ex
+
+    def _exercise(self, ra, rb, pa, pb, rom):
+        """Which exercise an excursion is, from where it started and where it went."""
+        mode = self.mode
+        if mode == EX_BRIDGE:
+            return EX_BRIDGE if rom >= _BRIDGE_MIN else EX_NONE
+        if mode == EX_CLAM:
+            return EX_CLAM if rom >= _CLAM_MIN else EX_NONE
+        if mode != MODE_AUTO:
+            return EX_NONE
+        da = pa - ra
+        if da > 180.0:  # the sagittal angle wraps where the thigh points straight up
+            da -= 360.0
+        elif da < -180.0:
+            da += 360.0
+        db = pb - rb
+        if self.placement == PLACEMENT_HIP:
+            # Pelvis supine (front up, a ~ 90): a bridge tilts it in the sagittal plane.
+            if 60.0 < ra < 120.0 and -35.0 < rb < 35.0 and rom >= 10.0:
+                if abs(da) >= 0.7 * rom:
+                    return EX_BRIDGE
+            return EX_NONE
+        # Thigh, lying on the back with knees bent: the hips rise, the thigh turns
+        # toward horizontal (a falls). Marching lifts the knee the other way.
+        if _BRIDGE_MIN <= rom <= _BRIDGE_MAX and abs(db) < 0.6 * rom:
+            if 95.0 < ra < 175.0 and -35.0 < rb < 35.0 and -da >= 0.7 * rom:
+                return EX_BRIDGE
+            if 95.0 < pa < 175.0 and -35.0 < pb < 35.0 and da >= 0.7 * rom:
+                return _REVERSED
+        # Side lying, outer side of the thigh up: the knee lifts, the outer side turns
+        # away from up (b falls).
+        if _CLAM_MIN <= rom <= _CLAM_MAX:
+            if rb > 45.0 and -db >= 0.35 * rom:
+                return EX_CLAM
+            if pb > 45.0 and db >= 0.35 * rom:
+                return _REVERSED
+        return EX_NONE
+
+    def _end_set(self):
+        if self._set_ex == EX_NONE:
+            return
+        n = self._set_n
+        if n or self._set_part:
+            period = (self._set_t1 - self._set_t0) // n if n else 0
+            mean = int(self._set_rom * 10.0 / n) if n else 0
+            self._sink(
+                (EV_SET, self._set_t0, self._set_t1, self._set_ex, self._set_side, n, self._set_part, mean, period)
+            )
+        self._set_ex = EX_NONE
+        self._set_side = SIDE_NONE
+        self._set_n = self._set_part = self._nroms = 0
+        self._set_rom = 0.0
+
+    # -- hip flexor stretch ------------------------------------------------------
+
+    def _hold(self, t):
+        """A stretch hold: the thigh still, in hip extension, at a steady angle.
+
+        The hold starts once the angle has settled within _HOLD_BAND of its level and
+        ends when it leaves that band, so kneeling down and getting up are not timed.
+        """
+        if self.mode != MODE_AUTO and self.mode != EX_STRETCH:
+            return
+        fr = self.frame
+        ux, uy, uz = self.ux, self.uy, self.uz
+        ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
+        b = fr.zx * ux + fr.zy * uy + fr.zz * uz
+        zone = _HOLD_MIN_EXT <= ext <= _HOLD_MAX_EXT and -0.5 < b < 0.5 and self.rev < _WALK_REV
+        if zone and self._hold_in and abs(ext - self._hold_ext) > _HOLD_BAND:
+            zone = False  # moved away from the held angle
+        if zone:
+            if self._hold_in == 0:
+                self._hold_t0 = t
+                self._hold_ext = ext
+                self._hold_sum = 0.0
+            self._hold_in += TICK_MS
+            self._hold_t1 = t
+            self._hold_sum += ext
+            if self._hold_in >= _HOLD_START_MS:
+                self._hold_on = True
+                self._hold_ext = self._hold_sum * TICK_MS / self._hold_in
+        elif self._hold_in and (not self._hold_on or t - self._hold_t1 > _HOLD_LEAVE_MS):
+            if self._hold_on:
+                self._end_hold()
+            self._hold_in = 0
+
+    def _end_hold(self):
+        self._hold_on = False
+        if self._hold_t1 - self._hold_t0 >= _HOLD_MIN_MS:
+            ext = int(self._hold_ext * 10.0)
+            self._sink((EV_HOLD, self._hold_t0, self._hold_t1, EX_STRETCH, self.leg, ext))
+        self._hold_in = 0
+
+
+def _clip(x):
+    return 1.0 if x > 1.0 else (-1.0 if x < -1.0 else x)
+
+
+def _median(values, n):
+    """Median of the first min(n, len) values; runs once per rep."""
+    m = n if n < len(values) else len(values)
+    if m == 0:
+        return 0.0
+    s = sorted(values[:m])
+    return s[m // 2] if m % 2 else 0.5 * (s[m // 2 - 1] + s[m // 2])
