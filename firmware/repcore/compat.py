@@ -4,7 +4,7 @@ The MicroPython compiler folds `NAME = const(...)` by name, whichever module the
 `const` came from, so importing it from here costs nothing on the board.
 """
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
 
     def const(value):

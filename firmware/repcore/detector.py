@@ -39,6 +39,7 @@ from repcore.ticker import TICK_MS, Ticker
 
 _DEG = 57.29578
 _DT = TICK_MS / 1000.0
+_GYRO_RAD = _DT / 10.0 / _DEG
 
 # Gravity filters (per-tick gains). With a gyroscope the filter integrates the turn
 # and only leans on the accelerometer slowly, so linear acceleration hurts less.
@@ -136,6 +137,7 @@ class Detector:
         self._hold_on = False
         self._hold_ext = 0.0  # the held extension angle, degrees
         self._hold_sum = 0.0
+        self._odd = False
 
     # -- input -------------------------------------------------------------
 
@@ -167,14 +169,16 @@ class Detector:
             self._sink((EV_FAULT, t, FAULT_GAP))
             self._out = False  # a rep across a gap cannot be timed; start afresh
             self._rest_ms = 0
-        k = 1.0 / tk.n
-        ax = tk.sax * k
-        ay = tk.say * k
-        az = tk.saz * k
-        n = sqrt(ax * ax + ay * ay + az * az)
-        ax /= n
-        ay /= n
-        az /= n
+        # Means in integer mg keep the squares small ints (no heap); one float
+        # division then normalises them.
+        n = tk.n
+        mx = tk.sax // n
+        my = tk.say // n
+        mz = tk.saz // n
+        k = 1.0 / sqrt(mx * mx + my * my + mz * mz + 1)
+        ax = mx * k
+        ay = my * k
+        az = mz * k
         if not self._init:
             self._init = True
             self.ux, self.uy, self.uz = ax, ay, az
@@ -189,10 +193,9 @@ class Detector:
         ux, uy, uz = self.ux, self.uy, self.uz
         if self.gyro:
             # d(u)/dt = u x w for a world-fixed vector seen from the turning body
-            c = k * (_DT / 10.0 / _DEG)  # 0.1 deg/s summed -> rad per tick
-            wx = tk.sgx * c
-            wy = tk.sgy * c
-            wz = tk.sgz * c
+            wx = tk.sgx // n * _GYRO_RAD  # 0.1 deg/s -> rad turned in one tick
+            wy = tk.sgy // n * _GYRO_RAD
+            wz = tk.sgz // n * _GYRO_RAD
             vx = ux + (uy * wz - uz * wy)
             vy = uy + (uz * wx - ux * wz)
             vz = uz + (ux * wy - uy * wx)
@@ -219,8 +222,9 @@ class Detector:
         self.still = d < _STILL_RATE * _DT
         self._motion(t)
         self._rep(t)
-        if self.placement != PLACEMENT_HIP:
-            self._hold(t)
+        self._odd = not self._odd
+        if self._odd and self.placement != PLACEMENT_HIP:
+            self._hold(t)  # holds last tens of seconds: every other tick is plenty
 
     # -- walking, standing and calibration -----------------------------------
 
@@ -489,12 +493,12 @@ class Detector:
                 self._hold_t0 = t
                 self._hold_ext = ext
                 self._hold_sum = 0.0
-            self._hold_in += TICK_MS
+            self._hold_in += 2 * TICK_MS
             self._hold_t1 = t
             self._hold_sum += ext
             if self._hold_in >= _HOLD_START_MS:
                 self._hold_on = True
-                self._hold_ext = self._hold_sum * TICK_MS / self._hold_in
+                self._hold_ext = self._hold_sum * 2 * TICK_MS / self._hold_in
         elif self._hold_in and (not self._hold_on or t - self._hold_t1 > _HOLD_LEAVE_MS):
             if self._hold_on:
                 self._end_hold()

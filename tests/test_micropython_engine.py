@@ -1,0 +1,142 @@
+"""The firmware core inside a real MicroPython (WASI build, wasmtime): same events as
+under CPython, and the cost figures of `repband bench` are sane."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from repband import micropython as mp
+from repband.bench import synthetic_samples
+from repcore import events
+
+
+def _sim_samples():
+    """A short simulated session when the simulator is available, else synthetic."""
+    try:
+        from repband.recording import to_samples
+        from repband.sim import simulate
+    except ImportError:
+        return synthetic_samples(minutes=2.0)
+    rec = simulate(seed=3, rate_hz=104.0)[0]
+    return np.asarray(to_samples(rec), dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    s = _sim_samples()
+    return s[: 104 * 240]  # at most 4 minutes
+
+
+def _cpython(samples, **kw):
+    return mp.run_core_cpython(samples, **kw)
+
+
+def _assert_same(mpy, cpy, dt_ms):
+    assert len(mpy) == len(cpy), f"{len(mpy)} events in MicroPython, {len(cpy)} in CPython"
+    for a, b in zip(mpy, cpy):
+        assert a[0] == b[0] and len(a) == len(b), (a, b)
+        assert abs(a[1] - b[1]) <= dt_ms, (a, b)
+    assert sum(e[0] == events.EV_REP for e in mpy) == sum(e[0] == events.EV_REP for e in cpy)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_AUTO, gyro=True),
+        dict(leg=events.SIDE_LEFT, placement=events.PLACEMENT_THIGH, mode=events.MODE_BRIDGE, gyro=False),
+    ],
+    ids=["auto-gyro", "bridge-accel-only"],
+)
+def test_same_events_as_cpython(samples, kw):
+    s = samples.copy()
+    if not kw["gyro"]:
+        s[:, 4:7] = 0
+    dt_ms = int(np.max(np.diff(s[:, 0]))) if len(s) > 1 else 0
+    mpy = mp.run_core(s, **kw)
+    cpy = _cpython(s, **kw)
+    _assert_same(mpy, cpy, dt_ms)
+    assert all(isinstance(e, tuple) for e in mpy)
+
+
+def test_synthetic_reps_same_events():
+    s = synthetic_samples(minutes=1.5, seed=7)
+    kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_BRIDGE, gyro=True)
+    _assert_same(mp.run_core(s, **kw), _cpython(s, **kw), 10)
+
+
+def test_empty_and_tiny_inputs():
+    kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_AUTO, gyro=True)
+    empty = np.zeros((0, 7), dtype=np.int64)
+    assert mp.run_core(empty, **kw) == _cpython(empty, **kw)
+    one = np.array([[0, 0, 0, 1000, 0, 0, 0]], dtype=np.int64)
+    assert mp.run_core(one, **kw) == _cpython(one, **kw)
+
+
+def test_bad_input_rejected():
+    kw = dict(leg=1, placement=0, mode=0, gyro=True)
+    with pytest.raises(ValueError):
+        mp.run_core(np.zeros((5, 6), dtype=np.int64), **kw)
+    with pytest.raises(ValueError):
+        mp.run_core(np.array([[0, 2**31, 0, 0, 0, 0, 0]], dtype=np.int64), **kw)
+
+
+def test_guest_errors_are_reported(tmp_path):
+    with pytest.raises(mp.MicroPythonError, match="ZeroDivisionError"):
+        mp.run_guest("x = 1 // 0")
+    # a core whose push raises: the message carries the guest's traceback
+    pkg = tmp_path / "repcore"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "detector.py").write_text(
+        "class Detector:\n"
+        "    def __init__(self, sink, leg=0, placement=0, mode=0, gyro=True):\n"
+        "        pass\n"
+        "    def push(self, t, ax, ay, az, gx, gy, gz):\n"
+        "        raise ValueError('boom %d' % t)\n"
+        "    def finish(self, t):\n"
+        "        pass\n"
+    )
+    s = np.array([[5, 0, 0, 1000, 0, 0, 0]], dtype=np.int64)
+    with pytest.raises(mp.MicroPythonError, match="boom 5"):
+        mp.run_core(s, 1, 0, 0, True, src=pkg)
+
+
+def test_guest_is_micropython():
+    out = mp.run_guest("import sys\nprint(sys.implementation.name, sys.implementation.version[:2])")
+    assert out.stdout.split() == ["micropython", "(1,", "27)"]
+    assert out.fuel_used > 0
+
+
+def test_bench_numbers_are_sane(samples):
+    kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_AUTO, gyro=True)
+    s = samples[: 104 * 60]
+    r = mp.bench_core(s, **kw)
+    assert r["samples"] == len(s)
+    # the driver loop alone is a few thousand fuel (7 array reads and a method call)
+    assert 500 < r["loop_fuel_per_sample"] < 20_000
+    assert r["loop_heap_bytes_per_sample"] == 0
+    assert r["loop_fuel_per_sample"] < r["core_fuel_per_sample"] < 2_000_000
+    assert r["core_fuel_per_sample"] <= r["core_fuel_per_sample_worst_chunk"]
+    assert 0 < r["core_fuel_per_sample_with_gc"] < 2_000_000
+    assert 0 <= r["core_heap_bytes_per_sample"] < 100_000
+    assert 0 < r["core_heap_after_import"] < 200_000
+    assert r["detector_heap_bytes"] > 0
+    # deterministic: wasmtime fuel is an instruction count
+    again = mp.bench_core(s, **kw)
+    assert again["core_fuel_per_sample"] == r["core_fuel_per_sample"]
+    assert again["core_heap_bytes_per_sample"] == r["core_heap_bytes_per_sample"]
+
+
+def test_run_bench_json(capsys):
+    import json
+
+    from repband.bench import run_bench
+
+    assert run_bench(as_json=True, minutes=1.0) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    res = json.loads(out[0])
+    for key in ("core_fuel_per_sample", "core_heap_bytes_per_sample", "core_heap_after_import",
+                "cpython_samples_per_s", "loop_fuel_per_sample"):
+        assert isinstance(res[key], (int, float)) and res[key] >= 0, key
+    assert res["cpython_samples_per_s"] > 1000
