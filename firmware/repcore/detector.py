@@ -102,8 +102,11 @@ class Detector:
         self._still_ms = 0
         self._walk_ms = 0
         self._walk_end = -1 << 30
-        self._wn = 0  # walking: summed u, for the forward direction
+        # Walking: the thigh swings in the sagittal plane, so the changes of u line
+        # up with the forward axis; summed sign-aligned they give it (see _walk_axis).
+        self._wn = 0
         self._wx = self._wy = self._wz = 0.0
+        self._wmax = self._wmin = 0.0  # swing extremes along that axis
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
@@ -233,10 +236,7 @@ class Detector:
             self._walk_ms += TICK_MS
             if self._walk_ms >= _WALK_MS:
                 self._walk_end = t
-                self._wn += 1
-                self._wx += self.ux
-                self._wy += self.uy
-                self._wz += self.uz
+                self._walk_axis()
                 if self._cand and t - self._cand_t < _CAL_NEAR_MS + _WALK_MS:
                     if self._wn >= 25:  # 2 s of walking gives the forward lean
                         self._calibrate(t, self._cx, self._cy, self._cz, CAL_STANDING)
@@ -270,22 +270,43 @@ class Detector:
             self._cx, self._cy, self._cz = ux, uy, uz
             self._wn = 0
             self._wx = self._wy = self._wz = 0.0
+            self._wmax = self._wmin = 0.0
+
+    def _walk_axis(self):
+        dx, dy, dz = self._dx, self._dy, self._dz
+        if dx * self._wx + dy * self._wy + dz * self._wz < 0.0:
+            dx, dy, dz = -dx, -dy, -dz
+        self._wx += dx
+        self._wy += dy
+        self._wz += dz
+        self._wn += 1
+        n = sqrt(self._wx * self._wx + self._wy * self._wy + self._wz * self._wz)
+        if n > 0.0:
+            q = (self.ux * self._wx + self.uy * self._wy + self.uz * self._wz) / n
+            if q > self._wmax or self._wn == 1:
+                self._wmax = q
+            if q < self._wmin or self._wn == 1:
+                self._wmin = q
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
         if self._wn >= 25:
-            # The thigh leans forward on average while walking: the mean walking
-            # direction minus the standing one points forward (sign by leg).
-            k = 1.0 / self._wn
-            fx = self._wx * k + ux
-            fy = self._wy * k + uy
-            fz = self._wz * k + uz
-            d = fx * ux + fy * uy + fz * uz  # remove the part along the thigh
-            fx -= d * ux
-            fy -= d * uy
-            fz -= d * uz
-            if fx * fx + fy * fy + fz * fz < 0.0049:  # under 4 deg of lean: unreliable
-                fx = fy = fz = 0.0
+            # The swing axis is forward or backward; the hip flexes further forward
+            # (~25 deg) than it extends (~10 deg), which gives the sign.
+            fx, fy, fz = self._wx, self._wy, self._wz
+            n = sqrt(fx * fx + fy * fy + fz * fz)
+            fr = self.frame
+            near = (fx * fr.yx + fy * fr.yy + fz * fr.yz) / n
+            c = (ux * fx + uy * fy + uz * fz) / n
+            ahead = self._wmax - c
+            behind = c - self._wmin
+            if near > 0.7 or near < -0.7 or (ahead <= behind * 1.2 and behind <= ahead * 1.2):
+                # Close to the current forward axis, or no clear asymmetry: keep the
+                # sign nearest the current axis (the nominal mount's, at first).
+                if near < 0.0:
+                    fx, fy, fz = -fx, -fy, -fz
+            elif behind > ahead:
+                fx, fy, fz = -fx, -fy, -fz
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
             self._sink((EV_CALIBRATED, t, method))
 

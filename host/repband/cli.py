@@ -1,0 +1,214 @@
+"""The `repband` command: replay, evaluate, simulate, bench, demo.
+
+Bad input (an unreadable or malformed recording, a path with no truth, ...) prints one
+line ``repband: path:line: message`` on stderr and exits with status 2, no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from repband.recording import RecordingError
+
+EXIT_BAD_INPUT = 2
+
+
+class InputError(Exception):
+    """Any other bad input the user can fix (printed as one line, exit 2)."""
+
+
+def _fmt_s(x) -> str:
+    return "-" if x is None else f"{x:.1f} s"
+
+
+def human_summary(res: dict, name: str = "", out=None) -> None:
+    """A short readable account of a replay result (used by `replay` and `demo`)."""
+    out = out or sys.stdout
+    head = f"{name}: " if name else ""
+    print(f"{head}{res.get('n_samples', '?')} samples, {res.get('placement')} sensor on the "
+          f"{res.get('leg')} leg, {'gyro+accel' if res.get('gyro') else 'accelerometer only'}, "
+          f"mode {res.get('exercise_mode')}, engine {res.get('engine')}", file=out)
+    for c in res.get("calibration", []):
+        print(f"  calibrated at {c['t']:.1f} s ({c['method']})", file=out)
+    counts = res.get("counts", {})
+    parts = [f"{k.replace('_', ' ')} {v}" for k, v in counts.items()
+             if k not in ("total", "partial", "holds")]
+    print(f"  reps counted: {counts.get('total', 0)}"
+          + (f" ({', '.join(parts)})" if parts else "")
+          + (f"; partial reps: {counts['partial']}" if counts.get("partial") else ""), file=out)
+    for i, s in enumerate(res.get("sets", []), 1):
+        side = f" {s['side']}" if s.get("side") else ""
+        print(f"  set {i}: {s['exercise']}{side} x{s['count']}"
+              + (f" (+{s['n_partial']} partial)" if s.get("n_partial") else "")
+              + f", {s['t_start']:.1f}-{s['t_end']:.1f} s, mean range {s['mean_rom_deg']:.0f} deg,"
+              f" one rep every {s['period_s']:.1f} s", file=out)
+    full = [r for r in res.get("reps", []) if not r["partial"]]
+    if full:
+        ups = sorted(r["up_s"] for r in full)
+        tops = sorted(r["top_s"] for r in full)
+        downs = sorted(r["down_s"] for r in full)
+        mid = len(full) // 2
+        print(f"  tempo (median): up {ups[mid]:.1f} s, hold {tops[mid]:.1f} s, "
+              f"down {downs[mid]:.1f} s", file=out)
+    for h in res.get("holds", []):
+        side = h.get("side") or "unknown side"
+        print(f"  hold: hip flexor stretch ({side}) {h['t_start']:.1f}-{h['t_end']:.1f} s, "
+              f"{h['duration_s']:.0f} s", file=out)
+    fc = res.get("fault_counts") or {}
+    if fc:
+        print("  sensor faults: " + ", ".join(f"{k} {v}" for k, v in fc.items()), file=out)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_replay(args) -> int:
+    from repband.replay import detect_file
+
+    res = detect_file(args.file, exercise=args.exercise, leg=args.leg, placement=args.placement,
+                      engine=args.engine, gyro=False if args.no_gyro else None)
+    if args.json:
+        sys.stdout.write(json.dumps(res) + "\n")
+    else:
+        human_summary(res, os.path.basename(args.file))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from repband.evaluate import evaluate
+
+    evaluate(args.paths, exercise=args.exercise, engine=args.engine, json=args.json,
+             jobs=args.jobs, accel_only=args.accel_only)
+    return 0
+
+
+def _sim_kwargs(args) -> dict:
+    return {"out": args.out, "scenario": args.scenario, "seed": args.seed, "leg": args.leg,
+            "placement": args.placement, "mount": args.mount, "rate": args.rate,
+            "gyro": not args.no_gyro}
+
+
+def _call_simulate(**kw):
+    """Call ``repband.sim.cmd_simulate`` with the keyword arguments it accepts."""
+    import inspect
+
+    from repband import sim
+
+    fn = sim.cmd_simulate
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        if "gyro" in kw and "gyro" not in params and "no_gyro" in params:
+            kw["no_gyro"] = not kw.pop("gyro")
+        kw = {k: v for k, v in kw.items() if k in params}
+    return fn(**kw)
+
+
+def cmd_simulate(args) -> int:
+    try:
+        ret = _call_simulate(**_sim_kwargs(args))
+    except ValueError as exc:  # unknown scenario, bad seed list, ...
+        raise InputError(f"simulate: {exc}") from None
+    return ret if isinstance(ret, int) else 0
+
+
+def cmd_bench(args) -> int:
+    from repband import bench
+
+    ret = bench.run_bench(args.json)
+    return ret if isinstance(ret, int) else 0
+
+
+def cmd_demo(args) -> int:
+    """Simulate a routine, replay it through the detector, print a session summary."""
+    from repband import scoring, sim
+    from repband.replay import detect
+
+    sim_out = sim.simulate("routine", seed=args.seed, leg=args.leg, placement="thigh",
+                           mount="nominal", rate_hz=args.rate, gyro=True)
+    rec, truth = sim_out[0], sim_out[1]
+    res = detect(rec, engine=args.engine)
+    minutes = (float(rec.t[-1]) - float(rec.t[0])) / 60.0
+    print(f"repband demo: a simulated {minutes:.1f}-minute session (hip flexor stretch, "
+          f"bridges, clams; seed {args.seed}), replayed through the detector")
+    human_summary(res, "session")
+    sc = scoring.score_sim(res["reps"], res["holds"], truth,
+                           t_span=(float(rec.t[0]), float(rec.t[-1])))
+    f1 = "-" if sc["f1"] is None else f"{sc['f1']:.3f}"
+    print(f"  against the simulator's truth: {sc['tp']} reps right, {sc['fp']} false, "
+          f"{sc['fn']} missed (F1 {f1}); sets exact {sc['sets_exact']}/"
+          f"{sc['sets_total']}; scored holds found {sc['holds_found']}/{sc['holds_scored']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="repband", description=(__doc__ or "repband").splitlines()[0])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    r = sub.add_parser("replay", help="run the detector on a recording")
+    r.add_argument("file")
+    r.add_argument("--exercise", choices=["auto", "bridge", "clam", "stretch"], default="auto")
+    r.add_argument("--leg", choices=["left", "right"], default=None,
+                   help="sensor leg (default: '# leg=' metadata, else right)")
+    r.add_argument("--placement", choices=["thigh", "hip"], default=None,
+                   help="default: '# placement=' metadata, else thigh")
+    r.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")
+    r.add_argument("--no-gyro", action="store_true", help="ignore the gyroscope columns")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=cmd_replay)
+
+    e = sub.add_parser("evaluate", help="score recordings that have truth")
+    e.add_argument("paths", nargs="+", metavar="PATH")
+    e.add_argument("--exercise", choices=["auto", "bridge", "clam", "stretch"], default="auto",
+                   help="detector mode for simulated recordings (MEx files use their label)")
+    e.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")
+    e.add_argument("--accel-only", action="store_true",
+                   help="ignore gyroscope columns (accelerometer-only mode)")
+    e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("simulate", help="write labelled simulated recordings")
+    s.add_argument("--out", default=".", help="output directory")
+    s.add_argument("--scenario", default="routine",
+                   help="routine, bridges, clams, stretch, hard, daily; 'a,b' or 'all'")
+    s.add_argument("--seed", default="1", help="N, 'N,M' or 'FIRST-LAST'")
+    s.add_argument("--leg", choices=["left", "right"], default="right")
+    s.add_argument("--placement", choices=["thigh", "hip"], default="thigh")
+    s.add_argument("--mount", choices=["nominal", "loose", "arbitrary"], default="nominal")
+    s.add_argument("--rate", type=float, default=104.0, help="sample rate, Hz (default 104)")
+    s.add_argument("--no-gyro", action="store_true", help="accelerometer-only recording")
+    s.set_defaults(func=cmd_simulate)
+
+    b = sub.add_parser("bench", help="cost of the core in MicroPython and CPython")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("demo", help="simulate a session and summarise it")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--leg", choices=["left", "right"], default="right")
+    d.add_argument("--rate", type=float, default=104.0)
+    d.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (RecordingError, InputError) as exc:
+        print(f"repband: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

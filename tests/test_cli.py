@@ -1,0 +1,178 @@
+"""`repband replay` / `evaluate` on small recordings the tests make themselves."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from repband import cli
+from repband.recording import Recording, read_csv, write_csv
+from repband.replay import detect
+
+FS = 104.0
+N_BRIDGES = 7
+REP_T0 = 25.0  # file time of the first rep's start (file time base starts at 5 s)
+REP_EVERY = 7.0
+
+
+def _bridge_recording(path, gyro=True, leg="left"):
+    """Stand 10 s, lie down, then 7 clean bridges: the thigh pitches 45 -> 20 deg above
+    horizontal (1.2 s up, 2.5 s at the top, 1.2 s down), one every 7 s."""
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 75, 1 / FS)
+    th = np.full_like(t, 45.0)
+    th[t < 10] = -90.0  # standing: +x down the thigh
+    m = (t >= 10) & (t < 13)
+    th[m] = -90 + 135 * (0.5 - 0.5 * np.cos(np.pi * (t[m] - 10) / 3))
+    for k in range(N_BRIDGES):
+        t0 = REP_T0 - 5.0 + REP_EVERY * k
+        up = (t >= t0) & (t < t0 + 1.2)
+        th[up] = 45 - 25 * (0.5 - 0.5 * np.cos(np.pi * (t[up] - t0) / 1.2))
+        th[(t >= t0 + 1.2) & (t < t0 + 3.7)] = 20.0
+        dn = (t >= t0 + 3.7) & (t < t0 + 4.9)
+        th[dn] = 20 + 25 * (0.5 - 0.5 * np.cos(np.pi * (t[dn] - t0 - 3.7) / 1.2))
+    r = np.radians(th)
+    sign = -1.0 if leg == "left" else 1.0  # +z points away from the leg: mirrored on the left
+    acc = np.stack([np.sin(r), sign * np.cos(r), np.zeros_like(r)], 1)
+    acc += rng.normal(0, 0.005, acc.shape)
+    g = np.zeros((len(t), 3))
+    g[:, 2] = sign * np.gradient(th, 1 / FS)
+    g += rng.normal(0, 0.3, g.shape)
+    write_csv(path, Recording(t=t + 5.0, acc=acc, gyro=g if gyro else None,
+                              meta={"placement": "thigh", "leg": leg, "rate_hz": "104"}))
+
+
+def _truth():
+    reps = [{"exercise": "bridge", "side": None, "t_start": REP_T0 + REP_EVERY * k,
+             "t_top": REP_T0 + REP_EVERY * k + 1.2, "t_end": REP_T0 + REP_EVERY * k + 4.9,
+             "kind": "full", "rom_deg": 25.0} for k in range(N_BRIDGES)]
+    return {"seed": 0, "kind": "bridges", "leg": "left", "placement": "thigh",
+            "mount_tier": "nominal", "fs": FS, "duration_s": 75.0, "reps": reps,
+            "sets": [{"exercise": "bridge", "side": None, "t_start": reps[0]["t_start"],
+                      "t_end": reps[-1]["t_end"], "count": N_BRIDGES, "n_partial": 0}],
+            "holds": [], "distractors": []}
+
+
+@pytest.fixture(scope="module")
+def rec_path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("rec") / "bridges.csv"
+    _bridge_recording(p)
+    return p
+
+
+def _replay_json(capsys, *argv):
+    rc = cli.main(["replay", *map(str, argv), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1  # exactly one JSON object
+    return json.loads(lines[0])
+
+
+def test_replay_json_contract(capsys, rec_path):
+    res = _replay_json(capsys, rec_path, "--exercise", "bridge")
+    for key in ("reps", "holds", "sets", "calibration", "faults", "counts"):
+        assert key in res
+    assert isinstance(res["reps"], list) and isinstance(res["holds"], list)
+    for r in res["reps"]:
+        assert {"t", "exercise", "side", "partial", "rom_deg", "up_s", "top_s", "down_s"} <= set(r)
+        assert r["exercise"] in ("bridge", "clam")
+        assert r["side"] in ("left", "right", None)
+        assert isinstance(r["partial"], bool)
+        assert isinstance(r["t"], float)
+    for h in res["holds"]:
+        assert {"t_start", "t_end", "duration_s", "exercise", "side"} <= set(h)
+        assert h["exercise"] == "hip_flexor_stretch"
+    full = [r for r in res["reps"] if not r["partial"]]
+    assert res["counts"]["total"] == len(full)
+    # seven clean bridges in manual mode, in the file's time base (it starts at 5 s)
+    assert len(full) == N_BRIDGES
+    for k, r in enumerate(full):
+        t_start = REP_T0 + REP_EVERY * k
+        assert t_start + 0.3 * 1.2 <= r["t"] <= t_start + 4.9 + 1.0
+    assert res["leg"] == "left" and res["placement"] == "thigh"  # from the metadata
+
+
+def test_replay_options_override_metadata(capsys, rec_path):
+    res = _replay_json(capsys, rec_path, "--leg", "right", "--placement", "hip")
+    assert (res["leg"], res["placement"]) == ("right", "hip")
+
+
+def test_replay_human_summary(capsys, rec_path):
+    assert cli.main(["replay", str(rec_path), "--exercise", "bridge"]) == 0
+    out = capsys.readouterr().out
+    assert "reps counted: 7" in out
+    assert not out.lstrip().startswith("{")
+
+
+def test_replay_accelerometer_only(capsys, tmp_path):
+    p = tmp_path / "acc.csv"
+    _bridge_recording(p, gyro=False)
+    res = _replay_json(capsys, p, "--exercise", "bridge")
+    assert res["gyro"] is False
+    assert res["counts"]["total"] == N_BRIDGES
+
+
+def test_detect_defaults_without_metadata(tmp_path):
+    p = tmp_path / "plain.csv"
+    _bridge_recording(p)
+    rec = read_csv(p)
+    rec.meta = {}
+    res = detect(rec, exercise="bridge")
+    assert (res["leg"], res["placement"]) == ("right", "thigh")
+
+
+def test_evaluate_sim_and_mex_layouts(capsys, tmp_path, rec_path):
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    shutil.copy(rec_path, sim / "bridges_a.csv")
+    (sim / "bridges_a.json").write_text(json.dumps(_truth()))
+    (sim / "no_truth.csv").write_text("t,ax,ay,az\n0,1,0,0\n")  # skipped in a directory
+    mex = tmp_path / "mex"
+    mex.mkdir()
+    _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
+    rec = read_csv(mex / "S01_02_act_1.csv")
+    still = Recording(t=rec.t, acc=np.tile([0.0, 0.0, 1.0], (len(rec.t), 1)), meta={})
+    write_csv(mex / "S01_03_act_1.csv", still)
+    (mex / "labels.csv").write_text("# test labels\nsubject,file,kind,lo,hi\n"
+                                    "01,02_act_1,bridge,6,7\n")
+    rc = cli.main(["evaluate", str(sim), str(mex), "--exercise", "bridge", "--json",
+                   "--jobs", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1
+    res = json.loads(lines[0])
+    s = res["overall"]["sim"]
+    assert (s["tp"], s["fp"], s["fn"], s["sets_exact"]) == (N_BRIDGES, 0, 0, 1)
+    m = res["overall"]["mex"]
+    assert (m["rep_files"], m["rep_files_in_range"], m["no_rep_files"]) == (1, 1, 1)
+    assert m["no_rep_false_reps"] == 0
+    assert set(res["groups"]) >= {"scenario", "mount", "sensor", "placement", "mex_exercise"}
+    # the readable table
+    assert cli.main(["evaluate", str(sim), "--jobs", "1", "--exercise", "bridge"]) == 0
+    out = capsys.readouterr().out
+    assert "ALL sim" in out and "scenario=bridges" in out
+
+
+def test_evaluate_file_without_truth_is_bad_input(capsys, tmp_path, rec_path):
+    p = tmp_path / "lonely.csv"
+    shutil.copy(rec_path, p)
+    assert cli.main(["evaluate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"repband: {p}: ") and err.count("\n") == 1
+
+
+def test_replay_micropython_engine_matches_cpython(capsys, rec_path):
+    py = _replay_json(capsys, rec_path, "--exercise", "bridge")
+    mp = _replay_json(capsys, rec_path, "--exercise", "bridge", "--engine", "micropython")
+    assert mp["engine"] == "micropython"
+    assert mp["counts"] == py["counts"]
+    assert [r["t"] for r in mp["reps"]] == pytest.approx([r["t"] for r in py["reps"]], abs=0.011)
+
+
+def test_demo_prints_a_session_summary(capsys):
+    assert cli.main(["demo", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "reps counted:" in out and "set 1:" in out and "against the simulator's truth" in out
