@@ -59,7 +59,8 @@ class RegisterDevice:
             % (what, self.address, reg, self.retries, err)
         )
 
-    def read_into(self, reg, buf):
+    def _transfer(self, write, reg, buf):
+        """One register transfer: retried, then the bus reset, then a SensorFault."""
         err = None
         for attempt in range(self.retries + 2):
             if attempt == self.retries + 1:
@@ -71,37 +72,26 @@ class RegisterDevice:
                 except OSError:
                     break
             try:
-                self.i2c.readfrom_mem_into(self.address, reg, buf)
+                if write:
+                    self.i2c.writeto_mem(self.address, reg, buf)
+                else:
+                    self.i2c.readfrom_mem_into(self.address, reg, buf)
                 return
             except OSError as e:
                 self.bus_errors += 1
                 err = e
-        raise self._fault("read", reg, err)
+        raise self._fault("write" if write else "read", reg, err)
+
+    def read_into(self, reg, buf):
+        self._transfer(False, reg, buf)
 
     def read_u8(self, reg):
-        self.read_into(reg, self._b1)
+        self._transfer(False, reg, self._b1)
         return self._b1[0]
 
     def write_u8(self, reg, value):
-        b = self._b1
-        b[0] = value & 0xFF
-        err = None
-        for attempt in range(self.retries + 2):
-            if attempt == self.retries + 1:
-                if self.bus_reset is None:
-                    break
-                self.bus_resets += 1
-                try:
-                    self.bus_reset()
-                except OSError:
-                    break
-            try:
-                self.i2c.writeto_mem(self.address, reg, b)
-                return
-            except OSError as e:
-                self.bus_errors += 1
-                err = e
-        raise self._fault("write", reg, err)
+        self._b1[0] = value & 0xFF
+        self._transfer(True, reg, self._b1)
 
     def update_u8(self, reg, mask, value):
         """Read-modify-write of the bits in `mask`."""
