@@ -72,6 +72,7 @@ _REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
 _BRIDGE_MIN = 8.0  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
 _BRIDGE_MAX = 70.0  # larger turns are posture changes (lying down, rolling over)
 _CLAM_MIN = 12.0
+_FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
 _CLAM_MAX = 80.0  # real clams 46-67 deg; knee rolling swings ~100
 
 _HOLD_MIN_EXT = 6.0  # degrees of hip extension for a stretch
@@ -406,6 +407,8 @@ class Detector:
         ex = self._exercise(ra, rb, pa, pb, rom)
         if ex == EX_NONE or ex == _REVERSED:
             return ex
+        if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * (_CLAM_MIN if ex == EX_CLAM else _BRIDGE_MIN):
+            return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
         side = self.leg if ex == EX_CLAM else SIDE_NONE
         if ex != self._set_ex or side != self._set_side or t - self._set_t1 > _SET_GAP_MS:
             self._end_set()
