@@ -7,6 +7,7 @@ import pytest
 
 from repband import micropython as mp
 from repband.bench import synthetic_samples
+from repband.replay import run_events
 from repcore import events
 
 
@@ -28,7 +29,7 @@ def samples():
 
 
 def _cpython(samples, **kw):
-    return mp.run_core_cpython(samples, **kw)
+    return run_events(samples, engine="cpython", **kw)
 
 
 def _assert_same(mpy, cpy, dt_ms):

@@ -366,7 +366,7 @@ class Detector:
             self._t_end = t
             ex = self._classify(t)
             if ex == _REVERSED:
-                self._reseat(t, th)
+                self._reseat(t)
             else:
                 self._back_to_rest(True)
                 self._swing = ex != EX_NONE or self.mode != MODE_AUTO
@@ -379,7 +379,7 @@ class Detector:
         if not rep_ended:
             self._ref = False
 
-    def _reseat(self, t, th):
+    def _reseat(self, t):
         """The excursion went from an exercise's top back to its rest: the reference
         had settled at the top (a long top hold, a short rest). Rest is where the
         excursion peaked, so the thigh is now on its way up from there."""

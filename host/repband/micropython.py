@@ -331,21 +331,6 @@ def run_core(
     return _parse_events(result.stdout)
 
 
-def run_core_cpython(samples, leg: int, placement: int, mode: int, gyro: bool) -> list[tuple]:
-    """The same as :func:`run_core` but in this (CPython) process, for comparison."""
-    from repcore.detector import Detector
-
-    arr = _check_samples(samples)
-    out: list[tuple] = []
-    det = Detector(out.append, leg=leg, placement=placement, mode=mode, gyro=gyro)
-    push = det.push
-    rows = arr.tolist()
-    for r in rows:
-        push(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
-    det.finish(rows[-1][0] if rows else 0)
-    return [tuple(e) for e in out]
-
-
 _BENCH_DRIVER = _LOOP + """
 import host
 from array import array
