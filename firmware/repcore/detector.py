@@ -15,6 +15,7 @@ from math import acos, asin, atan2, sqrt
 
 from repcore.compat import const
 from repcore.events import (
+    CAL_FLEXION,
     CAL_STANDING,
     CAL_USER,
     EV_CALIBRATED,
@@ -107,7 +108,7 @@ class Detector:
         # up with the forward axis; summed sign-aligned they give it (see _walk_axis).
         self._wn = 0
         self._wx = self._wy = self._wz = 0.0
-        self._wmax = self._wmin = 0.0  # swing extremes along that axis
+        self._sign_pending = False  # the forward axis is known only up to its sign
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
@@ -234,7 +235,9 @@ class Detector:
 
     def _motion(self, t):
         if self.rate > _WALK_RATE and self.rev > _WALK_REV:
-            self._walk_ms += TICK_MS
+            # A leaky count: single slow steps or turns do not break a walk.
+            if self._walk_ms < _WALK_MS + 2000:
+                self._walk_ms += TICK_MS
             if self._walk_ms >= _WALK_MS:
                 self._walk_end = t
                 self._walk_axis()
@@ -242,8 +245,10 @@ class Detector:
                     if self._wn >= 25:  # 2 s of walking gives the forward lean
                         self._calibrate(t, self._cx, self._cy, self._cz, CAL_STANDING)
                         self._cand = False
-        else:
-            self._walk_ms = 0
+        elif self._walk_ms > 0:
+            self._walk_ms -= 2 * TICK_MS if self._walk_ms > 2 * TICK_MS else self._walk_ms
+        if self._sign_pending:
+            self._forward_sign(t)
         if not self.still:
             if self._still_ms >= _CAL_STILL_MS:
                 self._cand_t = t  # the stand ended now; walking may follow
@@ -271,7 +276,6 @@ class Detector:
             self._cx, self._cy, self._cz = ux, uy, uz
             self._wn = 0
             self._wx = self._wy = self._wz = 0.0
-            self._wmax = self._wmin = 0.0
 
     def _walk_axis(self):
         dx, dy, dz = self._dx, self._dy, self._dz
@@ -281,35 +285,37 @@ class Detector:
         self._wy += dy
         self._wz += dz
         self._wn += 1
-        n = sqrt(self._wx * self._wx + self._wy * self._wy + self._wz * self._wz)
-        if n > 0.0:
-            q = (self.ux * self._wx + self.uy * self._wy + self.uz * self._wz) / n
-            if q > self._wmax or self._wn == 1:
-                self._wmax = q
-            if q < self._wmin or self._wn == 1:
-                self._wmin = q
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
         if self._wn >= 25:
-            # The swing axis is forward or backward; the hip flexes further forward
-            # (~25 deg) than it extends (~10 deg), which gives the sign.
+            # The swing axis, forward or backward: keep the sign nearest the current
+            # forward axis for now; the first deep hip flexion settles it.
             fx, fy, fz = self._wx, self._wy, self._wz
-            n = sqrt(fx * fx + fy * fy + fz * fz)
             fr = self.frame
-            near = (fx * fr.yx + fy * fr.yy + fz * fr.yz) / n
-            c = (ux * fx + uy * fy + uz * fz) / n
-            ahead = self._wmax - c
-            behind = c - self._wmin
-            if near > 0.7 or near < -0.7 or (ahead <= behind * 1.2 and behind <= ahead * 1.2):
-                # Close to the current forward axis, or no clear asymmetry: keep the
-                # sign nearest the current axis (the nominal mount's, at first).
-                if near < 0.0:
-                    fx, fy, fz = -fx, -fy, -fz
-            elif behind > ahead:
+            if fx * fr.yx + fy * fr.yy + fz * fr.yz < 0.0:
                 fx, fy, fz = -fx, -fy, -fz
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
+            self._sign_pending = self._wn >= 25
             self._sink((EV_CALIBRATED, t, method))
+
+    def _forward_sign(self, t):
+        """Sitting, squatting, kneeling down or stepping up all flex the hip: the knee
+        goes forward. The first time the thigh is held well away from vertical in its
+        swing plane after a calibration, that side is forward (the hip extends at most
+        ~30 deg, so a turn this large cannot be extension)."""
+        fr = self.frame
+        ux, uy, uz = self.ux, self.uy, self.uz
+        c = -(fr.xx * ux + fr.xy * uy + fr.xz * uz)  # cos of the thigh's tilt
+        if not self.still or c > 0.64 or c < -0.34:  # between 50 and 110 deg
+            return
+        f = fr.yx * ux + fr.yy * uy + fr.yz * uz
+        if f > 0.7:
+            self._sign_pending = False
+        elif f < -0.7:
+            self._sign_pending = False
+            if fr.calibrate(-fr.xx, -fr.xy, -fr.xz, -fr.yx, -fr.yy, -fr.yz):
+                self._sink((EV_CALIBRATED, t, CAL_FLEXION))
 
     # -- reps ------------------------------------------------------------------
 
@@ -394,7 +400,9 @@ class Detector:
     def _classify(self, t):
         rom = self._peak
         if t - self._t_leave < _MIN_REP_MS:
-            return EX_NONE
+            return EX_NONE  # too quick: a step or a fidget
+        if self.mode == MODE_AUTO and self._walk_ms >= _WALK_MS // 3:
+            return EX_NONE  # a stride of a walk (a user who chose the exercise is not walking)
         fr = self.frame
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
@@ -508,6 +516,8 @@ class Detector:
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
+        if self._sign_pending and ext < 0.0:
+            ext = -ext  # forward not known yet: a kneeling tilt either way may be the stretch
         b = fr.zx * ux + fr.zy * uy + fr.zz * uz
         zone = _HOLD_MIN_EXT <= ext <= _HOLD_MAX_EXT and -0.5 < b < 0.5 and self.rev < _WALK_REV
         if zone and self._hold_in and abs(ext - self._hold_ext) > _HOLD_BAND:

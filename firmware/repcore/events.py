@@ -38,6 +38,7 @@ MODE_STRETCH = const(EX_STRETCH)
 
 CAL_STANDING = const(1)  # automatic: still and upright next to walking
 CAL_USER = const(2)  # the user asked for it and stood still
+CAL_FLEXION = const(3)  # the first deep hip flexion told which way is forward
 
 FAULT_BAD_SAMPLE = const(1)  # zeros or impossible values, dropped
 FAULT_GAP = const(2)  # samples missing for longer than the filters tolerate

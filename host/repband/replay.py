@@ -36,7 +36,7 @@ MODES = {"auto": ev.MODE_AUTO, "bridge": ev.MODE_BRIDGE, "clam": ev.MODE_CLAM,
          "stretch": ev.MODE_STRETCH}
 LEGS = {"left": ev.SIDE_LEFT, "right": ev.SIDE_RIGHT}
 PLACEMENTS = {"thigh": ev.PLACEMENT_THIGH, "hip": ev.PLACEMENT_HIP}
-CAL_NAMES = {ev.CAL_STANDING: "standing", ev.CAL_USER: "user"}
+CAL_NAMES = {ev.CAL_STANDING: "standing", ev.CAL_USER: "user", ev.CAL_FLEXION: "forward"}
 FAULT_NAMES = {ev.FAULT_BAD_SAMPLE: "bad_sample", ev.FAULT_GAP: "gap"}
 ENGINES = ("cpython", "micropython")
 MAX_FAULTS_LISTED = 100
