@@ -241,7 +241,7 @@ class Detector:
             if self._walk_ms >= _WALK_MS:
                 self._walk_end = t
                 self._walk_axis()
-                if self._cand and t - self._cand_t < _CAL_NEAR_MS + _WALK_MS:
+                if self._cand and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
                     if self._wn >= 25:  # 2 s of walking gives the forward lean
                         self._calibrate(t, self._cx, self._cy, self._cz, CAL_STANDING)
                         self._cand = False
