@@ -69,12 +69,17 @@ _TOP_FRAC = 0.85
 _FULL_FRAC = 0.55  # of the set's typical range: a full rep; below: partial
 _PART_FRAC = 0.3  # below this it is noise (a "tiny" rep), not reported
 _SET_GAP_MS = const(20000)
+# Lying on the back, knees bent: the thigh points up from the hip at 20-80 deg, so its
+# sagittal angle (0 standing, 90 horizontal forward) is 110-170 deg. A kneeling front
+# thigh (about 90) is outside, so shifting into the stretch is not a bridge.
+_SUPINE_LO = 108.0
+_SUPINE_HI = 178.0
 _REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
 _BRIDGE_MIN = 8.0  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
 _BRIDGE_MAX = 70.0  # larger turns are posture changes (lying down, rolling over)
 _CLAM_MIN = 12.0
 _FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
-_CLAM_MAX = 80.0  # real clams 46-67 deg; knee rolling swings ~100
+_CLAM_MAX = 88.0  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
 
 _HOLD_MIN_EXT = 6.0  # degrees of hip extension for a stretch
 _HOLD_MAX_EXT = 45.0
@@ -408,11 +413,13 @@ class Detector:
         px, py, pz = self._px, self._py, self._pz
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
         # 90 thigh horizontal forward) and outward tilt b (+90 outer side up)
-        ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -(fr.xx * rx + fr.xy * ry + fr.xz * rz)) * _DEG
+        rx_b = fr.xx * rx + fr.xy * ry + fr.xz * rz  # up along the thigh: 0 when horizontal
+        px_b = fr.xx * px + fr.xy * py + fr.xz * pz
+        ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -rx_b) * _DEG
         rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
-        pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -(fr.xx * px + fr.xy * py + fr.xz * pz)) * _DEG
+        pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -px_b) * _DEG
         pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
-        ex = self._exercise(ra, rb, pa, pb, rom)
+        ex = self._exercise(ra, rb, pa, pb, rom, -0.5 < rx_b < 0.5, -0.5 < px_b < 0.5)
         if ex == EX_NONE or ex == _REVERSED:
             return ex
         if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * (_CLAM_MIN if ex == EX_CLAM else _BRIDGE_MIN):
@@ -451,8 +458,9 @@ class Detector:
         )
         return ex
 
-    def _exercise(self, ra, rb, pa, pb, rom):
-        """Which exercise an excursion is, from where it started and where it went."""
+    def _exercise(self, ra, rb, pa, pb, rom, r_flat, p_flat):
+        """Which exercise an excursion is, from where it started and where it went
+        (r_flat, p_flat: the thigh within 30 deg of horizontal at rest, at the peak)."""
         mode = self.mode
         if mode == EX_BRIDGE:
             return EX_BRIDGE if rom >= _BRIDGE_MIN else EX_NONE
@@ -475,16 +483,17 @@ class Detector:
         # Thigh, lying on the back with knees bent: the hips rise, the thigh turns
         # toward horizontal (a falls). Marching lifts the knee the other way.
         if _BRIDGE_MIN <= rom <= _BRIDGE_MAX and abs(db) < 0.6 * rom:
-            if 95.0 < ra < 175.0 and -35.0 < rb < 35.0 and -da >= 0.7 * rom:
+            if _SUPINE_LO < ra < _SUPINE_HI and -35.0 < rb < 35.0 and -da >= 0.7 * rom:
                 return EX_BRIDGE
-            if 95.0 < pa < 175.0 and -35.0 < pb < 35.0 and da >= 0.7 * rom:
+            if _SUPINE_LO < pa < _SUPINE_HI and -35.0 < pb < 35.0 and da >= 0.7 * rom:
                 return _REVERSED
-        # Side lying, outer side of the thigh up: the knee lifts, the outer side turns
-        # away from up (b falls).
+        # Side lying, the thigh horizontal with its outer side up: the knee lifts, the
+        # outer side turns away from up (b falls). Knees falling sideways while lying
+        # on the back look alike but start with the thigh pointing up.
         if _CLAM_MIN <= rom <= _CLAM_MAX:
-            if rb > 45.0 and -db >= 0.35 * rom:
+            if r_flat and rb > 45.0 and -db >= 0.2 * rom:
                 return EX_CLAM
-            if pb > 45.0 and db >= 0.35 * rom:
+            if p_flat and pb > 45.0 and db >= 0.2 * rom:
                 return _REVERSED
         return EX_NONE
 
