@@ -338,7 +338,7 @@ class Detector:
                 rz = self.rz + k * (uz - self.rz)
                 n = sqrt(rx * rx + ry * ry + rz * rz)
                 self.rx, self.ry, self.rz = rx / n, ry / n, rz / n
-            elif self._swing and self._rest_ms < _REST_MS and t - self._t_end < _SWING_MS:
+            elif self._swing and self._rest_ms < _REST_MS and t - self._t_end < _SWING_MS and self.mode != MODE_AUTO:
                 # Reps without a pause at rest: the reference rides to the turning
                 # point, the far end from the last top, and the next rep leaves it.
                 px, py, pz = self._px, self._py, self._pz
