@@ -70,10 +70,10 @@ _FULL_FRAC = 0.55  # of the set's typical range: a full rep; below: partial
 _PART_FRAC = 0.3  # below this it is noise (a "tiny" rep), not reported
 _SET_GAP_MS = const(20000)
 # Lying on the back, knees bent: the thigh points up from the hip at 20-80 deg, so its
-# sagittal angle (0 standing, 90 horizontal forward) is 120-170 deg. A kneeling front
+# sagittal angle (0 standing, 90 horizontal forward) is 120-165 deg. A kneeling front
 # thigh (about 90) is outside, so shifting into the stretch is not a bridge.
 _SUPINE_LO = 120.0
-_SUPINE_HI = 178.0
+_SUPINE_HI = 165.0
 _REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
 _BRIDGE_MIN = 8.0  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
 _BRIDGE_MAX = 70.0  # larger turns are posture changes (lying down, rolling over)
