@@ -64,6 +64,7 @@ _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = 50.0  # ...this far from rest is a new posture: no top hold is that far
 _SWING_MS = const(6000)
+_HOLD_MAX_MS = const(8000)  # still longer than any top hold (real ones: 2-5 s)
 _END_FRAC = 0.4  # back below this fraction of the peak: the rep is over
 _TOP_FRAC = 0.85
 _FULL_FRAC = 0.55  # of the set's typical range: a full rep; below: partial
@@ -369,6 +370,7 @@ class Detector:
             t - self._t_leave > _MAX_OUT_MS
             or (self._out_still >= 1000 and th > _POSTURE_DEG * 2.0)
             or (self._out_still >= _SETTLE_MS and th > _POSTURE_DEG)
+            or self._out_still >= _HOLD_MAX_MS
         ):
             # Settled far from rest: a new posture (lying down, rolling over), not a rep.
             self._back_to_rest(False)
