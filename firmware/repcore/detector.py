@@ -421,7 +421,7 @@ class Detector:
         rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
         pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -px_b) * _DEG
         pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
-        ex = self._exercise(ra, rb, pa, pb, rom, -0.5 < rx_b < 0.5, -0.5 < px_b < 0.5)
+        ex = self._exercise(ra, rb, pa, pb, rom, rx_b, px_b)
         if ex == EX_NONE or ex == _REVERSED:
             return ex
         if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * (_CLAM_MIN if ex == EX_CLAM else _BRIDGE_MIN):
@@ -460,9 +460,9 @@ class Detector:
         )
         return ex
 
-    def _exercise(self, ra, rb, pa, pb, rom, r_flat, p_flat):
+    def _exercise(self, ra, rb, pa, pb, rom, rh, ph):
         """Which exercise an excursion is, from where it started and where it went
-        (r_flat, p_flat: the thigh within 30 deg of horizontal at rest, at the peak)."""
+        (rh, ph: sine of the knee's elevation above the hip at rest and at the peak)."""
         mode = self.mode
         if mode == EX_BRIDGE:
             return EX_BRIDGE if rom >= _BRIDGE_MIN else EX_NONE
@@ -492,10 +492,12 @@ class Detector:
         # Side lying, the thigh horizontal with its outer side up: the knee lifts, the
         # outer side turns away from up (b falls). Knees falling sideways while lying
         # on the back look alike but start with the thigh pointing up.
+        # The knee rises (rh grows) as the thigh turns about the body's long axis.
         if _CLAM_MIN <= rom <= _CLAM_MAX:
-            if r_flat and rb > 45.0 and -db >= 0.2 * rom:
+            lift = 0.3 * rom / _DEG
+            if -0.5 < rh < 0.5 and rb > 45.0 and (-db >= 0.2 * rom or ph - rh >= lift):
                 return EX_CLAM
-            if p_flat and pb > 45.0 and db >= 0.2 * rom:
+            if -0.5 < ph < 0.5 and pb > 45.0 and (db >= 0.2 * rom or rh - ph >= lift):
                 return _REVERSED
         return EX_NONE
 

@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--rate", type=float, default=104.0)
     d.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")
     d.set_defaults(func=cmd_demo)
+
+    from repband import flash  # the `flash` subcommand: parser and command live there
+
+    flash.add_parser(sub)
     return p
 
 
