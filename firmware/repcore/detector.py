@@ -11,7 +11,7 @@ Pipeline, per tick of 80 ms (see ticker.py for the per-sample part):
  6. sets: reps of one exercise grouped, with partial reps judged against the set.
 Design notes and measured accuracy: docs/algorithm.md.
 """
-from math import acos, asin, atan2, sqrt
+from math import acos, asin, atan2, cos, sin, sqrt
 
 from repcore.compat import const
 from repcore.events import (
@@ -80,6 +80,7 @@ _BRIDGE_MIN = 8.0  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts
 _BRIDGE_MAX = 70.0  # larger turns are posture changes (lying down, rolling over)
 _CLAM_MIN = 12.0
 _FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
+_HIP_CLAM_MIN = 5.0  # the pelvis rolls 5-15 deg with each clam
 _CLAM_MAX = 88.0  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
 
 _HOLD_MIN_EXT = 6.0  # degrees of hip extension for a stretch
@@ -424,7 +425,7 @@ class Detector:
         ex = self._exercise(ra, rb, pa, pb, rom, rx_b, px_b)
         if ex == EX_NONE or ex == _REVERSED:
             return ex
-        if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * (_CLAM_MIN if ex == EX_CLAM else _BRIDGE_MIN):
+        if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * self._min_rom(ex):
             return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
         side = self.leg if ex == EX_CLAM else SIDE_NONE
         if ex != self._set_ex or side != self._set_side or t - self._set_t1 > _SET_GAP_MS:
@@ -460,14 +461,17 @@ class Detector:
         )
         return ex
 
+    def _min_rom(self, ex):
+        if ex == EX_CLAM:
+            return _HIP_CLAM_MIN if self.placement == PLACEMENT_HIP else _CLAM_MIN
+        return _BRIDGE_MIN
+
     def _exercise(self, ra, rb, pa, pb, rom, rh, ph):
         """Which exercise an excursion is, from where it started and where it went
         (rh, ph: sine of the knee's elevation above the hip at rest and at the peak)."""
         mode = self.mode
-        if mode == EX_BRIDGE:
-            return EX_BRIDGE if rom >= _BRIDGE_MIN else EX_NONE
-        if mode == EX_CLAM:
-            return EX_CLAM if rom >= _CLAM_MIN else EX_NONE
+        if mode == EX_BRIDGE or mode == EX_CLAM:
+            return mode if rom >= self._min_rom(mode) else EX_NONE
         if mode != MODE_AUTO:
             return EX_NONE
         da = pa - ra
@@ -481,6 +485,12 @@ class Detector:
             if 60.0 < ra < 120.0 and -35.0 < rb < 35.0 and rom >= 10.0:
                 if abs(da) >= 0.7 * rom:
                     return EX_BRIDGE
+            # Pelvis on its side, sensor side up: each clam rolls it back a few degrees
+            # (the outer side turns backward, so up turns toward the front, a ~ +90).
+            if rb > 60.0 and _HIP_CLAM_MIN <= rom <= 30.0:
+                fwd = cos(pb / _DEG) * sin(pa / _DEG) - cos(rb / _DEG) * sin(ra / _DEG)
+                if fwd >= 0.6 * rom / _DEG:
+                    return EX_CLAM
             return EX_NONE
         # Thigh, lying on the back with knees bent: the hips rise, the thigh turns
         # toward horizontal (a falls). Marching lifts the knee the other way.
