@@ -28,6 +28,7 @@ parsed with ``ast.literal_eval``.
 from __future__ import annotations
 
 import ast
+import atexit
 import shutil
 import tempfile
 import threading
@@ -101,9 +102,12 @@ def _wasm_path() -> Path:
 
 _module_cache: dict[tuple, object] = {}
 _module_lock = threading.Lock()
+# Free the compiled module before interpreter shutdown tears down wasmtime's bindings
+# (freed later, its finaliser fails with a noisy "Exception ignored" message).
+atexit.register(_module_cache.clear)
 
 
-def _engine_and_module():
+def engine_and_module():
     """One wasmtime engine and compiled module per process (compiling takes ~0.3 s)."""
     import wasmtime
 
@@ -140,7 +144,7 @@ def run_guest(
     """
     import wasmtime
 
-    engine, module = _engine_and_module()
+    engine, module = engine_and_module()
     store = wasmtime.Store(engine)
     # wasm memory must hold the GC heap plus the interpreter's own data and stack.
     store.set_limits(memory_size=heap_bytes + 32 * 1024 * 1024)

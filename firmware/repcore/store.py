@@ -1,0 +1,445 @@
+"""Append-only session log on flash (littlefs on the board), safe against power cuts.
+
+Layout under `root` (guarantees and reasoning in docs/storage.md):
+
+  meta          20 bytes: b"RBLM", version, boot counter, next seq, deleted-through seq,
+                CRC-32; replaced by writing meta.tmp then renaming it over meta
+  XXXXXXXX.seg  a segment: records (repcore.records) back to back; the name is the hex
+                seq of its first record; only the newest segment is ever appended to
+
+The log assigns sequence numbers: `append(record)` rewrites the record's seq field (and
+CRC) with the next number, writes it, flushes, and only then returns the seq. Seqs are
+contiguous in the log and only grow, across reboots and deletes (the meta file keeps
+the next seq once every record is deleted).
+
+At open, the newest segment is read back: a torn tail (a partial record, a bad CRC)
+is left where it is and the segment is sealed, so the next record starts a new
+segment and nothing valid before the tear is rewritten or lost. A segment holding no
+valid record at all is removed.
+
+`delete_through(seq)` marks records up to seq as deleted (the host committed them)
+and removes segments whose records are all deleted. When an append would pass
+`capacity` bytes, deleted records are reclaimed first; the log never drops a record
+that is not deleted: `append` raises StoreFull instead.
+
+All file access goes through `fs` (open, rename, remove, listdir, stat, mkdir), by
+default the os module, so tests can inject faults.
+"""
+import os
+import struct
+
+from repcore import records
+from repcore.compat import const
+
+DEFAULT_CAPACITY = const(262144)
+DEFAULT_SEGMENT = const(4096)
+
+_META = "meta"
+_META_TMP = "meta.tmp"
+_META_MAGIC = b"RBLM"
+_META_VERSION = const(1)
+_META_FMT = "<4sHHII"  # magic, version, boot, next_seq, deleted_through; then CRC
+_META_BODY = const(16)
+_META_SIZE = const(20)
+_SEG_EXT = ".seg"
+_ENOSPC = const(28)
+
+
+class StoreFull(Exception):
+    """No room for a record that is not yet synced: nothing was written."""
+
+
+class StoreError(Exception):
+    """The log cannot be used (a directory that is not a log, an I/O error)."""
+
+
+class OsFs:
+    """The default file layer: the os module and the built-in open."""
+
+    def open(self, path, mode):
+        return open(path, mode)
+
+    def rename(self, old, new):
+        os.rename(old, new)
+
+    def remove(self, path):
+        os.remove(path)
+
+    def listdir(self, path):
+        return os.listdir(path)
+
+    def stat(self, path):
+        return os.stat(path)
+
+    def mkdir(self, path):
+        os.mkdir(path)
+
+
+def _seg_name(first):
+    return "%08x%s" % (first, _SEG_EXT)
+
+
+def _parse_seg(name):
+    if len(name) != 12 or not name.endswith(_SEG_EXT):
+        return -1
+    try:
+        return int(name[:8], 16)
+    except ValueError:
+        return -1
+
+
+class SessionLog:
+    """The record log. Not thread-safe: one task appends, reads and deletes."""
+
+    def __init__(self, root, capacity=DEFAULT_CAPACITY, fs=None, segment_size=DEFAULT_SEGMENT):
+        if segment_size < records.MAX_RECORD or capacity < 2 * segment_size:
+            raise ValueError("capacity must hold at least two segments of >= one record")
+        self.root = root
+        self.capacity = capacity
+        self.segment_size = segment_size
+        self.fs = fs if fs is not None else OsFs()
+        self._buf = bytearray(records.MAX_RECORD)
+        self._meta = bytearray(_META_SIZE)
+        self._f = None  # the newest segment, open for appending
+        self._sealed = False  # the newest segment takes no more records
+        self._segs = []  # [first_seq, size] per segment, oldest first
+        self._used = 0
+        self.boot = 0
+        self._next = 1  # the seq the next record gets
+        self._deleted = 0  # records with seq <= this are deleted
+        self._open()
+
+    # -- paths and meta ------------------------------------------------------
+
+    def _path(self, name):
+        return self.root + "/" + name
+
+    def _read_meta(self, name):
+        """(boot, next_seq, deleted) from a meta file, or None when absent or invalid."""
+        try:
+            f = self.fs.open(self._path(name), "rb")
+        except OSError:
+            return None
+        try:
+            data = f.read()
+        finally:
+            f.close()
+        if not data or len(data) != _META_SIZE:
+            return None
+        magic, version, boot, nxt, deleted = struct.unpack_from(_META_FMT, data, 0)
+        if magic != _META_MAGIC or version != _META_VERSION:
+            return None
+        if struct.unpack_from("<I", data, _META_BODY)[0] != records.crc32(memoryview(data)[:_META_BODY]):
+            return None
+        return boot, nxt, deleted
+
+    def _write_meta(self):
+        m = self._meta
+        struct.pack_into(_META_FMT, m, 0, _META_MAGIC, _META_VERSION, self.boot, self._next, self._deleted)
+        struct.pack_into("<I", m, _META_BODY, records.crc32(memoryview(m)[:_META_BODY]))
+        tmp = self._path(_META_TMP)
+        f = self.fs.open(tmp, "wb")
+        try:
+            f.write(m)
+            f.flush()
+        finally:
+            f.close()
+        self.fs.rename(tmp, self._path(_META))
+
+    # -- open and recovery ---------------------------------------------------
+
+    def _open(self):
+        fs = self.fs
+        try:
+            names = fs.listdir(self.root)
+        except OSError:
+            try:
+                fs.mkdir(self.root)
+            except OSError as e:
+                raise StoreError("cannot create the log directory %s: %s" % (self.root, e))
+            names = []
+        meta = self._read_meta(_META)
+        if meta is None:
+            # A rename that is remove + rename (FAT) may have been cut in between.
+            meta = self._read_meta(_META_TMP)
+        elif _META_TMP in names:
+            fs.remove(self._path(_META_TMP))
+        boot, nxt, deleted = meta if meta is not None else (0, 1, 0)
+        segs = []
+        for name in names:
+            first = _parse_seg(name)
+            if first >= 0:
+                segs.append([first, fs.stat(self._path(name))[6]])
+        segs.sort()
+        self._segs = segs
+        self._deleted = deleted
+        # Finish a reclaim cut short: segments whose records are all deleted.
+        while len(segs) > 1 and segs[1][0] - 1 <= deleted:
+            fs.remove(self._path(_seg_name(segs.pop(0)[0])))
+        # The newest segment: find the last valid record, drop segments without one.
+        last = -1
+        last_boot = 0
+        while segs:
+            first, size = segs[-1]
+            data = self._read_seg(first)
+            end, n, last_boot = self._scan(data, first)
+            if n == 0:
+                fs.remove(self._path(_seg_name(first)))
+                segs.pop()
+                continue
+            last = first + n - 1
+            if end < len(data):
+                self._sealed = True  # a torn tail: the next record opens a new segment
+            segs[-1][1] = len(data)
+            break
+        if segs and last <= deleted:
+            # Every remaining record is deleted (the cut came before the removal).
+            while segs:
+                fs.remove(self._path(_seg_name(segs.pop()[0])))
+            self._sealed = False
+        self._next = max(nxt, last + 1, deleted + 1, 1)
+        self.boot = (max(boot, last_boot) + 1) & 0xFFFF
+        self._used = 0
+        for s in segs:
+            self._used += s[1]
+        self._persist()
+
+    def _persist(self):
+        """Write the meta file; when the file system is full, first free segments of
+        deleted records (keeping the newest, which tells the next seq) and retry.
+        Returns False when there is still no room."""
+        for attempt in (0, 1):
+            try:
+                self._write_meta()
+                return True
+            except OSError as e:
+                if not e.args or e.args[0] != _ENOSPC:
+                    raise
+            if attempt == 0:
+                self._reclaim(True)
+        return False
+
+    def _read_seg(self, first):
+        f = self.fs.open(self._path(_seg_name(first)), "rb")
+        try:
+            data = f.read()
+        finally:
+            f.close()
+        return data if data else b""
+
+    def _scan(self, data, first):
+        """(end of the valid prefix, number of valid records, boot of the last) of a
+        segment: records must be valid and numbered first, first + 1, ..."""
+        off = 0
+        n = 0
+        boot = 0
+        end = len(data)
+        while off < end:
+            try:
+                size = records.check(data, off, end)
+            except records.RecordError:
+                break
+            if records.seq_of(data, off) != first + n:
+                break
+            boot = records.boot_of(data, off)
+            off += size
+            n += 1
+        return off, n, boot
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def next_seq(self):
+        return self._next
+
+    @property
+    def last_seq(self):
+        """Seq of the newest record not deleted, or None."""
+        if self._next - 1 > self._deleted and self._segs:
+            return self._next - 1
+        return None
+
+    @property
+    def first_seq(self):
+        """Seq of the oldest record not deleted, or None."""
+        if self.last_seq is None:
+            return None
+        return max(self._segs[0][0], self._deleted + 1)
+
+    def count_from(self, seq):
+        """Number of records (not deleted) with a seq >= `seq`."""
+        first = self.first_seq
+        if first is None:
+            return 0
+        n = self._next - max(seq, first)
+        return n if n > 0 else 0
+
+    def usage(self):
+        """(bytes used on flash by segments, capacity, records not yet deleted)."""
+        first = self.first_seq
+        return self._used, self.capacity, 0 if first is None else self._next - first
+
+    # -- appending -----------------------------------------------------------
+
+    def append(self, record):
+        """Append one encoded record (any seq in it); returns the seq the log gave it.
+
+        When this returns, the record is on flash (flushed). Raises StoreFull when only
+        records not yet deleted fill the capacity (or the file system), RecordError for
+        bytes that are not one valid record.
+        """
+        n = records.check(record, 0)
+        if n != len(record):
+            raise records.RecordError("append takes exactly one record (%d bytes given, record is %d)"
+                                      % (len(record), n))
+        buf = self._buf
+        buf[:n] = record
+        return self._write(n)
+
+    def append_event(self, rec, session_id, epoch_s=0):
+        """Encode an event or session tuple with this boot and the next seq, and append it."""
+        n = records.encode_into(self._buf, 0, rec, session_id, self.boot, self._next, epoch_s)
+        return self._write(n)
+
+    def _write(self, n):
+        seq = self._next
+        records.set_seq(self._buf, 0, seq)
+        if self._used + n > self.capacity:
+            self._reclaim()
+            if self._used + n > self.capacity:
+                raise StoreFull("session log full: %d of %d bytes hold records not yet synced"
+                                % (self._used, self.capacity))
+        try:
+            self._write_once(n)
+        except OSError as e:
+            if not e.args or e.args[0] != _ENOSPC:
+                raise
+            # The file system is full before the capacity: reclaim and try once more.
+            self._reclaim()
+            try:
+                self._write_once(n)
+            except OSError as e2:
+                if not e2.args or e2.args[0] != _ENOSPC:
+                    raise
+                raise StoreFull("session log full: the file system has no room")
+        self._next = seq + 1
+        return seq
+
+    def _write_once(self, n):
+        segs = self._segs
+        full = not segs or self._sealed or segs[-1][1] + n > self.segment_size
+        if full or self._f is None:
+            self._close_file()
+            mode = "ab"
+            if full:
+                segs.append([self._next, 0])
+                self._sealed = False
+                mode = "wb"  # a file of that name holds no valid record: start afresh
+        else:
+            mode = ""
+        try:
+            if mode:
+                self._f = self.fs.open(self._path(_seg_name(segs[-1][0])), mode)
+            f = self._f
+            if f is None:
+                raise OSError(_ENOSPC)
+            w = f.write(memoryview(self._buf)[:n])
+            if w is not None and w != n:
+                raise OSError(_ENOSPC)
+            f.flush()
+        except OSError:
+            # Whatever reached the file is a torn tail: the next record opens a new
+            # segment (an empty new one is removed again).
+            self._close_file()
+            self._sealed = True
+            if segs[-1][1] == 0:
+                first = segs.pop()[0]
+                try:
+                    self.fs.remove(self._path(_seg_name(first)))
+                except OSError:
+                    pass
+            raise
+        segs[-1][1] += n
+        self._used += n
+
+    def _close_file(self):
+        f = self._f
+        self._f = None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self._close_file()
+
+    # -- reading -------------------------------------------------------------
+
+    def read_from(self, seq, limit=-1):
+        """Yield the records (bytes) with seq >= `seq`, oldest first, at most `limit`."""
+        first = self.first_seq
+        if first is None or limit == 0:
+            return
+        if seq < first:
+            seq = first
+        last = self._next - 1
+        segs = self._segs
+        i = len(segs) - 1
+        while i > 0 and segs[i][0] > seq:
+            i -= 1
+        left = limit
+        while i < len(segs) and seq <= last:
+            start = segs[i][0]
+            data = self._read_seg(start)
+            end, cnt, _b = self._scan(data, start)
+            off = 0
+            k = 0
+            while k < cnt:
+                size = records.OVERHEAD + (data[off + 4] | (data[off + 5] << 8))
+                s = start + k
+                if s >= seq and s <= last:
+                    yield data[off:off + size]
+                    left -= 1
+                    if left == 0:
+                        return
+                off += size
+                k += 1
+            i += 1
+
+    # -- deleting ------------------------------------------------------------
+
+    def delete_through(self, seq):
+        """Mark records with seq <= `seq` deleted (the host committed them) and remove
+        segments that hold nothing else. Records not written yet are never marked.
+        Returns the number of records newly deleted."""
+        last = self._next - 1
+        if seq > last:
+            seq = last
+        if seq <= self._deleted:
+            return 0
+        before = self.count_from(0)
+        old = self._deleted
+        self._deleted = seq
+        if not self._persist():
+            self._deleted = old
+            raise StoreFull("session log: no room on the file system to record the delete")
+        self._reclaim()
+        return before - self.count_from(0)
+
+    def _reclaim(self, keep_newest=False):
+        """Remove the oldest segments whose records are all deleted."""
+        segs = self._segs
+        deleted = self._deleted
+        while segs:
+            if keep_newest and len(segs) == 1:
+                break
+            nxt = segs[1][0] if len(segs) > 1 else self._next
+            if nxt - 1 > deleted:
+                break
+            if len(segs) == 1:
+                self._close_file()
+                self._sealed = False
+            first, size = segs.pop(0)
+            self.fs.remove(self._path(_seg_name(first)))
+            self._used -= size

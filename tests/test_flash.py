@@ -1,0 +1,230 @@
+"""`repband flash` end to end: mpremote talks over a pseudo-terminal to an emulated
+board (repband.emulators.board), whose raw REPL runs every block in a real MicroPython
+1.27 interpreter (WASI build) with a host directory as its filesystem."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repband import flash
+from repband.cli import main
+from repband.emulators.board import EmulatedBoard, mpy_version_for
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+BOARD = "m5stickc_plus2"
+
+
+@pytest.fixture(scope="session")
+def firmware(tmp_path_factory) -> Path:
+    """A snapshot of firmware/, so that the build the test expects is the one flashed."""
+    dst = tmp_path_factory.mktemp("fw") / "firmware"
+    shutil.copytree(FIRMWARE, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+@pytest.fixture(autouse=True)
+def _firmware(monkeypatch, firmware):
+    monkeypatch.setenv("REPBAND_FIRMWARE", str(firmware))
+
+
+def _user_data(root: Path) -> None:
+    """What a board in use holds: settings and a session log the flash must keep."""
+    (root / "data" / "log").mkdir(parents=True)
+    (root / "data" / "config.json").write_text('{"schema": 1, "leg": "left"}')
+    (root / "data" / "log" / "seg00001.bin").write_bytes(bytes(range(256)) * 4)
+    (root / "config.json").write_text('{"hand-made": true}')
+    (root / "log").mkdir()
+    (root / "log" / "old.txt").write_text("an old log")
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+def _user_snapshot(root: Path) -> dict:
+    return {k: v for k, v in _snapshot(root).items()
+            if k.split("/")[0] in ("data", "config.json", "log")}
+
+
+def _expected_files(firmware: Path, tmp_path: Path) -> dict:
+    """The build, as flash.compile_firmware makes it (the firmware folder changes as
+    the project grows, so the test does not list files itself)."""
+    return dict(flash.compile_firmware(firmware, BOARD, tmp_path / "build"))
+
+
+def _mpremote(port: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_flash_fresh_board_end_to_end(tmp_path, firmware):
+    root = tmp_path / "board"
+    _user_data(root)
+    # Left-overs of a hand install: a source file that would shadow its .mpy, a module
+    # that is no longer part of the firmware.
+    (root / "repcore").mkdir()
+    (root / "repcore" / "detector.py").write_text("raise ImportError('stale')\n")
+    (root / "repcore" / "gone.mpy").write_bytes(b"M\x06\x00\x1f")
+    user_before = _user_snapshot(root)
+    expected = _expected_files(firmware, tmp_path)
+
+    with EmulatedBoard(root) as board:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        res = subprocess.run(
+            [sys.executable, "-m", "repband.cli", "flash", "--port", board.port,
+             "--board", BOARD, "--verify"],
+            capture_output=True, text=True, timeout=120, env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "MicroPython 1.27.0 on esp32" in res.stdout
+        assert f"verify: all {len(expected)} firmware files match" in res.stdout
+        assert "remove /repcore/detector.py" in res.stdout
+        assert "remove /repcore/gone.mpy" in res.stdout
+
+        # Every file landed, byte for byte; compiled modules carry the .mpy header of
+        # the board's .mpy version (major 6, bytecode only, 31-bit small ints).
+        major = mpy_version_for((1, 27, 0)) & 0xFF
+        for path, data in expected.items():
+            on_board = root / path.lstrip("/")
+            assert on_board.read_bytes() == data, path
+            if path.endswith(".mpy"):
+                assert data[:4] == bytes((ord("M"), major, 0, 31)), path
+        assert (root / "board").read_text() == BOARD + "\n"
+        assert (root / "boards" / f"{BOARD}.mpy").is_file()
+        for name in flash.KEEP_SOURCE:  # the board runs these by name: kept as source
+            if (firmware / name).is_file():
+                assert expected["/" + name] == (firmware / name).read_bytes()
+        assert not (root / "repcore" / "detector.py").exists()
+        assert not (root / "repcore" / "gone.mpy").exists()
+        assert not list(root.rglob("*.new"))
+        # The user's settings and session log are untouched (contents and mtimes).
+        assert _user_snapshot(root) == user_before
+
+        # The flashed .mpy files load in the board's MicroPython.
+        r = _mpremote(board.port, "exec",
+                      "import boards, repcore.detector, repcore.store\n"
+                      "b = boards.load(open('/board').read().strip())\n"
+                      "print('LOADED', b.NAME, repcore.detector.__file__)")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"LOADED {BOARD} repcore/detector.mpy" in r.stdout
+
+        # Flashing again: the board's hashes match, nothing is written; the board name
+        # comes from /board when --board is not given.
+        blocks = len(board.blocks)
+        assert main(["flash", "--port", board.port, "--verify"]) == 0
+        writes = [b for b in board.blocks[blocks:] if b.startswith(b"f=open(")]
+        assert writes == []
+    assert _user_snapshot(root) == user_before
+
+
+def test_verify_detects_a_corrupted_file(tmp_path, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    target = root / "repcore" / "detector.mpy"
+    done = []
+
+    def bad_flash_cell(board_root: Path):
+        # Once the module is in place, flip one byte of it (a failing flash block).
+        if target.is_file() and not done:
+            data = bytearray(target.read_bytes())
+            data[len(data) // 2] ^= 0x40
+            target.write_bytes(bytes(data))
+            done.append(True)
+
+    with EmulatedBoard(root, after_block=bad_flash_cell) as board:
+        rc = main(["flash", "--port", board.port, "--board", BOARD, "--verify"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert done
+    assert "verify failed" in err and "/repcore/detector.mpy" in err
+    assert err.count("\n") == 1  # one line
+
+
+def test_dry_run_changes_nothing(tmp_path, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    before = _snapshot(root)
+    with EmulatedBoard(root) as board:
+        assert main(["flash", "--port", board.port, "--board", BOARD, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run" in out
+    assert "write  /repcore/detector.mpy" in out
+    assert "untouched: /config.json, /data/, /log/" in out
+    assert _snapshot(root) == before
+
+
+def test_no_bluetooth_is_refused(tmp_path, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    before = _snapshot(root)
+    with EmulatedBoard(root, bluetooth=False) as board:
+        rc = main(["flash", "--port", board.port, "--board", BOARD])
+        writes = [b for b in board.blocks if b"open(" in b and b"'wb'" in b]
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "no 'bluetooth' module" in err and err.count("\n") == 1
+    assert writes == []
+    assert _snapshot(root) == before
+
+
+@pytest.mark.parametrize("version, mpy, words", [
+    ((1, 18, 0), None, "too old"),  # .mpy 5: cannot load our .mpy 6 files
+    ((1, 20, 0), None, "too old"),  # .mpy 6.1 but older than MIN_MICROPYTHON
+    ((2, 0, 0), 7 | (10 << 10), "newer than"),  # a future .mpy 7
+])
+def test_wrong_micropython_version_is_refused(tmp_path, capsys, version, mpy, words):
+    root = tmp_path / "board"
+    _user_data(root)
+    before = _snapshot(root)
+    with EmulatedBoard(root, version=version, mpy=mpy) as board:
+        rc = main(["flash", "--port", board.port, "--board", BOARD])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert words in err and err.count("\n") == 1
+    assert _snapshot(root) == before
+
+
+def test_bad_ports(tmp_path, capsys, monkeypatch):
+    missing = str(tmp_path / "ttyUSB9")
+    assert main(["flash", "--port", missing, "--board", BOARD]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and err.count("\n") == 1
+
+    # A serial port with no MicroPython behind it (nobody answers).
+    monkeypatch.setattr(flash, "CONNECT_TIMEOUT", 0.5)
+    master, slave = os.openpty()
+    try:
+        assert main(["flash", "--port", os.ttyname(slave), "--board", BOARD]) == 2
+    finally:
+        os.close(master)
+        os.close(slave)
+    captured = capsys.readouterr()
+    assert "did not answer as a MicroPython board" in captured.err
+    assert captured.err.count("\n") == 1
+
+    assert main(["flash", "--port", missing, "--board", "nonesuch"]) == 2
+    assert "unknown board 'nonesuch'" in capsys.readouterr().err
+
+
+def test_auto_detect(tmp_path, capsys, monkeypatch):
+    import serial.tools.list_ports
+    from serial.tools.list_ports_common import ListPortInfo
+
+    monkeypatch.setattr(serial.tools.list_ports, "comports", lambda *a, **k: [])
+    assert main(["flash", "--board", BOARD, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "no board found" in err and "--port" in err
+
+    root = tmp_path / "board"
+    with EmulatedBoard(root) as board:
+        info = ListPortInfo(board.port, skip_link_detection=True)
+        info.vid, info.pid = 0x303A, 0x1001  # Espressif USB JTAG/serial
+        monkeypatch.setattr(serial.tools.list_ports, "comports", lambda *a, **k: [info])
+        assert main(["flash", "--board", BOARD, "--dry-run"]) == 0
+    assert f"board on {board.port}" in capsys.readouterr().out
