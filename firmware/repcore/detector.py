@@ -50,9 +50,10 @@ _K_REF = 0.15  # rest direction follows the still thigh with a ~0.5 s time const
 _K_RATE = 0.08  # ~1 s averages of tilt rate and reversals
 
 _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
-_WALK_RATE = 0.7  # rad/s sustained, with...
+_WALK_RATE = 0.7  # rad/s sustained (half that without a gyro: the low-pass hides it), with...
 _WALK_REV = 1.0  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
+_WALK_PLANAR = 0.9
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
@@ -99,6 +100,7 @@ class Detector:
         self.mode = mode
         self.gyro = gyro
         self.ticker = Ticker()
+        self._walk_rate = _WALK_RATE if gyro else 0.5 * _WALK_RATE
         self.frame = Frame(-1 if leg == SIDE_LEFT else 1)
         self._bad_reported = 0
         # gravity direction, sensor frame
@@ -116,6 +118,7 @@ class Detector:
         self._wn = 0
         self._wx = self._wy = self._wz = 0.0
         self._sign_pending = False  # the forward axis is known only up to its sign
+        self._wabs = 0.0  # summed lengths: |sum| / this = how one-dimensional the swing is
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
@@ -241,7 +244,7 @@ class Detector:
     # -- walking, standing and calibration -----------------------------------
 
     def _motion(self, t):
-        if self.rate > _WALK_RATE and self.rev > _WALK_REV:
+        if self.rate > self._walk_rate and self.rev > _WALK_REV:
             # A leaky count: single slow steps or turns do not break a walk.
             if self._walk_ms < _WALK_MS + 2000:
                 self._walk_ms += TICK_MS
@@ -283,6 +286,7 @@ class Detector:
             self._cx, self._cy, self._cz = ux, uy, uz
             self._wn = 0
             self._wx = self._wy = self._wz = 0.0
+            self._wabs = 0.0
 
     def _walk_axis(self):
         dx, dy, dz = self._dx, self._dy, self._dz
@@ -292,10 +296,11 @@ class Detector:
         self._wy += dy
         self._wz += dz
         self._wn += 1
+        self._wabs += sqrt(dx * dx + dy * dy + dz * dz)
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
-        if self._wn >= 25:
+        if self._wn >= 25 and self._swing_is_planar():
             # The swing axis, forward or backward: keep the sign nearest the current
             # forward axis for now; the first deep hip flexion settles it.
             fx, fy, fz = self._wx, self._wy, self._wz
@@ -303,8 +308,14 @@ class Detector:
             if fx * fr.yx + fy * fr.yy + fz * fr.yz < 0.0:
                 fx, fy, fz = -fx, -fy, -fz
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
-            self._sign_pending = self._wn >= 25
+            self._sign_pending = fx != 0.0 or fy != 0.0 or fz != 0.0
             self._sink((EV_CALIBRATED, t, method))
+
+    def _swing_is_planar(self):
+        """The swing stays in one plane (steps, not sway): without a gyroscope, sideways
+        accelerations of some gaits blur the axis and the nominal roll is safer."""
+        n = sqrt(self._wx * self._wx + self._wy * self._wy + self._wz * self._wz)
+        return n >= _WALK_PLANAR * self._wabs
 
     def _forward_sign(self, t):
         """Sitting, squatting, kneeling down or stepping up all flex the hip: the knee
@@ -314,7 +325,7 @@ class Detector:
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         c = -(fr.xx * ux + fr.xy * uy + fr.xz * uz)  # cos of the thigh's tilt
-        if not self.still or c > 0.64 or c < -0.34:  # between 50 and 110 deg
+        if self._still_ms < 400 or c > 0.64 or c < -0.34:  # held a moment, 50-110 deg
             return
         f = fr.yx * ux + fr.yy * uy + fr.yz * uz
         if f > 0.7:
