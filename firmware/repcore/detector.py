@@ -47,13 +47,18 @@ _GYRO_RAD = _DT / 10.0 / _DEG
 _K_ACC = 0.45
 _K_GYRO = 0.2
 _K_REF = 0.15  # rest direction follows the still thigh with a ~0.5 s time constant
-_K_RATE = 0.08  # ~1 s averages of tilt rate and reversals
+_K_RATE = 0.08  # ~1 s average of the tilt rate
+_K_REV = 0.04  # ~2 s average of direction reversals (1-2 per second when walking)
 
 _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
 _WALK_RATE = 0.7  # rad/s sustained (half that without a gyro: the low-pass hides it), with...
-_WALK_REV = 1.0  # ...direction reversals per second: the thigh swinging at ~1 Hz
+_WALK_REV = 0.8  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
 _WALK_PLANAR = 0.9
+# What calibration still has to learn about the forward axis
+_FWD_KNOWN = const(0)
+_FWD_SIGN = const(1)  # the axis (from walking), not its sign
+_FWD_AXIS = const(2)  # nothing: the mount is far from nominal and there was no walk
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
@@ -117,7 +122,7 @@ class Detector:
         # up with the forward axis; summed sign-aligned they give it (see _walk_axis).
         self._wn = 0
         self._wx = self._wy = self._wz = 0.0
-        self._sign_pending = False  # the forward axis is known only up to its sign
+        self._fwd_pending = _FWD_KNOWN  # what calibration still has to learn of forward
         self._wabs = 0.0  # summed lengths: |sum| / this = how one-dimensional the swing is
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
@@ -231,7 +236,7 @@ class Detector:
         d = sqrt(dx * dx + dy * dy + dz * dz)
         self.rate += _K_RATE * (d / _DT - self.rate)
         turn = (dx * self._dx + dy * self._dy + dz * self._dz) < 0.0 and d > 0.01
-        self.rev += _K_RATE * ((1.0 / _DT if turn else 0.0) - self.rev)
+        self.rev += _K_REV * ((1.0 / _DT if turn else 0.0) - self.rev)
         self._dx, self._dy, self._dz = dx, dy, dz
         self.ux, self.uy, self.uz = vx, vy, vz
         self.still = d < _STILL_RATE * _DT
@@ -257,8 +262,8 @@ class Detector:
                         self._cand = False
         elif self._walk_ms > 0:
             self._walk_ms -= 2 * TICK_MS if self._walk_ms > 2 * TICK_MS else self._walk_ms
-        if self._sign_pending:
-            self._forward_sign(t)
+        if self._fwd_pending != _FWD_KNOWN:
+            self._forward_from_flexion(t)
         if not self.still:
             if self._still_ms >= _CAL_STILL_MS:
                 self._cand_t = t  # the stand ended now; walking may follow
@@ -308,7 +313,14 @@ class Detector:
             if fx * fr.yx + fy * fr.yy + fz * fr.yz < 0.0:
                 fx, fy, fz = -fx, -fy, -fz
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
-            self._sign_pending = fx != 0.0 or fy != 0.0 or fz != 0.0
+            if fx != 0.0 or fy != 0.0 or fz != 0.0:
+                self._fwd_pending = _FWD_SIGN
+            elif -ux < _CAL_UPRIGHT:
+                # Far from the nominal mount and no usable walk: the nominal roll
+                # means nothing, the first deep hip flexion gives the whole axis.
+                self._fwd_pending = _FWD_AXIS
+            else:
+                self._fwd_pending = _FWD_KNOWN
             self._sink((EV_CALIBRATED, t, method))
 
     def _swing_is_planar(self):
@@ -317,23 +329,30 @@ class Detector:
         n = sqrt(self._wx * self._wx + self._wy * self._wy + self._wz * self._wz)
         return n >= _WALK_PLANAR * self._wabs
 
-    def _forward_sign(self, t):
+    def _forward_from_flexion(self, t):
         """Sitting, squatting, kneeling down or stepping up all flex the hip: the knee
-        goes forward. The first time the thigh is held well away from vertical in its
-        swing plane after a calibration, that side is forward (the hip extends at most
-        ~30 deg, so a turn this large cannot be extension)."""
+        goes forward. The first time the thigh is held well away from vertical after a
+        calibration, that way is forward (the hip extends at most ~30 deg, so a turn
+        this large cannot be extension). It settles the sign of a walking axis, or the
+        whole axis when there was none."""
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         c = -(fr.xx * ux + fr.xy * uy + fr.xz * uz)  # cos of the thigh's tilt
         if self._still_ms < 400 or c > 0.64 or c < -0.34:  # held a moment, 50-110 deg
             return
-        f = fr.yx * ux + fr.yy * uy + fr.yz * uz
-        if f > 0.7:
-            self._sign_pending = False
-        elif f < -0.7:
-            self._sign_pending = False
-            if fr.calibrate(-fr.xx, -fr.xy, -fr.xz, -fr.yx, -fr.yy, -fr.yz):
-                self._sink((EV_CALIBRATED, t, CAL_FLEXION))
+        if self._fwd_pending == _FWD_AXIS:
+            fx, fy, fz = ux, uy, uz
+        else:
+            f = fr.yx * ux + fr.yy * uy + fr.yz * uz
+            if -0.7 <= f <= 0.7:
+                return  # lying on a side, not flexed: wait
+            if f > 0.0:
+                self._fwd_pending = _FWD_KNOWN
+                return
+            fx, fy, fz = -fr.yx, -fr.yy, -fr.yz
+        self._fwd_pending = _FWD_KNOWN
+        if fr.calibrate(-fr.xx, -fr.xy, -fr.xz, fx, fy, fz):
+            self._sink((EV_CALIBRATED, t, CAL_FLEXION))
 
     # -- reps ------------------------------------------------------------------
 
@@ -550,8 +569,10 @@ class Detector:
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
-        if self._sign_pending and ext < 0.0:
-            ext = -ext  # forward not known yet: a kneeling tilt either way may be the stretch
+        if self._fwd_pending != _FWD_KNOWN:
+            # Forward not known yet: a kneeling tilt either way may be the stretch.
+            ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
+            b = 0.0
         b = fr.zx * ux + fr.zy * uy + fr.zz * uz
         zone = _HOLD_MIN_EXT <= ext <= _HOLD_MAX_EXT and -0.5 < b < 0.5 and self.rev < _WALK_REV
         if zone and self._hold_in and abs(ext - self._hold_ext) > _HOLD_BAND:
