@@ -58,7 +58,7 @@ _WALK_PLANAR = 0.9
 # What calibration still has to learn about the forward axis
 _FWD_KNOWN = const(0)
 _FWD_SIGN = const(1)  # the axis (from walking), not its sign
-_FWD_AXIS = const(2)  # nothing: the mount is far from nominal and there was no walk
+_FWD_AXIS = const(2)  # nothing: there was no usable walk
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
@@ -313,14 +313,10 @@ class Detector:
             if fx * fr.yx + fy * fr.yy + fz * fr.yz < 0.0:
                 fx, fy, fz = -fx, -fy, -fz
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
-            if fx != 0.0 or fy != 0.0 or fz != 0.0:
-                self._fwd_pending = _FWD_SIGN
-            elif -ux < _CAL_UPRIGHT:
-                # Far from the nominal mount and no usable walk: the nominal roll
-                # means nothing, the first deep hip flexion gives the whole axis.
-                self._fwd_pending = _FWD_AXIS
-            else:
-                self._fwd_pending = _FWD_KNOWN
+            # With a walking axis only its sign is left; without one the first deep
+            # hip flexion gives the whole axis (a strap turned about the thigh looks
+            # nominal when standing).
+            self._fwd_pending = _FWD_SIGN if fx != 0.0 or fy != 0.0 or fz != 0.0 else _FWD_AXIS
             self._sink((EV_CALIBRATED, t, method))
 
     def _swing_is_planar(self):
