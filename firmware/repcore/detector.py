@@ -316,7 +316,11 @@ class Detector:
             # With a walking axis only its sign is left; without one the first deep
             # hip flexion gives the whole axis (a strap turned about the thigh looks
             # nominal when standing).
-            self._fwd_pending = _FWD_SIGN if fx != 0.0 or fy != 0.0 or fz != 0.0 else _FWD_AXIS
+            # The pelvis never flexes like a thigh: on the hip the nominal sign stays.
+            if self.placement == PLACEMENT_HIP:
+                self._fwd_pending = _FWD_KNOWN
+            else:
+                self._fwd_pending = _FWD_SIGN if fx != 0.0 or fy != 0.0 or fz != 0.0 else _FWD_AXIS
             self._sink((EV_CALIBRATED, t, method))
 
     def _swing_is_planar(self):
