@@ -176,3 +176,18 @@ def test_demo_prints_a_session_summary(capsys):
     assert cli.main(["demo", "--seed", "2"]) == 0
     out = capsys.readouterr().out
     assert "reps counted:" in out and "set 1:" in out and "against the simulator's truth" in out
+
+
+@pytest.mark.parametrize("offset", [-1000.0, 1.764e9])
+def test_replay_keeps_any_file_time_base(capsys, rec_path, tmp_path, offset):
+    """Negative or Unix-time clocks: same counts, times shifted by the same offset, and
+    the MicroPython engine (small ints on the board) copes too."""
+    rec = read_csv(rec_path)
+    shifted = tmp_path / "shifted.csv"
+    write_csv(shifted, Recording(t=rec.t + offset, acc=rec.acc, gyro=rec.gyro, meta=rec.meta))
+    base = _replay_json(capsys, rec_path, "--exercise", "bridge")
+    for engine in ("cpython", "micropython"):
+        out = _replay_json(capsys, shifted, "--exercise", "bridge", "--engine", engine)
+        assert out["counts"] == base["counts"]
+        assert [r["t"] - offset for r in out["reps"]] == pytest.approx(
+            [r["t"] for r in base["reps"]], abs=0.011)

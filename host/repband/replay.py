@@ -110,6 +110,16 @@ def events_to_result(events: list[tuple]) -> dict:
             "fault_counts": fault_counts, "counts": counts}
 
 
+# Which fields of each event tuple are times (see repcore/events.py).
+_TIME_FIELDS = {ev.EV_REP: (1,), ev.EV_HOLD: (1, 2), ev.EV_SET: (1, 2), ev.EV_CALIBRATED: (1,),
+                ev.EV_FAULT: (1,)}
+
+
+def _shift_times(event: tuple, dt_ms: int) -> tuple:
+    fields = _TIME_FIELDS.get(event[0], ())
+    return tuple(v + dt_ms if i in fields else v for i, v in enumerate(event))
+
+
 def resolve_options(rec: Recording, leg=None, placement=None) -> tuple[str, str]:
     """Options win over '# leg=' / '# placement=' metadata; defaults right, thigh."""
     leg = leg or rec.meta.get("leg") or "right"
@@ -138,8 +148,14 @@ def detect(rec: Recording, exercise: str = "auto", leg: str | None = None,
     samples = to_samples(rec)
     if not use_gyro:
         samples[:, 4:7] = 0
+    # The device counts ms from boot; a file's clock may start anywhere (negative, or
+    # Unix time, which would not fit the board's small ints). Feed the core from 0 and
+    # shift event times back to the file's time base.
+    t0 = int(samples[0, 0]) if len(samples) else 0
+    samples[:, 0] -= t0
     events = run_events(samples, LEGS[leg], PLACEMENTS[placement], MODES[exercise], use_gyro,
                         engine)
+    events = [_shift_times(e, t0) for e in events]
     result = events_to_result(events)
     t = np.asarray(rec.t)
     result.update({
