@@ -172,6 +172,11 @@ class Detector:
         """The user asks to calibrate: the next still stand sets the body frame."""
         self._user_cal = True
 
+    def hold_start(self):
+        """Start time (ms) of the stretch hold in progress, or -1: the hold event
+        itself comes only when it ends, but the wearer wants a cue at its start."""
+        return self._hold_t0 if self._hold_on else -1
+
     def finish(self, t):
         """End of the stream: close an open hold and set."""
         if self._hold_on:

@@ -42,3 +42,13 @@ CAL_FLEXION = const(3)  # the first deep hip flexion told which way is forward
 
 FAULT_BAD_SAMPLE = const(1)  # zeros or impossible values, dropped
 FAULT_GAP = const(2)  # samples missing for longer than the filters tolerate
+# Faults the app raises (firmware/app), in EV_FAULT events and fault records.
+FAULT_CONFIG_CORRUPT = const(16)
+FAULT_CONFIG_VERSION = const(17)
+FAULT_CONFIG_VALUE = const(18)
+FAULT_SENSOR = const(19)  # the IMU stopped answering (SensorFault) or is not there
+FAULT_FIFO_OVERFLOW = const(20)  # samples lost: the FIFO was not drained in time
+FAULT_STORAGE_FULL = const(21)
+FAULT_LOW_BATTERY = const(22)
+FAULT_STORAGE = const(23)  # the session log could not be opened
+FAULT_SENSOR_OK = const(24)  # the IMU answers again after FAULT_SENSOR

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from repband.micropython import FUEL_PER_US_ESP32, bench_core
+from repband.micropython import FUEL_PER_US_ESP32, bench_app, bench_core
 
 FS_HZ = 104.0
 
@@ -146,6 +146,8 @@ def collect(minutes: float = 3.0) -> dict:
     res = bench_core(samples, **kw)
     mpy_wall = time.perf_counter() - t0
     res["cpython_samples_per_s"] = cpython_rate(samples, **kw)
+    # The firmware app's whole per-sample path (FIFO decode -> detector -> recorder).
+    res.update(bench_app(samples))
     res["source"] = source
     res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
     res["micropython_wall_s"] = mpy_wall
@@ -178,6 +180,9 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     print(f"  ESP32 estimate (~{FUEL_PER_US_ESP32:g} fuel/us, +-40 %):"
           f" {res['est_esp32_us_per_sample']:.0f} us/sample,"
           f" {res['est_esp32_cpu_percent_at_104hz']:.1f} % CPU at 104 Hz")
+    print(f"  app_fuel_per_sample         {res['app_fuel_per_sample']:10.0f}"
+          f"  (FIFO decode + detector + recorder; with GC {res['app_fuel_per_sample_with_gc']:.0f})")
+    print(f"  app_heap_after_boot         {res['app_heap_after_boot']:10d}")
     print("CPython:")
     print(f"  cpython_samples_per_s       {res['cpython_samples_per_s']:10.0f}"
           f"  ({res['cpython_samples_per_s'] / FS_HZ / 3600:.1f} h of 104 Hz data per s)")

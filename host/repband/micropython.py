@@ -562,3 +562,214 @@ def bench_core(
         "est_esp32_cpu_percent_at_104hz": worst / FUEL_PER_US_ESP32 * 104 / 1e4,
         "guest_fuel_total": result.fuel_used,
     }
+
+
+# ---------------------------------------------------------------------------
+# The firmware app's per-sample path: FIFO decode -> detector -> session recorder
+
+
+def firmware_root() -> Path:
+    """firmware/ of the source tree: the app, drivers and boards are not installed."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent / "firmware"
+        if (cand / "app" / "app.py").is_file():
+            return cand
+    raise MicroPythonError("cannot find the firmware directory (firmware/app/app.py)")
+
+
+def lsm6ds3_fifo_stream(samples) -> bytes:
+    """The LSM6DS3TR-C FIFO byte stream of int samples (t, mg, 0.1 dps) as the chip
+    batches them at +-4 g / 500 dps: per sample gyro x, y, z then accel x, y, z,
+    16-bit little-endian words (the raw values the driver scales back)."""
+    arr = _check_samples(samples)
+    acc = np.clip(np.rint(arr[:, 1:4] / 0.122), -32768, 32767)
+    gyr = np.clip(np.rint(arr[:, 4:7] * 100.0 / 17.5), -32768, 32767)
+    words = np.column_stack([gyr, acc]).astype("<i2")
+    return words.tobytes()
+
+
+_APP_BENCH_DRIVER = """
+import gc, sys
+sys.path.insert(0, '/w')
+import host
+
+def fuel():
+    return int(host.call('fuel', ''))
+
+gc.collect()
+h_start = gc.mem_alloc()
+
+class Bus:
+    # The LSM6DS3TR-C as the driver sees it: WHO_AM_I, reset done, and a FIFO that
+    # holds DRAIN samples at each read of FIFO_STATUS, served from a preloaded chunk.
+    def __init__(self):
+        self.chunk = None  # allocated after the heap after boot is measured
+        self.mv = None
+        self.pos = 0
+        self.end = 0
+        self.avail = 0
+    def readfrom_mem_into(self, addr, reg, buf):
+        if reg == 0x3A:
+            words = (self.end - self.pos) // 2
+            if words > DRAIN * 6:
+                words = DRAIN * 6
+            self.avail = words
+            buf[0] = words & 0xFF
+            buf[1] = (words >> 8) & 0x07
+            buf[2] = 0
+            buf[3] = 0
+        elif reg == 0x3E:
+            n = len(buf)
+            buf[:] = self.mv[self.pos:self.pos + n]
+            self.pos += n
+        elif reg == 0x0F:
+            buf[0] = 0x6A
+        else:
+            buf[0] = 0
+    def readfrom_mem(self, addr, reg, n):
+        b = bytearray(n)
+        self.readfrom_mem_into(addr, reg, b)
+        return bytes(b)
+    def writeto_mem(self, addr, reg, buf):
+        pass
+
+class Hal:
+    root = '/w/flash'
+    board = None
+    def __init__(self, board, bus):
+        self.board = board
+        self.bus = bus
+        self.ms = 0
+    def ticks_ms(self):
+        return self.ms
+    def ticks_diff(self, a, b):
+        return a - b
+    def i2c(self):
+        return self.bus
+    def bus_reset(self):
+        pass
+    def outputs(self):
+        return 7
+    def output(self, mask, on):
+        pass
+    def signal(self, name):
+        pass
+    def power_hold(self, on):
+        pass
+    def battery_mv(self):
+        return -1
+    def log(self, msg):
+        pass
+
+bus = Bus()
+hal = Hal(None, bus)
+gc.collect()
+h_harness = gc.mem_alloc() - h_start  # this stand-in bus and HAL, not the app
+import boards
+board = boards.load('xiao_esp32s3_lsm6ds3')
+hal.board = board
+from app.app import App
+app = App(hal, board)
+app.boot()
+del App
+gc.collect()
+print('R heap_after_boot', gc.mem_alloc() - h_harness)
+print('R heap_start', h_start)
+bus.chunk = bytearray(CHUNK * 12)
+bus.mv = memoryview(bus.chunk)
+
+f = open('/w/fifo.bin', 'rb')
+n_total = 0
+fsum = 0
+gcsum = 0
+pair = -1
+k = 0
+while k < 5:
+    f0 = fuel()
+    f1 = fuel()
+    if pair < 0 or f0 - f1 < pair:
+        pair = f0 - f1
+    k += 1
+gc.collect()
+gc.disable()
+while True:
+    got = f.readinto(bus.chunk)
+    if not got:
+        break
+    bus.pos = 0
+    bus.end = got
+    f0 = fuel()
+    while bus.pos < bus.end:
+        hal.ms += DRAIN_MS
+        n = app.drain()
+        app._check_clock()
+        app.after_drain()
+        n_total += n
+    f1 = fuel()
+    fsum += f0 - f1 - pair
+    f0 = fuel()
+    gc.collect()
+    f1 = fuel()
+    gcsum += f0 - f1 - pair
+f.close()
+app.end_session(1)
+print('R samples', n_total)
+print('R app_fuel', fsum)
+print('R gc_fuel', gcsum)
+print('R reps', app.sessions.total_reps)
+print('R written', app.sessions.written)
+print('R dropped', app.sessions.dropped)
+print('DONE')
+"""
+
+
+def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
+              firmware: str | Path | None = None) -> dict:
+    """The app's whole per-sample path in MicroPython on the XIAO build's LSM6DS3TR-C.
+
+    The samples become the chip's FIFO byte stream; a stand-in bus serves it 26 samples
+    (a 250 ms drain at 104 Hz) per FIFO read to the real driver, and the real App
+    (firmware/app) drains, decodes, pushes into the detector, handles events and writes
+    records to its session log in the guest's file system, as `drain()` +
+    `after_drain()` do on the board. Keys:
+
+      app_fuel_per_sample: fuel of those drains per sample, collections excluded;
+      app_fuel_per_sample_with_gc: with a gc.collect() every `chunk` samples included;
+      app_heap_after_boot: gc.mem_alloc() after boot (imports, config, session log,
+        IMU driver, detector) and a collection. asyncio is not in the WASI build: its
+        code is frozen in flash on the board; its tasks are not counted.
+    """
+    arr = _check_samples(samples)
+    fw = Path(firmware) if firmware is not None else firmware_root()
+    drain = 26
+    if chunk % drain:
+        raise ValueError("chunk must be a multiple of 26 samples")
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-app-") as tmp:
+        tmp_path = Path(tmp)
+        for pkg in ("repcore", "drivers", "app", "boards"):
+            (tmp_path / pkg).mkdir()
+            for py in (fw / pkg).glob("*.py"):
+                shutil.copyfile(py, tmp_path / pkg / py.name)
+        (tmp_path / "flash").mkdir()
+        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+        code = f"CHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n" + _APP_BENCH_DRIVER
+        result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
+    raw: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("R "):
+            _, key, value = line.split()
+            raw[key] = int(value)
+    if "DONE" not in result.stdout.splitlines():
+        raise MicroPythonError(f"MicroPython app bench did not finish:\n{result.stdout[-2000:]}")
+    n = max(raw["samples"], 1)
+    return {
+        "app_fuel_per_sample": raw["app_fuel"] / n,
+        "app_fuel_per_sample_with_gc": (raw["app_fuel"] + raw["gc_fuel"]) / n,
+        "app_heap_after_boot": raw["heap_after_boot"],
+        "app_heap_at_start": raw["heap_start"],
+        "app_samples": raw["samples"],
+        "app_reps": raw["reps"],
+        "app_records_written": raw["written"],
+        "app_records_dropped": raw["dropped"],
+    }

@@ -37,7 +37,14 @@ MODES = {"auto": ev.MODE_AUTO, "bridge": ev.MODE_BRIDGE, "clam": ev.MODE_CLAM,
 LEGS = {"left": ev.SIDE_LEFT, "right": ev.SIDE_RIGHT}
 PLACEMENTS = {"thigh": ev.PLACEMENT_THIGH, "hip": ev.PLACEMENT_HIP}
 CAL_NAMES = {ev.CAL_STANDING: "standing", ev.CAL_USER: "user", ev.CAL_FLEXION: "forward"}
-FAULT_NAMES = {ev.FAULT_BAD_SAMPLE: "bad_sample", ev.FAULT_GAP: "gap"}
+FAULT_NAMES = {
+    ev.FAULT_BAD_SAMPLE: "bad_sample", ev.FAULT_GAP: "gap",
+    ev.FAULT_CONFIG_CORRUPT: "config_corrupt", ev.FAULT_CONFIG_VERSION: "config_version",
+    ev.FAULT_CONFIG_VALUE: "config_value", ev.FAULT_SENSOR: "sensor",
+    ev.FAULT_FIFO_OVERFLOW: "fifo_overflow", ev.FAULT_STORAGE_FULL: "storage_full",
+    ev.FAULT_LOW_BATTERY: "low_battery", ev.FAULT_STORAGE: "storage",
+    ev.FAULT_SENSOR_OK: "sensor_ok",
+}
 ENGINES = ("cpython", "micropython")
 MAX_FAULTS_LISTED = 100
 

@@ -1,0 +1,143 @@
+"""The user's settings, persisted as JSON on flash with a schema version.
+
+    {"schema": 1, "leg": "right", "placement": "thigh", "mode": "auto",
+     "target_reps": 10, "target_hold_s": 30, "session_idle_s": 180, ...}
+
+`load(path)` never fails: a missing file gives the defaults; a corrupt file, a wrong
+schema version or a bad value gives the defaults (per file or per key) and a fault code
+for the app to log. `save` writes a temporary file and renames it over the old one, so
+a power cut leaves either the old or the new file. Names, not codes, are stored so the
+file reads well; `codes(cfg)` turns them into the core's codes.
+"""
+import json
+import os
+
+from repcore.compat import const
+from repcore.events import (
+    MODE_AUTO,
+    MODE_BRIDGE,
+    MODE_CLAM,
+    MODE_STRETCH,
+    PLACEMENT_HIP,
+    PLACEMENT_THIGH,
+    SIDE_LEFT,
+    SIDE_RIGHT,
+)
+
+SCHEMA = const(1)
+
+# Fault codes (shared with the app's fault events, see app.app).
+CFG_OK = const(0)
+CFG_CORRUPT = const(1)  # not JSON, not an object
+CFG_VERSION = const(2)  # another schema version
+CFG_VALUE = const(3)  # a key with a bad value (that key falls back to its default)
+
+LEGS = {"left": SIDE_LEFT, "right": SIDE_RIGHT}
+PLACEMENTS = {"thigh": PLACEMENT_THIGH, "hip": PLACEMENT_HIP}
+MODES = {"auto": MODE_AUTO, "bridge": MODE_BRIDGE, "clam": MODE_CLAM, "stretch": MODE_STRETCH}
+
+# key: (default, low, high) for numbers, (default, choices) for names, (default,) for bools
+_SPEC = {
+    "leg": ("right", LEGS),
+    "placement": ("thigh", PLACEMENTS),
+    "mode": ("auto", MODES),
+    "target_reps": (10, 1, 100),  # the routine's sets are 10-20 reps: signal at 10
+    "target_hold_s": (30, 5, 300),
+    "session_idle_s": (180, 30, 3600),  # no rep or hold this long ends the session
+    "sleep_idle_s": (120, 10, 3600),  # still, no session, this long: sleep
+    "odr_hz": (104, 26, 208),
+    "gyro": (True,),
+    "vibration": (True,),
+    "buzzer": (True,),
+    "led": (True,),
+    "low_battery_pct": (10, 0, 50),
+}
+
+
+def defaults():
+    cfg = {"schema": SCHEMA}
+    for key in _SPEC:
+        cfg[key] = _SPEC[key][0]
+    return cfg
+
+
+def check(key, value):
+    """True if `value` is acceptable for `key`."""
+    spec = _SPEC.get(key)
+    if spec is None:
+        return False
+    if len(spec) == 1:
+        return value is True or value is False
+    if len(spec) == 2:
+        return isinstance(value, str) and value in spec[1]
+    return isinstance(value, int) and not isinstance(value, bool) and spec[1] <= value <= spec[2]
+
+
+def load(path):
+    """(config dict, fault code). Never raises for a bad or missing file."""
+    cfg = defaults()
+    try:
+        f = open(path)
+    except OSError:
+        return cfg, CFG_OK  # first boot
+    try:
+        try:
+            data = json.loads(f.read())
+        finally:
+            f.close()
+    except (ValueError, OSError, UnicodeError):
+        return cfg, CFG_CORRUPT
+    if not isinstance(data, dict):
+        return cfg, CFG_CORRUPT
+    if data.get("schema") != SCHEMA:
+        return cfg, CFG_VERSION
+    fault = CFG_OK
+    for key in _SPEC:
+        if key in data:
+            if check(key, data[key]):
+                cfg[key] = data[key]
+            else:
+                fault = CFG_VALUE
+    return cfg, fault
+
+
+def save(path, cfg):
+    tmp = path + ".tmp"
+    f = open(tmp, "w")
+    try:
+        f.write(json.dumps(cfg))
+    finally:
+        f.close()
+    try:
+        os.rename(tmp, path)  # littlefs and POSIX replace the old file atomically
+    except OSError:
+        os.remove(path)  # FAT refuses to rename over a file
+        os.rename(tmp, path)
+
+
+def set_file_aside(path):
+    """Keep a bad file as `path.bad` for diagnosis; its place gets the defaults."""
+    try:
+        try:
+            os.remove(path + ".bad")
+        except OSError:
+            pass
+        os.rename(path, path + ".bad")
+    except OSError:
+        pass
+
+
+def codes(cfg):
+    """(leg, placement, mode) codes of the core."""
+    return LEGS[cfg["leg"]], PLACEMENTS[cfg["placement"]], MODES[cfg["mode"]]
+
+
+def update(cfg, changes):
+    """Apply the valid changes; return the keys refused."""
+    bad = []
+    for key in changes:
+        if check(key, changes[key]):
+            cfg[key] = changes[key]
+        else:
+            bad.append(key)
+    return bad

@@ -1,0 +1,213 @@
+"""Sessions: when exercise starts and ends, and writing it to the session log.
+
+A session starts at the first recognised rep or hold (or a button press) and ends when
+no rep or hold came for the configured idle time (or a button press, the host, low
+battery). Everything the detector reports in between is written through the log
+(repcore.store.SessionLog) as records (repcore.records) carrying the session id: the
+seq the log gives the session's start record, so ids are unique across reboots. A
+session end record sums the session up.
+
+The log never drops a record silently: when it is full of records not yet synced,
+`StoreFull` is counted in `dropped` (and in the session's end record if that fits),
+`full` is set for the app to signal, and live counting goes on. Any other flash error
+is counted the same way: recording never stops the app.
+
+Also tracked here, for feedback: the current set's full reps (`set_reps`), so the app
+can signal each rep and the set's target.
+"""
+from repcore.compat import const
+from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET
+
+from repcore.records import END_REBOOT, K_SESSION_END, K_SESSION_START, encode_event
+from repcore.store import StoreFull
+
+# Cues for the feedback player (names of app.app patterns).
+CUE_REP = "rep"
+CUE_PARTIAL = "partial"
+CUE_TARGET = "target"
+CUE_CALIBRATED = "calibrated"
+
+_FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
+_MAX_FAULT_CODES = const(8)
+
+
+class Sessions:
+    """Session state and the recorder. `log` has `append_event(rec, session_id)` and
+    `next_seq` (repcore.store.SessionLog), or is None (nothing recorded)."""
+
+    def __init__(self, log, idle_ms=180000, target_reps=10):
+        self.log = log
+        self.idle_ms = idle_ms
+        self.target_reps = target_reps
+        self.active = False
+        self.sid = 0
+        self.sessions = 0  # sessions ended since boot
+        self.full = False  # the log refused a record: storage full
+        self.dropped = 0  # records refused since boot
+        self.written = 0
+        self.set_reps = 0  # full reps in the current set
+        self.total_reps = 0  # since boot, full reps (live count)
+        self.total_holds = 0
+        self._fault_t = {}  # fault code -> time last recorded
+        self._reset()
+
+    def _reset(self):
+        self.t0 = 0
+        self.t_last = 0  # last rep or hold (activity)
+        self.n_sets = 0
+        self.reps = 0
+        self.partial = 0
+        self.holds = 0
+        self.hold_ms = 0
+        self.s_dropped = 0
+
+    # -- recording -------------------------------------------------------------
+
+    def record(self, rec):
+        """Append one record tuple; False if it could not be written."""
+        log = self.log
+        if log is None:
+            return True
+        try:
+            log.append_event(rec, self.sid if self.active else 0)
+        except StoreFull:
+            self.full = True
+            self._dropped()
+            return False
+        except OSError:
+            self._dropped()
+            return False
+        self.written += 1
+        self.full = False
+        return True
+
+    def _dropped(self):
+        self.dropped += 1
+        if self.active:
+            self.s_dropped += 1
+
+    def fault(self, t, code):
+        """Record a fault, at most once a minute per code (a failing part repeats)."""
+        last = self._fault_t.get(code)
+        if last is not None and 0 <= t - last < _FAULT_GAP_MS:
+            return False
+        if last is None and len(self._fault_t) >= _MAX_FAULT_CODES:
+            self._fault_t.clear()
+        self._fault_t[code] = t
+        return self.record((EV_FAULT, t, code))
+
+    # -- sessions --------------------------------------------------------------
+
+    def start(self, t, mode, placement, side, target_hold_s):
+        if self.active:
+            return
+        log = self.log
+        self.sid = log.next_seq if log is not None else self.sessions + 1
+        self.active = True
+        self._reset()
+        self.t0 = t
+        self.t_last = t
+        self.record((K_SESSION_START, t, mode, placement, side, self.target_reps, target_hold_s))
+
+    def end(self, t, reason):
+        """Close the session (the caller has flushed the detector's open set/hold)."""
+        if not self.active:
+            return
+        rec = (K_SESSION_END, self.t0, t, reason, self.n_sets, self.reps, self.partial,
+               self.holds, self.hold_ms, self.s_dropped)
+        self.record(rec)
+        self.active = False
+        self.sessions += 1
+        self.set_reps = 0
+        self.sid = 0
+
+    def idle(self, t):
+        """True when the open session has seen no rep or hold for the idle time."""
+        return self.active and t - self.t_last >= self.idle_ms
+
+    # -- events ----------------------------------------------------------------
+
+    def event(self, ev, mode, placement, side, target_hold_s):
+        """Handle one detector event: start a session if it is exercise, record it.
+        Returns the feedback cue for it, or None."""
+        kind = ev[0]
+        cue = None
+        if kind == EV_REP:
+            if not self.active:
+                # The rep began at leave time = end - (up + top + down).
+                self.start(ev[1] - ev[6] - ev[7] - ev[8], mode, placement, side, target_hold_s)
+            self.t_last = ev[1]
+            if ev[4]:
+                self.partial += 1
+                cue = CUE_PARTIAL
+            else:
+                self.reps += 1
+                self.total_reps += 1
+                self.set_reps += 1
+                cue = CUE_TARGET if self.set_reps == self.target_reps else CUE_REP
+        elif kind == EV_HOLD:
+            if not self.active:
+                self.start(ev[1], mode, placement, side, target_hold_s)
+            self.t_last = ev[2]
+            self.holds += 1
+            self.total_holds += 1
+            self.hold_ms += ev[2] - ev[1]
+        elif kind == EV_SET:
+            self.set_reps = 0
+            if self.active:
+                self.n_sets += 1
+        elif kind == EV_CALIBRATED:
+            cue = CUE_CALIBRATED
+        elif kind == EV_FAULT:
+            self.fault(ev[1], ev[2])
+            return None
+        self.record(ev)
+        return cue
+
+
+def recover(log, last_n=256):
+    """At boot: a session the log holds a start of but no end (power cut, reset) gets
+    its end record now, summed up from its records, with reason END_REBOOT.
+
+    Only the newest `last_n` records are read. Returns the session id closed, or 0.
+    """
+    if log is None or log.last_seq is None:
+        return 0
+    from repcore.records import K_FAULT, K_HOLD, K_REP, K_SET, decode
+    start = None
+    n_sets = reps = partial = holds = hold_ms = 0
+    t_end = 0
+    boot = 0
+    for data in log.read_from(log.next_seq - last_n):
+        d = decode(data)
+        kind = d["kind"]
+        if kind == K_SESSION_START:
+            start = d
+            boot = d["boot"]
+            n_sets = reps = partial = holds = hold_ms = 0
+            t_end = d["t_ms"]
+        elif kind == K_SESSION_END:
+            start = None
+        elif start is not None and d["session"] == start["seq"] and d["boot"] == boot:
+            if kind == K_REP:
+                if d["partial"]:
+                    partial += 1
+                else:
+                    reps += 1
+            elif kind == K_HOLD:
+                holds += 1
+                hold_ms += d["duration_ms"]
+            elif kind == K_SET:
+                n_sets += 1
+            if kind != K_FAULT or d["t_ms"] > t_end:
+                t_end = d["t_ms"] + d.get("duration_ms", 0)
+    if start is None:
+        return 0
+    # The end record belongs to the boot the session ran in, so its times stay right.
+    rec = (K_SESSION_END, start["t_ms"], t_end, END_REBOOT, n_sets, reps, partial, holds,
+           hold_ms, 0)
+    try:
+        log.append(encode_event(rec, start["seq"], boot, 0, start["epoch_s"]))
+    except (StoreFull, OSError):
+        return 0
+    return start["seq"]

@@ -1,0 +1,65 @@
+"""Board entry point: pick the board profile, build the real HAL, run the app.
+
+The board is named in `/board` (one line, written by `repband flash --board NAME`);
+without that file it is guessed: an ESP32-S3 is the XIAO build, otherwise the IMU on
+GPIO21/22 tells the M5StickC Plus2 (MPU6886) from the DevKit (MPU-6050).
+"""
+import sys
+
+import boards
+
+BOARD_FILE = "/board"
+
+
+def board_name():
+    try:
+        f = open(BOARD_FILE)
+        try:
+            name = f.read().strip()
+        finally:
+            f.close()
+        if name in boards.NAMES:
+            return name
+        print("main: unknown board %r in %s, guessing" % (name, BOARD_FILE))
+    except OSError:
+        pass
+    return guess_board()
+
+
+def guess_board():
+    import os
+
+    if "S3" in os.uname().machine:
+        return "xiao_esp32s3_lsm6ds3"
+    try:
+        from machine import I2C, Pin
+
+        i2c = I2C(0, scl=Pin(22), sda=Pin(21), freq=400000)
+        who = i2c.readfrom_mem(0x68, 0x75, 1)[0]
+        if who == 0x19:
+            return "m5stickc_plus2"
+    except OSError:
+        pass
+    return "devkit_mpu6050"
+
+
+def main():
+    name = board_name()
+    board = boards.load(name)
+    from app.hal import EspHal
+
+    hal = EspHal(board)
+    # The latch first: a board with one switches off when the button is let go.
+    hal.power_hold(True)
+    from app.app import App
+
+    print("repband: board %s" % name)
+    app = App(hal, board)
+    try:
+        app.run()
+    except Exception as e:  # the last resort: log and let the watchdog-free reset start over
+        sys.print_exception(e)
+        hal.reset()
+
+
+main()
