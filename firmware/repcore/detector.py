@@ -31,6 +31,7 @@ from repcore.events import (
     FAULT_GAP,
     MODE_AUTO,
     PLACEMENT_HIP,
+    PLACEMENT_THIGH,
     SIDE_LEFT,
     SIDE_NONE,
     SIDE_RIGHT,
@@ -64,7 +65,8 @@ _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
 
 _REST_MS = const(240)  # still this long before a rep may start
-_START_DEG = 5.0
+_COS_START = 0.9962  # cos 5 deg: leaving rest by more starts an excursion
+_COS_AT_REST = 0.9986  # cos 3 deg: closer than this is still at rest
 _MIN_REP_MS = const(700)  # faster swings are steps or fidgets, not reps
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
@@ -98,7 +100,7 @@ _HOLD_MIN_MS = const(10000)
 
 
 class Detector:
-    def __init__(self, sink, leg=SIDE_RIGHT, placement=0, mode=MODE_AUTO, gyro=True):
+    def __init__(self, sink, leg=SIDE_RIGHT, placement=PLACEMENT_THIGH, mode=MODE_AUTO, gyro=True):
         self._sink = sink
         self.leg = leg
         self.placement = placement
@@ -113,7 +115,7 @@ class Detector:
         self.ux = self.uy = self.uz = 0.0
         self._dx = self._dy = self._dz = 0.0  # last change of u, for reversals
         self.rate = 0.0  # tilt rate, rad/s, ~1 s average
-        self.rev = 0.0  # direction reversals per second, ~1 s average
+        self.rev = 0.0  # direction reversals per second, ~2 s average
         self.still = False
         self._still_ms = 0
         self._walk_ms = 0
@@ -384,9 +386,9 @@ class Detector:
             elif self._rest_ms < _REST_MS:
                 self._ref = False  # moving without a settled rest: no reference
             c = ux * self.rx + uy * self.ry + uz * self.rz
-            if c > 0.9986:  # within 3 deg of rest
+            if c > _COS_AT_REST:
                 self._t_leave = t
-            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < 0.9962:  # 5 deg
+            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < _COS_START:
                 self._out = True
                 self._out_still = 0
                 self._peak = 0.0
