@@ -1,0 +1,598 @@
+"""The BLE protocol (version 1.0): UUIDs and the bytes of every characteristic.
+
+Runs unchanged in MicroPython 1.27 and CPython: the firmware's GATT service
+(app/ble.py) encodes with it, the host (repband.link) decodes with it. Byte layouts,
+flows and the threat model are in docs/protocol.md. All fields little-endian.
+
+Every decoder raises ProtocolError (a ValueError) saying what is wrong on garbage or
+truncated input, never anything else. Decoders the firmware runs on writes from the
+host (RACP, control point, Current Time) give the error a `code`: the RACP response
+code or control point result to answer with.
+"""
+import struct
+
+from repcore import records
+from repcore.compat import const
+
+PROTO_MAJOR = const(1)
+PROTO_MINOR = const(0)
+VERSION_STRING = "1.0"  # Device Information, Software Revision String (0x2A28)
+
+# -- UUIDs ---------------------------------------------------------------------------
+# The custom service and its characteristics share one random 128-bit base; the
+# 16 bits at bytes 2-3 tell them apart.
+_BASE = "cc60%04x-3b9a-427d-978a-2eda6ee2a6b9"
+
+
+def uuid128(short):
+    """The 128-bit UUID string of a custom attribute (`short` = its 16-bit number)."""
+    return _BASE % short
+
+
+def sig_uuid(short):
+    """The 128-bit string of a Bluetooth SIG 16-bit UUID (as bleak names them)."""
+    return "0000%04x-0000-1000-8000-00805f9b34fb" % short
+
+
+SERVICE_UUID = uuid128(0x0001)
+STATUS_UUID = uuid128(0x0002)  # read: version, storage, battery
+LIVE_UUID = uuid128(0x0003)  # read, notify: cumulative live counts
+RECORDS_UUID = uuid128(0x0004)  # notify: framed records
+RACP_UUID = uuid128(0x0005)  # write, indicate: record access control point
+CONTROL_UUID = uuid128(0x0006)  # write, indicate: control point
+RAW_UUID = uuid128(0x0007)  # notify: raw IMU packets
+
+# Standard services and characteristics (16-bit SIG numbers).
+DIS_SERVICE = const(0x180A)
+DIS_MANUFACTURER = const(0x2A29)
+DIS_MODEL = const(0x2A24)
+DIS_FIRMWARE = const(0x2A26)
+DIS_SOFTWARE = const(0x2A28)  # carries the protocol version, readable unpaired
+BATTERY_SERVICE = const(0x180F)
+BATTERY_LEVEL = const(0x2A19)
+CTS_SERVICE = const(0x1805)
+CTS_CURRENT_TIME = const(0x2A2B)
+
+
+class ProtocolError(ValueError):
+    """Bytes that are not a valid payload; `code` is the answer to send (or 0)."""
+
+    def __init__(self, msg, code=0):
+        super().__init__(msg)
+        self.code = code
+
+
+class VersionError(ProtocolError):
+    """The peer speaks a protocol major version this side does not know."""
+
+
+def _need(buf, n, what):
+    if buf is None:
+        raise ProtocolError("%s: no data" % what)
+    if len(buf) < n:
+        raise ProtocolError("%s truncated: %d bytes, expected %d" % (what, len(buf), n))
+
+
+def _exact(buf, n, what, code=0):
+    if buf is None:
+        raise ProtocolError("%s: no data" % what, code)
+    if len(buf) != n:
+        raise ProtocolError("%s: %d bytes, expected %d" % (what, len(buf), n), code)
+
+
+def check_version(major, minor=0):
+    """Refuse a protocol major version this side does not speak (VersionError)."""
+    if major != PROTO_MAJOR:
+        raise VersionError("the band speaks protocol %d.%d, this repband speaks %d.%d: update %s"
+                           % (major, minor, PROTO_MAJOR, PROTO_MINOR,
+                              "repband on this computer" if major > PROTO_MAJOR else "the band's firmware"))
+
+
+def parse_version_string(s):
+    """(major, minor) from "1.0" (bytes or str); ProtocolError if it is not that."""
+    try:
+        if not isinstance(s, str):
+            s = bytes(s).decode()
+        parts = s.strip().split(".")
+        if len(parts) != 2:
+            raise ValueError
+        major = int(parts[0])
+        minor = int(parts[1])
+    except (ValueError, TypeError, UnicodeError):
+        raise ProtocolError("not a protocol version: %r" % (s,))
+    if major < 0 or minor < 0 or major > 255 or minor > 255:
+        raise ProtocolError("not a protocol version: %r" % (s,))
+    return major, minor
+
+
+# -- live state ----------------------------------------------------------------------
+# 20 bytes (fits one notification at the default MTU). Counts are cumulative over the
+# session, so a lost or collapsed notification loses nothing.
+LIVE_SIZE = const(20)
+_LIVE_FMT = "<BBIBBHHHHHH"
+
+LIVE_SESSION = const(0x01)  # a session is running
+LIVE_HOLD = const(0x02)  # a hold is running (hold_ds counts)
+LIVE_CALIBRATED = const(0x04)
+LIVE_STORAGE_FULL = const(0x08)
+LIVE_RAW = const(0x10)  # raw streaming on
+LIVE_TIME_SET = const(0x20)  # the host set the clock since boot
+LIVE_SENSOR_FAULT = const(0x40)
+LIVE_LOW_BATTERY = const(0x80)
+
+# Cumulative count cells, in payload order: (exercise, side) of repcore.events.
+N_CELLS = const(5)
+CELL_BRIDGE = const(0)  # reps, any side
+CELL_CLAM_LEFT = const(1)
+CELL_CLAM_RIGHT = const(2)
+CELL_STRETCH_LEFT = const(3)  # holds
+CELL_STRETCH_RIGHT = const(4)
+CELL_NAMES = ("bridge", "clam_left", "clam_right", "stretch_left", "stretch_right")
+
+
+def cell_of(exercise, side):
+    """The count cell of an exercise (1 bridge, 2 clam, 3 stretch) and side (1 left,
+    2 right), or -1. A clam or stretch without a side counts as right."""
+    if exercise == 1:
+        return CELL_BRIDGE
+    if exercise == 2:
+        return CELL_CLAM_LEFT if side == 1 else CELL_CLAM_RIGHT
+    if exercise == 3:
+        return CELL_STRETCH_LEFT if side == 1 else CELL_STRETCH_RIGHT
+    return -1
+
+
+def _c(v, hi):
+    v = int(v)
+    return 0 if v < 0 else (hi if v > hi else v)
+
+
+def encode_live_into(buf, flags, counter, session, exercise, side, set_count, hold_ds, counts):
+    """Write the live state into `buf` (>= LIVE_SIZE bytes); values are clamped."""
+    struct.pack_into(_LIVE_FMT, buf, 0, flags & 0xFF, counter & 0xFF, _c(session, 0xFFFFFFFF),
+                     (exercise & 0x0F) | ((side & 0x0F) << 4), _c(set_count, 255), _c(hold_ds, 0xFFFF),
+                     _c(counts[0], 0xFFFF), _c(counts[1], 0xFFFF), _c(counts[2], 0xFFFF),
+                     _c(counts[3], 0xFFFF), _c(counts[4], 0xFFFF))
+    return LIVE_SIZE
+
+
+def encode_live(flags, counter, session, exercise, side, set_count, hold_ds, counts):
+    buf = bytearray(LIVE_SIZE)
+    encode_live_into(buf, flags, counter, session, exercise, side, set_count, hold_ds, counts)
+    return bytes(buf)
+
+
+def decode_live(buf):
+    _exact(buf, LIVE_SIZE, "live state")
+    v = struct.unpack_from(_LIVE_FMT, buf, 0)
+    counts = v[6:]
+    d = {"flags": v[0], "counter": v[1], "session": v[2], "exercise": v[3] & 0x0F,
+         "side": v[3] >> 4, "set_count": v[4], "hold_ds": v[5], "counts": counts,
+         "session_active": bool(v[0] & LIVE_SESSION), "hold_active": bool(v[0] & LIVE_HOLD),
+         "calibrated": bool(v[0] & LIVE_CALIBRATED), "storage_full": bool(v[0] & LIVE_STORAGE_FULL),
+         "raw": bool(v[0] & LIVE_RAW), "time_set": bool(v[0] & LIVE_TIME_SET),
+         "sensor_fault": bool(v[0] & LIVE_SENSOR_FAULT), "low_battery": bool(v[0] & LIVE_LOW_BATTERY)}
+    for i in range(N_CELLS):
+        d[CELL_NAMES[i]] = counts[i]
+    return d
+
+
+# -- status ----------------------------------------------------------------------------
+# Read-only, 24 bytes. Major and minor come first so any later layout can be refused.
+STATUS_SIZE = const(24)
+_STATUS_FMT = "<BBBBIIIII"
+BATTERY_UNKNOWN = const(255)
+
+
+def encode_status(flags, battery, used, capacity, unsynced, first_seq, next_seq):
+    buf = bytearray(STATUS_SIZE)
+    struct.pack_into(_STATUS_FMT, buf, 0, PROTO_MAJOR, PROTO_MINOR, flags & 0xFF,
+                     BATTERY_UNKNOWN if battery is None or battery < 0 else _c(battery, 100),
+                     _c(used, 0xFFFFFFFF), _c(capacity, 0xFFFFFFFF), _c(unsynced, 0xFFFFFFFF),
+                     _c(first_seq, 0xFFFFFFFF), _c(next_seq, 0xFFFFFFFF))
+    return bytes(buf)
+
+
+def decode_status(buf):
+    """The status dict; VersionError for another major version (checked first), extra
+    bytes of a newer minor version are ignored."""
+    _need(buf, 2, "status")
+    check_version(buf[0], buf[1])
+    _need(buf, STATUS_SIZE, "status")
+    v = struct.unpack_from(_STATUS_FMT, buf, 0)
+    if v[3] != BATTERY_UNKNOWN and v[3] > 100:
+        raise ProtocolError("status: battery %d %% out of range" % v[3])
+    return {"major": v[0], "minor": v[1], "flags": v[2],
+            "battery": None if v[3] == BATTERY_UNKNOWN else v[3],
+            "used": v[4], "capacity": v[5], "unsynced": v[6], "first_seq": v[7], "next_seq": v[8]}
+
+
+# -- record access control point -----------------------------------------------------
+RACP_REPORT = const(1)
+RACP_DELETE = const(2)
+RACP_ABORT = const(3)
+RACP_REPORT_NUMBER = const(4)
+RACP_NUMBER_RESPONSE = const(5)
+RACP_RESPONSE = const(6)
+
+OPR_NULL = const(0)
+OPR_ALL = const(1)
+OPR_LE = const(2)
+OPR_GE = const(3)
+OPR_RANGE = const(4)
+OPR_FIRST = const(5)
+OPR_LAST = const(6)
+
+FILTER_SEQ = const(1)  # the only filter type: the record sequence number (u32)
+
+RC_SUCCESS = const(1)
+RC_OP_NOT_SUPPORTED = const(2)
+RC_INVALID_OPERATOR = const(3)
+RC_OPERATOR_NOT_SUPPORTED = const(4)
+RC_INVALID_OPERAND = const(5)
+RC_NO_RECORDS = const(6)
+RC_ABORT_UNSUCCESSFUL = const(7)
+RC_NOT_COMPLETED = const(8)
+RC_OPERAND_NOT_SUPPORTED = const(9)
+RC_BUSY = const(10)
+
+RC_NAMES = ("", "success", "op code not supported", "invalid operator", "operator not supported",
+            "invalid operand", "no records found", "abort unsuccessful", "procedure not completed",
+            "operand not supported", "server busy")
+
+
+def rc_name(code):
+    return RC_NAMES[code] if 0 < code < len(RC_NAMES) else "response code %d" % code
+
+
+def encode_racp(op, operator=OPR_NULL, lo=0, hi=0):
+    """A RACP request. lo is the operand of <= and >=; lo, hi of a range."""
+    if operator == OPR_LE or operator == OPR_GE:
+        return struct.pack("<BBBI", op, operator, FILTER_SEQ, lo)
+    if operator == OPR_RANGE:
+        return struct.pack("<BBBII", op, operator, FILTER_SEQ, lo, hi)
+    return bytes((op, operator))
+
+
+def decode_racp(buf):
+    """A RACP request -> (op, operator, lo, hi): the records with lo <= seq <= hi
+    (hi 0xFFFFFFFF when open; first/last leave lo, hi 0). Raises ProtocolError whose
+    `code` is the response code to answer with."""
+    if buf is None or len(buf) < 2:
+        raise ProtocolError("RACP request of %d bytes, at least 2 expected" % (0 if buf is None else len(buf)),
+                            RC_INVALID_OPERAND if buf is not None and len(buf) == 1 else RC_OP_NOT_SUPPORTED)
+    op = buf[0]
+    operator = buf[1]
+    if op < RACP_REPORT or op > RACP_REPORT_NUMBER:
+        raise ProtocolError("RACP op code %d not supported" % op, RC_OP_NOT_SUPPORTED)
+    if op == RACP_ABORT:
+        if operator != OPR_NULL:
+            raise ProtocolError("RACP abort takes the null operator, not %d" % operator, RC_INVALID_OPERATOR)
+        if len(buf) != 2:
+            raise ProtocolError("RACP abort takes no operand", RC_INVALID_OPERAND)
+        return op, operator, 0, 0
+    if operator == OPR_NULL or operator > OPR_LAST:
+        raise ProtocolError("RACP operator %d is invalid" % operator, RC_INVALID_OPERATOR)
+    if op == RACP_DELETE and operator != OPR_LE:
+        # The log deletes a prefix; the host deletes only what it committed.
+        raise ProtocolError("RACP delete supports only the <= operator", RC_OPERATOR_NOT_SUPPORTED)
+    if operator == OPR_ALL or operator == OPR_FIRST or operator == OPR_LAST:
+        if len(buf) != 2:
+            raise ProtocolError("RACP operator %d takes no operand" % operator, RC_INVALID_OPERAND)
+        return op, operator, 0, (0xFFFFFFFF if operator == OPR_ALL else 0)
+    n = 7 if operator != OPR_RANGE else 11
+    if len(buf) < 3:
+        raise ProtocolError("RACP operand missing", RC_INVALID_OPERAND)
+    if buf[2] != FILTER_SEQ:
+        raise ProtocolError("RACP filter type %d not supported (1 = sequence number)" % buf[2],
+                            RC_OPERAND_NOT_SUPPORTED)
+    if len(buf) != n:
+        raise ProtocolError("RACP operand of %d bytes, expected %d" % (len(buf) - 2, n - 2), RC_INVALID_OPERAND)
+    if operator == OPR_RANGE:
+        lo, hi = struct.unpack_from("<II", buf, 3)
+        if lo > hi:
+            raise ProtocolError("RACP range %d..%d is empty" % (lo, hi), RC_INVALID_OPERAND)
+        return op, operator, lo, hi
+    v = struct.unpack_from("<I", buf, 3)[0]
+    if operator == OPR_LE:
+        return op, operator, 0, v
+    return op, operator, v, 0xFFFFFFFF
+
+
+def encode_racp_number(count):
+    return struct.pack("<BBI", RACP_NUMBER_RESPONSE, OPR_NULL, _c(count, 0xFFFFFFFF))
+
+
+def encode_racp_response(req_op, code, n_records=-1, n_frames=0):
+    """Response code indication; a successful report also says how many records and
+    frames it sent, so the host sees a lost tail."""
+    if n_records >= 0:
+        return struct.pack("<BBBBII", RACP_RESPONSE, OPR_NULL, req_op & 0xFF, code & 0xFF,
+                           _c(n_records, 0xFFFFFFFF), _c(n_frames, 0xFFFFFFFF))
+    return bytes((RACP_RESPONSE, OPR_NULL, req_op & 0xFF, code & 0xFF))
+
+
+def decode_racp_response(buf):
+    """An indication of the RACP -> dict: {"op": 5, "count"} or {"op": 6, "request",
+    "code", "records", "frames"} (records -1 when absent)."""
+    _need(buf, 2, "RACP response")
+    op = buf[0]
+    if buf[1] != OPR_NULL:
+        raise ProtocolError("RACP response with operator %d (null expected)" % buf[1])
+    if op == RACP_NUMBER_RESPONSE:
+        _exact(buf, 6, "RACP number response")
+        return {"op": op, "count": struct.unpack_from("<I", buf, 2)[0]}
+    if op == RACP_RESPONSE:
+        if len(buf) != 4 and len(buf) != 12:
+            raise ProtocolError("RACP response code of %d bytes, expected 4 or 12" % len(buf))
+        req = buf[2]
+        code = buf[3]
+        if code < RC_SUCCESS or code > RC_BUSY:
+            raise ProtocolError("RACP response code %d unknown" % code)
+        d = {"op": op, "request": req, "code": code, "records": -1, "frames": 0}
+        if len(buf) == 12:
+            d["records"], d["frames"] = struct.unpack_from("<II", buf, 4)
+        return d
+    raise ProtocolError("not a RACP response: op code %d" % op)
+
+
+# -- record frames ---------------------------------------------------------------------
+# A report streams its records back to back, cut into notifications of any size
+# (at most MTU - 3 bytes): each starts with a header byte, bit 7 = a record starts
+# at the first data byte, bits 0-6 = frame counter (0 at the first frame of a
+# report, +1 per frame, mod 128).
+FRAME_START = const(0x80)
+FRAME_COUNTER = const(0x7F)
+
+
+class Reassembler:
+    """Host side: frames of one report in, whole validated records (bytes) out.
+
+    A repeated frame (same counter and bytes as the previous one) is dropped and
+    counted in `duplicates`; a missing frame, a start flag that does not match the
+    stream, or record bytes that do not validate raise ProtocolError (the caller
+    re-requests from the next seq it needs)."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.frames = 0  # frames accepted
+        self.records = 0
+        self.duplicates = 0
+        self._last = None
+
+    def feed(self, frame):
+        if frame is None or len(frame) < 2:
+            raise ProtocolError("record frame of %d bytes: a header and data expected"
+                                % (0 if frame is None else len(frame)))
+        h = frame[0]
+        counter = h & FRAME_COUNTER
+        expect = self.frames & FRAME_COUNTER
+        if counter != expect:
+            if self.frames and counter == (expect - 1) & FRAME_COUNTER and self._last == bytes(frame):
+                self.duplicates += 1
+                return []
+            raise ProtocolError("record frame %d missing (frame %d came)" % (expect, counter))
+        start = bool(h & FRAME_START)
+        if start != (len(self.buf) == 0):
+            raise ProtocolError("record frame %d: start flag %d but %d bytes of a record pending"
+                                % (counter, start, len(self.buf)))
+        self._last = bytes(frame)
+        self.frames += 1
+        self.buf.extend(memoryview(frame)[1:])
+        out = []
+        buf = self.buf
+        off = 0
+        end = len(buf)
+        while end - off >= 6:
+            if buf[off] != records.MAGIC or buf[off + 1] != records.VERSION:
+                raise ProtocolError("record stream out of step: magic 0x%02x, version %d"
+                                    % (buf[off], buf[off + 1]))
+            n = buf[off + 4] | (buf[off + 5] << 8)
+            if n > records.MAX_PAYLOAD:
+                raise ProtocolError("record stream: payload length %d too large" % n)
+            size = records.OVERHEAD + n
+            if end - off < size:
+                break
+            records.check(buf, off, off + size)
+            out.append(bytes(buf[off:off + size]))
+            off += size
+            self.records += 1
+        if off:
+            self.buf = buf[off:]  # (MicroPython's bytearray has no slice deletion)
+        return out
+
+    def finish(self, n_records, n_frames):
+        """Check the end of a report against its response (lost tail, partial record)."""
+        if self.buf:
+            raise ProtocolError("report ended inside a record (%d bytes pending)" % len(self.buf))
+        if n_frames != self.frames or (n_records >= 0 and n_records != self.records):
+            raise ProtocolError("report sent %d records in %d frames, %d records in %d frames arrived"
+                                % (n_records, n_frames, self.records, self.frames))
+
+
+# -- control point ---------------------------------------------------------------------
+CTRL_START = const(0x01)
+CTRL_STOP = const(0x02)
+CTRL_MODE = const(0x03)  # u8 mode (repcore.events MODE_*)
+CTRL_LEG = const(0x04)  # u8 side (1 left, 2 right)
+CTRL_PLACEMENT = const(0x05)  # u8 (0 thigh, 1 hip)
+CTRL_TARGETS = const(0x06)  # u16 target reps, u16 target hold s
+CTRL_CALIBRATE = const(0x07)
+CTRL_RAW = const(0x08)  # u8 0 off, 1 on
+CTRL_IDENTIFY = const(0x09)  # u8 seconds (1..60)
+CTRL_RESPONSE = const(0x80)
+
+RESULT_SUCCESS = const(1)
+RESULT_NOT_SUPPORTED = const(2)
+RESULT_INVALID = const(3)
+RESULT_FAILED = const(4)
+RESULT_NAMES = ("", "success", "op code not supported", "invalid parameter", "operation failed")
+
+CTRL_NAMES = ("", "start", "stop", "mode", "leg", "placement", "targets", "calibrate", "raw", "identify")
+# Parameter struct formats by op code (index = op code).
+_CTRL_FMT = ("", "", "", "<B", "<B", "<B", "<HH", "", "<B", "<B")
+_CTRL_LEN = (0, 0, 0, 1, 1, 1, 4, 0, 1, 1)
+# Inclusive ranges of the first (and second) parameter.
+_CTRL_RANGE = ((), (), (), (0, 3), (1, 2), (0, 1), (1, 1000, 1, 3600), (), (0, 1), (1, 60))
+
+
+def encode_control(op, a=None, b=None):
+    if op < 1 or op >= len(_CTRL_FMT):
+        raise ProtocolError("control op code %d unknown" % op, RESULT_NOT_SUPPORTED)
+    fmt = _CTRL_FMT[op]
+    if not fmt:
+        return bytes((op,))
+    if _CTRL_LEN[op] == 4:
+        return bytes((op,)) + struct.pack(fmt, a, b)
+    return bytes((op,)) + struct.pack(fmt, a)
+
+
+def decode_control(buf):
+    """A control point write -> (op, params tuple); ProtocolError with the result code."""
+    if buf is None or len(buf) < 1:
+        raise ProtocolError("empty control point write", RESULT_INVALID)
+    op = buf[0]
+    if op < 1 or op >= len(_CTRL_FMT):
+        raise ProtocolError("control op code %d not supported" % op, RESULT_NOT_SUPPORTED)
+    n = _CTRL_LEN[op]
+    if len(buf) != 1 + n:
+        raise ProtocolError("control %s: %d parameter bytes, expected %d" % (CTRL_NAMES[op], len(buf) - 1, n),
+                            RESULT_INVALID)
+    if not n:
+        return op, ()
+    params = struct.unpack_from(_CTRL_FMT[op], buf, 1)
+    rng = _CTRL_RANGE[op]
+    for i in range(len(params)):
+        if params[i] < rng[2 * i] or params[i] > rng[2 * i + 1]:
+            raise ProtocolError("control %s: parameter %d out of range %d..%d"
+                                % (CTRL_NAMES[op], params[i], rng[2 * i], rng[2 * i + 1]), RESULT_INVALID)
+    return op, params
+
+
+def encode_control_response(op, result):
+    return bytes((CTRL_RESPONSE, op & 0xFF, result & 0xFF))
+
+
+def decode_control_response(buf):
+    """(op, result) of a control point indication."""
+    _exact(buf, 3, "control response")
+    if buf[0] != CTRL_RESPONSE:
+        raise ProtocolError("not a control response: 0x%02x" % buf[0])
+    if buf[2] < RESULT_SUCCESS or buf[2] > RESULT_FAILED:
+        raise ProtocolError("control response: result %d unknown" % buf[2])
+    return buf[1], buf[2]
+
+
+# -- raw IMU stream --------------------------------------------------------------------
+# u16 packet seq, u32 t_ms of the first sample, u16 sample period (10 us units), then
+# samples of six int16 (ax ay az in the IMU's raw counts, gx gy gz likewise).
+RAW_HEADER = const(8)
+RAW_SAMPLE = const(12)
+_RAW_HDR_FMT = "<HIH"
+
+
+def raw_samples_per_packet(mtu):
+    """Samples that fit one notification at this ATT MTU (0 if none)."""
+    n = (mtu - 3 - RAW_HEADER) // RAW_SAMPLE
+    return n if n > 0 else 0
+
+
+def encode_raw_into(buf, seq, t_ms, period_10us, samples, n):
+    """Write a packet of the first `n` samples (flat sequence of 6n ints) into buf;
+    returns its length."""
+    struct.pack_into(_RAW_HDR_FMT, buf, 0, seq & 0xFFFF, _c(t_ms, 0xFFFFFFFF), _c(period_10us, 0xFFFF))
+    off = RAW_HEADER
+    for i in range(n):
+        j = 6 * i
+        struct.pack_into("<hhhhhh", buf, off, samples[j], samples[j + 1], samples[j + 2],
+                         samples[j + 3], samples[j + 4], samples[j + 5])
+        off += RAW_SAMPLE
+    return off
+
+
+def encode_raw(seq, t_ms, period_10us, samples):
+    n = len(samples) // 6
+    buf = bytearray(RAW_HEADER + RAW_SAMPLE * n)
+    encode_raw_into(buf, seq, t_ms, period_10us, samples, n)
+    return bytes(buf)
+
+
+def decode_raw(buf):
+    """{"seq", "t_ms", "period_us", "samples": [(ax, ay, az, gx, gy, gz), ...]}."""
+    _need(buf, RAW_HEADER + RAW_SAMPLE, "raw packet")
+    if (len(buf) - RAW_HEADER) % RAW_SAMPLE:
+        raise ProtocolError("raw packet of %d bytes: not a header and whole samples" % len(buf))
+    seq, t, period = struct.unpack_from(_RAW_HDR_FMT, buf, 0)
+    if period == 0:
+        raise ProtocolError("raw packet: sample period 0")
+    out = []
+    for off in range(RAW_HEADER, len(buf), RAW_SAMPLE):
+        out.append(struct.unpack_from("<hhhhhh", buf, off))
+    return {"seq": seq, "t_ms": t, "period_us": period * 10, "samples": out}
+
+
+def raw_gap(prev_seq, seq):
+    """Packets missing between two consecutive raw packets (u16 seq, wraps)."""
+    return (seq - prev_seq - 1) & 0xFFFF
+
+
+# -- Current Time (0x2A2B) -------------------------------------------------------------
+# year u16, month, day, hours, minutes, seconds, day of week (1 Monday .. 7 Sunday),
+# fractions256, adjust reason. repband writes UTC.
+CTS_SIZE = const(10)
+
+
+def _days_from_civil(y, m, d):
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(z):
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    if m <= 2:
+        y += 1
+    return y, m, d
+
+
+_MDAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def encode_cts(unix_s, fractions256=0, reason=1):
+    """Current Time bytes of a Unix time (UTC). reason 1 = manual time update."""
+    unix_s = int(unix_s)
+    days = unix_s // 86400
+    rem = unix_s - days * 86400
+    y, m, d = _civil_from_days(days)
+    dow = (days + 3) % 7 + 1  # 1970-01-01 was a Thursday (4)
+    return struct.pack("<HBBBBBBBB", y, m, d, rem // 3600, (rem // 60) % 60, rem % 60, dow,
+                       fractions256 & 0xFF, reason & 0xFF)
+
+
+def decode_cts(buf):
+    """Unix seconds (UTC) of a Current Time write; ProtocolError if it is not a date
+    in 2020..2105."""
+    _exact(buf, CTS_SIZE, "current time")
+    y, m, d, hh, mm, ss = struct.unpack_from("<HBBBBB", buf, 0)
+    if y < 2020 or y > 2105:
+        raise ProtocolError("current time: year %d out of range" % y)
+    if m < 1 or m > 12:
+        raise ProtocolError("current time: month %d" % m)
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if d < 1 or d > _MDAYS[m - 1] + (1 if m == 2 and leap else 0):
+        raise ProtocolError("current time: day %d of month %d" % (d, m))
+    if hh > 23 or mm > 59 or ss > 59:
+        raise ProtocolError("current time: %d:%d:%d" % (hh, mm, ss))
+    return _days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss

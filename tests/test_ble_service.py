@@ -1,0 +1,511 @@
+"""The firmware's GATT service (firmware/app/ble.py) on the emulated `bluetooth`
+module (repband.virtual.bluetooth) with a Central running the host side
+(repband.link): advertising, MTU, encryption, RACP, framing, disconnects, faults."""
+from __future__ import annotations
+
+import asyncio
+import errno
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for p in (ROOT / "firmware", ROOT / "host"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from app.ble import FAST_ADV_US, SLOW_ADV_US, BandService, Secrets  # noqa: E402
+from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink,  # noqa: E402
+                          check_version, control, read_status, set_time)
+from repband.virtual import bluetooth as bt  # noqa: E402
+from repcore import protocol as P  # noqa: E402
+from repcore import records as R  # noqa: E402
+from repcore.store import SessionLog  # noqa: E402
+
+EPOCH = 1_767_225_600
+
+EVENTS = [
+    (1, 1000, 1, 0, 0, 231, 800, 2000, 900),
+    (2, 5000, 35000, 3, 2, 152),
+    (3, 1000, 60000, 2, 1, 12, 1, 580, 4100),
+    (4, 7000, 1),
+    (7, 0, 600000, 2, 3, 36, 2, 4, 120000, 0),
+]
+
+
+class Band:
+    def __init__(self, tmp, n=60, **kw):
+        self.log = SessionLog(str(tmp / "log"), capacity=64 * 1024, segment_size=1024)
+        for i in range(n):
+            self.log.append_event(EVENTS[i % len(EVENTS)], 1)
+        self.ble = bt.BLE(**kw)
+        self.controls = []
+        self.times = []
+        self.secrets = Secrets(str(tmp / "secrets.json"))
+        self.svc = BandService(self.ble, self.log, bt=bt, uptime_ms=self.ble.now_ms,
+                               on_control=self._control, on_time=self.times.append, secrets=self.secrets)
+        self.svc.start()
+
+    def _control(self, op, params):
+        self.controls.append((op, params))
+        return P.RESULT_FAILED if op == P.CTRL_IDENTIFY else None
+
+    def all(self):
+        return list(self.log.read_from(0))
+
+    def air(self, *more):
+        return bt.Air(self.ble, self.svc.poll, *more)
+
+
+async def _paired(band, mtu=None):
+    c = bt.Central(band.ble)
+    await c.connect()
+    if mtu:
+        await c.exchange_mtu(mtu)
+    await c.pair()
+    return c
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+# -- advertising and connection ---------------------------------------------------------------
+
+
+def test_advertising_fast_then_slow_stops_on_connect(tmp_path):
+    band = Band(tmp_path)
+    ble = band.ble
+    interval, adv, resp, connectable = ble.adv
+    assert interval == FAST_ADV_US and connectable and len(adv) <= 31
+    assert bytes(bytearray.fromhex(P.SERVICE_UUID.replace("-", ""))[::-1]) in adv
+    assert b"repband" in resp
+    for _ in range(31000 // 15):
+        ble.step()
+        band.svc.poll()
+    assert ble.adv[0] == SLOW_ADV_US // 625 * 625
+
+    async def go():
+        c = bt.Central(ble)
+        await c.connect()
+        assert ble.adv is None and band.svc.connected
+        await c.disconnect()
+        band.svc.poll()
+        assert ble.adv[0] == FAST_ADV_US and not band.svc.connected
+    run(go())
+
+
+def test_unencrypted_central_sees_only_device_information(tmp_path):
+    band = Band(tmp_path)
+
+    async def go():
+        c = bt.Central(band.ble)
+        async with band.air():
+            await c.connect()
+            assert await check_version(c) == (1, 0)
+            assert await c.read(P.sig_uuid(P.DIS_MANUFACTURER)) == b"repband"
+            for u in (P.STATUS_UUID, P.LIVE_UUID, P.sig_uuid(P.BATTERY_LEVEL), P.sig_uuid(P.CTS_CURRENT_TIME)):
+                with pytest.raises(bt.ATTError) as e:
+                    await c.read(u)
+                assert e.value.code == bt.ATT_INSUFFICIENT_ENCRYPTION
+            for u, data in ((P.RACP_UUID, P.encode_racp(P.RACP_DELETE, P.OPR_LE, 1000)),
+                            (P.CONTROL_UUID, P.encode_control(P.CTRL_STOP)),
+                            (P.sig_uuid(P.CTS_CURRENT_TIME), P.encode_cts(EPOCH))):
+                with pytest.raises(bt.ATTError):
+                    await c.write(u, data)
+            with pytest.raises(LinkError, match="pair it first"):
+                await RecordLink(c).count_from(0)
+            # Live events while unencrypted: nothing of the custom service goes out.
+            await c.start_notify(P.LIVE_UUID, lambda s, d: None)
+            band.svc.on_event(("session_start", 5, 0))
+            band.svc.on_event(EVENTS[0])
+            await asyncio.sleep(0.05)
+        assert band.log.count_from(0) == 60 and not band.controls and not band.times
+        assert not [u for u, _d in c.unencrypted_rx if u.startswith("cc60")]
+    run(go())
+
+
+def test_host_refuses_unknown_major_version(tmp_path):
+    class Fake:
+        async def read(self, uuid):
+            return b"2.1"
+
+    with pytest.raises(P.VersionError, match="speaks protocol 2.1.*update repband"):
+        run(check_version(Fake()))
+
+
+# -- RACP over the link ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mtu", [None, 185])
+def test_sync_at_mtu_23_and_185(tmp_path, mtu):
+    band = Band(tmp_path, n=80)
+
+    async def go():
+        c = await _paired(band, mtu)
+        async with band.air():
+            st = await read_status(c)
+            assert (st["unsynced"], st["first_seq"], st["next_seq"]) == (80, 1, 81)
+            link = await RecordLink(c).open()
+            assert await link.count_from(0) == 80
+            assert await link.count_from(71) == 10
+            got = [r async for r in link.records_from(1)]
+            assert got == band.all()
+            frames = [d for u, d, k in c.received if u == P.RECORDS_UUID]
+            assert max(len(f) for f in frames) == (mtu or 23) - 3
+            assert band.ble.stats["truncated"] == 0
+            if mtu is None:
+                assert all(len(f) <= 20 for f in frames)
+            assert [R.seq_of(r) for r in [r async for r in link.records_from(75)]] == list(range(75, 81))
+            assert await link.delete_through(40) is True
+            assert await link.count_from(0) == 40
+            assert await link.delete_through(40) is False  # idempotent repeat
+            assert [R.seq_of(r) for r in [r async for r in link.records_from(0)]] == list(range(41, 81))
+            st = await read_status(c)
+            assert (st["unsynced"], st["first_seq"]) == (40, 41)
+            assert [r async for r in link.records_from(500)] == []
+            await link.close()
+        return link
+
+    link = run(go())
+    assert link.stats["resyncs"] == 0 and link.stats["duplicates"] == 0
+
+
+def test_racp_procedures_raw(tmp_path):
+    """The RACP state machine byte by byte: first/last/range, busy, abort, bad requests."""
+    band = Band(tmp_path, n=30)
+
+    async def go():
+        c = await _paired(band)
+        got = []
+        await c.start_notify(P.RACP_UUID, lambda s, d: got.append(P.decode_racp_response(bytes(d))))
+        await c.start_notify(P.RECORDS_UUID, lambda s, d: None)
+
+        async def ask(data, n=1):
+            del got[:]
+            await c.write(P.RACP_UUID, data)
+            for _ in range(2000):
+                if len(got) >= n:
+                    break
+                await asyncio.sleep(0)
+            return list(got)
+
+        async with band.air():
+            assert (await ask(P.encode_racp(P.RACP_REPORT_NUMBER, P.OPR_RANGE, 5, 9)))[0]["count"] == 5
+            assert (await ask(P.encode_racp(P.RACP_REPORT_NUMBER, P.OPR_LE, 3)))[0]["count"] == 3
+            assert (await ask(P.encode_racp(P.RACP_REPORT_NUMBER, P.OPR_LAST)))[0]["count"] == 1
+            r = (await ask(P.encode_racp(P.RACP_REPORT, P.OPR_FIRST)))[0]
+            assert (r["request"], r["code"], r["records"]) == (1, 1, 1)
+            r = (await ask(P.encode_racp(P.RACP_REPORT, P.OPR_RANGE, 100, 200)))[0]
+            assert r["code"] == P.RC_NO_RECORDS
+            for data, code in ((b"\x02\x01", P.RC_OPERATOR_NOT_SUPPORTED), (b"\x07\x01", P.RC_OP_NOT_SUPPORTED),
+                               (b"\x01\x03\x02\x01\x00\x00\x00", P.RC_OPERAND_NOT_SUPPORTED)):
+                assert (await ask(data))[0]["code"] == code
+            # A report runs; a second request is busy; abort stops it.
+            await c.write(P.RACP_UUID, P.encode_racp(P.RACP_REPORT, P.OPR_ALL))
+            r = await ask(P.encode_racp(P.RACP_REPORT_NUMBER, P.OPR_ALL))
+            assert (r[0]["request"], r[0]["code"]) == (P.RACP_REPORT_NUMBER, P.RC_BUSY)
+            r = await ask(P.encode_racp(P.RACP_ABORT))
+            assert (r[0]["request"], r[0]["code"]) == (P.RACP_ABORT, P.RC_SUCCESS)
+            del got[:]
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert not got and not band.svc.busy  # the aborted report sent no response
+            assert (await ask(P.encode_racp(P.RACP_REPORT_NUMBER, P.OPR_ALL)))[0]["count"] == 30
+        assert band.log.count_from(0) == 30  # nothing deleted without a delete
+    run(go())
+
+
+def test_abort_through_record_link(tmp_path):
+    band = Band(tmp_path, n=100)
+
+    async def go():
+        c = await _paired(band)
+        async with band.air():
+            link = await RecordLink(c).open()
+            seen = []
+            async for r in link.records_from(0):
+                seen.append(R.seq_of(r))
+                if len(seen) == 5:
+                    break
+            await link.abort()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not band.svc.busy
+            assert await link.count_from(0) == 100
+            # Leaving a report unfinished without abort: the next request aborts it.
+            gen = link.records_from(0)
+            await gen.__anext__()
+            assert await link.count_from(50) == 51
+            assert [R.seq_of(r) async for r in link.records_from(98)] == [98, 99, 100]
+        assert seen == [1, 2, 3, 4, 5]
+    run(go())
+
+
+def test_disconnect_mid_transfer_then_resume(tmp_path):
+    band = Band(tmp_path, n=90)
+    want = band.all()
+
+    async def go():
+        c = await _paired(band)
+        committed = []
+        async with band.air():
+            link = await RecordLink(c, timeout=5).open()
+            c.faults(disconnect_after=60, uuid=P.RECORDS_UUID)
+            with pytest.raises(LinkLost):
+                async for r in link.records_from(1):
+                    committed.append(r)
+            assert not c.is_connected and not band.svc.connected and not band.svc.busy
+            assert 10 < len(committed) < 90
+            # The band kept everything; reconnect with the bond and go on from last + 1.
+            c.clear_faults()
+            await c.connect()
+            await c.encrypt()
+            link = await RecordLink(c).open()
+            last = R.seq_of(committed[-1])
+            assert await link.count_from(last + 1) == 90 - last
+            async for r in link.records_from(last + 1):
+                committed.append(r)
+            await link.delete_through(R.seq_of(committed[-1]))
+        return committed
+
+    got = run(go())
+    assert got == want
+    assert band.log.count_from(0) == 0
+
+
+def test_dropped_and_duplicated_notifications_are_detected(tmp_path):
+    band = Band(tmp_path, n=70)
+    want = band.all()
+
+    async def go():
+        c = await _paired(band)
+        async with band.air():
+            link = await RecordLink(c).open()
+            f = c.faults(drop={7, 40}, duplicate={3, 20, 21}, uuid=P.RECORDS_UUID)
+            got = [r async for r in link.records_from(1)]
+            assert f["dropped"] == 2 and f["duplicated"] == 3
+            stats = dict(link.stats)
+            # Random chaos: still exactly the log, in order, once.
+            f = c.faults(drop_p=0.05, dup_p=0.05, seed=3, uuid=P.RECORDS_UUID)
+            link2 = await RecordLink(c, retries=50).open()
+            got2 = [r async for r in link2.records_from(1)]
+            return got, stats, got2, f
+
+    got, stats, got2, f = run(go())
+    assert got == want and got2 == want
+    assert stats["resyncs"] >= 1 and stats["duplicates"] >= 1
+    assert f["dropped"] > 0
+
+
+def test_lost_tail_is_caught(tmp_path):
+    band = Band(tmp_path, n=10)
+
+    async def go():
+        c = await _paired(band, 185)
+        async with band.air():
+            link = await RecordLink(c).open()
+            # 10 records (~400 bytes) fit 3 frames at MTU 185: drop the last one.
+            c.faults(drop={2}, uuid=P.RECORDS_UUID)
+            got = [r async for r in link.records_from(1)]
+            return got, link.stats
+
+    got, stats = run(go())
+    assert got == band.all() and stats["resyncs"] == 1
+
+
+# -- control point, time, live, raw ------------------------------------------------------------
+
+
+def test_control_point_and_current_time(tmp_path):
+    band = Band(tmp_path)
+
+    async def go():
+        c = await _paired(band)
+        async with band.air():
+            assert await control(c, P.CTRL_START) == P.RESULT_SUCCESS
+            await control(c, P.CTRL_TARGETS, 15, 30)
+            with pytest.raises(LinkError, match="refused 'identify': operation failed"):
+                await control(c, P.CTRL_IDENTIFY, 3)
+            await control(c, P.CTRL_MODE, 3)
+            with pytest.raises(LinkError, match="invalid parameter"):
+                await _raw_control(c, b"\x04\x07")
+            for _ in range(100):
+                band.ble.step()
+            await set_time(c, EPOCH + 3600)
+            assert band.times and band.svc.epoch_s == EPOCH + 3600 - band.ble.now_ms() // 1000
+            assert P.decode_cts(await c.read(P.sig_uuid(P.CTS_CURRENT_TIME))) == EPOCH + 3600
+            # 30 bytes: the stack cuts the write to the 20-byte buffer; the band refuses it.
+            with pytest.raises(LinkError, match="invalid parameter"):
+                await _raw_control(c, b"\x01" * 30)
+            assert band.ble.stats["remote_write_truncated"] == 1
+        assert band.controls[:3] == [(P.CTRL_START, ()), (P.CTRL_TARGETS, (15, 30)), (P.CTRL_IDENTIFY, (3,))]
+        assert (P.CTRL_MODE, (3,)) in band.controls
+        assert not any(op == P.CTRL_LEG for op, _p in band.controls)  # leg 7 never reached the app
+    run(go())
+
+
+async def _raw_control(c, data):
+    q = asyncio.Queue()
+    await c.start_notify(P.CONTROL_UUID, lambda s, d: q.put_nowait(bytes(d)))
+    await c.write(P.CONTROL_UUID, data)
+    op, result = P.decode_control_response(await asyncio.wait_for(q.get(), 5))
+    if result != P.RESULT_SUCCESS:
+        raise LinkError("the band refused: %s" % P.RESULT_NAMES[result])
+
+
+def test_live_counts_survive_lost_notifications(tmp_path):
+    band = Band(tmp_path)
+    svc = band.svc
+
+    async def go():
+        c = await _paired(band)
+        tracker = LiveTracker()
+        await c.start_notify(P.LIVE_UUID, lambda s, d: tracker.feed(d))
+        c.faults(drop_p=0.5, seed=1, uuid=P.LIVE_UUID)
+        async with band.air():
+            svc.on_event(("session_start", 61, 0))
+            for i in range(12):
+                svc.on_event((1, i * 4000, 2, 1 + (i >= 8), 0, 600, 1000, 500, 1000))
+                if i % 3 == 0:
+                    svc.on_event((1, i * 4000, 2, 1, 1, 300, 1000, 500, 1000))  # partial: not counted
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            svc.on_event((2, 50000, 80000, 3, 2, 150))
+            c.clear_faults()
+            svc.set_hold(0)
+            svc.on_event((3, 0, 1, 2, 2, 4, 0, 600, 4000))  # the set closes: a last update
+            for _ in range(20):
+                await asyncio.sleep(0)
+        d = tracker.state
+        assert d["session"] == 61 and d["session_active"]
+        assert (d["clam_left"], d["clam_right"], d["stretch_right"], d["bridge"]) == (8, 4, 1, 0)
+        assert d["set_count"] == 0
+        assert P.decode_live(await c.read(P.LIVE_UUID)) == d
+        return tracker
+
+    tracker = run(go())
+    assert tracker.skipped > 0  # some were lost, and nothing was missing in the end
+
+
+def test_raw_stream_lossless_at_mtu_64_and_gaps_detected(tmp_path):
+    band = Band(tmp_path, n=0)
+    svc = band.svc
+    state = {"t": 0, "n": 0}
+
+    def imu():  # 104 Hz samples in virtual time, while the stream is on
+        if not svc.raw_on:
+            state["t"] = band.ble.now_ms() * 1040 // 10000
+            return
+        now = band.ble.now_ms()
+        while state["t"] * 10000 // 1040 <= now and state["n"] < 104 * 5:
+            i = state["n"]
+            svc.push_raw(state["t"] * 10000 // 1040, [i, -i, i % 100, 1, 2, 3], 1)
+            state["t"] += 1
+            state["n"] += 1
+
+    async def go():
+        c = await _paired(band, 64)
+        det = RawGapDetector()
+        await c.start_notify(P.RAW_UUID, lambda s, d: det.feed(d))
+        async with band.air(imu):
+            await _raw_control(c, P.encode_control(P.CTRL_RAW, 1))
+            while state["n"] < 104 * 5:
+                await asyncio.sleep(0)
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert det.lost == 0 and det.samples == 104 * 5 - (104 * 5) % 4
+            assert all(len(d) <= 61 for u, d, k in c.received if u == P.RAW_UUID)
+            # Drop two packets on the air: the host sees exactly two missing.
+            c.faults(drop={5, 9}, uuid=P.RAW_UUID)
+            state["t"] = band.ble.now_ms() * 1040 // 10000
+            state["n"] = 0
+            while state["n"] < 104 * 2:
+                await asyncio.sleep(0)
+            for _ in range(50):
+                await asyncio.sleep(0)
+            await _raw_control(c, P.encode_control(P.CTRL_RAW, 0))
+        return det
+
+    det = run(go())
+    assert det.lost == 2 and det.duplicates == 0 and svc.raw_dropped == 0
+    assert band.controls == [(P.CTRL_RAW, (1,)), (P.CTRL_RAW, (0,))]
+
+
+def test_bond_survives_reconnect_and_a_lost_bond_is_clear(tmp_path):
+    band = Band(tmp_path)
+
+    async def go():
+        c = await _paired(band)
+        await c.disconnect()
+        band.svc.poll()
+        await c.connect()
+        await c.encrypt()  # the band kept the key (stored through _IRQ_SET_SECRET)
+        assert band.svc.encrypted
+        await c.disconnect()
+        band.svc.poll()
+        assert (tmp_path / "secrets.json").exists()
+        band.secrets.items = []  # the band lost its keys
+        await c.connect()
+        with pytest.raises(bt.PairingError, match="pair again"):
+            await c.encrypt()
+    run(go())
+
+
+# -- the emulation's rules -----------------------------------------------------------------------
+
+
+def test_emulation_enforces_stack_rules(tmp_path):
+    ble = bt.BLE(queue_limit=3)
+    with pytest.raises(OSError):
+        ble.gatts_register_services(())  # not active
+    ble.active(True)
+    events = []
+    ble.irq(lambda e, d: events.append((e, d)))
+    svc = (bt.UUID(0x1234), ((bt.UUID(0x2A00), bt.FLAG_READ | bt.FLAG_WRITE | bt.FLAG_NOTIFY | bt.FLAG_INDICATE),))
+    ((h,),) = ble.gatts_register_services((svc,))
+    ble.gap_advertise(100000, b"\x02\x01\x06")
+    with pytest.raises(OSError) as e:
+        ble.gatts_register_services((svc,))
+    assert e.value.errno == errno.EBUSY
+    with pytest.raises(OSError):
+        ble.gap_advertise(100000, bytes(32))
+
+    async def go():
+        c = bt.Central(ble)
+        await c.connect()
+        conn = events[0][1][0]
+        ble.gatts_notify(conn, h, bytes(range(30)))
+        assert ble.stats["truncated"] == 1  # 30 bytes at MTU 23: truncated to 20
+        ble.gatts_notify(conn, h, b"x")
+        ble.gatts_indicate(conn, h, b"i")
+        with pytest.raises(OSError) as e:
+            ble.gatts_indicate(conn, h, b"j")
+        assert e.value.errno == errno.EALREADY
+        with pytest.raises(OSError) as e:
+            ble.gatts_notify(conn, h, b"y")
+        assert e.value.errno == errno.ENOMEM
+        got = []
+        await c.start_notify(0x2A00, lambda s, d: got.append(bytes(d)))
+        ble.step()
+        assert got == [bytes(range(20)), b"x", b"i"]
+        ble.step()  # the confirmation
+        assert (bt._IRQ_GATTS_INDICATE_DONE, (conn, h, 0)) in events
+        await c.write(0x2A00, bytes(40))
+        assert len(ble.gatts_read(h)) == 20  # default buffer: a remote write is cut to 20
+        await c.exchange_mtu(100)
+        with pytest.raises(bt.ATTError):
+            await c.exchange_mtu(100)  # once per connection
+        ble.gatts_set_buffer(h, 64)
+        await c.write(0x2A00, bytes(range(90)))
+        assert ble.gatts_read(h) == bytes(range(64))
+        ble.gatts_indicate(conn, h, b"pending")
+        await c.disconnect()
+        assert (bt._IRQ_GATTS_INDICATE_DONE, (conn, h, bt.BLE_HS_ENOTCONN)) in events
+        assert events[-1][0] == bt._IRQ_CENTRAL_DISCONNECT
+        with pytest.raises(bt.Disconnected):
+            await c.read(0x2A00)
+        with pytest.raises(OSError):
+            ble.gatts_notify(conn, h, b"z")
+    run(go())
