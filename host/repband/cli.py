@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     from repband import flash  # the `flash` subcommand: parser and command live there
 
     flash.add_parser(sub)
+
+    from repband import db as _db  # `db`: where the session database is, what it holds
+
+    _db.add_parser(sub)
     return p
 
 

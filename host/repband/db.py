@@ -1,0 +1,781 @@
+"""The host's session database (SQLite): devices, every record as synced, and the
+sessions, sets, reps and holds decoded from them. Schema and guarantees:
+docs/database.md.
+
+- One file, by default in the platform's user data folder (``platformdirs``), created
+  with mode 0600 before SQLite opens it; ``--db PATH`` overrides.
+- Schema migrations: an ordered list (``MIGRATIONS``), ``PRAGMA user_version`` says how
+  many ran, ``schema_migrations`` logs when. Each migration runs in its own transaction.
+- ``raw_records`` keeps the bytes of every record (UNIQUE(device_id, seq)): the decoded
+  tables can always be rebuilt from them, and a re-sync never duplicates anything.
+- ``sync_state.last_seq`` is the last seq up to which this database holds every record
+  of the device (or knows, from the device, that it does not exist). It is computed from
+  the stored rows inside the transaction that stores them, never taken on trust: the
+  sync engine tells the device to delete only through this seq.
+- Wall-clock time: exact when the record's boot has a known clock offset (the record's
+  own ``epoch_s``, or another record of the same boot); otherwise estimated and flagged
+  ``time_approx`` (see ``_estimate_offsets``), and corrected when the offset becomes
+  known.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from repcore import records as R
+
+try:  # the dict decoder lives host side (repcore.recdecode) since the firmware split
+    from repcore.recdecode import decode as decode_record
+except ImportError:  # pragma: no cover - older tree
+    from repcore.records import decode as decode_record
+from repcore.recdecode import decode as decode_record
+
+APP_NAME = "repband"
+DB_FILENAME = "repband.db"
+
+# Names of the codes stored as integers (repcore.events, repcore.records).
+EXERCISES = {0: "none", 1: "bridge", 2: "clam", 3: "stretch"}
+SIDES = {0: "none", 1: "left", 2: "right"}
+MODES = {0: "auto", 1: "bridge", 2: "clam", 3: "stretch"}
+PLACEMENTS = {0: "thigh", 1: "hip"}
+END_REASONS = {1: "idle", 2: "button", 3: "host", 4: "low_battery", 5: "reboot"}
+CAL_METHODS = {1: "standing", 2: "user", 3: "flexion"}
+FAULTS = {1: "bad_sample", 2: "gap"}
+
+# time_source values of decoded rows
+TIME_RECORD = "record"  # the record's own epoch_s (exact)
+TIME_BOOT = "boot"  # another record of the same boot carried the offset (exact)
+TIME_UPTIME = "uptime"  # current boot, offset = sync time - device uptime (approximate)
+TIME_SYNC = "sync"  # newest boot, assumed to have run until the sync (approximate)
+TIME_NEXT_BOOT = "next_boot"  # assumed to end where the next boot began (approximate)
+
+
+class DatabaseError(Exception):
+    """The database cannot be used (newer schema, not a repband database, ...)."""
+
+
+class ConflictError(DatabaseError):
+    """The device sent a record whose seq this database holds with other bytes: its
+    sequence numbers restarted (reset, reflashed or replaced device)."""
+
+
+def default_path() -> Path:
+    """``<user data dir>/repband/repband.db`` (platformdirs)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / DB_FILENAME
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def local_day(wall_ms: int | None) -> str | None:
+    """The host's local calendar date (YYYY-MM-DD) of a Unix ms time."""
+    if wall_ms is None:
+        return None
+    return time.strftime("%Y-%m-%d", time.localtime(wall_ms / 1000.0))
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file with mode 0600 (before SQLite opens it) and its folder
+    with 0700. An existing file readable by others is tightened to 0600."""
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)  # whatever the umask was
+
+
+# ---------------------------------------------------------------------------- schema
+
+_V1 = [
+    """CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        protocol_version TEXT,
+        boot INTEGER,
+        boot_epoch_ms INTEGER,
+        retired_ms INTEGER
+    )""",
+    "CREATE UNIQUE INDEX devices_address ON devices(address) WHERE retired_ms IS NULL",
+    """CREATE TABLE raw_records (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        seq INTEGER NOT NULL,
+        boot INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        t_ms INTEGER NOT NULL,
+        epoch_s INTEGER,
+        session INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        received_ms INTEGER NOT NULL,
+        UNIQUE(device_id, seq)
+    )""",
+    """CREATE TABLE sync_state (
+        device_id INTEGER PRIMARY KEY REFERENCES devices(id),
+        first_seq INTEGER,
+        last_seq INTEGER,
+        acked_seq INTEGER,
+        last_sync_ms INTEGER,
+        last_attempt_ms INTEGER,
+        last_error TEXT
+    )""",
+]
+
+_DECODED_COLS = """
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        seq INTEGER NOT NULL,
+        session INTEGER NOT NULL,
+        boot INTEGER NOT NULL,
+        t_ms INTEGER NOT NULL,
+        wall_ms INTEGER,
+        time_approx INTEGER NOT NULL DEFAULT 0,
+        time_source TEXT,
+        day TEXT,"""
+
+_V2 = [
+    """CREATE TABLE boots (
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        boot INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        max_t_ms INTEGER NOT NULL,
+        epoch_s INTEGER,
+        epoch_seq INTEGER,
+        offset_ms INTEGER,
+        time_approx INTEGER NOT NULL DEFAULT 1,
+        time_source TEXT,
+        PRIMARY KEY(device_id, boot)
+    )""",
+    """CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        session INTEGER NOT NULL,
+        boot INTEGER,
+        start_seq INTEGER,
+        end_seq INTEGER,
+        t_start_ms INTEGER,
+        t_end_ms INTEGER,
+        start_ms INTEGER,
+        end_ms INTEGER,
+        time_approx INTEGER NOT NULL DEFAULT 1,
+        time_source TEXT,
+        day TEXT,
+        mode INTEGER,
+        placement INTEGER,
+        side INTEGER,
+        target_reps INTEGER,
+        target_hold_s INTEGER,
+        end_reason INTEGER,
+        n_sets INTEGER,
+        reps INTEGER,
+        partial INTEGER,
+        holds INTEGER,
+        hold_ms INTEGER,
+        dropped INTEGER,
+        UNIQUE(device_id, session)
+    )""",
+    f"""CREATE TABLE sets ({_DECODED_COLS}
+        duration_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        exercise INTEGER NOT NULL,
+        side INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        n_partial INTEGER NOT NULL,
+        mean_rom_x10 INTEGER NOT NULL,
+        period_ms INTEGER NOT NULL,
+        PRIMARY KEY(device_id, seq)
+    )""",
+    f"""CREATE TABLE reps ({_DECODED_COLS}
+        exercise INTEGER NOT NULL,
+        side INTEGER NOT NULL,
+        partial INTEGER NOT NULL,
+        rom_x10 INTEGER NOT NULL,
+        up_ms INTEGER NOT NULL,
+        top_ms INTEGER NOT NULL,
+        down_ms INTEGER NOT NULL,
+        PRIMARY KEY(device_id, seq)
+    )""",
+    f"""CREATE TABLE holds ({_DECODED_COLS}
+        duration_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        exercise INTEGER NOT NULL,
+        side INTEGER NOT NULL,
+        angle_x10 INTEGER NOT NULL,
+        PRIMARY KEY(device_id, seq)
+    )""",
+    f"""CREATE TABLE events ({_DECODED_COLS}
+        kind TEXT NOT NULL,
+        code INTEGER NOT NULL,
+        PRIMARY KEY(device_id, seq)
+    )""",
+    """CREATE TABLE gaps (
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        found_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY(device_id, first_seq)
+    )""",
+    "CREATE INDEX sets_session ON sets(device_id, session)",
+    "CREATE INDEX reps_session ON reps(device_id, session)",
+    "CREATE INDEX holds_session ON holds(device_id, session)",
+    "CREATE INDEX reps_day ON reps(day)",
+    "CREATE INDEX sessions_day ON sessions(day)",
+    "CREATE INDEX raw_boot ON raw_records(device_id, boot)",
+]
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    for sql in _V2:
+        conn.execute(sql)
+    # Decode what version 1 stored (raw records only) into the new tables.
+    devs = [r[0] for r in conn.execute("SELECT id FROM devices")]
+    for dev in devs:
+        items = []
+        for (raw,) in conn.execute("SELECT raw FROM raw_records WHERE device_id = ? ORDER BY seq", (dev,)):
+            items.append(decode_record(bytes(raw)))
+        _decode_into(conn, dev, items)
+        last_sync = conn.execute("SELECT last_sync_ms FROM sync_state WHERE device_id = ?",
+                                 (dev,)).fetchone()
+        _refresh_times(conn, dev, {d["boot"] for d in items},
+                       sync_ms=(last_sync[0] if last_sync and last_sync[0] else _now_ms()))
+
+
+# The ordered list of migrations: (version it brings the schema to, description, step).
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
+    (1, "devices, raw records, sync state", lambda c: [c.execute(s) for s in _V1] and None),
+    (2, "boots, sessions, sets, reps, holds, events, gaps (decoded from raw records)", _migrate_v2),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Run the migrations from the database's version up to `target`; returns it."""
+    v = schema_version(conn)
+    if v > SCHEMA_VERSION:
+        raise DatabaseError(f"database schema version {v} is newer than this repband knows "
+                            f"({SCHEMA_VERSION}): upgrade repband")
+    if v == 0:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if tables:
+            raise DatabaseError("not a repband database (it has tables but no repband schema version)")
+    for version, desc, step in MIGRATIONS:
+        if version <= v or version > target:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)""")
+            step(conn)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, desc, _now_ms()))
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        v = version
+    return v
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def _decode_into(conn: sqlite3.Connection, dev: int, items: Sequence[dict]) -> None:
+    """Insert decoded rows for records (dicts of recdecode.decode) and update `boots`.
+    A record carrying its own epoch_s gets its wall time here; the others get theirs
+    from _refresh_times."""
+    ex = conn.execute
+    boots: dict[int, list] = {}
+    for d in items:
+        seq, boot, t, sess, kind = d["seq"], d["boot"], d["t_ms"], d["session"], d["kind"]
+        b = boots.get(boot)
+        if b is None:
+            b = boots[boot] = [seq, seq, t, None, None]
+        b[0] = min(b[0], seq)
+        b[1] = max(b[1], seq)
+        b[2] = max(b[2], t + d.get("duration_ms", 0))
+        if d["wall"]:
+            if b[4] is None or seq < b[4]:
+                b[3], b[4] = d["epoch_s"], seq
+            wall = d["wall_ms"]
+            timing = (wall, 0, TIME_RECORD, local_day(wall))
+        else:
+            wall = None
+            timing = (None, 1, None, None)
+        base = (dev, seq, sess, boot, t) + timing
+        cols = "device_id, seq, session, boot, t_ms, wall_ms, time_approx, time_source, day"
+        if kind == R.K_REP:
+            ex(f"INSERT OR IGNORE INTO reps ({cols}, exercise, side, partial,"
+               " rom_x10, up_ms, top_ms, down_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               base + (d["exercise"], d["side"], d["partial"], d["rom_x10"], d["up_ms"], d["top_ms"],
+                       d["down_ms"]))
+        elif kind == R.K_HOLD:
+            ex(f"INSERT OR IGNORE INTO holds ({cols}, duration_ms, end_ms, exercise,"
+               " side, angle_x10) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               base + (d["duration_ms"], None if wall is None else wall + d["duration_ms"],
+                       d["exercise"], d["side"], d["angle_x10"]))
+        elif kind == R.K_SET:
+            ex(f"INSERT OR IGNORE INTO sets ({cols}, duration_ms, end_ms, exercise,"
+               " side, count, n_partial, mean_rom_x10, period_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               base + (d["duration_ms"], None if wall is None else wall + d["duration_ms"],
+                       d["exercise"], d["side"], d["count"], d["n_partial"], d["mean_rom_x10"],
+                       d["period_ms"]))
+        elif kind in (R.K_CALIBRATED, R.K_FAULT):
+            ex(f"INSERT OR IGNORE INTO events ({cols}, kind, code) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+               base + (d["kind_name"], d["method"] if kind == R.K_CALIBRATED else d["fault"]))
+        elif kind == R.K_SESSION_START:
+            ex("INSERT INTO sessions (device_id, session, boot, start_seq, t_start_ms, start_ms,"
+               " time_approx, time_source, day, mode, placement, side, target_reps, target_hold_s)"
+               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+               " ON CONFLICT(device_id, session) DO UPDATE SET boot = excluded.boot,"
+               " start_seq = excluded.start_seq, t_start_ms = excluded.t_start_ms,"
+               " start_ms = excluded.start_ms, time_approx = excluded.time_approx,"
+               " time_source = excluded.time_source, day = excluded.day,"
+               " end_ms = CASE WHEN excluded.start_ms IS NULL OR sessions.t_end_ms IS NULL THEN NULL"
+               "   ELSE excluded.start_ms - excluded.t_start_ms + sessions.t_end_ms END,"
+               " mode = excluded.mode, placement = excluded.placement, side = excluded.side,"
+               " target_reps = excluded.target_reps, target_hold_s = excluded.target_hold_s",
+               (dev, sess, boot, seq, t) + timing + (d["mode"], d["placement"], d["side"],
+                                                     d["target_reps"], d["target_hold_s"]))
+        elif kind == R.K_SESSION_END:
+            t_end = t + d["duration_ms"]
+            ex("INSERT INTO sessions (device_id, session, boot, end_seq, t_start_ms, t_end_ms, start_ms,"
+               " end_ms, time_approx, time_source, day, end_reason, n_sets, reps, partial, holds, hold_ms,"
+               " dropped) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+               " ON CONFLICT(device_id, session) DO UPDATE SET end_seq = excluded.end_seq,"
+               " boot = coalesce(sessions.boot, excluded.boot),"
+               " t_start_ms = coalesce(sessions.t_start_ms, excluded.t_start_ms),"
+               " t_end_ms = excluded.t_end_ms,"
+               " end_ms = CASE WHEN sessions.start_ms IS NULL THEN NULL"
+               "   ELSE sessions.start_ms - sessions.t_start_ms + excluded.t_end_ms END,"
+               " end_reason = excluded.end_reason,"
+               " n_sets = excluded.n_sets, reps = excluded.reps, partial = excluded.partial,"
+               " holds = excluded.holds, hold_ms = excluded.hold_ms, dropped = excluded.dropped",
+               (dev, sess, boot, seq, t, t_end) + (timing[0], None if wall is None else wall + d["duration_ms"])
+               + timing[1:] + (d["reason"], d["n_sets"], d["reps"], d["partial"], d["holds"], d["hold_ms"],
+                               d["dropped"]))
+        if sess and kind != R.K_SESSION_START and kind != R.K_SESSION_END:
+            # a record of a session whose start this database never got: keep a row for it
+            ex("INSERT OR IGNORE INTO sessions (device_id, session, boot, t_start_ms, start_ms, time_approx,"
+               " time_source, day) VALUES (?,?,?,?,?,?,?,?)", (dev, sess, boot, t) + timing)
+    for boot, (lo, hi, tmax, epoch_s, epoch_seq) in boots.items():
+        ex("INSERT INTO boots (device_id, boot, first_seq, last_seq, max_t_ms, epoch_s, epoch_seq)"
+           " VALUES (?,?,?,?,?,?,?) ON CONFLICT(device_id, boot) DO UPDATE SET"
+           " first_seq = min(boots.first_seq, excluded.first_seq),"
+           " last_seq = max(boots.last_seq, excluded.last_seq),"
+           " max_t_ms = max(boots.max_t_ms, excluded.max_t_ms),"
+           " epoch_s = CASE WHEN excluded.epoch_seq IS NOT NULL AND (boots.epoch_seq IS NULL"
+           "   OR excluded.epoch_seq < boots.epoch_seq) THEN excluded.epoch_s ELSE boots.epoch_s END,"
+           " epoch_seq = CASE WHEN excluded.epoch_seq IS NOT NULL AND (boots.epoch_seq IS NULL"
+           "   OR excluded.epoch_seq < boots.epoch_seq) THEN excluded.epoch_seq ELSE boots.epoch_seq END",
+           (dev, boot, lo, hi, tmax, epoch_s, epoch_seq))
+
+
+def _estimate_offsets(boots: list[dict], sync_ms: int, current_boot: int | None,
+                      uptime_ms: int | None) -> dict[int, tuple[int, int, str]]:
+    """Clock offset (wall ms at t_ms = 0) of every boot: {boot: (offset_ms, approx, source)}.
+
+    `boots` are the device's boots (dicts with boot, first_seq, max_t_ms, epoch_s,
+    offset_ms, time_source, grew), any order. Exact when a record of the boot carried
+    epoch_s (the lowest such seq's). Otherwise approximate, newest boot first:
+      - the device's current boot with its uptime known: sync time - uptime;
+      - the newest boot: assumed to have run until the sync (sync time - its last
+        record's time), estimated at the sync that brought its newest records and
+        kept at later syncs;
+      - an older boot: assumed to have ended, at its last record, when the next boot
+        began (next boot's offset - its last record's time).
+    """
+    out: dict[int, tuple[int, int, str]] = {}
+    ordered = sorted(boots, key=lambda b: b["first_seq"], reverse=True)
+    next_offset = None
+    for b in ordered:
+        if b["epoch_s"] is not None:
+            off, approx, src = b["epoch_s"] * 1000, 0, TIME_BOOT
+        elif current_boot is not None and b["boot"] == current_boot and uptime_ms is not None:
+            off, approx, src = sync_ms - uptime_ms, 1, TIME_UPTIME
+        elif next_offset is None:
+            if b["time_source"] in (TIME_SYNC, TIME_UPTIME) and b["offset_ms"] is not None \
+                    and not b["grew"]:
+                off, src = b["offset_ms"], b["time_source"]  # an earlier sync's estimate
+            else:
+                off, src = sync_ms - b["max_t_ms"], TIME_SYNC
+            approx = 1
+        else:
+            off, approx, src = next_offset - b["max_t_ms"], 1, TIME_NEXT_BOOT
+        out[b["boot"]] = (off, approx, src)
+        next_offset = off
+    return out
+
+
+_TIMED = ("reps", "holds", "sets", "events")
+
+
+def _refresh_times(conn: sqlite3.Connection, dev: int, touched: Iterable[int], sync_ms: int,
+                   current_boot: int | None = None, uptime_ms: int | None = None) -> None:
+    """Recompute the clock offset of the device's boots; set the wall times of rows
+    that have none yet and of every row of a boot whose offset changed."""
+    touched = set(touched)
+    rows = conn.execute("SELECT boot, first_seq, max_t_ms, epoch_s, offset_ms, time_approx, time_source"
+                        " FROM boots WHERE device_id = ?", (dev,)).fetchall()
+    boots = [{"boot": r[0], "first_seq": r[1], "max_t_ms": r[2], "epoch_s": r[3], "offset_ms": r[4],
+              "approx": r[5], "time_source": r[6], "grew": r[0] in touched} for r in rows]
+    offsets = _estimate_offsets(boots, sync_ms, current_boot, uptime_ms)
+    for b in boots:
+        off, approx, src = offsets[b["boot"]]
+        changed = not (off == b["offset_ms"] and approx == b["approx"] and src == b["time_source"])
+        if changed:
+            conn.execute("UPDATE boots SET offset_ms = ?, time_approx = ?, time_source = ?"
+                         " WHERE device_id = ? AND boot = ?", (off, approx, src, dev, b["boot"]))
+        if changed or b["grew"]:
+            _apply_offset(conn, dev, b["boot"], off, approx, src, only_missing=not changed)
+
+
+def _apply_offset(conn, dev, boot, off, approx, src, only_missing) -> None:
+    """Wall times of one boot's decoded rows from its offset (rows whose record carried
+    its own epoch_s keep that). `only_missing`: only rows without a time yet."""
+    ex = conn.execute
+    cond = "device_id = ? AND boot = ? AND (time_source IS NULL OR time_source != 'record')"
+    if only_missing:
+        cond += " AND wall_ms IS NULL"
+    for t in _TIMED:
+        end = ", end_ms = ? + t_ms + duration_ms" if t in ("sets", "holds") else ""
+        args = (off, off, approx, src) + ((off,) if end else ()) + (dev, boot)
+        ex(f"UPDATE {t} SET wall_ms = ? + t_ms, day = date((? + t_ms) / 1000, 'unixepoch', 'localtime'),"
+           f" time_approx = ?, time_source = ?{end} WHERE {cond}", args)
+    scond = "device_id = ? AND boot = ? AND (time_source IS NULL OR time_source != 'record')"
+    if only_missing:
+        scond += " AND (start_ms IS NULL OR (end_ms IS NULL AND t_end_ms IS NOT NULL))"
+    ex("UPDATE sessions SET start_ms = ? + t_start_ms,"
+       " day = date((? + t_start_ms) / 1000, 'unixepoch', 'localtime'),"
+       " end_ms = CASE WHEN t_end_ms IS NULL THEN NULL ELSE ? + t_end_ms END,"
+       f" time_approx = ?, time_source = ? WHERE {scond}", (off, off, off, approx, src, dev, boot))
+
+
+# ---------------------------------------------------------------------------- API
+
+
+@dataclass
+class DeviceInfo:
+    """What the host knows of a device when it connects (the sync's `device`)."""
+
+    address: str
+    name: str | None = None
+    protocol_version: str | None = None
+    boot: int | None = None  # the device's current boot counter, if the link reports it
+    uptime_ms: int | None = None  # ms since that boot, read at `seen_ms`
+    seen_ms: int | None = None  # host wall clock (Unix ms) when uptime was read
+
+
+class Database:
+    """The session database. ``Database(path)`` creates (mode 0600) and migrates it.
+
+    ``path``: a file path, None for the default location, or ":memory:".
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, target_version: int = SCHEMA_VERSION):
+        self.path = Path(path) if path not in (None, ":memory:") else (None if path == ":memory:"
+                                                                          else default_path())
+        if self.path is not None:
+            _create_private(self.path)
+        self.conn = sqlite3.connect(str(self.path) if self.path else ":memory:", isolation_level=None)
+        try:
+            try:
+                self.conn.execute("PRAGMA foreign_keys = ON")
+                self.conn.execute("PRAGMA busy_timeout = 5000")
+                if self.path is not None:
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                # A commit is on disk when COMMIT returns: the device is told to delete after it.
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self.version = migrate(self.conn, target_version)
+            except sqlite3.DatabaseError as exc:
+                raise DatabaseError(f"{self.path}: not a usable database ({exc})") from None
+        except BaseException:
+            self.conn.close()
+            raise
+        # Test hook: called inside the batch transaction just before COMMIT.
+        self.before_commit: Callable[[], None] | None = None
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _tx(self):
+        return _Transaction(self.conn)
+
+    # -- devices -----------------------------------------------------------------
+
+    def device_id(self, address: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM devices WHERE address = ? AND retired_ms IS NULL",
+                                (address,)).fetchone()
+        return row[0] if row else None
+
+    def upsert_device(self, info: DeviceInfo | str) -> int:
+        """The id of the (non-retired) device with this address, created if new; its
+        name, protocol version, boot and last-seen time are updated."""
+        if isinstance(info, str):
+            info = DeviceInfo(info)
+        now = _now_ms()
+        boot_epoch = None
+        if info.uptime_ms is not None:
+            boot_epoch = (info.seen_ms or now) - info.uptime_ms
+        with self._tx():
+            dev = self.device_id(info.address)
+            if dev is None:
+                cur = self.conn.execute(
+                    "INSERT INTO devices (address, name, first_seen_ms, last_seen_ms, protocol_version,"
+                    " boot, boot_epoch_ms) VALUES (?,?,?,?,?,?,?)",
+                    (info.address, info.name, now, now, info.protocol_version, info.boot, boot_epoch))
+                dev = int(cur.lastrowid)
+                self.conn.execute("INSERT INTO sync_state (device_id) VALUES (?)", (dev,))
+            else:
+                self.conn.execute(
+                    "UPDATE devices SET name = coalesce(?, name), last_seen_ms = ?,"
+                    " protocol_version = coalesce(?, protocol_version), boot = coalesce(?, boot),"
+                    " boot_epoch_ms = CASE WHEN ? IS NOT NULL THEN ? ELSE boot_epoch_ms END WHERE id = ?",
+                    (info.name, now, info.protocol_version, info.boot, boot_epoch, boot_epoch, dev))
+        return dev
+
+    def retire_device(self, address: str) -> int | None:
+        """Keep the device's records under its current id but stop using it: the next
+        sync of this address starts a new device row (after a device reset, whose
+        sequence numbers start again). Returns the retired id."""
+        dev = self.device_id(address)
+        if dev is not None:
+            with self._tx():
+                self.conn.execute("UPDATE devices SET retired_ms = ? WHERE id = ?", (_now_ms(), dev))
+        return dev
+
+    def devices(self) -> list[dict]:
+        cur = self.conn.execute(
+            "SELECT d.id, d.address, d.name, d.first_seen_ms, d.last_seen_ms, d.protocol_version, d.boot,"
+            " d.retired_ms, s.first_seq, s.last_seq, s.acked_seq, s.last_sync_ms, s.last_error,"
+            " (SELECT count(*) FROM raw_records r WHERE r.device_id = d.id)"
+            " FROM devices d LEFT JOIN sync_state s ON s.device_id = d.id ORDER BY d.id")
+        keys = ("id", "address", "name", "first_seen_ms", "last_seen_ms", "protocol_version", "boot",
+                "retired_ms", "first_seq", "last_seq", "acked_seq", "last_sync_ms", "last_error", "records")
+        return [dict(zip(keys, r)) for r in cur]
+
+    # -- sync state --------------------------------------------------------------
+
+    def sync_state(self, dev: int) -> dict:
+        r = self.conn.execute("SELECT first_seq, last_seq, acked_seq, last_sync_ms, last_attempt_ms,"
+                              " last_error FROM sync_state WHERE device_id = ?", (dev,)).fetchone()
+        keys = ("first_seq", "last_seq", "acked_seq", "last_sync_ms", "last_attempt_ms", "last_error")
+        return dict(zip(keys, r)) if r else dict.fromkeys(keys)
+
+    def last_seq(self, dev: int) -> int | None:
+        """Every record of the device up to this seq is stored (None: nothing yet)."""
+        return self.sync_state(dev)["last_seq"]
+
+    def raw(self, dev: int, seq: int) -> bytes | None:
+        r = self.conn.execute("SELECT raw FROM raw_records WHERE device_id = ? AND seq = ?",
+                              (dev, seq)).fetchone()
+        return bytes(r[0]) if r else None
+
+    def next_stored_seq(self, dev: int, seq: int) -> int | None:
+        """The lowest stored seq >= `seq`."""
+        r = self.conn.execute("SELECT min(seq) FROM raw_records WHERE device_id = ? AND seq >= ?",
+                              (dev, seq)).fetchone()
+        return r[0]
+
+    def record_count(self, dev: int | None = None) -> int:
+        if dev is None:
+            return self.conn.execute("SELECT count(*) FROM raw_records").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM raw_records WHERE device_id = ?", (dev,)).fetchone()[0]
+
+    def store(self, dev: int, items: Sequence[tuple[bytes, dict]], *, sync_ms: int | None = None,
+              current_boot: int | None = None, uptime_ms: int | None = None) -> int:
+        """Store records (bytes and their records.decode dict) in ONE transaction:
+        raw bytes, decoded rows, boot time bases, wall times and the advanced
+        `last_seq`. A record already stored with the same bytes is skipped; with other
+        bytes it raises ConflictError and nothing of the batch is stored. Returns the
+        number of records new to the database."""
+        sync_ms = _now_ms() if sync_ms is None else sync_ms
+        with self._tx():
+            new = []
+            ins = self.conn.execute
+            for raw, d in items:
+                cur = ins("INSERT INTO raw_records (device_id, seq, boot, kind, t_ms, epoch_s, session, raw,"
+                          " received_ms) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(device_id, seq) DO NOTHING",
+                          (dev, d["seq"], d["boot"], d["kind"], d["t_ms"],
+                           d["epoch_s"] if d["wall"] else None, d["session"], bytes(raw), sync_ms))
+                if cur.rowcount == 1:
+                    new.append(d)
+                elif self.raw(dev, d["seq"]) != bytes(raw):
+                    raise ConflictError(
+                        f"the device sent seq {d['seq']} with other contents than this database holds "
+                        f"for it: its sequence numbers restarted (device reset or replaced)")
+            if new:
+                _decode_into(self.conn, dev, new)
+                _refresh_times(self.conn, dev, {d["boot"] for d in new}, sync_ms, current_boot, uptime_ms)
+            self._advance(dev)
+            if self.before_commit is not None:
+                self.before_commit()
+        return len(new)
+
+    def set_base(self, dev: int, first_seq: int) -> None:
+        """The device holds no record below `first_seq` (first sync of this device)."""
+        with self._tx():
+            self.conn.execute("UPDATE sync_state SET first_seq = ? WHERE device_id = ? AND first_seq IS NULL",
+                              (first_seq, dev))
+            self._advance(dev)
+
+    def record_gap(self, dev: int, first: int, last: int, reason: str) -> None:
+        """Seqs first..last will never come (the device does not hold them): recorded,
+        and `last_seq` may pass them."""
+        with self._tx():
+            self.conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, first, last, _now_ms(), reason))
+            self._advance(dev)
+
+    def gaps(self, dev: int) -> list[tuple[int, int, str]]:
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT first_seq, last_seq, reason FROM gaps WHERE device_id = ? ORDER BY first_seq", (dev,))]
+
+    def _advance(self, dev: int) -> None:
+        """last_seq := the end of the run of stored (or known-missing) seqs from it."""
+        first, last = self.conn.execute("SELECT first_seq, last_seq FROM sync_state WHERE device_id = ?",
+                                        (dev,)).fetchone()
+        if first is None:
+            return
+        nxt = first if last is None else last + 1
+        gaps = {g[0]: g[1] for g in self.conn.execute(
+            "SELECT first_seq, last_seq FROM gaps WHERE device_id = ? AND last_seq >= ?", (dev, nxt))}
+        for (s,) in self.conn.execute("SELECT seq FROM raw_records WHERE device_id = ? AND seq >= ? ORDER BY seq",
+                                      (dev, nxt)).fetchall():
+            while nxt in gaps:
+                nxt = gaps[nxt] + 1
+            if s != nxt:
+                break
+            nxt += 1
+        while nxt in gaps:
+            nxt = gaps[nxt] + 1
+        new_last = nxt - 1
+        if new_last != last and (last is not None or new_last >= first):
+            self.conn.execute("UPDATE sync_state SET last_seq = ? WHERE device_id = ?", (new_last, dev))
+
+    def note_sync(self, dev: int, *, acked: int | None = None, done: bool = False,
+                  error: str | None = None) -> None:
+        now = _now_ms()
+        with self._tx():
+            if acked is not None:
+                self.conn.execute("UPDATE sync_state SET acked_seq = max(coalesce(acked_seq, -1), ?)"
+                                  " WHERE device_id = ?", (acked, dev))
+            self.conn.execute("UPDATE sync_state SET last_attempt_ms = ?, last_error = ? WHERE device_id = ?",
+                              (now, error, dev))
+            if done:
+                self.conn.execute("UPDATE sync_state SET last_sync_ms = ? WHERE device_id = ?", (now, dev))
+
+    def rebuild_decoded(self, dev: int | None = None) -> None:
+        """Drop and rebuild the decoded tables from raw_records (all devices or one)."""
+        devs = [dev] if dev is not None else [r[0] for r in self.conn.execute("SELECT id FROM devices")]
+        with self._tx():
+            for d in devs:
+                for t in ("reps", "holds", "sets", "events", "sessions", "boots"):
+                    self.conn.execute(f"DELETE FROM {t} WHERE device_id = ?", (d,))
+                items = [decode_record(bytes(r[0])) for r in self.conn.execute(
+                    "SELECT raw FROM raw_records WHERE device_id = ? ORDER BY seq", (d,))]
+                _decode_into(self.conn, d, items)
+                _refresh_times(self.conn, d, {x["boot"] for x in items}, _now_ms())
+
+    def summary(self) -> dict:
+        c = self.conn.execute
+        return {
+            "path": str(self.path) if self.path else ":memory:",
+            "schema_version": schema_version(self.conn),
+            "devices": self.devices(),
+            "records": c("SELECT count(*) FROM raw_records").fetchone()[0],
+            "sessions": c("SELECT count(*) FROM sessions").fetchone()[0],
+            "sets": c("SELECT count(*) FROM sets").fetchone()[0],
+            "reps": c("SELECT count(*) FROM reps").fetchone()[0],
+            "holds": c("SELECT count(*) FROM holds").fetchone()[0],
+            "approximate_times": c("SELECT count(*) FROM reps WHERE time_approx = 1").fetchone()[0],
+        }
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (also nested: the
+    outermost one owns the transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.own = False
+
+    def __enter__(self):
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.own = True
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if not self.own:
+            return False
+        if et is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", default=None,
+                        help=f"database file (default: {default_path()})")
+
+
+def cmd_db(args) -> int:
+    with Database(args.db) as db:
+        s = db.summary()
+    if args.json:
+        sys.stdout.write(json.dumps(s) + "\n")
+        return 0
+    print(f"{s['path']} (schema version {s['schema_version']})")
+    print(f"  {s['records']} records: {s['sessions']} sessions, {s['sets']} sets, {s['reps']} reps, "
+          f"{s['holds']} holds" + (f"; {s['approximate_times']} reps with approximate times"
+                                   if s["approximate_times"] else ""))
+    for d in s["devices"]:
+        when = (time.strftime("%Y-%m-%d %H:%M", time.localtime(d["last_sync_ms"] / 1000))
+                if d["last_sync_ms"] else "never")
+        state = " (retired)" if d["retired_ms"] else ""
+        print(f"  device {d['address']}{' ' + d['name'] if d['name'] else ''}{state}: {d['records']} records,"
+              f" through seq {d['last_seq']}, last sync {when}"
+              + (f"; last error: {d['last_error']}" if d["last_error"] else ""))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("db", help="where the session database is and what it holds")
+    add_db_argument(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_db)
