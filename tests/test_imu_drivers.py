@@ -14,12 +14,12 @@ for p in (ROOT / "firmware", ROOT / "host"):
         sys.path.insert(0, str(p))
 
 from drivers import IMUError, SensorFault, open_imu, remap_table  # noqa: E402
-from drivers import lsm6ds, mpu6xxx  # noqa: E402
+from drivers import lsm6ds3trc, lsm6dsox, mpu6xxx  # noqa: E402
 from repband.emulators import imu as emu  # noqa: E402
 
 CHIPS = [
-    (emu.LSM6DS3TRC, lsm6ds.LSM6DS3TRC),
-    (emu.LSM6DSOX, lsm6ds.LSM6DSOX),
+    (emu.LSM6DS3TRC, lsm6ds3trc.LSM6DS3TRC),
+    (emu.LSM6DSOX, lsm6dsox.LSM6DSOX),
     (emu.MPU6050, mpu6xxx.MPU6050),
     (emu.MPU6886, mpu6xxx.MPU6886),
 ]
@@ -71,7 +71,7 @@ def test_error_message_example_from_the_brief():
     bus = emu.I2CBus()
     bus.attach(emu.LSM6DSOX(0x6A))
     with pytest.raises(IMUError, match=r"^expected LSM6DS3TR-C id 0x6A at 0x6A, read 0x6C$"):
-        lsm6ds.LSM6DS3TRC(bus, address=0x6A)
+        lsm6ds3trc.LSM6DS3TRC(bus, address=0x6A)
 
 
 def test_nothing_at_address_is_a_sensor_fault():
@@ -82,7 +82,7 @@ def test_nothing_at_address_is_a_sensor_fault():
 
 # -- configuration registers, as the datasheets define them ---------------------------
 def test_lsm6ds3trc_config_registers():
-    bus, chip, drv = rig(emu.LSM6DS3TRC, lsm6ds.LSM6DS3TRC)
+    bus, chip, drv = rig(emu.LSM6DS3TRC, lsm6ds3trc.LSM6DS3TRC)
     r = chip.regs
     assert r[0x12] == 0x44  # CTRL3_C: BDU | IF_INC
     assert r[0x10] == 0x48  # CTRL1_XL: ODR 104 Hz (0100), FS +-4 g (10)
@@ -98,7 +98,7 @@ def test_lsm6ds3trc_config_registers():
 
 
 def test_lsm6dsox_config_registers():
-    bus, chip, drv = rig(emu.LSM6DSOX, lsm6ds.LSM6DSOX)
+    bus, chip, drv = rig(emu.LSM6DSOX, lsm6dsox.LSM6DSOX)
     r = chip.regs
     assert (r[0x10], r[0x11], r[0x12]) == (0x48, 0x44, 0x44)
     assert r[0x09] == 0x44  # FIFO_CTRL3: BDR_GY 104 Hz | BDR_XL 104 Hz
@@ -132,7 +132,7 @@ def test_bad_ranges_are_refused():
     bus, chip, drv = rig(emu.MPU6886, mpu6xxx.MPU6886)
     with pytest.raises(IMUError):
         drv.configure(accel_g=3)
-    bus, chip, drv = rig(emu.LSM6DSOX, lsm6ds.LSM6DSOX)
+    bus, chip, drv = rig(emu.LSM6DSOX, lsm6dsox.LSM6DSOX)
     with pytest.raises(IMUError):
         drv.configure(gyro_dps=300)
 
@@ -181,7 +181,7 @@ def test_fifo_drains_in_one_burst_per_call(chip_cls, drv_cls):
 
 
 def test_ds3trc_realigns_on_fifo_pattern():
-    bus, chip, drv = rig(emu.LSM6DS3TRC, lsm6ds.LSM6DS3TRC)
+    bus, chip, drv = rig(emu.LSM6DS3TRC, lsm6ds3trc.LSM6DS3TRC)
     acc, gyro = motion(20)
     chip.load(acc, gyro)
     chip.produce(10)
@@ -193,7 +193,7 @@ def test_ds3trc_realigns_on_fifo_pattern():
 
 
 def test_dsox_tags_parity_and_split_samples():
-    bus, chip, drv = rig(emu.LSM6DSOX, lsm6ds.LSM6DSOX)
+    bus, chip, drv = rig(emu.LSM6DSOX, lsm6dsox.LSM6DSOX)
     for cnt in range(4):
         for s in (1, 2, 3, 4):
             t = emu.dsox_tag(s, cnt)

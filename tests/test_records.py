@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repcore import events as ev
+from repcore import recdecode as rd
 from repcore import records as r
 
 U16 = 0xFFFF
@@ -80,7 +81,7 @@ def test_records_are_small():
 
 @pytest.mark.parametrize("t", SAMPLES, ids=[r.KIND_NAMES[t[0]] for t in SAMPLES])
 def test_round_trip(t):
-    d = r.decode(_enc(t))
+    d = rd.decode(_enc(t))
     assert d["tuple"] == t
     assert d["kind"] == t[0] and d["kind_name"] == r.KIND_NAMES[t[0]]
     assert (d["session"], d["boot"], d["seq"], d["epoch_s"]) == (7, 3, 1234, 1_700_000_000)
@@ -89,23 +90,23 @@ def test_round_trip(t):
 
 
 def test_named_fields():
-    d = r.decode(_enc(SAMPLES[3]))
+    d = rd.decode(_enc(SAMPLES[3]))
     assert (d["duration_ms"], d["count"], d["n_partial"], d["mean_rom_x10"], d["period_ms"]) == (
         60_000, 12, 2, 398, 4100)
-    d = r.decode(_enc(SAMPLES[7]))
+    d = rd.decode(_enc(SAMPLES[7]))
     assert (d["reason"], d["n_sets"], d["reps"], d["holds"], d["hold_ms"], d["dropped"]) == (
         r.END_IDLE, 3, 36, 2, 60_500, 0)
 
 
 def test_time_not_set_is_boot_relative():
-    d = r.decode(r.encode_event(SAMPLES[0], 1, 9, 5))
+    d = rd.decode(r.encode_event(SAMPLES[0], 1, 9, 5))
     assert d["flags"] == 0 and not d["wall"] and d["wall_ms"] is None
     assert d["epoch_s"] == 0 and d["boot"] == 9 and d["t_ms"] == 12_345
 
 
 def test_encode_session_only_takes_session_kinds():
     assert r.encode_session(SAMPLES[6], 1, 1, 1) == r.encode_event(SAMPLES[6], 1, 1, 1)
-    assert r.decode(r.encode_session(SAMPLES[7], 1, 1, 1))["tuple"] == SAMPLES[7]
+    assert rd.decode(r.encode_session(SAMPLES[7], 1, 1, 1))["tuple"] == SAMPLES[7]
     with pytest.raises(r.RecordError, match="not a session record"):
         r.encode_session(SAMPLES[0], 1, 1, 1)
 
@@ -127,27 +128,27 @@ def test_encode_into_buffer():
 
 def test_out_of_range_values_clamp():
     t = (ev.EV_REP, 2**33, 300, -1, 1, 99_999, 70_000, -5, 10**9)
-    d = r.decode(_enc(t))
+    d = rd.decode(_enc(t))
     assert d["t_ms"] == U32
     assert (d["exercise"], d["side"], d["rom_x10"], d["up_ms"], d["top_ms"], d["down_ms"]) == (
         255, 0, 32767, U16, 0, U16)
-    d = r.decode(_enc((ev.EV_HOLD, 5_000, 1_000, 3, 1, -40_000)))  # end before start
+    d = rd.decode(_enc((ev.EV_HOLD, 5_000, 1_000, 3, 1, -40_000)))  # end before start
     assert d["duration_ms"] == 0 and d["angle_x10"] == -32768
 
 
 def test_set_seq_rewrites_seq_and_crc():
     b = bytearray(_enc(SAMPLES[4], seq=1))
     r.set_seq(b, 0, 987_654)
-    d = r.decode(b)
+    d = rd.decode(b)
     assert d["seq"] == 987_654 and d["tuple"] == SAMPLES[4]
 
 
 def test_decode_all():
     blob = b"".join(_enc(t, seq=i) for i, t in enumerate(SAMPLES))
-    out = r.decode_all(blob)
+    out = rd.decode_all(blob)
     assert [d["tuple"] for d in out] == SAMPLES and [d["seq"] for d in out] == list(range(len(SAMPLES)))
     with pytest.raises(r.RecordError, match="truncated"):
-        r.decode_all(blob[:-1])
+        rd.decode_all(blob[:-1])
 
 
 # ---------------------------------------------------------------------------
@@ -157,23 +158,23 @@ def test_decode_all():
 def test_bad_input_messages():
     good = _enc(SAMPLES[0])
     with pytest.raises(r.RecordError, match="magic"):
-        r.decode(b"\x00" + good[1:])
+        rd.decode(b"\x00" + good[1:])
     with pytest.raises(r.RecordError, match="version 2 not supported"):
-        r.decode(good[:1] + b"\x02" + good[2:])
+        rd.decode(good[:1] + b"\x02" + good[2:])
     with pytest.raises(r.RecordError, match="unknown record kind 42"):
-        r.decode(good[:2] + b"\x2a" + good[3:])
+        rd.decode(good[:2] + b"\x2a" + good[3:])
     with pytest.raises(r.RecordError, match="bad length"):
-        r.decode(good[:4] + b"\x0c\x00" + good[6:])
+        rd.decode(good[:4] + b"\x0c\x00" + good[6:])
     with pytest.raises(r.RecordError, match="bad CRC"):
-        r.decode(good[:-1] + bytes([good[-1] ^ 1]))
+        rd.decode(good[:-1] + bytes([good[-1] ^ 1]))
     with pytest.raises(r.RecordError, match="truncated"):
-        r.decode(good[:10])
+        rd.decode(good[:10])
     with pytest.raises(r.RecordError, match="truncated rep record: 38 of 39"):
-        r.decode(good[:-1])
+        rd.decode(good[:-1])
     with pytest.raises(r.RecordError, match="bad length: 40 bytes given"):
-        r.decode(good + b"\x00")
+        rd.decode(good + b"\x00")
     with pytest.raises(r.RecordError):
-        r.decode(b"")
+        rd.decode(b"")
 
 
 @pytest.mark.parametrize("t", SAMPLES, ids=[r.KIND_NAMES[t[0]] for t in SAMPLES])
@@ -181,20 +182,20 @@ def test_every_truncation_and_byte_flip_rejected(t):
     good = _enc(t)
     for n in range(len(good)):
         with pytest.raises(r.RecordError):
-            r.decode(good[:n])
+            rd.decode(good[:n])
     for i in range(len(good)):
         for mask in (0x01, 0x80, 0xFF):
             bad = bytearray(good)
             bad[i] ^= mask
             with pytest.raises(r.RecordError):
-                r.decode(bytes(bad))
+                rd.decode(bytes(bad))
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=120))
 def test_fuzz_garbage_only_raises_record_error(data):
     try:
-        d = r.decode(data)
+        d = rd.decode(data)
     except r.RecordError:
         return
     assert r.encode_event(d["tuple"], d["session"], d["boot"], d["seq"], d["epoch_s"]) == data
@@ -209,10 +210,10 @@ def test_fuzz_mutated_records(t, data):
     cut = data.draw(st.integers(0, len(good) + 3))
     blob = bytes(good[:cut]) + data.draw(st.binary(max_size=3))
     with pytest.raises(r.RecordError):
-        r.decode(blob)
+        rd.decode(blob)
     if blob:  # an empty batch is no records
         with pytest.raises(r.RecordError):
-            r.decode_all(blob)
+            rd.decode_all(blob)
     with pytest.raises(r.RecordError):
         r.check(blob, data.draw(st.integers(-2, len(blob) + 2)))
 
@@ -247,7 +248,7 @@ def record_tuples(draw):
 @given(record_tuples(), u32, u16, u32, u32)
 def test_fuzz_round_trip(t, session, boot, seq, epoch):
     b = r.encode_event(t, session, boot, seq, epoch)
-    d = r.decode(b)
+    d = rd.decode(b)
     assert d["tuple"] == t
     assert (d["session"], d["boot"], d["seq"], d["epoch_s"], d["wall"]) == (session, boot, seq, epoch, epoch != 0)
     assert r.check(b) == len(b) and r.seq_of(b) == seq and r.boot_of(b) == boot
@@ -272,6 +273,7 @@ def test_micropython_same_bytes(tmp_path):
         "sys.path.insert(0, '/w')\n"
         "import binascii\n"
         "from repcore import records as r\n"
+        "from repcore import recdecode as rd\n"
         f"S = {SAMPLES!r}\n"
         "out = []\n"
         "for soft in (0, 1):\n"
@@ -279,11 +281,11 @@ def test_micropython_same_bytes(tmp_path):
         "        r._crc32 = None\n"
         "    for t in S:\n"
         "        b = r.encode_event(t, 7, 3, 1234, 1700000000)\n"
-        "        d = r.decode(b)\n"
+        "        d = rd.decode(b)\n"
         "        assert d['tuple'] == t, (d['tuple'], t)\n"
         "        print(binascii.hexlify(b).decode())\n"
         "    try:\n"
-        "        r.decode(b[:-1] + bytes([b[-1] ^ 1]))\n"
+        "        rd.decode(b[:-1] + bytes([b[-1] ^ 1]))\n"
         "        print('no error')\n"
         "    except r.RecordError as e:\n"
         "        print('E', e)\n"

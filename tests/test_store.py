@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from repcore import events as ev
+from repcore import recdecode as rd
 from repcore import records as r
 from repcore.store import SessionLog, StoreError, StoreFull
 
@@ -152,7 +153,7 @@ def _open(fs, capacity=64 * 1024, seg=SEG):
 
 
 def _seqs(log, start=0):
-    return [r.decode(b)["seq"] for b in log.read_from(start)]
+    return [rd.decode(b)["seq"] for b in log.read_from(start)]
 
 
 # ---------------------------------------------------------------------------
@@ -166,9 +167,9 @@ def test_append_read_count():
     assert seqs == list(range(1, 41))
     assert (log.first_seq, log.last_seq, log.count_from(0), log.count_from(31), log.count_from(99)) == (1, 40, 40, 10, 0)
     assert _seqs(log) == seqs
-    assert [r.decode(b)["seq"] for b in log.read_from(13, 5)] == [13, 14, 15, 16, 17]
+    assert [rd.decode(b)["seq"] for b in log.read_from(13, 5)] == [13, 14, 15, 16, 17]
     assert list(log.read_from(13, 0)) == []
-    d = r.decode(next(log.read_from(40)))
+    d = rd.decode(next(log.read_from(40)))
     assert d["tuple"] == REP and d["boot"] == log.boot == 1 and d["session"] == 1
     used, cap, unsynced = log.usage()
     assert used == 40 * 39 and unsynced == 40
@@ -180,7 +181,7 @@ def test_append_bytes_gets_the_logs_seq():
     log.append_event(REP, 1)
     rec = r.encode_event((ev.EV_FAULT, 5, ev.FAULT_GAP), 2, 77, 999_999, 1_700_000_000)
     assert log.append(rec) == 2
-    d = r.decode(next(log.read_from(2)))
+    d = rd.decode(next(log.read_from(2)))
     assert d["seq"] == 2 and d["boot"] == 77 and d["tuple"] == (ev.EV_FAULT, 5, ev.FAULT_GAP)
     with pytest.raises(r.RecordError, match="bad CRC"):
         log.append(rec[:-1] + b"\x00")
@@ -382,7 +383,7 @@ def _scenario(fs, j: Journal, sessions=3, capacity=64 * 1024, sync_first=False):
         if n > 0 or sync_first:  # the host syncs at the start of a boot: reads, commits, deletes
             got = list(log.read_from(j.deleted + 1, 80 if sync_first else 40))
             if got:
-                upto = r.decode(got[-1])["seq"]
+                upto = rd.decode(got[-1])["seq"]
                 j.deleting = upto
                 log.delete_through(upto)
                 j.deleted = max(j.deleted, upto)
@@ -413,7 +414,7 @@ def _check_after_cut(fs, j: Journal, capacity=64 * 1024):
     torn = log._sealed
     present = {}
     for b in log.read_from(0):
-        d = r.decode(b)
+        d = rd.decode(b)
         assert d["seq"] not in present, "duplicated seq %d" % d["seq"]
         present[d["seq"]] = b
     seqs = list(present)
@@ -443,7 +444,7 @@ def _check_after_cut(fs, j: Journal, capacity=64 * 1024):
     log.close()
     # a second boot finds the same, and the log goes on
     log = _open(fs, capacity=capacity)
-    again = [r.decode(b)["seq"] for b in log.read_from(0)]
+    again = [rd.decode(b)["seq"] for b in log.read_from(0)]
     assert again == seqs + [new]
     assert log.append_event(REP, 0) == new + 1
     log.close()
@@ -504,7 +505,7 @@ def test_repeated_power_cuts_including_during_recovery():
         # what _check_after_cut appended is real now too
         log = _open(fs)
         for b in log.read_from(j.deleted + 1):
-            d = r.decode(b)
+            d = rd.decode(b)
             j.committed[d["seq"]] = b
             j.max_seq = max(j.max_seq, d["seq"])
         j.inflight = None
@@ -560,7 +561,7 @@ def test_micropython_writes_the_same_log(tmp_path):
     assert out == ["2", "6", str(n), str(n - 5), str(n - 5)]
     root = str(tmp_path / "log")
     log = SessionLog(root, capacity=16384, segment_size=512)
-    got = [r.decode(b) for b in log.read_from(0)]
+    got = [rd.decode(b) for b in log.read_from(0)]
     assert [d["tuple"] for d in got] == events[5:] and all(d["boot"] == 1 for d in got)
     assert log.boot == 3
     log.append_event(REP, 9, 0)

@@ -56,9 +56,8 @@ ST_SESSION = const(2)
 ST_SLEEP = const(3)
 ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
 ST_OFF = const(5)
-STATE_NAMES = ("boot", "run", "session", "sleep", "fault", "off")
 
-MAX_SAMPLES = const(64)  # per FIFO burst read
+MAX_SAMPLES = const(32)  # per FIFO burst read: a drain at 104 Hz is 26 (more: a 2nd read)
 DRAIN_MS = const(250)  # 26 samples at 104 Hz; every FIFO holds > 0.7 s
 BUTTON_MS = const(30)
 LONG_PRESS_MS = const(1500)

@@ -1,7 +1,7 @@
 """The app's only contact with hardware: a thin HAL with one real implementation.
 
-`Hal` defines the seams and their neutral behaviour (nothing present); `EspHal` fills
-them in from `machine`, `esp32` and `asyncio` on the board. The virtual device
+`Hal` holds what every HAL shares; `EspHal` implements the seams with `machine`,
+`esp32` and `asyncio` on the board. The virtual device
 (`repband.virtual.hardware`) implements the same methods on emulated hardware, with a
 virtual clock, so the unchanged app runs under CPython faster than real time.
 
@@ -14,7 +14,7 @@ Seams:
             says which exist, signal(name) announces the pattern about to play;
   battery   adc_uv() -> microvolts at the sense pin (-1 without one);
   power     power_hold(on) (latch pin), light_sleep(ms, imu_wake) -> woken by the IMU;
-  watchdog  wdt_start(timeout_ms), wdt_feed();
+  watchdog  wdt_start(timeout_ms), wdt_feed(); reset() restarts the board;
   flash     `root`, the directory holding config and session log.
 
 Nothing imports `machine` at module level: this module imports under CPython.
@@ -29,34 +29,12 @@ BUZZER_HZ = const(2700)  # typical resonance of small piezo / magnetic buzzers
 
 
 class Hal:
-    """Neutral seams: a board without the part gets these."""
+    """What every HAL shares. A HAL implements all the seams above (EspHal here,
+    VirtualHal in repband.virtual): a neutral stand-in for each would be code the
+    board carries and never runs."""
 
     root = "/data"
     board = None
-
-    def ticks_ms(self):
-        return 0
-
-    def ticks_diff(self, a, b):
-        return a - b
-
-    def sleep_ms(self, ms):
-        raise NotImplementedError
-
-    def i2c(self):
-        raise NotImplementedError
-
-    def bus_reset(self):
-        pass
-
-    def button(self, k):
-        return False
-
-    def outputs(self):
-        return 0
-
-    def output(self, mask, on):
-        pass
 
     def signal(self, name):
         pass
@@ -73,24 +51,8 @@ class Hal:
         num, den = getattr(board, "BAT_DIVIDER", (1, 1))
         return uv * num // (den * 1000)
 
-    def power_hold(self, on):
-        pass
-
-    def light_sleep(self, ms, imu_wake):
-        """Sleep `ms` (blocking: the whole app sleeps); True if the IMU pin woke us."""
-        return False
-
-    def wdt_start(self, timeout_ms):
-        pass
-
-    def wdt_feed(self):
-        pass
-
     def log(self, msg):
         print(msg)
-
-    def reset(self):
-        pass
 
 
 class EspHal(Hal):

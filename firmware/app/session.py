@@ -29,6 +29,13 @@ CUE_CALIBRATED = "calibrated"
 
 _FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
 _MAX_FAULT_CODES = const(8)
+# Indices into a record header tuple (repcore.records.fields).
+_H_KIND = const(2)
+_H_BOOT = const(5)
+_H_SEQ = const(6)
+_H_T = const(7)
+_H_EPOCH = const(8)
+_H_SESSION = const(9)
 
 
 class Sessions:
@@ -173,41 +180,43 @@ def recover(log, last_n=256):
     """
     if log is None or log.last_seq is None:
         return 0
-    from repcore.records import K_FAULT, K_HOLD, K_REP, K_SET, decode
-    start = None
+    from repcore.records import K_FAULT, K_HOLD, K_REP, K_SET, check, fields
+    start = None  # header of the open session's start record
     n_sets = reps = partial = holds = hold_ms = 0
     t_end = 0
-    boot = 0
     for data in log.read_from(log.next_seq - last_n):
-        d = decode(data)
-        kind = d["kind"]
+        check(data)
+        h, v = fields(data)
+        kind = h[_H_KIND]
         if kind == K_SESSION_START:
-            start = d
-            boot = d["boot"]
+            start = h
             n_sets = reps = partial = holds = hold_ms = 0
-            t_end = d["t_ms"]
+            t_end = h[_H_T]
         elif kind == K_SESSION_END:
             start = None
-        elif start is not None and d["session"] == start["seq"] and d["boot"] == boot:
+        elif start is not None and h[_H_SESSION] == start[_H_SEQ] and h[_H_BOOT] == start[_H_BOOT]:
+            dur = 0
             if kind == K_REP:
-                if d["partial"]:
+                if v[2]:  # partial
                     partial += 1
                 else:
                     reps += 1
             elif kind == K_HOLD:
                 holds += 1
-                hold_ms += d["duration_ms"]
+                dur = v[0]
+                hold_ms += dur
             elif kind == K_SET:
                 n_sets += 1
-            if kind != K_FAULT or d["t_ms"] > t_end:
-                t_end = d["t_ms"] + d.get("duration_ms", 0)
+                dur = v[0]
+            if kind != K_FAULT or h[_H_T] > t_end:
+                t_end = h[_H_T] + dur
     if start is None:
         return 0
     # The end record belongs to the boot the session ran in, so its times stay right.
-    rec = (K_SESSION_END, start["t_ms"], t_end, END_REBOOT, n_sets, reps, partial, holds,
+    rec = (K_SESSION_END, start[_H_T], t_end, END_REBOOT, n_sets, reps, partial, holds,
            hold_ms, 0)
     try:
-        log.append(encode_event(rec, start["seq"], boot, 0, start["epoch_s"]))
+        log.append(encode_event(rec, start[_H_SEQ], start[_H_BOOT], 0, start[_H_EPOCH]))
     except (StoreFull, OSError):
         return 0
-    return start["seq"]
+    return start[_H_SEQ]

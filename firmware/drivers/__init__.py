@@ -135,10 +135,15 @@ def remap_table(remap):
 def open_imu(i2c, board, bus_reset=None, max_samples=64):
     """The driver for a board profile module (see firmware/boards/)."""
     chip = board.IMU_CHIP
-    if chip in ("LSM6DS3TR-C", "LSM6DSOX"):
-        from drivers.lsm6ds import LSM6DS3TRC, LSM6DSOX
+    # Only the board's chip is imported: its code is all the RAM a driver costs.
+    if chip == "LSM6DS3TR-C":
+        from drivers.lsm6ds3trc import LSM6DS3TRC
 
-        cls = LSM6DS3TRC if chip == "LSM6DS3TR-C" else LSM6DSOX
+        cls = LSM6DS3TRC
+    elif chip == "LSM6DSOX":
+        from drivers.lsm6dsox import LSM6DSOX
+
+        cls = LSM6DSOX
     elif chip in ("MPU-6050", "MPU6886"):
         from drivers.mpu6xxx import MPU6050, MPU6886
 

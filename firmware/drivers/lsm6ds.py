@@ -15,12 +15,14 @@ Both FIFOs are drained with one burst read per call (the address wraps from the
 last FIFO data register back to the first while reading), decoded straight from a
 preallocated buffer into the caller's array. Register facts and their sources are
 listed in hardware/sources.md.
-"""
-from array import array
 
+This module holds what the chips share (the base class `LSM6DS`); each chip's FIFO is
+in its own module, drivers.lsm6ds3trc and drivers.lsm6dsox, so the board loads only
+the code of the chip it has (`drivers.open_imu`).
+"""
 from repcore.compat import const
 
-from drivers import SAMPLE_WORDS, IMUError, RegisterDevice, remap_table, sleep_ms
+from drivers import IMUError, RegisterDevice, remap_table, sleep_ms
 
 # Shared register map (both datasheets, section "Register mapping").
 _INT1_CTRL = const(0x0D)
@@ -30,7 +32,6 @@ _CTRL2_G = const(0x11)
 _CTRL3_C = const(0x12)
 _CTRL6_C = const(0x15)
 _WAKE_UP_SRC = const(0x1B)
-_FIFO_STATUS1 = const(0x3A)
 _TAP_CFG = const(0x58)  # TAP_CFG on the DS3TR-C, TAP_CFG2 on the DSOX: bit 7 is the same
 _WAKE_UP_THS = const(0x5B)
 _WAKE_UP_DUR = const(0x5C)
@@ -45,26 +46,6 @@ _XL_HM_MODE = const(0x10)  # CTRL6_C: 1 = accelerometer high-performance mode of
 _INTERRUPTS_ENABLE = const(0x80)
 _INT1_WU = const(0x20)
 _WU_IA = const(0x08)
-
-# LSM6DS3TR-C FIFO registers.
-_DS3_FIFO_CTRL1 = const(0x06)
-_DS3_FIFO_CTRL2 = const(0x07)
-_DS3_FIFO_CTRL3 = const(0x08)
-_DS3_FIFO_CTRL5 = const(0x0A)
-_DS3_FIFO_DATA_OUT_L = const(0x3E)
-_DS3_OVER_RUN = const(0x40)
-
-# LSM6DSOX FIFO registers.
-_DSOX_FIFO_CTRL1 = const(0x07)
-_DSOX_FIFO_CTRL3 = const(0x09)
-_DSOX_FIFO_CTRL4 = const(0x0A)
-_DSOX_FIFO_DATA_OUT_TAG = const(0x78)
-_DSOX_OVR = const(0x48)  # FIFO_OVR_IA | FIFO_OVR_LATCHED in FIFO_STATUS2
-_TAG_GYRO = const(0x01)  # gyroscope, not compressed
-_TAG_ACCEL = const(0x02)  # accelerometer, not compressed
-
-_FIFO_BYPASS = const(0)
-_FIFO_CONTINUOUS = const(6)
 
 # ODR code (CTRL1_XL/CTRL2_G bits 7:4, also ODR_FIFO and BDR_XL/BDR_GY) per rate
 # in mHz, so 12.5 Hz stays an integer.
@@ -88,7 +69,9 @@ def _odr_code(odr_hz):
     raise IMUError("ODR %r Hz is above 6660 Hz" % (odr_hz,))
 
 
-class _LSM6DS(RegisterDevice):
+class LSM6DS(RegisterDevice):
+    """What both chips share; a subclass adds its FIFO."""
+
     CHIP = ""
     WHO_AM_I = 0
 
@@ -206,220 +189,3 @@ class _LSM6DS(RegisterDevice):
     def motion_detected(self):
         """True if a wake-up event is flagged (WAKE_UP_SRC.WU_IA)."""
         return bool(self.read_u8(_WAKE_UP_SRC) & _WU_IA)
-
-
-class LSM6DS3TRC(_LSM6DS):
-    CHIP = "LSM6DS3TR-C"
-    WHO_AM_I = 0x6A
-
-    @staticmethod
-    def _fifo_bytes(max_samples):
-        # A burst may start up to 5 words before a sample boundary (re-alignment).
-        return (max_samples * 6 + 5) * 2
-
-    def _fifo_stop(self):
-        self.write_u8(_DS3_FIFO_CTRL5, _FIFO_BYPASS)  # bypass also empties the FIFO
-
-    def _fifo_start(self):
-        self._wps = 6 if self.gyro_on else 3
-        self.write_u8(_DS3_FIFO_CTRL5, _FIFO_BYPASS)
-        self.write_u8(_DS3_FIFO_CTRL1, 0)  # no threshold: the app polls
-        self.write_u8(_DS3_FIFO_CTRL2, 0)
-        # DEC_FIFO_GYRO (bits 5:3) and DEC_FIFO_XL (bits 2:0): 001 = every sample,
-        # 000 = not in the FIFO.
-        self.write_u8(_DS3_FIFO_CTRL3, (0x08 if self.gyro_on else 0) | 0x01)
-        self.write_u8(_DS3_FIFO_CTRL5, (self._odr_code << 3) | _FIFO_CONTINUOUS)
-
-    def read_fifo(self, out):
-        """Drain up to max_samples samples into `out` (array('h'), 6 per sample).
-
-        Returns the number of samples written. Gyro values are 0 in accel-only mode.
-        On an overrun the data read is still returned, `overflowed` is set, the
-        `overflows` counter grows and the FIFO is restarted.
-        """
-        st = self._st
-        self.read_into(_FIFO_STATUS1, st)
-        self.overflowed = False
-        diff = st[0] | ((st[1] & 0x07) << 8)
-        pattern = st[2] | ((st[3] & 0x03) << 8)
-        wps = self._wps
-        skip = (wps - pattern % wps) % wps  # words before the next sample boundary
-        n = (diff - skip) // wps if diff > skip else 0
-        if n > self.max_samples:
-            n = self.max_samples
-        if n:
-            nbytes = (skip + n * wps) * 2
-            self.read_into(_DS3_FIFO_DATA_OUT_L, self._mv[:nbytes])
-            self._decode(out, skip * 2, n)
-        if st[1] & _DS3_OVER_RUN:
-            self._overrun()
-        return n
-
-    def _decode(self, out, p, n):
-        b = self._buf
-        (o0, a0, o1, a1, o2, a2, ad, g0, g1, g2, gd) = self._scalers()
-        ad2 = 2 * ad
-        gd2 = 2 * gd
-        gyro = self.gyro_on
-        j = 0
-        for _ in range(n):
-            if gyro:  # dataset 1: gyroscope x, y, z
-                v = b[p + o0] | (b[p + o0 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                out[j + 3] = (v * g0 + gd) // gd2
-                v = b[p + o1] | (b[p + o1 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                out[j + 4] = (v * g1 + gd) // gd2
-                v = b[p + o2] | (b[p + o2 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                out[j + 5] = (v * g2 + gd) // gd2
-                p += 6
-            else:
-                out[j + 3] = 0
-                out[j + 4] = 0
-                out[j + 5] = 0
-            # dataset 2: accelerometer x, y, z
-            v = b[p + o0] | (b[p + o0 + 1] << 8)
-            if v > 32767:
-                v -= 65536
-            out[j] = (v * a0 + ad) // ad2
-            v = b[p + o1] | (b[p + o1 + 1] << 8)
-            if v > 32767:
-                v -= 65536
-            out[j + 1] = (v * a1 + ad) // ad2
-            v = b[p + o2] | (b[p + o2 + 1] << 8)
-            if v > 32767:
-                v -= 65536
-            out[j + 2] = (v * a2 + ad) // ad2
-            p += 6
-            j += SAMPLE_WORDS
-
-
-class LSM6DSOX(_LSM6DS):
-    CHIP = "LSM6DSOX"
-    WHO_AM_I = 0x6C
-
-    def __init__(self, *args, **kwargs):
-        # A sample split across two reads (gyro word read, accel word not yet
-        # written) waits here, already scaled and remapped.
-        self._pend = array("h", [0] * SAMPLE_WORDS)
-        self._pcnt = -1
-        self._pa = False
-        self._pg = False
-        self.parity_errors = 0
-        self._st2 = bytearray(2)
-        super().__init__(*args, **kwargs)
-
-    @staticmethod
-    def _fifo_bytes(max_samples):
-        return max_samples * 2 * 7
-
-    def _fifo_stop(self):
-        self.write_u8(_DSOX_FIFO_CTRL4, _FIFO_BYPASS)
-        self._pa = self._pg = False
-        self._pcnt = -1
-
-    def _fifo_start(self):
-        self._wps = 2 if self.gyro_on else 1
-        self._fifo_stop()
-        self.write_u8(_DSOX_FIFO_CTRL1, 0)  # no watermark: the app polls
-        # BDR_GY bits 7:4, BDR_XL bits 3:0: batch each sensor at its own ODR.
-        gy = self._odr_code if self.gyro_on else 0
-        self.write_u8(_DSOX_FIFO_CTRL3, (gy << 4) | self._odr_code)
-        # FIFO_CTRL4: no timestamp / temperature batching, continuous mode.
-        self.write_u8(_DSOX_FIFO_CTRL4, _FIFO_CONTINUOUS)
-
-    def read_fifo(self, out):
-        """Drain the FIFO into `out`; same contract as LSM6DS3TRC.read_fifo."""
-        st = self._st2
-        self.read_into(_FIFO_STATUS1, st)
-        self.overflowed = False
-        words = st[0] | ((st[1] & 0x03) << 8)
-        # Keep room for a sample completed from a word held over from last time.
-        cap = self.max_samples * self._wps - (self._wps - 1)
-        if words > cap:
-            words = cap
-        n = 0
-        if words:
-            self.read_into(_DSOX_FIFO_DATA_OUT_TAG, self._mv[:words * 7])
-            n = self._decode(out, words)
-        if st[1] & _DSOX_OVR:
-            self._overrun()
-        return n
-
-    def _decode(self, out, words):
-        b = self._buf
-        pend = self._pend
-        (o0, a0, o1, a1, o2, a2, ad, g0, g1, g2, gd) = self._scalers()
-        ad2 = 2 * ad
-        gd2 = 2 * gd
-        gyro = self.gyro_on
-        pcnt, pa, pg = self._pcnt, self._pa, self._pg
-        n = 0
-        j = 0
-        p = 0
-        for _ in range(words):
-            t = b[p]
-            x = t ^ (t >> 4)
-            x ^= x >> 2
-            x ^= x >> 1
-            tag = t >> 3
-            cnt = (t >> 1) & 0x03
-            q = p + 1
-            p += 7
-            if x & 1:  # parity of the tag byte must be even
-                self.parity_errors += 1
-                continue
-            if tag != _TAG_ACCEL and tag != _TAG_GYRO:
-                continue  # temperature, timestamp, config change: not batched here
-            if (pa or pg) and cnt != pcnt:
-                # A new time slot began with the previous one incomplete: emit it if
-                # it has its accelerometer word (gyro left from the older slot).
-                if pa:
-                    for k in range(SAMPLE_WORDS):
-                        out[j + k] = pend[k]
-                    j += SAMPLE_WORDS
-                    n += 1
-                pa = pg = False
-            pcnt = cnt
-            if tag == _TAG_ACCEL:
-                v = b[q + o0] | (b[q + o0 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                pend[0] = (v * a0 + ad) // ad2
-                v = b[q + o1] | (b[q + o1 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                pend[1] = (v * a1 + ad) // ad2
-                v = b[q + o2] | (b[q + o2 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                pend[2] = (v * a2 + ad) // ad2
-                pa = True
-            else:
-                v = b[q + o0] | (b[q + o0 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                pend[3] = (v * g0 + gd) // gd2
-                v = b[q + o1] | (b[q + o1 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                pend[4] = (v * g1 + gd) // gd2
-                v = b[q + o2] | (b[q + o2 + 1] << 8)
-                if v > 32767:
-                    v -= 65536
-                pend[5] = (v * g2 + gd) // gd2
-                pg = True
-            if pa and (pg or not gyro):
-                if not gyro:
-                    pend[3] = pend[4] = pend[5] = 0
-                for k in range(SAMPLE_WORDS):
-                    out[j + k] = pend[k]
-                j += SAMPLE_WORDS
-                n += 1
-                pa = pg = False
-        self._pcnt, self._pa, self._pg = pcnt, pa, pg
-        return n

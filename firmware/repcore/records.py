@@ -238,71 +238,12 @@ def set_seq(buf, off, seq):
     struct.pack_into("<I", buf, stop, crc32(memoryview(buf)[off:stop]))
 
 
-def decode(buf, off=0, exact=True):
-    """Decode the record at `off` into a dict (host side and tests).
+def fields(buf, off=0):
+    """(header, payload) tuples of the (already checked) record at `off`.
 
-    With `exact` the buffer must hold exactly one record from `off`. The dict has the
-    header fields (version, kind, kind_name, flags, boot, seq, t_ms, epoch_s, wall,
-    session, size), `wall_ms` (Unix ms, or None when the time was not set), the payload
-    fields by name and `tuple`: the event or session tuple the record was built from
-    (clamped fields as stored).
+    header: (magic, version, kind, flags, length, boot, seq, t_ms, epoch_s, session);
+    payload: the kind's fields in the order of its layout above. Names and the
+    decoded dict are in repcore.recdecode (host side), which reads through this.
     """
-    try:
-        size = check(buf, off)
-    except IndexError:  # defensive: check() bounds every index first
-        raise RecordError("truncated record")
-    if exact and len(buf) - off != size:
-        raise RecordError("bad length: %d bytes given for a %d-byte record" % (len(buf) - off, size))
-    (_m, version, kind, flags, n, boot, seq, t, epoch_s, session) = struct.unpack_from(_HEADER_FMT, buf, off)
-    wall = bool(flags & FLAG_WALL) and epoch_s != 0
-    d = {
-        "version": version,
-        "kind": kind,
-        "kind_name": KIND_NAMES[kind],
-        "flags": flags,
-        "boot": boot,
-        "seq": seq,
-        "t_ms": t,
-        "epoch_s": epoch_s,
-        "wall": wall,
-        "wall_ms": epoch_s * 1000 + t if wall else None,
-        "session": session,
-        "size": size,
-    }
-    v = struct.unpack_from(_PAYLOAD_FMT[kind], buf, off + HEADER_SIZE)
-    if kind == K_REP:
-        names = ("exercise", "side", "partial", "rom_x10", "up_ms", "top_ms", "down_ms")
-        tup = (kind, t) + v
-    elif kind == K_HOLD:
-        names = ("duration_ms", "exercise", "side", "angle_x10")
-        tup = (kind, t, t + v[0], v[1], v[2], v[3])
-    elif kind == K_SET:
-        names = ("duration_ms", "exercise", "side", "count", "n_partial", "mean_rom_x10", "period_ms")
-        tup = (kind, t, t + v[0]) + v[1:]
-    elif kind == K_CALIBRATED:
-        names = ("method",)
-        tup = (kind, t) + v
-    elif kind == K_FAULT:
-        names = ("fault",)
-        tup = (kind, t) + v
-    elif kind == K_SESSION_START:
-        names = ("mode", "placement", "side", "target_reps", "target_hold_s")
-        tup = (kind, t) + v
-    else:
-        names = ("duration_ms", "reason", "n_sets", "reps", "partial", "holds", "hold_ms", "dropped")
-        tup = (kind, t, t + v[0]) + v[1:]
-    for i in range(len(names)):
-        d[names[i]] = v[i]
-    d["tuple"] = tup
-    return d
-
-
-def decode_all(buf):
-    """Decode a concatenation of records (a BLE batch or a segment): a list of dicts."""
-    out = []
-    off = 0
-    while off < len(buf):
-        d = decode(buf, off, False)
-        out.append(d)
-        off += d["size"]
-    return out
+    h = struct.unpack_from(_HEADER_FMT, buf, off)
+    return h, struct.unpack_from(_PAYLOAD_FMT[h[2]], buf, off + HEADER_SIZE)

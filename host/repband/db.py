@@ -36,7 +36,6 @@ try:  # the dict decoder lives host side (repcore.recdecode) since the firmware 
     from repcore.recdecode import decode as decode_record
 except ImportError:  # pragma: no cover - older tree
     from repcore.records import decode as decode_record
-from repcore.recdecode import decode as decode_record
 
 APP_NAME = "repband"
 DB_FILENAME = "repband.db"

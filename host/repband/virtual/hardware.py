@@ -528,8 +528,8 @@ class VirtualDevice:
     # -- what the device holds -------------------------------------------------------
 
     def records(self) -> list[dict]:
-        """The session log on flash, decoded (repcore.records.decode dicts)."""
-        from repcore import records
+        """The session log on flash, decoded (repcore.recdecode.decode dicts)."""
+        from repcore import recdecode, records
 
         root = self.flash_dir / "log"
         if not root.is_dir():
@@ -545,7 +545,7 @@ class VirtualDevice:
                     n = records.check(data, off)
                 except records.RecordError:
                     break
-                out.append(records.decode(data[off:off + n]))
+                out.append(recdecode.decode(data[off:off + n]))
                 off += n
         return out
 
