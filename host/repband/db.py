@@ -32,10 +32,7 @@ from typing import Callable, Iterable, Sequence
 
 from repcore import records as R
 
-try:  # the dict decoder lives host side (repcore.recdecode) since the firmware split
-    from repcore.recdecode import decode as decode_record
-except ImportError:  # pragma: no cover - older tree
-    from repcore.records import decode as decode_record
+from repcore.recdecode import decode as decode_record
 
 APP_NAME = "repband"
 DB_FILENAME = "repband.db"
