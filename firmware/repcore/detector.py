@@ -70,7 +70,7 @@ _COS_AT_REST = 0.9986  # cos 3 deg: closer than this is still at rest
 _MIN_REP_MS = const(700)  # faster swings are steps or fidgets, not reps
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
-_POSTURE_DEG = 50.0  # ...this far from rest is a new posture: no top hold is that far
+_POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
 _SWING_MS = const(6000)
 _HOLD_MAX_MS = const(8000)  # still longer than any top hold (real ones: 2-5 s)
 _END_FRAC = 0.4  # back below this fraction of the peak: the rep is over
@@ -81,19 +81,19 @@ _SET_GAP_MS = const(20000)
 # Lying on the back, knees bent: the thigh points up from the hip at 20-80 deg, so its
 # sagittal angle (0 standing, 90 horizontal forward) is 120-165 deg. A kneeling front
 # thigh (about 90) is outside, so shifting into the stretch is not a bridge.
-_SUPINE_LO = 120.0
-_SUPINE_HI = 165.0
+_SUPINE_LO = const(120)
+_SUPINE_HI = const(165)
 _REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
-_BRIDGE_MIN = 8.0  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
-_BRIDGE_MAX = 70.0  # larger turns are posture changes (lying down, rolling over)
-_CLAM_MIN = 12.0
+_BRIDGE_MIN = const(8)  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
+_BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
+_CLAM_MIN = const(12)
 _FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
-_HIP_CLAM_MIN = 5.0  # the pelvis rolls 5-15 deg with each clam
-_CLAM_MAX = 88.0  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
+_HIP_CLAM_MIN = const(5)  # the pelvis rolls 5-15 deg with each clam
+_CLAM_MAX = const(88)  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
 
-_HOLD_MIN_EXT = 6.0  # degrees of hip extension for a stretch
-_HOLD_MAX_EXT = 45.0
-_HOLD_BAND = 4.0  # degrees around the held angle (breathing sways ~1)
+_HOLD_MIN_EXT = const(6)  # degrees of hip extension for a stretch
+_HOLD_MAX_EXT = const(45)
+_HOLD_BAND = const(4)  # degrees around the held angle (breathing sways ~1)
 _HOLD_START_MS = const(3000)
 _HOLD_LEAVE_MS = const(1500)
 _HOLD_MIN_MS = const(10000)
