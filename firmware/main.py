@@ -2,7 +2,8 @@
 
 The board is named in `/board` (one line, written by `repband flash --board NAME`);
 without that file it is guessed: an ESP32-S3 is the XIAO build, otherwise the IMU on
-GPIO21/22 tells the M5StickC Plus2 (MPU6886) from the DevKit (MPU-6050).
+GPIO21/22 tells the M5StickC Plus2 (MPU6886) from the DevKit (MPU-6050). A port with
+`bluetooth` gets the GATT service (app.ble, docs/protocol.md) through `App(radio=...)`.
 """
 import sys
 
@@ -43,6 +44,20 @@ def guess_board():
     return "devkit_mpu6050"
 
 
+def radio():
+    """The bluetooth.BLE object, or None on a port built without bluetooth (the app
+    then imports nothing of app.ble and runs without the GATT service)."""
+    try:
+        import bluetooth
+    except ImportError:
+        return None
+    try:
+        return bluetooth.BLE()
+    except OSError as e:
+        print("main: no bluetooth: %r" % (e,))
+        return None
+
+
 def main():
     name = board_name()
     board = boards.load(name)
@@ -54,7 +69,7 @@ def main():
     from app.app import App
 
     print("repband: board %s" % name)
-    app = App(hal, board)
+    app = App(hal, board, radio=radio())
     try:
         app.run()
     except Exception as e:  # the last resort: log and let the watchdog-free reset start over

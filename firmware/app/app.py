@@ -15,6 +15,13 @@ Tasks (docs/firmware.md has the picture):
                sleep_idle_s still without a session: the IMU's wake-on-motion, then light
                sleep until it fires (or power off on a latch board without an IMU pin).
   supervisor   the main loop: feeds the watchdog while the sampling task makes progress.
+  ble          (boards with `bluetooth`: App(..., radio=bluetooth.BLE())) the GATT
+               service of app.ble: polled every 10-200 ms (busy, connected, idle);
+               the app's events become live counts, the control point calls
+               App.command, the host's clock stamps new records, flags say storage
+               full / sensor fault / hold, the battery % is published. While a central
+               is connected the FIFO is drained every LIVE_DRAIN_MS (live latency) and
+               the band does not sleep; asleep it does not advertise.
 
 Sample time: the detector gets ms since boot counted from the sample rate (exact
 spacing, no per-sample clock read), re-anchored to the CPU clock after a gap (FIFO
@@ -57,8 +64,14 @@ ST_SLEEP = const(3)
 ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
 ST_OFF = const(5)
 
+FIRMWARE = "1.0"  # Device Information firmware revision
+
 MAX_SAMPLES = const(32)  # per FIFO burst read: a drain at 104 Hz is 26 (more: a 2nd read)
 DRAIN_MS = const(250)  # 26 samples at 104 Hz; every FIFO holds > 0.7 s
+LIVE_DRAIN_MS = const(50)  # while a central is connected: live counts within ~75 ms
+BLE_BUSY_MS = const(10)  # BLE poll period while a report / indication is pending
+BLE_CONN_MS = const(30)  # ...while connected and idle
+BLE_IDLE_MS = const(200)  # ...while advertising (fast-to-slow switch only)
 BUTTON_MS = const(30)
 LONG_PRESS_MS = const(1500)
 OFF_PRESS_MS = const(5000)
@@ -72,6 +85,21 @@ SLEEP_CHUNK_MS = const(4000)  # light sleep slices: the watchdog is fed between 
 RESYNC_MS = const(1000)  # sample clock this far from the CPU clock: re-anchor
 DRIFT_MS = const(150)  # ...this far: correct the sample rate estimate
 LOG_CAPACITY = 262144
+
+# repcore.protocol values, here so that a board without bluetooth never imports it.
+_LIVE_STORAGE_FULL = const(0x08)
+_LIVE_SENSOR_FAULT = const(0x40)
+_CTRL_START = const(1)
+_CTRL_STOP = const(2)
+_CTRL_MODE = const(3)
+_CTRL_LEG = const(4)
+_CTRL_PLACEMENT = const(5)
+_CTRL_TARGETS = const(6)
+_CTRL_CALIBRATE = const(7)
+_CTRL_RAW = const(8)
+_CTRL_IDENTIFY = const(9)
+_RESULT_NOT_SUPPORTED = const(2)
+_RESULT_INVALID = const(3)
 
 _ALL = const(7)  # OUT_LED | OUT_BUZZER | OUT_VIBRATION
 # Feedback patterns: (outputs, (on, off, on, ... ms)). Distinct by rhythm, so they
@@ -90,6 +118,7 @@ PATTERNS = {
     "sensor_fault": (_ALL, (700, 300, 700)),
     "storage_full": (OUT_LED, (100, 100, 100, 100, 100, 100, 100)),
     "config_fault": (OUT_LED, (300, 300, 300)),
+    "identify": (_ALL, (250, 250)),  # repeated for the seconds the host asked for
 }
 
 # 1-cell LiPo open-circuit curve, hardware/battery_curve.csv: (mV, %) high to low.
@@ -122,6 +151,7 @@ class Feedback:
         self.configure(cfg)
         self._wake = None
         self.played = 0
+        self.identify_s = 1
 
     def configure(self, cfg):
         m = 0
@@ -166,26 +196,52 @@ class Feedback:
             hal.signal(name)
             self.played += 1
             on = True
-            for ms in steps:
-                if mask:
-                    hal.output(mask, on)
-                await hal.sleep_ms(ms)
-                on = not on
+            for _ in range(2 * self.identify_s if name == "identify" else 1):
+                for ms in steps:
+                    if mask:
+                        hal.output(mask, on)
+                    await hal.sleep_ms(ms)
+                    on = not on
             if mask:
                 hal.output(mask, False)
             await hal.sleep_ms(150)  # a gap so that patterns stay apart
 
 
-class App:
-    """The app on a HAL (app.hal). `ble` is the BLE work's hook: called with every event
-    tuple (detector events, session records, app faults) after it was recorded.
-    `detector` builds the detector (tests wrap it to see the samples)."""
+class _Stamped:
+    """The session log as app.session sees it: once the host set the clock, new
+    records carry the wall clock at uptime 0 (`epoch_s`, FLAG_WALL)."""
 
-    def __init__(self, hal, board, ble=None, detector=Detector, log_capacity=LOG_CAPACITY):
+    def __init__(self, log):
+        self.log = log
+        self.epoch_s = 0
+
+    @property
+    def next_seq(self):
+        return self.log.next_seq
+
+    def append_event(self, rec, session_id, epoch_s=0):
+        return self.log.append_event(rec, session_id, self.epoch_s or epoch_s)
+
+
+class App:
+    """The app on a HAL (app.hal). `ble` is a hook called with every event tuple
+    (detector events, session records, app faults) after it was recorded.
+    `radio`: a bluetooth.BLE object (boards with bluetooth) to run the GATT service
+    (app.ble) on, `bt` the module its UUIDs come from (default: `bluetooth`).
+    `detector` builds the detector (tests wrap it to see the samples), `store` the
+    session log (repcore.store.SessionLog)."""
+
+    def __init__(self, hal, board, ble=None, detector=Detector, log_capacity=LOG_CAPACITY,
+                 radio=None, bt=None, store=SessionLog):
         self.hal = hal
         self.board = board
         self.ble = ble
+        self.radio = radio
+        self.bt = bt
+        self.svc = None  # app.ble.BandService once started
+        self._stamp = None
         self._make_detector = detector
+        self._make_log = store
         self.log_capacity = log_capacity
         self.state = ST_BOOT
         self.cfg = cfgmod.defaults()
@@ -255,7 +311,7 @@ class App:
             except OSError as e:
                 hal.log("config: cannot save: %r" % (e,))
         try:
-            self.log = SessionLog(hal.root + "/log", self.log_capacity)
+            self.log = self._make_log(hal.root + "/log", self.log_capacity)
         except (StoreError, OSError, ValueError) as e:
             hal.log("session log unusable: %r" % (e,))
             self.log = None
@@ -274,10 +330,82 @@ class App:
             hal.log("config: fault %d, using defaults" % fault)
             self._app_fault(_CFG_FAULTS[fault])
             self.feedback.play("config_fault")
+        if self.radio is not None:
+            self._start_ble()
         self._new_detector(None)
         self._open_imu()
         self.state = ST_RUN if self.imu is not None else ST_FAULT
         self._last_active = self.uptime()
+
+    # -- BLE -----------------------------------------------------------------------
+
+    def _start_ble(self):
+        """The GATT service on `radio`; the app runs without it if the radio fails."""
+        from app.ble import BandService, Secrets
+
+        hal = self.hal
+        svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
+                          on_time=self._on_time, uptime_ms=self.uptime,
+                          model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
+                          secrets=Secrets(hal.root + "/bonds.json"))
+        try:
+            svc.start()
+        except (OSError, ValueError) as e:
+            hal.log("ble: cannot start: %r" % (e,))
+            return
+        self.svc = svc
+        if self.log is not None:
+            self._stamp = _Stamped(self.log)
+            self.sessions.log = self._stamp
+        hook = self.ble
+        on = svc.on_event
+        if hook is None:
+            self.ble = on
+        else:
+            def both(ev):
+                on(ev)
+                hook(ev)
+            self.ble = both
+
+    def _on_time(self, epoch_s):
+        if self._stamp is not None:
+            self._stamp.epoch_s = epoch_s
+
+    def _on_control(self, op, params):
+        """The control point (app.ble): a protocol RESULT_* code, None for success."""
+        if op == _CTRL_START:
+            self.command("start")
+        elif op == _CTRL_STOP:
+            self.command("stop", END_HOST)
+        elif op == _CTRL_CALIBRATE:
+            self.command("calibrate")
+        elif op == _CTRL_RAW:
+            svc = self.svc
+            if svc is not None and self._odr > 0:
+                svc.raw_period_10us = 100000000 // self._odr
+        elif op == _CTRL_IDENTIFY:
+            self.feedback.identify_s = params[0]
+            self.feedback.play("identify")
+        elif _CTRL_MODE <= op <= _CTRL_TARGETS:
+            v = params[0]
+            if op == _CTRL_MODE:
+                ch = {"mode": ("auto", "bridge", "clam", "stretch")[v]}
+            elif op == _CTRL_LEG:
+                ch = {"leg": "left" if v == 1 else "right"}
+            elif op == _CTRL_PLACEMENT:
+                ch = {"placement": "hip" if v == 1 else "thigh"}
+            else:
+                ch = {"target_reps": v, "target_hold_s": params[1]}
+            if self.command("config", ch):
+                return _RESULT_INVALID
+        else:
+            return _RESULT_NOT_SUPPORTED
+        return None
+
+    def _flag(self, bit, on):
+        svc = self.svc
+        if svc is not None:
+            svc.set_flag(bit, on)
 
     def _new_detector(self, old):
         leg, placement, mode = cfgmod.codes(self.cfg)
@@ -302,6 +430,7 @@ class App:
         self._odr = self.imu.odr_mhz
         if self.sensor_faults and self.state == ST_FAULT:
             self._app_fault(FAULT_SENSOR_OK)
+        self._flag(_LIVE_SENSOR_FAULT, False)
         self._retry_ms = RETRY_MIN_MS
         return True
 
@@ -309,6 +438,7 @@ class App:
         self.sensor_faults += 1
         self.hal.log("sensor fault: %s" % (err,))
         self.state = ST_FAULT
+        self._flag(_LIVE_SENSOR_FAULT, True)
         self._app_fault(FAULT_SENSOR)
         self.feedback.play("sensor_fault")
         self._retry_up = up + self._retry_ms
@@ -350,6 +480,9 @@ class App:
                 self._anchor(self.uptime())
                 self.sessions.fault(self._up, FAULT_FIFO_OVERFLOW)
             if n:
+                svc = self.svc
+                if svc is not None and svc.raw_on:
+                    svc.push_raw(self._t + (self._frac + 1000000) // self._odr, buf, n)
                 self._push(buf, n)
                 total += n
             if n < imu.max_samples:
@@ -415,15 +548,21 @@ class App:
                 self.feedback.play("hold_target")
             self.sessions.t_last = t
             self._last_active = self._up
+            if self.svc is not None:  # whole seconds: one live update a second
+                self.svc.set_hold(max(1, (t - t0) // 1000 * 10))
+        elif self.svc is not None and self.svc.hold_ds:
+            self.svc.set_hold(0)
         s = self.sessions
         if s.idle(t):
             self.end_session(END_IDLE)
         if s.full and not self._full_signalled:
             self._full_signalled = True
             self.feedback.play("storage_full")
+            self._flag(_LIVE_STORAGE_FULL, True)
             self._app_fault(FAULT_STORAGE_FULL)
-        elif not s.full:
+        elif not s.full and self._full_signalled:
             self._full_signalled = False
+            self._flag(_LIVE_STORAGE_FULL, False)
 
     def _handle(self, pend):
         s = self.sessions
@@ -549,7 +688,12 @@ class App:
             if self.imu is None and self.sessions.idle(self._up):
                 self.end_session(END_IDLE)
             self._beat += 1
-            await hal.sleep_ms(DRAIN_MS)
+            svc = self.svc
+            if svc is not None and svc.connected:
+                svc.poll()  # live counts out now, not at the next BLE poll
+                await hal.sleep_ms(LIVE_DRAIN_MS)
+            else:
+                await hal.sleep_ms(DRAIN_MS)
 
     async def button_task(self):
         hal = self.hal
@@ -586,6 +730,8 @@ class App:
         mv = self.hal.battery_mv()
         self.battery = battery_pct(mv)
         pct = self.battery
+        if self.svc is not None:
+            self.svc.set_battery(pct)
         low = self.cfg["low_battery_pct"]
         if pct < 0:
             return pct
@@ -608,6 +754,9 @@ class App:
                 next_bat = up + BATTERY_MS
                 self.read_battery()
             idle_ms = self.cfg["sleep_idle_s"] * 1000
+            svc = self.svc
+            if svc is not None and (svc.connected or svc.busy):
+                self._last_active = up  # a host is talking to the band: stay awake
             if not self.sessions.active and self.imu is not None and up - self._last_active >= idle_ms:
                 self.sleep()
             await hal.sleep_ms(SUPERVISE_MS)
@@ -631,6 +780,9 @@ class App:
             self._sensor_failed(e, self.uptime())
             return
         self.state = ST_SLEEP
+        svc = self.svc
+        if svc is not None:
+            svc.stop_advertising()  # light sleep stops the radio: not connectable
         if self.ble is not None:
             self.ble(("sleep", self._up))
         hal.log("sleep: wake on motion")
@@ -653,6 +805,8 @@ class App:
         self.state = ST_RUN
         if self._open_imu():
             self._new_detector(self.det)  # a fresh stream; the calibration is kept
+        if svc is not None:
+            svc.advertise(False)
         if self.ble is not None:
             self.ble(("wake", self._up))
 
@@ -662,13 +816,33 @@ class App:
         self.state = ST_OFF
         if self.ble is not None:
             self.ble(("off", self._up))
+        if self.svc is not None:
+            self.svc.stop()
         self.hal.power_hold(False)
         self.running = False
 
+    async def ble_task(self):
+        """Poll the GATT service: often while it has work, rarely while nobody listens."""
+        hal = self.hal
+        svc = self.svc
+        while self.running and svc is not None:
+            ms = BLE_IDLE_MS
+            try:
+                if svc.poll():
+                    ms = BLE_BUSY_MS
+                elif svc.connected:
+                    ms = BLE_CONN_MS
+            except Exception as e:  # the radio must never stop the app
+                hal.log("ble: %r" % (e,))
+            await hal.sleep_ms(ms)
+
     async def supervisor(self, until_ms=-1):
-        """The main loop: the watchdog is fed only while sampling makes progress."""
+        """The main loop: the watchdog is fed only while sampling makes progress.
+        Returns at `until_ms` of uptime (read from `_until`, so it can be moved)."""
         hal = self.hal
         hal.wdt_start(self.wdt_ms)
+        if until_ms >= 0:
+            self._until = until_ms
         beat = -1
         while self.running:
             up = self.uptime()
@@ -677,7 +851,7 @@ class App:
                 self._beat_up = up
             if up - self._beat_up < STALL_MS:
                 hal.wdt_feed()
-            if until_ms >= 0 and up >= until_ms:
+            if self._until >= 0 and up >= self._until:
                 break
             await hal.sleep_ms(SUPERVISE_MS)
 
@@ -696,6 +870,8 @@ class App:
             asyncio.create_task(self.feedback.run()),
             asyncio.create_task(self.power_task()),
         ]
+        if self.svc is not None:
+            tasks.append(asyncio.create_task(self.ble_task()))
         try:
             await self.supervisor(until_ms)
         finally:

@@ -121,25 +121,12 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """Simulate a routine, replay it through the detector, print a session summary."""
-    from repband import scoring, sim
-    from repband.replay import detect
+    """The virtual band runs a simulated routine, the host syncs it over the virtual BLE
+    link into a fresh database and prints the session summary (repband.demo);
+    --days/--chaos: days of use with faults, checked for lost and duplicated records."""
+    from repband import demo
 
-    sim_out = sim.simulate("routine", seed=args.seed, leg=args.leg, placement="thigh",
-                           mount="nominal", rate_hz=args.rate, gyro=True)
-    rec, truth = sim_out[0], sim_out[1]
-    res = detect(rec, engine=args.engine)
-    minutes = (float(rec.t[-1]) - float(rec.t[0])) / 60.0
-    print(f"repband demo: a simulated {minutes:.1f}-minute session (hip flexor stretch, "
-          f"bridges, clams; seed {args.seed}), replayed through the detector")
-    human_summary(res, "session")
-    sc = scoring.score_sim(res["reps"], res["holds"], truth,
-                           t_span=(float(rec.t[0]), float(rec.t[-1])))
-    f1 = "-" if sc["f1"] is None else f"{sc['f1']:.3f}"
-    print(f"  against the simulator's truth: {sc['tp']} reps right, {sc['fp']} false, "
-          f"{sc['fn']} missed (F1 {f1}); sets exact {sc['sets_exact']}/"
-          f"{sc['sets_total']}; scored holds found {sc['holds_found']}/{sc['holds_scored']}")
-    return 0
+    return demo.cmd_demo(args)
 
 
 # ---------------------------------------------------------------------------- parser
@@ -189,11 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 
-    d = sub.add_parser("demo", help="simulate a session and summarise it")
+    d = sub.add_parser("demo", help="the virtual band: a simulated session, synced and summarised")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--leg", choices=["left", "right"], default="right")
     d.add_argument("--rate", type=float, default=104.0)
-    d.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")
+    d.add_argument("--engine", choices=["cpython", "micropython"], default="cpython",
+                   help="ignored: the virtual band runs the firmware under CPython")
+    d.add_argument("--days", type=int, default=None, help="simulated days of use (with --chaos: faults)")
+    d.add_argument("--chaos", type=int, default=None, metavar="SEED",
+                   help="inject link and device faults, seeded; print the record accounting")
+    d.add_argument("--db", default=None, help="database file (default: a temporary one)")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=cmd_demo)
 
     from repband import flash  # the `flash` subcommand: parser and command live there
@@ -203,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     from repband import db as _db  # `db`: where the session database is, what it holds
 
     _db.add_parser(sub)
+    from repband import commands_ble  # scan, pair, live, sync, record, config, time
+    commands_ble.add_parser(sub)
+    from repband.virtual import bluez as _bluez  # virtual-device --bluez: a BlueZ D-Bus for bleak
+    _bluez.add_parser(sub)
+    from repband import commands_history as _hist  # sessions, show, stats, report, export, setup; bare `repband`
+    _hist.add_parser(sub)
+    _hist.bare_command(p, sub)
     return p
 
 

@@ -7,7 +7,14 @@ emulated hardware, in simulated time.
     dev = run_virtual(rec)              # the routine, then idle until the session ends
     dev.events, dev.feedback_log, dev.records(), dev.flash_dir
 
-See repband.virtual.hardware and docs/firmware.md.
+The whole band with its BLE service on the emulated radio, and host code on the same
+virtual clock (repband.virtual.device):
+
+    from repband.virtual import VirtualBand, run_with_virtual
+    band = VirtualBand(rec); band.run_host(band.with_client(async_fn_of_client))
+    run_with_virtual(async_fn_of_client, state_dir=None)   # what `--device virtual` uses
+
+See repband.virtual.hardware, repband.virtual.device and docs/firmware.md.
 """
 from repband.virtual.hardware import (  # noqa: F401
     VirtualClock,
@@ -19,6 +26,14 @@ from repband.virtual.hardware import (  # noqa: F401
     firmware_dir,
     run_virtual,
 )
+from repband.virtual.device import (  # noqa: F401
+    VirtualBand,
+    VirtualClient,
+    bench_live_latency,
+    open_band,
+    run_with_virtual,
+)
 
 __all__ = ["VirtualClock", "VirtualDevice", "VirtualHal", "VirtualI2C", "VirtualLoop",
-           "VirtualWatchdog", "firmware_dir", "run_virtual"]
+           "VirtualWatchdog", "firmware_dir", "run_virtual", "VirtualBand", "VirtualClient",
+           "bench_live_latency", "open_band", "run_with_virtual"]

@@ -1,0 +1,510 @@
+"""The band commands: scan, pair, live, sync, record, config, time (over bleak, or
+`--device virtual` for the in-process virtual band). User guide: docs/user-guide-sync.md.
+
+Every command connects through `repband.device.open_device` (retries with backoff),
+checks the protocol version, and (except `scan` and `time`) sets the band's clock.
+Failures print one line `repband: message` on stderr with what to do, no traceback:
+exit status 2 when this computer cannot do Bluetooth now (off, no adapter, no
+permission, BlueZ not running) or the database is unusable, 1 for the rest (band not
+found, link lost, the band refused, sync stopped).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+
+from repcore import protocol as P
+
+from repband import device as D
+from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, default_path
+from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink, check_version,
+                          control, read_status, set_time)
+
+EXIT_FAILED = 1
+EXIT_ENV = 2
+
+LEGS = {"left": 1, "right": 2}
+PLACEMENTS = {"thigh": 0, "hip": 1}
+MODES = {"auto": 0, "bridge": 1, "clam": 2, "stretch": 3}
+DEFAULT_TARGETS = (10, 30)
+
+
+def _fail(msg: str, code: int = EXIT_FAILED) -> int:
+    print("repband: " + " ".join(str(msg).split()), file=sys.stderr)
+    return code
+
+
+def _run(coro_fn, args) -> int:
+    """Run an async command; every expected failure becomes one line and an exit code."""
+    from repband.sync import SyncError
+
+    try:
+        return asyncio.run(coro_fn(args))
+    except D.DeviceError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except P.VersionError as exc:
+        return _fail(str(exc))
+    except SyncError as exc:
+        return _fail(str(exc))
+    except LinkError as exc:
+        return _fail(str(exc))
+    except DatabaseError as exc:
+        return _fail(str(exc), EXIT_ENV)
+    except (P.ProtocolError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.filename and "dbus" not in str(exc.filename):
+            return _fail(f"{exc.filename}: {exc.strerror}", EXIT_ENV)  # --out, --db: a file problem
+        err = D.explain(exc)
+        if isinstance(err, D.BluetoothUnavailable):
+            return _fail(str(err), err.exit_code)
+        return _fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        if type(exc).__module__.startswith(("bleak", "dbus_fast")):  # whatever bleak raised
+            err = D.explain(exc)
+            return _fail(str(err), err.exit_code)
+        raise
+
+
+@contextlib.asynccontextmanager
+async def _band(args, set_clock: bool = True):
+    """Connected, version checked, clock set (the host sets it at every connection)."""
+    async with D.open_device(args.device, timeout=args.timeout, attempts=args.attempts) as c:
+        major, minor = await check_version(c)
+        c.protocol_version = f"{major}.{minor}"
+        if set_clock:
+            await set_time(c)
+        yield c
+
+
+def _label(c) -> str:
+    return f"{c.name} ({c.address})" if c.name else c.address
+
+
+# ---------------------------------------------------------------------------- scan
+
+
+async def _scan(args) -> int:
+    spec = D.resolve_spec(args.device)
+    found = await D.scan(D.VIRTUAL if spec == D.VIRTUAL else None, timeout=args.scan_timeout,
+                         all_devices=args.all)
+    known = {}
+    path = args.db or default_path()
+    if os.path.exists(path):
+        with contextlib.suppress(Exception), Database(path) as db:
+            known = {d["address"]: d for d in db.devices() if not d["retired_ms"]}
+    if args.json:
+        print(json.dumps([{**f.as_dict(), "known": f.address in known} for f in found]))
+        return 0 if found else EXIT_FAILED
+    if not found:
+        return _fail(D.NOT_FOUND.format(what=""))
+    for f in found:
+        extra = []
+        if not f.repband:
+            extra.append("not a repband")
+        if f.address in known:
+            k = known[f.address]
+            extra.append(f"known: {k['records']} records synced" if k["last_sync_ms"] else "known")
+        rssi = f"{f.rssi} dBm" if f.rssi is not None else "-"
+        print(f"{f.address}  {f.name or '?':<16} {rssi:>8}" + (f"  ({', '.join(extra)})" if extra else ""))
+    return 0
+
+
+# ---------------------------------------------------------------------------- pair
+
+
+async def _pair(args) -> int:
+    async with D.open_device(args.device, timeout=args.timeout, attempts=args.attempts, encrypt=False) as c:
+        major, minor = await check_version(c)  # readable before pairing
+        await c.pair()
+        await set_time(c)
+        st = await read_status(c)
+        address, name = c.address, c.name
+    with Database(args.db) as db:
+        db.upsert_device(DeviceInfo(address, name, f"{major}.{minor}", seen_ms=int(time.time() * 1000)))
+    print(f"paired with {name or 'the band'} ({address}): protocol {major}.{minor}, "
+          f"{st['unsynced']} records waiting, clock set. Next: repband sync --device {address}"
+          if not getattr(c, "virtual", False) else
+          f"paired with {name} ({address}): protocol {major}.{minor}, {st['unsynced']} records "
+          f"waiting, clock set. Next: repband sync --device virtual")
+    return 0
+
+
+# ---------------------------------------------------------------------------- sync
+
+
+class _Progress:
+    """A progress bar on stderr (tqdm; nothing when stderr is not a terminal)."""
+
+    def __init__(self, label):
+        self.bar = None
+        try:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=0, unit="rec", desc=label, file=sys.stderr, disable=None, leave=False)
+        except ImportError:  # pragma: no cover
+            pass
+        self.base = 0  # stored by earlier rounds (after a resume)
+
+    def __call__(self, done, total):
+        if self.bar is not None and not self.bar.disable:
+            self.bar.total = self.base + total
+            self.bar.n = self.base + done
+            self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+async def _sync(args) -> int:
+    from repband.sync import SyncInterrupted, sync
+
+    total = {"stored": 0, "received": 0, "duplicates": 0, "resumes": 0}
+    warnings: list[str] = []
+    res = None
+    label = "the band"
+    delay = 0.5
+    progress = _Progress("sync")
+    try:
+        with Database(args.db) as db:
+            for attempt in range(args.retries + 1):
+                try:
+                    async with _band(args) as c:
+                        if args.device_reset and attempt == 0:
+                            old = db.retire_device(c.address)
+                            if old is not None:
+                                print(f"{c.address}: the old log is kept as retired device {old}; "
+                                      f"syncing the band as a new device", file=sys.stderr)
+                        info = DeviceInfo(c.address, c.name, c.protocol_version, seen_ms=int(time.time() * 1000))
+                        link = await RecordLink(c).open()
+                        res = await sync(link, db, info, progress=progress)
+                        label = _label(c)
+                except (SyncInterrupted, LinkLost) as exc:
+                    r = getattr(exc, "result", None)
+                    if r is not None:
+                        progress.base += r.stored
+                        for k in ("stored", "received", "duplicates"):
+                            total[k] += getattr(r, k)
+                    if attempt >= args.retries:
+                        raise
+                    total["resumes"] += 1
+                    print(f"repband: link lost, resuming in {delay:g} s ({attempt + 1}/{args.retries})",
+                          file=sys.stderr)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 8.0)
+                    continue
+                break
+    finally:
+        progress.close()
+    assert res is not None
+    for k in ("stored", "received", "duplicates"):
+        total[k] += getattr(res, k)
+    warnings = list(res.warnings)
+    if args.json:
+        out = {**res.as_dict(), **total, "warnings": warnings}
+        print(json.dumps(out))
+        return 0
+    for w in warnings:
+        print(f"repband: warning: {w}", file=sys.stderr)
+    if total["stored"]:
+        print(f"{label}: {total['stored']} new records stored, the database holds everything through "
+              f"seq {res.last_seq}" + (f" ({total['resumes']} reconnects)" if total["resumes"] else ""))
+    else:
+        through = f" (everything through seq {res.last_seq} is stored)" if res.last_seq is not None else ""
+        print(f"{label}: nothing new{through}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- live
+
+_EX = {1: "bridge", 2: "clam", 3: "stretch"}
+_SIDE = {1: "left", 2: "right"}
+
+
+def live_line(d: dict) -> str:
+    parts = [("session running" if d["session_active"] else "no session")]
+    parts.append(f"bridges {d['bridge']}")
+    parts.append(f"clams L {d['clam_left']} R {d['clam_right']}")
+    parts.append(f"stretch holds L {d['stretch_left']} R {d['stretch_right']}")
+    if d["exercise"] in _EX and d["set_count"]:
+        side = _SIDE.get(d["side"])
+        parts.append(f"set: {_EX[d['exercise']]}{' ' + side if side else ''} x{d['set_count']}")
+    if d["hold_active"]:
+        parts.append(f"holding {d['hold_ds'] / 10:.1f} s")
+    flags = [n for n, k in (("not calibrated", not d["calibrated"]), ("storage full", d["storage_full"]),
+                            ("sensor fault", d["sensor_fault"]), ("low battery", d["low_battery"])) if k]
+    return " | ".join(parts + flags)
+
+
+async def _live(args) -> int:
+    tty = sys.stdout.isatty() and not args.json
+    async with _band(args) as c:
+        q: asyncio.Queue = asyncio.Queue()
+        await c.start_notify(P.LIVE_UUID, lambda _s, data: q.put_nowait(bytes(data)))
+        if args.start:
+            await control(c, P.CTRL_START)
+        tracker = LiveTracker()
+        last = [None]
+
+        def show(d):
+            line = live_line(d)
+            if args.json:
+                print(json.dumps({k: v for k, v in d.items() if k != "counts"}), flush=True)
+            elif tty:
+                sys.stdout.write("\r\033[K" + line)
+                sys.stdout.flush()
+            elif line != last[0]:
+                print(line, flush=True)
+            last[0] = line
+
+        d = tracker.feed(await c.read(P.LIVE_UUID))
+        show(d)
+        seen_session = d["session_active"]
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while not args.once:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if not c.is_connected:
+                    raise LinkLost("live: the band disconnected; run repband live again")
+                try:
+                    data = await asyncio.wait_for(q.get(), 0.1)
+                except asyncio.TimeoutError:
+                    continue
+                d = tracker.feed(data)
+                show(d)
+                seen_session = seen_session or d["session_active"]
+                if args.until_end and seen_session and not d["session_active"]:
+                    break
+        finally:
+            if tty:
+                print()
+        if args.stop and c.is_connected:
+            await control(c, P.CTRL_STOP)
+    if tracker.skipped and not args.json:
+        print(f"({tracker.skipped} updates collapsed or lost on the way: the counts are cumulative, "
+              f"nothing is missing)", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------- record
+
+
+async def _record(args) -> int:
+    if args.samples is None and args.duration is None:
+        args.duration = 60.0
+    settings = {}
+    n = 0
+    gaps: list[tuple[float, int]] = []
+    gd = RawGapDetector()
+    async with _band(args) as c:
+        settings = D.remembered_settings(c.address)
+        leg = args.leg or settings.get("leg") or "right"
+        placement = args.placement or settings.get("placement") or "thigh"
+        q: asyncio.Queue = asyncio.Queue()
+        await c.start_notify(P.RAW_UUID, lambda _s, data: q.put_nowait(bytes(data)))
+        await control(c, P.CTRL_RAW, 1)
+        last_t = None
+        skipped = 0
+        try:
+            with open(args.out, "w", encoding="utf-8") as f:
+                f.write(f"# placement={placement}\n# leg={leg}\n# rate_hz=104\n# source=repband record\n"
+                        f"# device={c.address}\n")
+                f.write("t,ax,ay,az" + ("" if args.no_gyro else ",gx,gy,gz") + "\n")
+                deadline = None if args.duration is None else time.monotonic() + args.duration
+                while args.samples is None or n < args.samples:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    if not c.is_connected:
+                        raise LinkLost(f"record: the band disconnected after {n} samples "
+                                       f"({args.out} holds them); run repband record again")
+                    try:
+                        data = await asyncio.wait_for(q.get(), 0.1)
+                    except asyncio.TimeoutError:
+                        continue
+                    pk = gd.feed(data)
+                    if pk is None:
+                        continue
+                    t0 = pk["t_ms"] / 1000.0
+                    per = pk["period_us"] / 1e6
+                    if pk["lost_before"]:
+                        gaps.append((t0, pk["lost_before"]))
+                    for i, s in enumerate(pk["samples"]):
+                        t = t0 + i * per
+                        if last_t is not None and t <= last_t + 1e-5:
+                            skipped += 1  # the band's clock stepped back: keep the file valid
+                            continue
+                        last_t = t
+                        row = f"{t:.4f},{s[0] / 1000:.5f},{s[1] / 1000:.5f},{s[2] / 1000:.5f}"
+                        if not args.no_gyro:
+                            row += f",{s[3] / 10:.3f},{s[4] / 10:.3f},{s[5] / 10:.3f}"
+                        f.write(row + "\n")
+                        n += 1
+                        if args.samples is not None and n >= args.samples:
+                            break
+        finally:
+            if c.is_connected:
+                with contextlib.suppress(LinkError):
+                    await control(c, P.CTRL_RAW, 0)
+    lost = sum(k for _t, k in gaps)
+    msg = f"wrote {n} samples to {args.out}"
+    if gaps:
+        where = ", ".join(f"{t:.2f} s" for t, _k in gaps[:5]) + (", ..." if len(gaps) > 5 else "")
+        print(msg + f"; {lost} packets lost in {len(gaps)} gaps (at {where}): the link fell behind, "
+              f"move closer to the band")
+    else:
+        print(msg + "; no gaps")
+    return 0
+
+
+# ---------------------------------------------------------------------------- config
+
+
+async def _config(args) -> int:
+    async with _band(args) as c:
+        remembered = D.remembered_settings(c.address)
+        changes = {}
+        if args.mode:
+            await control(c, P.CTRL_MODE, MODES[args.mode])
+            changes["mode"] = args.mode
+        if args.leg:
+            await control(c, P.CTRL_LEG, LEGS[args.leg])
+            changes["leg"] = args.leg
+        if args.placement:
+            await control(c, P.CTRL_PLACEMENT, PLACEMENTS[args.placement])
+            changes["placement"] = args.placement
+        if args.target_reps is not None or args.target_hold is not None:
+            reps = args.target_reps if args.target_reps is not None else remembered.get("target_reps",
+                                                                                        DEFAULT_TARGETS[0])
+            hold = args.target_hold if args.target_hold is not None else remembered.get("target_hold_s",
+                                                                                        DEFAULT_TARGETS[1])
+            await control(c, P.CTRL_TARGETS, int(reps), int(hold))
+            changes["target_reps"], changes["target_hold_s"] = int(reps), int(hold)
+        st = await read_status(c)
+        label = _label(c)
+        settings = D.remember_settings(c.address, changes) if changes else remembered
+    if args.json:
+        print(json.dumps({"address": c.address, "set": changes, "settings": settings, "status": st}))
+        return 0
+    if changes:
+        print(f"{label}: set " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+    shown = {k: settings[k] for k in ("leg", "placement", "mode", "target_reps", "target_hold_s") if k in settings}
+    print(f"{label}: battery {st['battery'] if st['battery'] is not None else '?'} %, "
+          f"{st['unsynced']} records not synced, storage {st['used']}/{st['capacity']} bytes")
+    if shown:
+        print("  settings written from this computer: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    elif not changes:
+        print("  no settings written from this computer yet (protocol 1.0 cannot read them back); "
+              "set them with --leg, --placement, --mode, --target-reps, --target-hold")
+    return 0
+
+
+# ---------------------------------------------------------------------------- time
+
+
+def _parse_when(text: str) -> int:
+    from datetime import datetime, timezone
+
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise D.DeviceError(f"--at {text!r}: not an ISO 8601 time (e.g. 2026-03-01T09:30:00Z)") from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()  # local time
+    return int(dt.astimezone(timezone.utc).timestamp())
+
+
+async def _time(args) -> int:
+    unix = _parse_when(args.at) if args.at else int(time.time())
+    async with _band(args, set_clock=False) as c:
+        await set_time(c, unix)
+        try:
+            back = P.decode_cts(await c.read(P.sig_uuid(P.CTS_CURRENT_TIME)))
+        except (P.ProtocolError, LinkError):
+            back = None
+        label = _label(c)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+    if back is not None and abs(back - unix) > 2:
+        return _fail(f"{label}: the clock was written but reads back "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(back))}; try again")
+    print(f"{label}: clock set to {stamp}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def _device_args(p, connect=True):
+    p.add_argument("--device", metavar="SPEC", default=None,
+                   help="band address or name, or 'virtual' for the built-in virtual band "
+                        f"(default: ${D.DEVICE_ENV}, else the first band found)")
+    if connect:
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds to find the band (default 10)")
+        p.add_argument("--attempts", type=int, default=3, help="connection attempts, with backoff (default 3)")
+    add_db_argument(p)
+
+
+def add_parser(sub) -> None:
+    """Register scan, pair, live, sync, record, config and time."""
+    p = sub.add_parser("scan", help="list repband bands nearby")
+    _device_args(p, connect=False)
+    p.add_argument("--scan-timeout", "--seconds", type=float, default=5.0, dest="scan_timeout",
+                   help="seconds to listen (default 5)")
+    p.add_argument("--all", action="store_true", help="list every BLE device, not only bands")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=lambda a: _run(_scan, a))
+
+    p = sub.add_parser("pair", help="pair (bond) with a band and set its clock")
+    _device_args(p)
+    p.set_defaults(func=lambda a: _run(_pair, a))
+
+    p = sub.add_parser("live", help="show the band's live counts, updated in place")
+    _device_args(p)
+    p.add_argument("--once", action="store_true", help="print the current state once and exit")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--until-end", action="store_true", help="stop when the session ends")
+    p.add_argument("--start", action="store_true", help="start a session on the band first")
+    p.add_argument("--stop", action="store_true", help="stop the session when leaving")
+    p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.set_defaults(func=lambda a: _run(_live, a))
+
+    p = sub.add_parser("sync", help="copy the band's new records into the database")
+    _device_args(p)
+    p.add_argument("--retries", type=int, default=3,
+                   help="reconnect and resume this often when the link drops (default 3)")
+    p.add_argument("--device-reset", action="store_true",
+                   help="the band was reset or replaced: keep the old records under a retired device "
+                        "and sync it as a new one")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=lambda a: _run(_sync, a))
+
+    p = sub.add_parser("record", help="record the raw IMU stream to a CSV (docs/recording-format.md)")
+    _device_args(p)
+    p.add_argument("--out", "-o", required=True, metavar="FILE")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="seconds (default 60)")
+    p.add_argument("--samples", type=int, default=None, metavar="N", help="stop after N samples")
+    p.add_argument("--leg", choices=sorted(LEGS), default=None,
+                   help="metadata (default: as last set with repband config, else right)")
+    p.add_argument("--placement", choices=sorted(PLACEMENTS), default=None,
+                   help="metadata (default: as last set with repband config, else thigh)")
+    p.add_argument("--no-gyro", action="store_true", help="accelerometer columns only")
+    p.set_defaults(func=lambda a: _run(_record, a))
+
+    p = sub.add_parser("config", help="show the band's status; set leg, placement, mode, targets")
+    _device_args(p)
+    p.add_argument("--leg", choices=sorted(LEGS))
+    p.add_argument("--placement", choices=sorted(PLACEMENTS))
+    p.add_argument("--mode", choices=list(MODES))
+    p.add_argument("--target-reps", type=int, default=None, metavar="N", help="reps per set (1-100)")
+    p.add_argument("--target-hold", type=int, default=None, metavar="S", help="hold seconds (5-300)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=lambda a: _run(_config, a))
+
+    p = sub.add_parser("time", help="set the band's clock (UTC) from this computer's")
+    _device_args(p)
+    p.add_argument("--at", default=None, metavar="ISO", help="set this time instead (ISO 8601)")
+    p.set_defaults(func=lambda a: _run(_time, a))
+

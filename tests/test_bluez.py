@@ -1,0 +1,270 @@
+"""Unmodified bleak (its BlueZ D-Bus backend) against the virtual band served by
+repband.virtual.bluez on a private dbus-daemon: scan, connect, services, pair, read,
+notify, write, a records sync through repband.link, disconnects.
+
+Needs `dbus-daemon` (Debian's `dbus` package; .ci/run installs it). Each test starts
+its own daemon and points DBUS_SYSTEM_BUS_ADDRESS at it; bleak keeps one BlueZ manager
+per event loop, and every test runs in a fresh loop, so none leaks into the next."""
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for p in (ROOT / "firmware", ROOT / "host"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from bleak import BleakClient, BleakScanner  # noqa: E402
+from bleak.exc import BleakDBusError, BleakError  # noqa: E402
+
+from repband.link import (GattAdapter, LinkLost, LiveTracker, RecordLink, check_version,  # noqa: E402
+                          control, read_status)
+from repband.virtual import bluez as vb  # noqa: E402
+from repcore import protocol as P  # noqa: E402
+from repcore import records as R  # noqa: E402
+
+DIS = "0000180a-0000-1000-8000-00805f9b34fb"
+BAS = "0000180f-0000-1000-8000-00805f9b34fb"
+CTS = "00001805-0000-1000-8000-00805f9b34fb"
+
+
+@pytest.fixture
+def private_bus(monkeypatch):
+    if shutil.which("dbus-daemon") is None:
+        pytest.fail("dbus-daemon is missing: these tests need Debian's 'dbus' package "
+                    "(apt-get install -y dbus; .ci/run installs it)")
+    bus = vb.PrivateBus()
+    bus.start()
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+    yield bus
+    bus.stop()
+
+
+def run(coro, timeout=40):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def _find(n=1, timeout=5.0):
+    """Scan until `n` bands were seen; {address: (device, adv)}."""
+    found = {}
+    done = asyncio.Event()
+
+    def cb(device, adv):
+        if P.SERVICE_UUID in adv.service_uuids:
+            found[device.address] = (device, adv)
+            if len(found) >= n:
+                done.set()
+
+    async with BleakScanner(cb, service_uuids=[P.SERVICE_UUID]):
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+    return found
+
+
+class Band(vb.DemoBand):
+    """The demo band with more records (a longer transfer)."""
+
+    def __init__(self, index, workdir, clock):
+        super().__init__(index, workdir, clock, sessions=40)
+
+
+# -- the whole flow --------------------------------------------------------------------------
+
+
+def test_bleak_end_to_end(private_bus):
+    async def go():
+        async with vb.VirtualBlueZ(private_bus.address) as bluez:
+            band = bluez.devices[0].band
+            found = await _find()
+            assert len(found) == 1
+            device, adv = next(iter(found.values()))
+            assert device.address == bluez.devices[0].address
+            assert adv.local_name == "repband" and device.name == "repband"
+            assert P.SERVICE_UUID in adv.service_uuids
+
+            gone = []
+            client = BleakClient(device, disconnected_callback=gone.append)
+            await client.connect()
+            assert client.is_connected
+            uuids = {s.uuid for s in client.services}
+            assert {P.SERVICE_UUID, DIS, BAS, CTS} <= uuids
+            racp = client.services.get_characteristic(P.RACP_UUID)
+            assert sorted(racp.properties) == ["indicate", "write"]
+            # BlueZ's MTU: the host asked 185, the band takes up to 247.
+            assert racp.max_write_without_response_size == vb.DEFAULT_MTU - 3
+            g = GattAdapter(client)
+
+            # Unpaired: Device Information only; the rest is "Not paired".
+            assert await check_version(g) == (1, 0)
+            with pytest.raises(BleakDBusError) as e:
+                await client.read_gatt_char(P.STATUS_UUID)
+            assert e.value.dbus_error == "org.bluez.Error.NotPermitted" and "Not paired" in str(e.value)
+
+            await client.pair()
+            dev_props = bluez._props(bluez.devices[0].path, vb.DEVICE)
+            assert dev_props["Paired"].value and dev_props["Bonded"].value
+            assert band.svc.encrypted
+
+            st = await read_status(g)
+            n_log = len(list(band.log.read_from(0)))
+            assert st["unsynced"] == n_log and n_log == 21
+
+            # Live state notifications, then a control point command with its answer.
+            live = LiveTracker()
+            got_live = asyncio.Event()
+
+            def on_live(_c, data):
+                d = live.feed(data)
+                if d["flags"] & P.LIVE_SESSION:
+                    got_live.set()
+
+            await client.start_notify(P.LIVE_UUID, on_live)
+            assert await control(g, P.CTRL_START) == P.RESULT_SUCCESS
+            await asyncio.wait_for(got_live.wait(), 5)
+            assert band.controls[-1][0] == P.CTRL_START
+            assert live.state["session"] == band.log.next_seq
+            await client.stop_notify(P.LIVE_UUID)
+
+            # Sync: exactly the band's records, each once, over bleak.
+            link = RecordLink(g)
+            got = [r async for r in link.records_from(0)]
+            assert got == list(band.log.read_from(0))
+            assert [R.seq_of(r) for r in got] == list(range(1, 22))
+            assert await link.delete_through(R.seq_of(got[-1])) is True
+            assert (await read_status(g))["unsynced"] == 0
+            await link.close()
+
+            await client.disconnect()
+            assert not client.is_connected and len(gone) == 1
+            assert not band.svc.connected
+            assert not any(p.startswith(bluez.devices[0].path + "/") for p in bluez._objects)
+    run(go())
+
+
+def test_injected_disconnect_mid_transfer_then_resume(private_bus):
+    async def go():
+        async with vb.VirtualBlueZ(private_bus.address, band_factory=Band) as bluez:
+            d0 = bluez.devices[0]
+            band = d0.band
+            expected = list(band.log.read_from(0))
+            assert len(expected) == 280
+            device, _adv = next(iter((await _find()).values()))
+
+            gone = asyncio.Event()
+            client = BleakClient(device, disconnected_callback=lambda _c: gone.set())
+            await client.connect()
+            await client.pair()
+            g = GattAdapter(client)
+            # The link drops after 5 record frames (a link loss on the air).
+            d0.central.faults(disconnect_after=5, uuid=P.RECORDS_UUID)
+            got = []
+            with pytest.raises(LinkLost):
+                async for r in RecordLink(g, timeout=5).records_from(0):
+                    got.append(r)
+            await asyncio.wait_for(gone.wait(), 5)
+            assert not client.is_connected
+            assert 0 < len(got) < len(expected) and got == expected[:len(got)]
+            d0.central.clear_faults()
+            await client.disconnect()  # releases bleak's D-Bus connection (no-op on the link)
+
+            # Reconnect: the bond holds (the link is encrypted again without pairing);
+            # resume after the last record received.
+            client = BleakClient(device)
+            await client.connect()
+            assert band.svc.encrypted
+            rest = [r async for r in RecordLink(GattAdapter(client)).records_from(R.seq_of(got[-1]) + 1)]
+            assert got + rest == expected
+
+            # A disconnect the band makes is seen too.
+            gone2 = asyncio.Event()
+            client2_cb = []
+            await client.disconnect()
+            client = BleakClient(device, disconnected_callback=lambda c: (client2_cb.append(c), gone2.set()))
+            await client.connect()
+            assert bluez.disconnect(0, by="band")
+            await asyncio.wait_for(gone2.wait(), 5)
+            assert not client.is_connected and client2_cb == [client]
+            await client.disconnect()
+    run(go())
+
+
+def test_two_bands_and_bleak_errors(private_bus):
+    async def go():
+        async with vb.VirtualBlueZ(private_bus.address, devices=2) as bluez:
+            found = await _find(2)
+            assert set(found) == {d.address for d in bluez.devices}
+            # Connect by address (bleak scans for it itself), read, a notify on a
+            # characteristic without notify is refused the BlueZ way.
+            addr = bluez.devices[1].address
+            async with BleakClient(addr, timeout=10) as client:
+                assert (await client.read_gatt_char(P.sig_uuid(P.DIS_SOFTWARE))) == b"1.0"
+                with pytest.raises(BleakError):
+                    await client.start_notify(P.STATUS_UUID, lambda *_: None)
+                assert bluez.devices[1].central.is_connected
+                assert not bluez.devices[0].central.is_connected
+            # Adapter off: bleak says so.
+            bluez._set_property(bluez.adapter_path, vb.ADAPTER, "Powered", vb.Variant("b", False))
+            await asyncio.sleep(0.1)  # the PropertiesChanged reaches bleak's manager
+            with pytest.raises(BleakError, match="[Pp]owered"):
+                await BleakScanner.discover(timeout=0.2)
+    run(go())
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def test_virtual_device_command(tmp_path):
+    if shutil.which("dbus-daemon") is None:
+        pytest.fail("dbus-daemon is missing: install Debian's 'dbus' package (apt-get install -y dbus)")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "host"), str(ROOT / "firmware"), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from repband.cli import main; sys.exit(main())",
+                             "virtual-device", "--bluez", "--devices", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        address = None
+        deadline = time.monotonic() + 20
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("DBUS_SYSTEM_BUS_ADDRESS="):
+                address = line.strip().split("=", 1)[1]
+            if line.startswith("Ctrl-C"):
+                break
+        assert address and address.startswith("unix:path="), "".join(lines) + proc.stderr.read()
+        assert any("repband scan" in x for x in lines)
+        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
+        try:
+            found = run(_find(2))
+        finally:
+            del os.environ["DBUS_SYSTEM_BUS_ADDRESS"]
+        assert len(found) == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        assert not os.path.exists(address.split("=", 1)[1])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_missing_dbus_daemon_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(vb.DBusDaemonError, match="apt-get install -y dbus"):
+        vb.PrivateBus().start()

@@ -1,0 +1,220 @@
+"""The whole virtual band (repband.virtual.device): the firmware App with its GATT
+service on the emulated radio and hardware, one virtual clock, host code from
+repband.link / repband.sync on the same loop."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from repband.db import Database, DeviceInfo
+from repband.link import LinkError, RecordLink, check_version, control, read_status, set_time
+from repband.sync import SyncInterrupted, sync
+from repband.virtual import VirtualBand, run_with_virtual
+from repband.virtual import bluetooth as vbt
+from repband.virtual.device import concat_recordings, measure_live_latency, still_recording
+from repcore import protocol as P
+from repcore import recdecode
+from repcore import records as R
+
+EPOCH = 1_767_225_600
+
+
+def _band(**kw):
+    return VirtualBand(None, **kw)
+
+
+def test_band_advertises_and_serves_device_information():
+    band = _band()
+    try:
+        band.run(6.0)  # the status is refreshed every 5 s (battery read at boot)
+        svc = band.service
+        assert svc is not None and band.radio.adv is not None
+        assert b"repband" in band.radio.adv[2]
+
+        async def host(c):
+            assert await check_version(c) == (1, 0)
+            await asyncio.sleep(0.5)  # the band refreshes its status at its next poll
+            model = await c.read(P.sig_uuid(P.DIS_MODEL))
+            st = await read_status(c)
+            batt = (await c.read(P.sig_uuid(P.BATTERY_LEVEL)))[0]
+            return model, st, batt
+
+        model, st, batt = band.run_host(band.with_client(host))
+        assert model == b"xiao_esp32s3_lsm6ds3"
+        assert st["major"] == 1 and 0 <= st["battery"] <= 100
+        assert batt == band.app.battery > 0
+    finally:
+        band.close()
+
+
+def test_unpaired_host_sees_only_device_information():
+    band = _band()
+    try:
+        async def host(c):
+            c.want_pair = False
+            await c.connect()
+            assert await check_version(c) == (1, 0)
+            with pytest.raises(vbt.ATTError):
+                await c.read(P.STATUS_UUID)
+            with pytest.raises(LinkError, match="pair"):
+                await control(c, P.CTRL_START)
+
+        band.run_host(band.with_client(host, connect=False))
+        assert not band.app.sessions.active
+    finally:
+        band.close()
+
+
+def test_control_point_drives_the_app_and_the_clock_stamps_records():
+    band = _band()
+    try:
+        async def host(c):
+            await c.start_notify(P.LIVE_UUID, lambda s, d: lives.append(P.decode_live(bytes(d))))
+            await control(c, P.CTRL_START)  # before the clock is set: boot-relative time
+            await asyncio.sleep(1.0)
+            await control(c, P.CTRL_STOP)
+            await set_time(c, EPOCH)
+            await control(c, P.CTRL_TARGETS, 12, 45)
+            await control(c, P.CTRL_MODE, P.MODE_CLAM if hasattr(P, "MODE_CLAM") else 2)
+            await control(c, P.CTRL_LEG, 1)
+            await control(c, P.CTRL_START)
+            await asyncio.sleep(2.0)
+            await control(c, P.CTRL_STOP)
+            await control(c, P.CTRL_IDENTIFY, 2)
+            with pytest.raises(LinkError, match="invalid parameter"):
+                await control(c, P.CTRL_TARGETS, 500, 45)  # the app allows 1..100 reps
+            await asyncio.sleep(3.0)
+
+        lives: list = []
+        band.run_host(band.with_client(host))
+        cfg = band.config()
+        assert (cfg["target_reps"], cfg["target_hold_s"], cfg["mode"], cfg["leg"]) == (12, 45, "clam", "left")
+        recs = band.records()
+        starts = [r for r in recs if r["kind_name"] == "session_start"]
+        ends = [r for r in recs if r["kind_name"] == "session_end"]
+        assert len(starts) == 2 and len(ends) == 2
+        assert not starts[0]["wall"] and starts[1]["wall"]
+        assert abs(starts[1]["wall_ms"] / 1000 - (EPOCH + 3)) < 5  # epoch at uptime 0 + ~3 s
+        assert ends[-1]["reason"] == 3  # END_HOST
+        assert any(name == "identify" for _t, name in band.feedback_log)
+        assert lives and any(d["flags"] & P.LIVE_SESSION for d in lives)
+        assert lives[-1]["flags"] & P.LIVE_TIME_SET and not lives[-1]["flags"] & P.LIVE_SESSION
+    finally:
+        band.close()
+
+
+def test_sensor_fault_shows_in_the_live_flags():
+    band = _band()
+    try:
+        async def host(c):
+            await asyncio.sleep(2.0)
+            band.bus.fail_all = True
+            await asyncio.sleep(3.0)
+            bad = P.decode_live(await c.read(P.LIVE_UUID))["flags"]
+            band.bus.fail_all = False
+            await asyncio.sleep(40.0)
+            good = P.decode_live(await c.read(P.LIVE_UUID))["flags"]
+            return bad, good
+
+        bad, good = band.run_host(band.with_client(host))
+        assert bad & P.LIVE_SENSOR_FAULT and not good & P.LIVE_SENSOR_FAULT
+    finally:
+        band.close()
+
+
+def test_idle_band_sleeps_unconnectable_and_stays_awake_while_connected():
+    band = _band(config={"sleep_idle_s": 10})
+    try:
+        async def host(c):
+            await asyncio.sleep(30.0)  # connected: no sleep
+            assert band.app.state != 3
+            await c.disconnect()
+            await asyncio.sleep(15.0)
+
+        band.run_host(band.with_client(host))
+        assert band.app.state == 3 and band.radio.adv is None  # asleep, not advertising
+        assert not band.sleep_log or band.sleep_log[0][0] >= 40000
+    finally:
+        band.close()
+
+
+def _records_by_control(c, n):
+    async def go():
+        for _ in range(n):
+            await control(c, P.CTRL_START)
+            await asyncio.sleep(0.5)
+            await control(c, P.CTRL_STOP)
+    return go()
+
+
+def test_reboot_mid_sync_loses_and_duplicates_nothing(tmp_path):
+    band = _band(interval_ms=30.0)
+    db = Database(tmp_path / "r.db")
+    try:
+        async def host(c):
+            await set_time(c, EPOCH)
+            await _records_by_control(c, 40)
+            info = DeviceInfo(band.address)
+            band.at(band.clock.s + 0.3, band.reboot)
+            with pytest.raises(SyncInterrupted):
+                async with RecordLink(c) as link:
+                    await sync(link, db, info)
+            await c.connect()
+            async with RecordLink(c) as link:
+                res = await sync(link, db, info)
+            return res
+
+        res = band.run_host(band.with_client(host))
+        assert res.complete and band.resets and band.resets[0][1] == "reboot"
+        assert len(band.boots) == 2
+        dev = db.device_id(band.address)
+        rows = {s: bytes(r) for s, r in db.conn.execute("SELECT seq, raw FROM raw_records WHERE device_id = ?",
+                                                        (dev,))}
+        assert rows == band.ledger
+        assert band.log_on_flash() == {}  # everything acknowledged and deleted
+        assert all(R.check(b) == len(b) for b in rows.values())
+        assert {recdecode.decode(b)["boot"] for b in rows.values()} <= {1, 2}
+    finally:
+        db.close()
+        band.close()
+
+
+def test_run_with_virtual_keeps_state_between_runs(tmp_path):
+    state = tmp_path / "band"
+
+    async def do_sync(c):
+        db = Database(tmp_path / "h.db")
+        try:
+            async with RecordLink(c) as link:
+                r = await sync(link, db, DeviceInfo(c.address))
+            return r.stored, db.record_count()
+        finally:
+            db.close()
+
+    async def make(c):
+        await _records_by_control(c, 3)
+        async with RecordLink(c) as link:
+            return await link.count_from(0)
+
+    assert run_with_virtual(make, state_dir=state, routine=False) >= 6
+    stored, total = run_with_virtual(do_sync, state_dir=state)
+    assert stored == total >= 6
+    again, total2 = run_with_virtual(do_sync, state_dir=state)
+    assert again <= 2 and total2 == total + again  # only this boot's new records (e.g. a fault)
+
+
+def test_live_latency_within_budget():
+    from repband.sim import simulate
+
+    rec, _ = simulate("bridges", seed=1)
+    r = measure_live_latency(rec, interval_ms=15.0)
+    assert r["events"] >= 15
+    assert r["live_latency_ms_max"] <= r["live_latency_budget_ms"] == 115.0
+
+
+def test_concat_recordings_holds_the_last_row():
+    a, b = still_recording(2.0), still_recording(1.0)
+    rec, spans = concat_recordings([a, b], gap_s=3.0)
+    assert len(rec.t) == round(104 * 9)
+    assert spans == [(0.0, 2.0), (5.0, 6.0)]
