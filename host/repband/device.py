@@ -30,12 +30,12 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repband.firmware import import_firmware
 from repcore import protocol as P
 
 VIRTUAL = "virtual"
@@ -361,22 +361,6 @@ async def _open_bleak(spec, timeout, attempts):
 # ---------------------------------------------------------------------------- virtual
 
 
-def firmware_dir() -> Path:
-    """firmware/ of the source tree (the app is not installed as a package)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent / "firmware"
-        if (cand / "app" / "ble.py").is_file():
-            return cand
-    raise RuntimeError("cannot find the firmware directory (firmware/app/ble.py)")
-
-
-def _import_app():
-    fw = str(firmware_dir())
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
-
-
 def _shift(ev, dt):
     """An event tuple (repcore.events) with its times moved by dt ms."""
     ev = list(ev)
@@ -428,7 +412,7 @@ class VirtualBand:
     """
 
     def __init__(self, root: Path, seed: int = 1):
-        _import_app()
+        import_firmware()
         from app import config as cfgmod
         from app.ble import BandService, Secrets
         from app.session import Sessions

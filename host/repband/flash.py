@@ -45,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repband.firmware import FirmwareNotFound, firmware_root
+
 __all__ = [
     "FlashError",
     "DeviceInfo",
@@ -91,25 +93,11 @@ class FlashError(Exception):
 
 
 def firmware_dir() -> Path:
-    """The firmware source tree: $REPBAND_FIRMWARE, else the checkout's ``firmware/``
-    (next to an editable ``repcore``, next to this package's source, or in the
-    current directory)."""
-    env = os.environ.get("REPBAND_FIRMWARE")
-    candidates = [Path(env)] if env else []
+    """The firmware tree to install (repband.firmware.firmware_root), as a FlashError."""
     try:
-        import repcore
-
-        candidates.append(Path(repcore.__file__).resolve().parent.parent)
-    except ImportError:
-        pass
-    candidates += [Path(__file__).resolve().parents[2] / "firmware", Path.cwd() / "firmware"]
-    for c in candidates:
-        if (c / "repcore").is_dir() and (c / "boards").is_dir():
-            return c
-    if env:
-        raise FlashError(f"REPBAND_FIRMWARE={env} is not a firmware folder (no repcore/, boards/)")
-    raise FlashError("cannot find the firmware folder (run from a repband checkout or set "
-                     "REPBAND_FIRMWARE)")
+        return firmware_root()
+    except FirmwareNotFound as exc:
+        raise FlashError(str(exc)) from None
 
 
 def list_boards(fw: Path) -> list[str]:

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from repband.firmware import firmware_root
+
 __all__ = [
     "MicroPythonError",
     "GuestResult",
@@ -75,16 +77,8 @@ class GuestResult:
 
 
 def core_dir() -> Path:
-    """The directory of the installed ``repcore`` package (editable or regular install),
-    or ``firmware/repcore`` of a source checkout when it is not importable."""
-    try:
-        import repcore
-    except ImportError:
-        fallback = Path(__file__).resolve().parents[2] / "firmware" / "repcore"
-        if fallback.is_dir():
-            return fallback
-        raise MicroPythonError("cannot find the repcore package (install repband)") from None
-    return Path(repcore.__file__).resolve().parent
+    """The firmware's ``repcore`` (the tree repband.firmware finds): what the guest runs."""
+    return firmware_root() / "repcore"
 
 
 def _wasm_path() -> Path:
@@ -566,16 +560,6 @@ def bench_core(
 
 # ---------------------------------------------------------------------------
 # The firmware app's per-sample path: FIFO decode -> detector -> session recorder
-
-
-def firmware_root() -> Path:
-    """firmware/ of the source tree: the app, drivers and boards are not installed."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent / "firmware"
-        if (cand / "app" / "app.py").is_file():
-            return cand
-    raise MicroPythonError("cannot find the firmware directory (firmware/app/app.py)")
 
 
 def lsm6ds3_fifo_stream(samples) -> bytes:

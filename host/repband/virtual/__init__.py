@@ -23,7 +23,6 @@ from repband.virtual.hardware import (  # noqa: F401
     VirtualI2C,
     VirtualLoop,
     VirtualWatchdog,
-    firmware_dir,
     run_virtual,
 )
 from repband.virtual.device import (  # noqa: F401
@@ -35,5 +34,5 @@ from repband.virtual.device import (  # noqa: F401
 )
 
 __all__ = ["VirtualClock", "VirtualDevice", "VirtualHal", "VirtualI2C", "VirtualLoop",
-           "VirtualWatchdog", "firmware_dir", "run_virtual", "VirtualBand", "VirtualClient",
+           "VirtualWatchdog", "run_virtual", "VirtualBand", "VirtualClient",
            "bench_live_latency", "open_band", "run_with_virtual"]

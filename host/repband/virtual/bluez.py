@@ -60,8 +60,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable
+
+from repband.firmware import import_firmware
 
 try:  # bleak's own D-Bus library; installed on Linux only
     from dbus_fast import Message, MessageType, Variant
@@ -228,27 +229,6 @@ class PrivateBus:
 # ------------------------------------------------------------------------- the band
 
 
-def _firmware_dir() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        cand = parent / "firmware"
-        if (cand / "app" / "ble.py").is_file():
-            return cand
-    raise RuntimeError("cannot find the firmware directory (firmware/app/ble.py)")
-
-
-def _import_firmware():
-    try:
-        fw = str(_firmware_dir())
-    except RuntimeError:
-        import importlib.util
-
-        if importlib.util.find_spec("app") is not None:
-            return  # the firmware is already importable (PYTHONPATH)
-        raise
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
-
-
 class RealClock:
     """Microseconds since creation, in real time (the emulation's external clock)."""
 
@@ -287,7 +267,7 @@ class DemoBand:
 
     def __init__(self, index: int, workdir: str, clock, sessions: int = 3, epoch_s: int = 0,
                  name: str = "repband"):
-        _import_firmware()
+        import_firmware()
         from app.ble import BandService, Secrets
         from repcore import protocol as P
         from repcore import records as R

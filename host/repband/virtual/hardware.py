@@ -27,7 +27,6 @@ import json
 import math
 import os
 import selectors
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,25 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from repband.emulators import imu as emu
+from repband.firmware import import_firmware
 
 
-def firmware_dir() -> Path:
-    """firmware/ of the source tree (the app, drivers and boards are not installed)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent / "firmware"
-        if (cand / "app" / "app.py").is_file():
-            return cand
-    raise RuntimeError("cannot find the firmware directory (firmware/app/app.py)")
-
-
-def _import_firmware():
-    fw = str(firmware_dir())
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
-
-
-_import_firmware()
+import_firmware()
 
 import boards  # noqa: E402  (firmware)
 from app import hal as fw_hal  # noqa: E402
