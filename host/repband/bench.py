@@ -148,6 +148,13 @@ def collect(minutes: float = 3.0) -> dict:
     res["cpython_samples_per_s"] = cpython_rate(samples, **kw)
     # The firmware app's whole per-sample path (FIFO decode -> detector -> recorder).
     res.update(bench_app(samples))
+    # The BLE link: a month of sessions synced over the modelled link, and the live
+    # count latency on the virtual band (both in modelled / virtual time).
+    from repband.sync_bench import bench_sync
+    from repband.virtual.device import bench_live_latency
+
+    res.update({f"sync_{k}": v for k, v in bench_sync().items()})
+    res.update(bench_live_latency())
     res["source"] = source
     res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
     res["micropython_wall_s"] = mpy_wall
@@ -186,6 +193,12 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     print("CPython:")
     print(f"  cpython_samples_per_s       {res['cpython_samples_per_s']:10.0f}"
           f"  ({res['cpython_samples_per_s'] / FS_HZ / 3600:.1f} h of 104 Hz data per s)")
+    print("BLE link (modelled: MTU 185, 15 ms interval, 4 packets per interval):")
+    print(f"  sync of {res['sync_sessions']} sessions ({res['sync_records']} records):"
+          f" {res['sync_model_link_s']:.2f} s on the link (target <= {res['sync_target_link_s']:g} s),"
+          f" {100 * res['sync_capacity_use']:.0f} % of capacity; {res['sync_wall_s']:.2f} s on this host")
+    print(f"  live count latency: median {res['live_latency_ms_median']} ms, max"
+          f" {res['live_latency_ms_max']} ms (budget {res['live_latency_budget_ms']:g} ms)")
     if not math.isfinite(res["core_fuel_per_sample"]):
         return 1
     return 0
