@@ -270,3 +270,17 @@ def test_enclosure_marks(name):
     assert re.search(r"^strap_w = 25(\.0)?;", text, re.M)
     assert '"KNEE"' in text and "arrow2d" in text
     assert "THIS SIDE" in text and "OUT" in text
+
+
+def test_firmware_uses_the_documented_battery_curve():
+    """The app's percent table is hardware/battery_curve.csv, point for point."""
+    from repband.firmware import import_firmware
+
+    import_firmware()
+    from app.app import BATTERY_CURVE, battery_pct
+
+    with open(Path(__file__).resolve().parents[1] / "hardware" / "battery_curve.csv") as f:
+        rows = [(int(r["open_circuit_mv"]), int(r["percent"])) for r in csv.DictReader(f)]
+    assert list(BATTERY_CURVE) == rows
+    assert battery_pct(4300) == 100 and battery_pct(3000) == 0
+    assert battery_pct(3760) == 55  # halfway between 3720 (50 %) and 3800 (60 %)
