@@ -96,6 +96,25 @@ def test_advertising_fast_then_slow_stops_on_connect(tmp_path):
     run(go())
 
 
+def test_status_is_current_at_connect_and_follows_the_log(tmp_path):
+    band = Band(tmp_path, n=5)
+    band.log.append_event(EVENTS[0], 1)  # after start(), nobody connected: not written yet
+
+    async def go():
+        c = await _paired(band)  # no Air: the band has not polled since
+        st = await read_status(c)
+        assert st["unsynced"] == 6 and st["next_seq"] == 7
+        band.log.append_event(EVENTS[1], 1)
+        band.svc.set_battery(55)
+        band.svc.poll()  # the next poll rewrites it
+        st = await read_status(c)
+        assert st["unsynced"] == 7 and st["battery"] == 55
+        band.svc.set_flag(P.LIVE_CALIBRATED, True)
+        band.svc.poll()
+        assert (await read_status(c))["flags"] & P.LIVE_CALIBRATED
+    run(go())
+
+
 def test_unencrypted_central_sees_only_device_information(tmp_path):
     band = Band(tmp_path)
 

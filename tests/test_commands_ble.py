@@ -1,8 +1,11 @@
 """The band commands (scan, pair, live, sync, record, config, time) against
-`--device virtual`, with a temp database and state dir; bleak's failures mapped to one
-clear line (host/repband/commands_ble.py, host/repband/device.py)."""
+`--device virtual` (the whole virtual band: firmware app, emulated hardware and radio,
+its flash in a temp state dir, kept between commands), with a temp database; bleak's
+failures mapped to one clear line (host/repband/commands_ble.py,
+host/repband/device.py)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 
@@ -12,9 +15,12 @@ from repband import cli
 from repband import device as D
 from repband.db import Database
 from repband.recording import read_csv
+from repband.link import control
+from repband.virtual.device import VirtualClient, open_band
 from repcore import protocol as P
 
 V = ["--device", "virtual"]
+BAND = "0A:0B:0C:0D:0E:01"
 
 
 @pytest.fixture
@@ -22,9 +28,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv(D.STATE_ENV, str(tmp_path / "state"))
     monkeypatch.setenv(D.SPEED_ENV, "fast")
     monkeypatch.delenv(D.DEVICE_ENV, raising=False)
-    D.forget_virtual_bands()
-    yield tmp_path
-    D.forget_virtual_bands()
+    return tmp_path
 
 
 def run(*argv):
@@ -44,10 +48,42 @@ def band_seqs(env):
         return [r[0] for r in db.conn.execute("SELECT seq FROM raw_records ORDER BY seq")]
 
 
+def on_band(env) -> list[bytes]:
+    """The records on the band's flash (between commands: the band is off)."""
+    from app.app import LOG_CAPACITY
+    from repcore.store import SessionLog
+
+    log = SessionLog(str(env / "state" / "virtual-band" / "log"), LOG_CAPACITY)
+    try:
+        return [bytes(r) for r in log.read_from(0)]
+    finally:
+        log.close()
+
+
+def band_config(env) -> dict:
+    return json.loads((env / "state" / "virtual-band" / "config.json").read_text())
+
+
+def faults_once(monkeypatch, **faults):
+    """The emulation's link faults (Central.faults) on the next connection only."""
+    connect = VirtualClient.connect
+    left = [faults]
+
+    async def faulty(self, *a, **kw):
+        r = await connect(self, *a, **kw)
+        if left:
+            self.faults(**left.pop())
+        else:
+            self.clear_faults()
+        return r
+
+    monkeypatch.setattr(VirtualClient, "connect", faulty)
+
+
 def test_scan_lists_the_virtual_band(env, capsys):
     assert run("scan", *V) == 0
     out = capsys.readouterr().out
-    assert "0A:0B:0C:0D:0E:01" in out and "repband-virtual" in out
+    assert out.startswith(BAND) and "repband" in out
     assert run("scan", *V, "--json") == 0
     found = json.loads(capsys.readouterr().out)
     assert found[0]["repband"] and found[0]["virtual"] and not found[0]["known"]
@@ -58,20 +94,22 @@ def test_pair_then_sync_is_idempotent(env, capsys):
     assert run("sync", *V, "--db", db_path(env)) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "repband pair" in err and "Traceback" not in err
+    # A new band was worn through a simulated routine: a session waits on it.
+    n = len(on_band(env))
+    assert n > 20
     paired(env)
     out = capsys.readouterr().out
-    assert "paired with repband-virtual" in out and "45 records waiting" in out
+    assert f"paired with repband ({BAND})" in out and f"{n} records waiting" in out
     with Database(db_path(env)) as db:
-        assert [d["address"] for d in db.devices()] == ["0A:0B:0C:0D:0E:01"]
+        assert [d["address"] for d in db.devices()] == [BAND]
     assert run("sync", *V, "--db", db_path(env)) == 0
-    assert "45 new records stored" in capsys.readouterr().out
-    assert band_seqs(env) == list(range(1, 46))
-    band = D.virtual_band()
-    assert band.log.count_from(0) == 0  # deleted on the band only after the commit
+    assert f"{n} new records stored" in capsys.readouterr().out
+    assert band_seqs(env) == list(range(1, n + 1))
+    assert on_band(env) == []  # deleted on the band only after the commit
     assert run("sync", *V, "--db", db_path(env), "--json") == 0
     res = json.loads(capsys.readouterr().out)
     assert res["stored"] == 0 and res["complete"]
-    assert band_seqs(env) == list(range(1, 46))
+    assert band_seqs(env) == list(range(1, n + 1))
     # every record carries its device; the scan now marks the band as known
     with Database(db_path(env)) as db:
         assert db.conn.execute("SELECT count(DISTINCT device_id) FROM raw_records").fetchone()[0] == 1
@@ -80,40 +118,52 @@ def test_pair_then_sync_is_idempotent(env, capsys):
     assert json.loads(capsys.readouterr().out)[0]["known"]
 
 
-def test_interrupted_sync_then_resumed_loses_nothing(env, capsys):
+def test_interrupted_sync_then_resumed_loses_nothing(env, capsys, monkeypatch):
     paired(env)
-    band = D.virtual_band()
-    expected = [bytes(r) for r in band.log.read_from(0)]
-    band.central_faults = {"disconnect_after": 3, "uuid": P.RECORDS_UUID}
+    expected = on_band(env)
+    n = len(expected)
+    faults_once(monkeypatch, disconnect_after=3, uuid=P.RECORDS_UUID)
     assert run("sync", *V, "--db", db_path(env), "--retries", "0") == 1
     err = capsys.readouterr().err
     assert "Run sync again to resume" in err and err.count("\n") == 1
-    assert band.log.count_from(0) == 45  # nothing deleted on the band
+    assert on_band(env) == expected  # nothing deleted on the band
     stored = len(band_seqs(env))
-    assert stored < 45
+    assert 0 < stored < n
     assert run("sync", *V, "--db", db_path(env)) == 0
-    assert f"{45 - stored} new records stored" in capsys.readouterr().out
+    assert f"{n - stored} new records stored" in capsys.readouterr().out
     with Database(db_path(env)) as db:
-        dev = db.device_id(band.address)
-        assert [db.raw(dev, s) for s in range(1, 46)] == expected
+        dev = db.device_id(BAND)
+        assert [db.raw(dev, s) for s in range(1, n + 1)] == expected
 
 
-def test_sync_reconnects_by_itself(env, capsys):
+def test_sync_reconnects_by_itself(env, capsys, monkeypatch):
     paired(env)
-    D.virtual_band().central_faults = {"disconnect_after": 2, "uuid": P.RECORDS_UUID}
+    n = len(on_band(env))
+    faults_once(monkeypatch, disconnect_after=2, uuid=P.RECORDS_UUID)
     assert run("sync", *V, "--db", db_path(env)) == 0
     cap = capsys.readouterr()
     assert "resuming" in cap.err and "1 reconnects" in cap.out
-    assert band_seqs(env) == list(range(1, 46))
+    assert band_seqs(env) == list(range(1, n + 1))
 
 
-def test_device_reset(env, capsys, monkeypatch):
+def test_device_reset(env, capsys):
     paired(env)
     assert run("sync", *V, "--db", db_path(env)) == 0
-    # The band is wiped and fills with another session: its seqs restart at 1.
-    D.forget_virtual_bands()
+    n = len(band_seqs(env))
+    # The band is wiped and used with another phone for a short session: its seqs
+    # restart at 1.
     shutil.rmtree(env / "state" / "virtual-band")
-    monkeypatch.setattr(D, "VIRTUAL_FACTORY", lambda root: D.VirtualBand(root, seed=2))
+
+    async def session(c):
+        await control(c, P.CTRL_START)
+        await asyncio.sleep(2.0)
+        await control(c, P.CTRL_STOP)
+
+    band = open_band(env / "state" / "virtual-band", routine=False)
+    try:
+        band.run_host(band.with_client(session, addr=b"\x02" * 6))
+    finally:
+        band.close()
     assert run("sync", *V, "--db", db_path(env)) == 1
     assert "pair again" in capsys.readouterr().err  # the wiped band forgot the bond
     paired(env)
@@ -124,7 +174,7 @@ def test_device_reset(env, capsys, monkeypatch):
     with Database(db_path(env)) as db:
         devs = db.devices()
     assert len(devs) == 2 and devs[0]["retired_ms"] and not devs[1]["retired_ms"]
-    assert devs[0]["records"] == 45 and devs[1]["records"] > 0
+    assert devs[0]["records"] == n and devs[1]["records"] > 0
 
 
 def test_live_prints_counts(env, capsys):
@@ -133,9 +183,11 @@ def test_live_prints_counts(env, capsys):
     assert run("live", *V, "--once") == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("no session | bridges 0")
+    # The band is worn through the routine while `live` runs: the counts go up.
     assert run("live", *V, "--start", "--until-end") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("session running") for line in lines)
+    running = [line for line in lines if line.startswith("session running")]
+    assert len(running) > 10 and len(set(running)) > 10
     last = lines[-1]
     assert last.startswith("no session") and "bridges 0" not in last
     # the session the band recorded meanwhile syncs like any other
@@ -143,12 +195,14 @@ def test_live_prints_counts(env, capsys):
     with Database(db_path(env)) as db:
         assert db.summary()["sessions"] == 2
     capsys.readouterr()
-    assert run("live", *V, "--json", "--duration", "0.2") == 0
-    d = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert d["bridge"] > 0 and d["time_set"]
+    assert run("live", *V, "--json", "--duration", "200") == 0  # the band's seconds
+    states = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    cells = ("bridge", "clam_left", "clam_right", "stretch_left", "stretch_right")
+    assert not states[0]["session_active"] and states[-1]["time_set"]
+    assert states[-1]["session_active"] and sum(states[-1][k] for k in cells) > 0  # the routine began
 
 
-def test_record_writes_a_valid_csv(env, capsys):
+def test_record_writes_a_valid_csv(env, capsys, monkeypatch):
     paired(env)
     out = env / "rec.csv"
     assert run("record", *V, "-o", str(out), "--samples", "400", "--leg", "left") == 0
@@ -159,7 +213,7 @@ def test_record_writes_a_valid_csv(env, capsys):
     dt = rec.t[1:] - rec.t[:-1]
     assert dt.max() < 0.011  # no gaps: 104 Hz throughout
     # lost notifications show as gaps, reported; the file stays valid
-    D.virtual_band().central_faults = {"drop": [3, 4], "uuid": P.RAW_UUID}
+    faults_once(monkeypatch, drop=[3, 4], uuid=P.RAW_UUID)
     assert run("record", *V, "-o", str(out), "--samples", "300", "--no-gyro") == 0
     msg = capsys.readouterr().out
     assert "2 packets lost in 1 gaps" in msg
@@ -175,30 +229,22 @@ def test_config_through_the_control_point(env, capsys):
                "--target-hold", "40", "--mode", "clam") == 0
     out = capsys.readouterr().out
     assert "set mode=clam, leg=left, placement=hip, target_reps=12, target_hold_s=40" in out
-    band = D.virtual_band()
-    assert {k: band.cfg[k] for k in ("leg", "placement", "mode", "target_reps", "target_hold_s")} == \
-        {"leg": "left", "placement": "hip", "mode": "clam", "target_reps": 12, "target_hold_s": 40}
-    ops = [op for op, _p in band.controls]
-    assert ops == [P.CTRL_MODE, P.CTRL_LEG, P.CTRL_PLACEMENT, P.CTRL_TARGETS]
+    want = {"leg": "left", "placement": "hip", "mode": "clam", "target_reps": 12, "target_hold_s": 40}
+    assert {k: band_config(env)[k] for k in want} == want  # the firmware saved them
     assert run("config", *V, "--json") == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["settings"]["leg"] == "left" and got["status"]["battery"] == 87
+    assert got["settings"]["leg"] == "left" and 0 < got["status"]["battery"] <= 100
     # the band refuses a target out of its range: one line, exit 1
     assert run("config", *V, "--target-reps", "500") == 1
     err = capsys.readouterr().err
     assert "refused 'targets': invalid parameter" in err and err.count("\n") == 1
-    assert band.cfg["target_reps"] == 12
+    assert band_config(env)["target_reps"] == 12
 
 
 def test_time_sets_the_band_clock(env, capsys):
     paired(env)
-    band = D.virtual_band()
-    band.epoch_s = 0
-    assert run("time", *V, "--at", "2030-01-02T03:04:05Z") == 0
-    assert "clock set to 2030-01-02 03:04:05 UTC" in capsys.readouterr().out
-    unix = 1893553445
-    assert abs(band.epoch_s + band.ble.now_ms() // 1000 - unix) <= 2
-    assert band.svc.flags & P.LIVE_TIME_SET
+    assert run("time", *V, "--at", "2030-01-02T03:04:05Z") == 0  # read back through CTS
+    assert f"{BAND}): clock set to 2030-01-02 03:04:05 UTC" in capsys.readouterr().out
     assert run("time", *V, "--at", "yesterday") == 1
     assert "ISO 8601" in capsys.readouterr().err
 

@@ -27,16 +27,15 @@ def _band(**kw):
 def test_band_advertises_and_serves_device_information():
     band = _band()
     try:
-        band.run(6.0)  # the status is refreshed every 5 s (battery read at boot)
+        band.run(1.0)
         svc = band.service
         assert svc is not None and band.radio.adv is not None
         assert b"repband" in band.radio.adv[2]
 
         async def host(c):
             assert await check_version(c) == (1, 0)
-            await asyncio.sleep(0.5)  # the band refreshes its status at its next poll
             model = await c.read(P.sig_uuid(P.DIS_MODEL))
-            st = await read_status(c)
+            st = await read_status(c)  # current from the connection on (battery read at boot)
             batt = (await c.read(P.sig_uuid(P.BATTERY_LEVEL)))[0]
             return model, st, batt
 

@@ -23,9 +23,13 @@ wall clock (Unix s) at uptime 0 whenever the host writes the Current Time.
 
 The IRQ handler only records what happened; `poll()` does the work (log reads,
 notifications, callbacks) from the app's task, so nothing heavy runs in the
-Bluetooth stack's callback context. The class takes the `ble` object, the `bluetooth`
-module (for UUID) and the clock as arguments, so CPython tests run it against
-repband.virtual.bluetooth.
+Bluetooth stack's callback context. The one exception is the status value, rewritten
+when a central connects (O(1), no flash access) so that a read right after
+connecting is current; while connected, poll() rewrites it whenever the log gained
+records or the flags or the battery changed, and a delete rewrites it at once.
+
+The class takes the `ble` object, the `bluetooth` module (for UUID) and the clock as
+arguments, so CPython tests run it against repband.virtual.bluetooth.
 """
 from repcore import protocol as P
 from repcore import records
@@ -57,7 +61,6 @@ FAST_WINDOW_MS = const(30000)
 POLL_MS = const(10)
 BURST = const(4)  # notifications handed to the stack per poll at most
 RAW_QUEUE = const(12)  # raw packets waiting for the link; the oldest goes first
-STATUS_EVERY_MS = const(5000)
 _WRITE_QUEUE = const(8)
 _SECRETS_MAX = const(16)
 
@@ -198,7 +201,9 @@ class BandService:
         self.battery = -1
         self._batt_dirty = False
         self.epoch_s = 0
-        self._status_t = 0
+        self._status_seq = -1  # the log's next_seq and flags the status value holds
+        self._status_flags = -1
+        self._status_dirty = True
         # records report
         self._rep = None  # the log's read_from generator while a report runs
         self._rep_hi = 0
@@ -347,6 +352,7 @@ class BandService:
             self._advertising = 0  # the stack stops advertising on a connection
             self._live_dirty = True
             self._batt_dirty = True
+            self._write_status()  # current before the central's first read
         elif event == _IRQ_CENTRAL_DISCONNECT:
             c = self._conn
             if c is None or c.handle != data[0]:
@@ -426,8 +432,10 @@ class BandService:
                     self._notify(self.h_battery, bytes((self.battery,)))
             budget = self._send_report(budget)
             budget = self._send_raw(budget)
-        if now - self._status_t >= STATUS_EVERY_MS:
-            self._write_status()
+        log = self.log
+        if self._status_dirty or self.flags != self._status_flags \
+                or (log is not None and log.next_seq != self._status_seq):
+            self._write_status()  # records appended, flags or battery changed
         self._send_indication()
         return self.busy or bool(self._raw_q)
 
@@ -552,13 +560,13 @@ class BandService:
         if pct == self.battery:
             return
         self.battery = pct
+        self._status_dirty = True
         self.set_flag(P.LIVE_LOW_BATTERY, 0 <= pct <= 10)
         if self.handles is not None and 0 <= pct <= 100:
             self._ble.gatts_write(self.h_battery, bytes((pct,)))
             self._batt_dirty = True
 
     def _write_status(self):
-        self._status_t = self.now_ms()
         log = self.log
         if log is not None:
             used, cap, unsynced = log.usage()
@@ -567,6 +575,9 @@ class BandService:
         else:
             used = cap = unsynced = nxt = 0
             first = None
+        self._status_seq = nxt
+        self._status_flags = self.flags
+        self._status_dirty = False
         self._ble.gatts_write(self.h_status, P.encode_status(
             self.flags, self.battery, used, cap, unsynced, 0 if first is None else first, nxt))
 

@@ -3,6 +3,10 @@
 
 Every command connects through `repband.device.open_device` (retries with backoff),
 checks the protocol version, and (except `scan` and `time`) sets the band's clock.
+With `--device virtual` the whole command runs on the virtual band's own event loop
+(`repband.device.run_virtual`): `live` and `record` with the band worn through a
+simulated routine, `live` in real time; times and durations are the band's
+(the loop's time()).
 Failures print one line `repband: message` on stderr with what to do, no traceback:
 exit status 2 when this computer cannot do Bluetooth now (off, no adapter, no
 permission, BlueZ not running) or the database is unusable, 1 for the rest (band not
@@ -38,11 +42,14 @@ def _fail(msg: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
-def _run(coro_fn, args) -> int:
-    """Run an async command; every expected failure becomes one line and an exit code."""
+def _run(coro_fn, args, worn: bool = False, realtime: bool = False) -> int:
+    """Run an async command; every expected failure becomes one line and an exit code.
+    With the virtual band: on its loop, `worn` through the routine, in `realtime`."""
     from repband.sync import SyncError
 
     try:
+        if D.resolve_spec(args.device) == D.VIRTUAL:
+            return D.run_virtual(lambda: coro_fn(args), play=worn, realtime=realtime)
         return asyncio.run(coro_fn(args))
     except D.DeviceError as exc:
         return _fail(str(exc), exc.exit_code)
@@ -263,10 +270,11 @@ async def _live(args) -> int:
         d = tracker.feed(await c.read(P.LIVE_UUID))
         show(d)
         seen_session = d["session_active"]
-        deadline = None if args.duration is None else time.monotonic() + args.duration
+        clock = asyncio.get_running_loop()
+        deadline = None if args.duration is None else clock.time() + args.duration
         try:
             while not args.once:
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline is not None and clock.time() >= deadline:
                     break
                 if not c.is_connected:
                     raise LinkLost("live: the band disconnected; run repband live again")
@@ -314,9 +322,10 @@ async def _record(args) -> int:
                 f.write(f"# placement={placement}\n# leg={leg}\n# rate_hz=104\n# source=repband record\n"
                         f"# device={c.address}\n")
                 f.write("t,ax,ay,az" + ("" if args.no_gyro else ",gx,gy,gz") + "\n")
-                deadline = None if args.duration is None else time.monotonic() + args.duration
+                clock = asyncio.get_running_loop()
+                deadline = None if args.duration is None else clock.time() + args.duration
                 while args.samples is None or n < args.samples:
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if deadline is not None and clock.time() >= deadline:
                         break
                     if not c.is_connected:
                         raise LinkLost(f"record: the band disconnected after {n} samples "
@@ -469,7 +478,7 @@ def add_parser(sub) -> None:
     p.add_argument("--start", action="store_true", help="start a session on the band first")
     p.add_argument("--stop", action="store_true", help="stop the session when leaving")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
-    p.set_defaults(func=lambda a: _run(_live, a))
+    p.set_defaults(func=lambda a: _run(_live, a, worn=True, realtime=True))
 
     p = sub.add_parser("sync", help="copy the band's new records into the database")
     _device_args(p)
@@ -491,7 +500,7 @@ def add_parser(sub) -> None:
     p.add_argument("--placement", choices=sorted(PLACEMENTS), default=None,
                    help="metadata (default: as last set with repband config, else thigh)")
     p.add_argument("--no-gyro", action="store_true", help="accelerometer columns only")
-    p.set_defaults(func=lambda a: _run(_record, a))
+    p.set_defaults(func=lambda a: _run(_record, a, worn=True))
 
     p = sub.add_parser("config", help="show the band's status; set leg, placement, mode, targets")
     _device_args(p)

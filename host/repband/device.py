@@ -13,11 +13,12 @@ start_notify, stop_notify, is_connected) and adds `address`, `name`, `virtual`,
   no spec: the first band advertising the repband service), connected with
   bleak-retry-connector's `establish_connection` (retries with backoff) and wrapped in
   `repband.link.GattAdapter`.
-- **virtual**: `VIRTUAL_FACTORY(state_dir)` builds the band (default
-  `make_virtual_band`: the firmware's `BandService` on the emulated `bluetooth` module,
-  over a `SessionLog` in the per-user state dir), a `Central` connects to it and an
-  `Air` pumps the radio while the device is open. The factory is the one place to
-  point at a fuller virtual device; what it must return is in `make_virtual_band`.
+- **virtual**: the in-process virtual band (repband.virtual.device: the firmware app
+  on emulated hardware and radio), persistent in the per-user state folder
+  (`$REPBAND_STATE_DIR` overrides it). A command hands its coroutine to the band's
+  own event loop with `run_virtual(coro_fn)`; inside it `open_device("virtual")`
+  connects a `VirtualClient` (this computer's bond keys kept in the state folder
+  too) and `scan("virtual")` sees the band's advertising.
 
 Every failure of the Bluetooth stack becomes a `DeviceError` whose message says what
 to do; `exit_code` is 2 for a machine that cannot do Bluetooth right now (adapter off
@@ -28,14 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from repband.firmware import import_firmware
 from repcore import protocol as P
 
 VIRTUAL = "virtual"
@@ -193,18 +193,6 @@ class Found:
         return dict(self.__dict__)
 
 
-def _adv_name(data: bytes) -> str | None:
-    i = 0
-    while i + 1 < len(data):
-        n = data[i]
-        if n == 0:
-            break
-        if data[i + 1] in (0x08, 0x09):
-            return bytes(data[i + 2:i + 1 + n]).decode("utf-8", "replace")
-        i += 1 + n
-    return None
-
-
 async def _bleak_discover(timeout: float):
     """[(address, name, rssi, service uuids)] of what advertises nearby (bleak)."""
     from bleak import BleakScanner
@@ -220,11 +208,15 @@ async def scan(spec: str | None = None, timeout: float = 5.0, all_devices: bool 
     """Bands advertising nearby (everything with `all_devices`). spec "virtual": the
     virtual band only."""
     if spec == VIRTUAL:
-        band = virtual_band()
-        adv = band.ble.adv
-        if adv is None:  # connected to another central: not advertising
+        from repband.virtual.bluez import parse_adv
+
+        client = _virtual_client()
+        radio = client.band.radio
+        adv = radio.adv if radio.active() else None
+        if adv is None:  # asleep, or connected to another central: not advertising
             return []
-        return [Found(band.address, _adv_name(adv[2]) or _adv_name(adv[1]) or band.name, -42, True, True)]
+        name = parse_adv(adv[2])["name"] or parse_adv(adv[1])["name"] or client.name
+        return [Found(client.address, name, -42, True, True)]
     try:
         seen = await _bleak_discover(timeout)
     except Exception as exc:
@@ -360,414 +352,82 @@ async def _open_bleak(spec, timeout, attempts):
 
 # ---------------------------------------------------------------------------- virtual
 
-
-def _shift(ev, dt):
-    """An event tuple (repcore.events) with its times moved by dt ms."""
-    ev = list(ev)
-    k = ev[0]
-    ev[1] += dt
-    if k in (2, 3):  # hold, set: (t_start, t_end)
-        ev[2] += dt
-    return tuple(ev)
+_virtual: contextvars.ContextVar = contextvars.ContextVar("repband_virtual_client", default=None)
 
 
-def _due(ev):
-    return ev[2] if ev[0] in (2, 3) else ev[1]
+def virtual_dir() -> Path:
+    """The flash of this user's virtual band (config, session log, its bond keys)."""
+    return state_dir() / "virtual-band"
 
 
-def _start_of(ev):
-    if ev[0] == 1:
-        return ev[1] - ev[6] - ev[7] - ev[8]
-    return ev[1]
-
-
-SCENARIO = "routine"
-RAW_PERIOD_10US = 962  # 104 Hz
-
-
-def simulated_session(seed: int = 1, leg: str = "right", placement: str = "thigh"):
-    """(int sample rows (t_ms, mg x3, 0.1 deg/s x3), detector events) of a simulated
-    routine (repband.sim through repcore.detector.Detector)."""
-    from repband import sim
-    from repband.recording import to_samples
-    from repband.replay import LEGS, PLACEMENTS, run_events
-
-    rec = sim.simulate(SCENARIO, seed=seed, leg=leg, placement=placement, mount="nominal",
-                       rate_hz=104.0, gyro=True)[0]
-    rows = to_samples(rec)
-    events = run_events(rows, LEGS[leg], PLACEMENTS[placement], 0, True)
-    return rows, events
-
-
-class VirtualBand:
-    """A band in this process: `BandService` (firmware/app/ble.py) on the emulated
-    `bluetooth` module over a `SessionLog` in `root`, with the wearer's motion from a
-    simulated routine. Each instance is one boot of the band. Settings (config.json),
-    bond keys (secrets.json) and the log persist in `root`.
-
-    What the commands need of a virtual device (and what a replacement factory must
-    give): `ble` (repband.virtual.bluetooth.BLE), `pumps` (callables run every
-    connection interval: the firmware's poll and anything else), `address`, `name`,
-    `close()`.
-    """
-
-    def __init__(self, root: Path, seed: int = 1):
-        import_firmware()
-        from app import config as cfgmod
-        from app.ble import BandService, Secrets
-        from app.session import Sessions
-        from repcore.store import SessionLog
-
-        from repband.virtual import bluetooth as bt
-
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.seed = seed
-        self.cfgmod = cfgmod
-        self.cfg, _fault = cfgmod.load(str(self.root / "config.json"))
-        self.log = SessionLog(str(self.root / "log"), capacity=256 * 1024, segment_size=4096)
-        self.ble = bt.BLE()
-        self.address = ":".join(f"{b:02X}" for b in self.ble.addr)
-        self.name = "repband-virtual"
-        self.epoch_s = 0
-        self.controls: list = []
-        self.central_faults: dict | None = None  # test hook: faults for the next connection
-        self.svc = BandService(self.ble, self.log, bt=bt, uptime_ms=self.ble.now_ms, on_control=self._control,
-                               on_time=self._on_time, name=self.name, model="virtual",
-                               firmware="virtual-1", secrets=Secrets(str(self.root / "secrets.json")))
-        self.sessions = Sessions(_EpochLog(self), target_reps=self.cfg["target_reps"])
-        self._rows = None
-        self._events = None
-        self._motion_t0 = None  # band ms at which the motion playback started
-        self._skip = 0  # recording ms that band ms _motion_t0 corresponds to
-        self._ev_i = 0
-        self._raw_i = 0
-        self._raw_t0 = 0
-        if not (self.root / "filled").exists():
-            self._fill()
-        self.svc.set_battery(87)
-        self.svc.start()
-        self.pumps = [self.svc.poll, self._motion]
-
-    # -- the simulated wearer --------------------------------------------------------
-
-    def _timeline(self):
-        if self._events is None:
-            cache = self.root / f"events-{self.seed}-{self.cfg['leg']}-{self.cfg['placement']}.json"
-            data = _load_json(cache)
-            if data.get("events"):
-                self._events = [tuple(e) for e in data["events"]]
-            else:
-                self._rows, events = simulated_session(self.seed, self.cfg["leg"], self.cfg["placement"])
-                self._events = [tuple(int(x) for x in e) for e in events]
-                _save_json(cache, {"events": [list(e) for e in self._events]})
-        return self._events
-
-    def _samples(self):
-        if self._rows is None:
-            self._rows, _ev = simulated_session(self.seed, self.cfg["leg"], self.cfg["placement"])
-        return self._rows
-
-    def _fill(self):
-        """A first, already finished session on the band, as if worn before (records
-        with a wall clock: the session ended about five minutes ago)."""
-        events = self._timeline()
-        t_end = max(_due(e) for e in events) + 1000
-        self.epoch_s = int(time.time()) - t_end // 1000 - 300
-        s = self.sessions
-        leg, placement, mode = self.cfgmod.codes(self.cfg)
-        s.start(max(0, _start_of(events[0]) - 1000), mode, placement, leg, self.cfg["target_hold_s"])
-        for ev in events:
-            s.event(ev, mode, placement, leg, self.cfg["target_hold_s"])
-        s.end(t_end, 1)  # END_IDLE
-        self.epoch_s = 0  # this boot's clock is not set until a host sets it
-        (self.root / "filled").write_text("1\n")
-
-    def _start_motion(self, now):
-        events = self._timeline()
-        first = min(_start_of(e) for e in events if e[0] in (1, 2))
-        self._skip = max(0, first - 5000)
-        self._motion_t0 = now
-        self._ev_i = 0
-        self._raw_i = None
-
-    def _motion(self):
-        """Pump: the wearer's motion, from the simulated routine, while a session runs
-        (detector events into the session and the live state) or the raw stream is on."""
-        if self._motion_t0 is None:
-            return
-        now = self.ble.now_ms()
-        rec_now = self._skip + (now - self._motion_t0)
-        dt = self._motion_t0 - self._skip
-        s = self.sessions
-        if s.active:
-            events = self._events
-            leg, placement, mode = self.cfgmod.codes(self.cfg)
-            while self._ev_i < len(events) and _due(events[self._ev_i]) <= rec_now:
-                ev = events[self._ev_i]
-                self._ev_i += 1
-                if _start_of(ev) < self._skip and ev[0] != 4:
-                    continue
-                ev = _shift(ev, dt) if ev[0] != 4 else (4, max(now, 0), ev[2])
-                s.event(ev, mode, placement, leg, self.cfg["target_hold_s"])
-                self.svc.on_event(ev)
-            if self._ev_i >= len(events):
-                self._end_session(now, 1)
-        if self.svc.raw_on:
-            rows = self._samples()
-            if self._raw_i is None:
-                self._raw_i = int(rows[:, 0].searchsorted(self._skip))
-                self._raw_t0 = now
-                self._raw_n = 0
-            while self._raw_i < len(rows):
-                t = self._raw_t0 + (self._raw_n * RAW_PERIOD_10US) // 100
-                if t > now:
-                    break
-                r = rows[self._raw_i]
-                self.svc.push_raw(t, [int(x) for x in r[1:7]], 1)
-                self._raw_i += 1
-                self._raw_n += 1
-        if not s.active and not self.svc.raw_on:
-            self._motion_t0 = None
-
-    def _end_session(self, now, reason):
-        s = self.sessions
-        if s.active:
-            sid = s.sid
-            s.end(now, reason)
-            self.svc.on_event(("session_end", sid, now, reason))
-
-    # -- the firmware's hooks ----------------------------------------------------------
-
-    def _on_time(self, epoch_s):
-        self.epoch_s = epoch_s
-
-    def _control(self, op, params):
-        self.controls.append((op, params))
-        now = self.ble.now_ms()
-        cfg = self.cfg
-        changes = {}
-        if op == P.CTRL_START:
-            s = self.sessions
-            if not s.active:
-                leg, placement, mode = self.cfgmod.codes(cfg)
-                s.start(now, mode, placement, leg, cfg["target_hold_s"])
-                self.svc.on_event(("session_start", s.sid, now))
-                self._start_motion(now)
-            return None
-        if op == P.CTRL_STOP:
-            self._end_session(now, 3)  # END_HOST
-            return None
-        if op == P.CTRL_RAW:
-            if params and params[0] and self._motion_t0 is None:
-                self._start_motion(now)
-            self._raw_i = None
-            return None
-        if op in (P.CTRL_CALIBRATE, P.CTRL_IDENTIFY):
-            return None
-        if op == P.CTRL_MODE:
-            changes["mode"] = {v: k for k, v in self.cfgmod.MODES.items()}.get(params[0])
-        elif op == P.CTRL_LEG:
-            changes["leg"] = {v: k for k, v in self.cfgmod.LEGS.items()}.get(params[0])
-        elif op == P.CTRL_PLACEMENT:
-            changes["placement"] = {v: k for k, v in self.cfgmod.PLACEMENTS.items()}.get(params[0])
-        elif op == P.CTRL_TARGETS:
-            changes["target_reps"], changes["target_hold_s"] = params
-        else:
-            return P.RESULT_NOT_SUPPORTED
-        if any(not self.cfgmod.check(k, v) for k, v in changes.items()):
-            return P.RESULT_INVALID
-        cfg.update(changes)
-        self.sessions.target_reps = cfg["target_reps"]
-        self.cfgmod.save(str(self.root / "config.json"), cfg)
-        return None
-
-    def close(self):
-        with contextlib.suppress(Exception):
-            self.svc.stop()
-        with contextlib.suppress(Exception):
-            self.log.close()
-
-
-class _EpochLog:
-    """The log as app.session.Sessions sees it, stamping the band's wall clock."""
-
-    def __init__(self, band):
-        self.band = band
-
-    @property
-    def next_seq(self):
-        return self.band.log.next_seq
-
-    def append_event(self, rec, session_id):
-        return self.band.log.append_event(rec, session_id, self.band.epoch_s)
-
-
-def make_virtual_band(root: Path) -> VirtualBand:
-    """The factory behind `--device virtual`: one band whose state lives in `root`."""
-    return VirtualBand(root)
-
-
-VIRTUAL_FACTORY = make_virtual_band
-_bands: dict[str, Any] = {}
-
-
-def virtual_band(root: Path | None = None):
-    """The virtual band of this process for `root` (default: <state dir>/virtual-band):
-    made once per process, so reconnects within a command reach the same boot."""
-    root = Path(root) if root is not None else state_dir() / "virtual-band"
-    key = str(root.resolve())
-    band = _bands.get(key)
-    if band is None:
-        band = _bands[key] = VIRTUAL_FACTORY(root)
-    return band
-
-
-def forget_virtual_bands() -> None:
-    """Close the virtual bands of this process (the next use boots them again)."""
-    for band in list(_bands.values()):
-        with contextlib.suppress(Exception):
-            band.close()
-    _bands.clear()
-
-
-class _Pacer:
-    """Runs the band's radio: every connection interval, the pumps then the link.
-    speed None: as fast as the event loop turns (virtual time); else band time runs
-    `speed` times real time."""
-
-    def __init__(self, ble, pumps, speed):
-        self.ble = ble
-        self.pumps = list(pumps)
-        self.speed = speed
-        self._task: asyncio.Future | None = None
-
-    def _tick(self):
-        for p in self.pumps:
-            p()
-        self.ble.step()
-
-    async def _run(self):
-        if self.speed is None:
-            while True:
-                self._tick()
-                await asyncio.sleep(0)
-        t0 = time.monotonic()
-        v0 = self.ble.now_us
-        step = self.ble.interval_us
-        while True:
-            due = v0 + (time.monotonic() - t0) * self.speed * 1e6
-            n = 0
-            while self.ble.now_us + step <= due and n < 1000:
-                self._tick()
-                n += 1
-            await asyncio.sleep(step / 1e6 / self.speed / 2)
-
-    async def __aenter__(self):
-        self._task = asyncio.ensure_future(self._run())
-        await asyncio.sleep(0)
-        return self
-
-    async def __aexit__(self, *exc):
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        return False
-
-
-def _speed():
-    v = os.environ.get(SPEED_ENV, "1").strip().lower()
-    if v in ("fast", "0", ""):
+def virtual_speed(default: float | None = None) -> float | None:
+    """The virtual band's time per real time: $REPBAND_VIRTUAL_SPEED ("fast": as fast as
+    it goes, a number: that many times real time), else `default` (None: fast)."""
+    v = os.environ.get(SPEED_ENV, "").strip().lower()
+    if not v:
+        return default
+    if v in ("fast", "0"):
         return None
     try:
         return max(0.01, float(v))
     except ValueError:
-        return 1.0
+        return default
 
 
-class VirtualDevice:
-    """A host connected to the virtual band through the emulation's Central."""
+def run_virtual(coro_fn, *, play: bool = False, realtime: bool = False):
+    """Run `await coro_fn()` with this user's virtual band (repband.virtual.device: the
+    firmware app on emulated hardware and radio; its flash in virtual_dir(), kept
+    between commands; a new one has first recorded a simulated routine). The band
+    boots for the call and `coro_fn` runs on its own event loop, where
+    `open_device("virtual")` and `scan("virtual")` reach it; time there is the band's
+    (the loop's time()). `play`: the band is worn through the routine meanwhile, else
+    it lies still. `realtime`: its time runs at real time (a live view), else as fast
+    as it goes; $REPBAND_VIRTUAL_SPEED overrides both."""
+    from repband.virtual.device import run_with_virtual
 
-    virtual = True
-    protocol_version = ""
+    async def go(client):
+        token = _virtual.set(client)
+        try:
+            return await coro_fn()
+        finally:
+            _virtual.reset(token)
 
-    def __init__(self, band, central, bonds_path: Path):
-        self.band = band
-        self.central = central
-        self.address = band.address
-        self.name = band.name
-        self._bonds = bonds_path
+    bonds = state_dir() / "virtual-bonds.json"  # this computer's half of the bond
+    keys = _load_json(bonds)
+    before = dict(keys)
+    try:
+        return run_with_virtual(go, state_dir=virtual_dir(), connect=False, play=play, mtu=247, pair=False,
+                                keys=keys, horizon_s=24 * 3600.0, speed=virtual_speed(1.0 if realtime else None))
+    finally:
+        if keys != before:
+            _save_json(bonds, keys)
 
-    @property
-    def is_connected(self):
-        return self.central.is_connected
 
-    @property
-    def mtu(self):
-        return self.central.mtu
-
-    async def read(self, uuid):
-        return await self.central.read(uuid)
-
-    async def write(self, uuid, data, response=True):
-        await self.central.write(uuid, data, response)
-
-    async def start_notify(self, uuid, callback):
-        await self.central.start_notify(uuid, callback)
-
-    async def stop_notify(self, uuid):
-        await self.central.stop_notify(uuid)
-
-    async def pair(self):
-        await self.central.pair()
-        bonds = _load_json(self._bonds)
-        if self.central._ltk is not None:
-            bonds[self.address] = self.central._ltk.hex()
-            _save_json(self._bonds, bonds)
-
-    async def disconnect(self):
-        await self.central.disconnect()
+def _virtual_client():
+    client = _virtual.get()
+    if client is None:
+        raise DeviceError("the virtual band runs on its own event loop: run the command through "
+                          "repband.device.run_virtual")
+    return client
 
 
 @contextlib.asynccontextmanager
-async def _open_virtual(attempts: int, encrypt: bool = True):
-    from repband.virtual import bluetooth as bt
+async def _open_virtual(timeout: float, encrypt: bool = True):
+    from repband.virtual import bluetooth as vbt
 
-    band = virtual_band()
-    bonds_path = state_dir() / "virtual-bonds.json"
-    central = bt.Central(band.ble, mtu=247)
-    key = _load_json(bonds_path).get(band.address)
-    if key:
-        central._ltk = bytes.fromhex(key)  # this computer's half of an earlier bond
-    async with _Pacer(band.ble, band.pumps, _speed()):
-        delay = 0.05
-        for i in range(max(1, attempts)):
-            try:
-                await central.connect()
-                break
-            except bt.Disconnected as exc:  # not advertising (yet): back off and retry
-                if i + 1 >= attempts:
-                    raise ConnectFailed(f"could not connect to the virtual band ({exc}); try again") from None
-                await asyncio.sleep(delay)
-                delay *= 2
-        faults = getattr(band, "central_faults", None)
-        if faults:  # test hook: one-shot faults for this connection
-            band.central_faults = None
-            central.faults(**faults)
-        try:
-            await central.exchange_mtu(247)  # BlueZ and CoreBluetooth do this on connect
-            if key and encrypt:
-                try:
-                    await central.encrypt()
-                except bt.PairingError:
-                    raise ConnectFailed("the band no longer knows this computer (it was reset or "
-                                        "forgot its pairings): pair again with `repband pair`") from None
-            yield VirtualDevice(band, central, bonds_path)
-        finally:
-            await central.disconnect()
-            for pump in band.pumps:  # the band goes on after the host left (saves its bond keys)
-                pump()
+    client = _virtual_client()
+    try:
+        await client.connect(timeout=timeout, encrypt=encrypt)
+    except vbt.PairingError:
+        await client.disconnect()
+        raise ConnectFailed("the band no longer knows this computer (it was reset or forgot its "
+                            "pairings): pair again with `repband pair --device virtual`") from None
+    except vbt.Disconnected as exc:
+        raise ConnectFailed(f"could not connect to the virtual band ({exc}); try again") from None
+    try:
+        yield client
+    finally:
+        await client.disconnect()
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -783,12 +443,13 @@ def resolve_spec(spec: str | None) -> str | None:
 @contextlib.asynccontextmanager
 async def open_device(spec: str | None, *, timeout: float = 10.0, attempts: int = 3, encrypt: bool = True):
     """Connect to the band `spec` (address, advertised name, None: the first band
-    found, "virtual": the in-process virtual band); yields the connected client and
+    found, "virtual": the in-process virtual band, from inside run_virtual, waiting up
+    to `timeout` of its seconds for it to advertise); yields the connected client and
     disconnects at the end. Raises DeviceError with a clear message. `encrypt=False`:
     do not resume an earlier bond (before `pair()`; bleak's stacks decide themselves)."""
     spec = resolve_spec(spec)
     if spec == VIRTUAL:
-        async with _open_virtual(attempts, encrypt) as dev:
+        async with _open_virtual(timeout, encrypt) as dev:
             yield dev
         return
     async with _open_bleak(spec, timeout, attempts) as dev:

@@ -14,6 +14,9 @@ virtual clock (repband.virtual.device):
     band = VirtualBand(rec); band.run_host(band.with_client(async_fn_of_client))
     run_with_virtual(async_fn_of_client, state_dir=None)   # what `--device virtual` uses
 
+The same band behind a BlueZ-compatible D-Bus service, in real time, for bleak
+(repband.virtual.bluez, `repband virtual-device --bluez`).
+
 See repband.virtual.hardware, repband.virtual.device and docs/firmware.md.
 """
 from repband.virtual.hardware import (  # noqa: F401

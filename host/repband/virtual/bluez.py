@@ -15,8 +15,11 @@ By hand: ``repband virtual-device --bluez [--devices N]`` prints the bus address
 The service plays the host's Bluetooth controller and bluetoothd: D-Bus method calls
 become operations of the emulation's `Central` (repband.virtual.bluetooth) on the
 band's emulated radio (`BLE`, where firmware/app/ble.py's `BandService` runs), and
-what the Central receives becomes D-Bus signals. The radio runs in real time: an
-asyncio task pumps the band (`poll`) and the connection events (`BLE.sync`).
+what the Central receives becomes D-Bus signals. Each band is the whole virtual band
+(repband.virtual.device: the firmware app on emulated hardware and radio; a new one
+has been worn through a simulated routine) running in real time: an asyncio task
+brings it up to the time of day every few ms (`poll`) and runs the connection events
+due (`BLE.sync`).
 
 Object tree and the BlueZ behaviour reproduced (see docs/virtual-device.md):
 
@@ -61,8 +64,6 @@ import sys
 import tempfile
 import time
 from typing import Any, Callable
-
-from repband.firmware import import_firmware
 
 try:  # bleak's own D-Bus library; installed on Linux only
     from dbus_fast import Message, MessageType, Variant
@@ -243,76 +244,56 @@ class RealClock:
         pass
 
 
-# A few sessions: (kind, ...) tuples of repcore.records (session start, events, end).
-_DEMO_SESSION = [
-    (6, 0, 0, 0, 2, 12, 30),                      # session start: auto, thigh, right
-    (4, 7000, 1),                                 # calibrated
-    (1, 12000, 1, 0, 0, 231, 800, 2000, 900),     # a bridge rep
-    (1, 19000, 1, 0, 0, 220, 900, 2100, 950),
-    (3, 12000, 26000, 1, 0, 2, 0, 580, 4100),     # the set
-    (2, 40000, 70000, 3, 2, 152),                 # a stretch hold
-    (7, 0, 600000, 2, 1, 2, 0, 1, 30000, 0),      # session end
-]
-
-
-class DemoBand:
-    """The default band behind the D-Bus service: `BandService` (firmware/app/ble.py)
-    on an emulated radio, with a `SessionLog` (firmware/repcore/store.py) in `workdir`
-    pre-filled with `sessions` simulated sessions, so a sync has something to read.
-    Control point writes are answered (start / stop session update the live state).
+class RealTimeBand:
+    """The default band behind the D-Bus service: the whole virtual band
+    (repband.virtual.device.VirtualBand: the firmware app with its GATT service on
+    emulated hardware and radio, on its own virtual clock), kept in step with the
+    service's real-time `clock` at every poll() (VirtualBand.advance). Everything else
+    is the VirtualBand's (`app`, `ledger`, `records()`, ...); `log` and `svc` are its
+    app's session log and app.ble.BandService.
 
     Any band factory ``factory(index, workdir, clock) -> band`` works if the band has
-    `ble` (repband.virtual.bluetooth.BLE on `clock`), `poll()` (called every few ms),
-    and optionally `log` and `close()`; the full virtual device plugs in here."""
+    `ble` (a repband.virtual.bluetooth.BLE), `poll()` (called every few ms of real
+    time: run the band up to now), and optionally `log` and `close()`."""
 
-    def __init__(self, index: int, workdir: str, clock, sessions: int = 3, epoch_s: int = 0,
-                 name: str = "repband"):
-        import_firmware()
-        from app.ble import BandService, Secrets
-        from repcore import protocol as P
-        from repcore import records as R
-        from repcore.store import SessionLog
+    def __init__(self, band, clock):
+        self.band = band
+        self.ble = band.radio
+        self._clock = clock
+        self._r0 = clock.us
+        self._v0 = band.clock.us
 
-        from repband.virtual import bluetooth as bt
+    def __getattr__(self, name):
+        if name == "band":
+            raise AttributeError(name)
+        return getattr(self.band, name)
 
-        self.P = P
-        os.makedirs(workdir, exist_ok=True)
-        self.log = SessionLog(os.path.join(workdir, "log"), capacity=256 * 1024, segment_size=2048)
-        for _s in range(sessions):
-            sid = self.log.next_seq
-            for rec in _DEMO_SESSION:
-                seq = self.log.next_seq
-                enc = R.encode_session if rec[0] in (6, 7) else R.encode_event
-                self.log.append(enc(rec, sid, self.log.boot, seq, epoch_s))
-        self.controls: list[tuple[int, Any]] = []
-        self.ble = bt.BLE(clock=clock, addr=bytes((0xC0, 0xFF, 0xEE, 0x00, 0x00, (index + 1) & 0xFF)))
-        self.secrets = Secrets(os.path.join(workdir, "secrets.json"))
-        self.svc = BandService(self.ble, self.log, bt=bt, uptime_ms=self.ble.now_ms, name=name,
-                               model="repband virtual", firmware="virtual",
-                               on_control=self._control, secrets=self.secrets)
-        self.svc.start()
+    @property
+    def log(self):
+        return self.band.app.log
 
-    def _control(self, op, params):
-        P = self.P
-        self.controls.append((op, params))
-        if op == P.CTRL_START:
-            self.svc.on_event(("session_start", self.log.next_seq))
-        elif op == P.CTRL_STOP:
-            self.svc.on_event(("session_end",))
-        return None
+    @property
+    def svc(self):
+        return self.band.service
 
     def poll(self):
-        self.svc.poll()
+        self.band.advance((self._v0 + self._clock.us - self._r0) / 1e6)
 
     def close(self):
-        try:
-            self.log.close()
-        except Exception:
-            pass
+        self.band.close()
 
 
-def demo_band(index: int, workdir: str, clock) -> DemoBand:
-    return DemoBand(index, workdir, clock)
+def real_band(index: int, workdir: str, clock) -> RealTimeBand:
+    """The default band factory: the virtual band with its flash in `workdir` (a new
+    one has been worn through a simulated routine, so a sync has something to read),
+    address 0A:0B:0C:0D:0E:<index + 1>, awake for an hour on the desk before it sleeps
+    (as a real band, it then needs moving: a new service)."""
+    from repband.virtual.device import DEFAULT_ADDR, open_band
+
+    fresh = not os.path.exists(os.path.join(workdir, "config.json"))
+    band = open_band(workdir, addr=DEFAULT_ADDR[:-1] + bytes(((index + 1) & 0xFF,)),
+                     config={"sleep_idle_s": 3600} if fresh else None)
+    return RealTimeBand(band, clock)
 
 
 # ------------------------------------------------------------------ D-Bus values
@@ -596,7 +577,7 @@ _WRITABLE = {
 class VirtualBlueZ:
     """bluetoothd for virtual bands, on the D-Bus at `bus_address`.
 
-    `band_factory(index, workdir, clock)` makes each band (default `demo_band`); `mtu`
+    `band_factory(index, workdir, clock)` makes each band (default `real_band`); `mtu`
     is the host's preferred ATT MTU (bluetoothd's default is 517; the band asks 247);
     `rssi` what scans report; `temporary_timeout` how long (s) an unused device stays
     after discovery stopped (None: forever); `att_delay` the real time one ATT round
@@ -610,7 +591,7 @@ class VirtualBlueZ:
             raise DBusDaemonError("the BlueZ emulation needs dbus-fast (Linux only): pip install dbus-fast")
         self.bus_address = bus_address
         self.n_devices = devices
-        self.band_factory = band_factory or demo_band
+        self.band_factory = band_factory or real_band
         self.mtu = mtu
         self.rssi = rssi
         self.adapter_path = f"/org/bluez/{adapter}"
@@ -1274,13 +1255,14 @@ class VirtualBlueZ:
 
 
 async def serve(devices: int = 1, mtu: int = DEFAULT_MTU, out=None, ready: Callable | None = None,
-                stop: asyncio.Event | None = None) -> int:
-    """Start a private bus and the service; print how to use it; run until `stop`."""
+                stop: asyncio.Event | None = None, workdir: str | None = None) -> int:
+    """Start a private bus and the service; print how to use it; run until `stop`.
+    `workdir`: the bands' flash folders (band0, band1, ...; kept), else temporary."""
     out = out or sys.stdout
     bus = PrivateBus()
     bus.start()
     try:
-        async with VirtualBlueZ(bus.address, devices=devices, mtu=mtu) as bluez:
+        async with VirtualBlueZ(bus.address, devices=devices, mtu=mtu, workdir=workdir) as bluez:
             addrs = ", ".join(d.address for d in bluez.devices)
             print(f"repband virtual-device: {devices} virtual band{'s' if devices != 1 else ''} ({addrs}) "
                   f"behind a BlueZ-compatible D-Bus service (adapter hci0, host MTU {mtu})", file=out)
@@ -1316,7 +1298,7 @@ def cmd_virtual_device(args) -> int:
         print("repband virtual-device: --devices takes 1..250", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(serve(devices=args.devices, mtu=args.mtu))
+        return asyncio.run(serve(devices=args.devices, mtu=args.mtu, workdir=args.workdir))
     except DBusDaemonError as e:
         print(f"repband virtual-device: {e}", file=sys.stderr)
         return 1
@@ -1329,6 +1311,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     v.add_argument("--bluez", action="store_true",
                    help="start a private dbus-daemon with a BlueZ-compatible service and print its address")
     v.add_argument("--devices", type=int, default=1, help="number of virtual bands (default 1)")
+    v.add_argument("--workdir", default=None, metavar="DIR",
+                   help="keep the bands' flash here (DIR/band0, ...: the same bands next time; "
+                        "default: new bands in a temporary folder)")
     v.add_argument("--mtu", type=int, default=DEFAULT_MTU,
                    help=f"the host's preferred ATT MTU (default {DEFAULT_MTU}; bluetoothd's is {BLUEZ_DEFAULT_MTU})")
     v.set_defaults(func=cmd_virtual_device)

@@ -18,13 +18,21 @@ drain period) in simulated time.
     band.at(120.0, band.reboot)                    # an MCU reset (links drop, app reboots)
     band.ledger                                    # every record the band ever wrote
 
-`run_with_virtual(fn)` is the one call host commands use for `--device virtual`: it
-brings up a band (optionally on a persistent flash directory), lets it record a
-simulated routine when its flash is new, and runs `await fn(client)` against it.
+`run_with_virtual(fn)` is the one way host code reaches an in-process band (`--device
+virtual` on every command goes through it, repband.device.run_virtual): it brings up a
+band (optionally on a persistent flash directory), lets it record a simulated routine
+when its flash is new, and runs `await fn(client)` on the band's own loop.
+`band.advance(t_s)` keeps a band in step with an outside clock instead (the BlueZ
+D-Bus service, repband.virtual.bluez, runs its bands in real time that way).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +50,21 @@ HOST_ADDR = b"\x01\x02\x03\x04\x05\x06"
 
 def address_str(addr: bytes) -> str:
     return ":".join("%02X" % b for b in addr)
+
+
+@contextlib.contextmanager
+def _outer_loop_aside():
+    """The band's loop runs to completion inside a coroutine of another loop (the D-Bus
+    service's, a test's): asyncio allows one running loop per thread, so the outer one
+    is set aside meanwhile (it is not running while the band's loop turns anyway)."""
+    outer = asyncio._get_running_loop()
+    if outer is not None:
+        asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        if outer is not None:
+            asyncio._set_running_loop(outer)
 
 
 def still_recording(seconds: float = 5.0, rate_hz: float = 104.0):
@@ -98,17 +121,32 @@ class VirtualClient:
     """A host's GATT client for the band: the emulation's `Central` (the async interface
     of repband.link: read, write, start_notify, stop_notify, is_connected) with a
     `connect()` that does what the host's BLE layer does: wait for an advertisement,
-    connect, exchange the MTU, encrypt with the bond (pairing first if there is none)."""
+    connect, exchange the MTU, encrypt with the bond (with `pair`: pairing first if
+    there is none, or if the band lost it; without: vbt.PairingError).
 
-    def __init__(self, band: "VirtualBand", mtu: int = 185, addr: bytes = HOST_ADDR, pair: bool = True):
+    `keys`: this host's half of each bond, {band address: key hex}, read at the start
+    and updated by pair() (the caller keeps it, as bluetoothd keeps its bonds, so that
+    a later process resumes the bond); None: this client's own."""
+
+    def __init__(self, band: "VirtualBand", mtu: int = 185, addr: bytes = HOST_ADDR, pair: bool = True,
+                 keys=None):
         self.band = band
         self.central = vbt.Central(band.radio, addr=addr, mtu=mtu)
         self.mtu_pref = mtu
         self.want_pair = pair
-        self._bonded = False
+        self.keys = {} if keys is None else keys
         self.connects = 0
+        key = self.keys.get(self.address)
+        if key:
+            self.central._ltk = bytes.fromhex(key)
 
     virtual = True
+    protocol_version = ""  # the BLE commands note the band's here
+
+    @property
+    def bonded(self) -> bool:
+        """This host holds a bond key for the band (it may have lost its half)."""
+        return self.central._ltk is not None
 
     # the band's identity, as a scan would show it
     @property
@@ -117,7 +155,8 @@ class VirtualClient:
 
     @property
     def name(self) -> str:
-        return "repband"
+        svc = self.band.service
+        return svc.name if svc is not None else "repband"
 
     @property
     def is_connected(self) -> bool:
@@ -129,9 +168,10 @@ class VirtualClient:
 
     mtu = mtu_size
 
-    async def connect(self, timeout: float = 30.0) -> bool:
+    async def connect(self, timeout: float = 30.0, encrypt: bool = True) -> bool:
         """Connect (waiting up to `timeout` simulated seconds for the band to advertise:
-        booting, asleep or busy with another central)."""
+        booting, asleep or busy with another central). `encrypt=False`: leave the link
+        unencrypted (before a pair())."""
         c = self.central
         if c.is_connected:
             return True
@@ -155,21 +195,25 @@ class VirtualClient:
         await asyncio.sleep(interval)  # connection set-up: a connection event or so each
         await c.exchange_mtu(self.mtu_pref)
         await asyncio.sleep(interval)
-        if self.want_pair:
-            if self._bonded:
-                try:
-                    await c.encrypt()
-                except vbt.PairingError:
-                    await c.pair()
-            else:
-                await c.pair()
-            self._bonded = True
+        if encrypt and (self.bonded or self.want_pair):
+            try:
+                if not self.bonded:
+                    raise vbt.PairingError("not bonded yet")
+                await c.encrypt()
+            except vbt.PairingError:
+                if not self.want_pair:
+                    raise
+                await self.pair()
             await asyncio.sleep(2 * interval)
         return True
 
     async def pair(self) -> bool:
         await self.central.pair()
-        self._bonded = True
+        ltk = self.central._ltk
+        if ltk is None:
+            self.keys.pop(self.address, None)
+        else:
+            self.keys[self.address] = ltk.hex()
         return True
 
     async def disconnect(self) -> bool:
@@ -265,14 +309,15 @@ class VirtualBand(VirtualDevice):
         """The app's app.ble.BandService (None before boot or without a radio)."""
         return self.app.svc
 
-    def client(self, mtu: int = 185, addr: bytes = HOST_ADDR, pair: bool = True) -> VirtualClient:
+    def client(self, mtu: int = 185, addr: bytes = HOST_ADDR, pair: bool = True, keys=None) -> VirtualClient:
         """A host's GATT client for this band (connect() it on the band's loop)."""
-        return VirtualClient(self, mtu=mtu, addr=addr, pair=pair)
+        return VirtualClient(self, mtu=mtu, addr=addr, pair=pair, keys=keys)
 
-    def with_client(self, fn, mtu: int = 185, connect: bool = True):
-        """The coroutine `await fn(client)` with a connected client, disconnected after."""
+    def with_client(self, fn, mtu: int = 185, connect: bool = True, **client_kw):
+        """The coroutine `await fn(client)` with a connected client, disconnected after
+        (`client_kw`: pair, keys, addr as for client())."""
         async def go():
-            c = self.client(mtu=mtu)
+            c = self.client(mtu=mtu, **client_kw)
             if connect:
                 await c.connect()
             try:
@@ -298,6 +343,11 @@ class VirtualBand(VirtualDevice):
         if (self.watchdog.expired or self._reboot_pending) and self.loop.is_running():
             self.loop.stop()
 
+    def _run_loop(self, fut):
+        """The band's loop until `fut` is done (also from inside another running loop)."""
+        with _outer_loop_aside():
+            return self.loop.run_until_complete(fut)
+
     def _reset_mcu(self, why: str) -> None:
         self._reboot_pending = False
         task = self._app_task
@@ -305,7 +355,7 @@ class VirtualBand(VirtualDevice):
         if task is not None and not task.done():
             task.cancel()
             try:
-                self.loop.run_until_complete(task)
+                self._run_loop(task)
             except (asyncio.CancelledError, RuntimeError):
                 pass
         self.watchdog.expired = False
@@ -328,7 +378,7 @@ class VirtualBand(VirtualDevice):
         if task is not None and not task.done() and not app.running:
             # main() reached its end time and is still winding its tasks down: let it
             try:
-                self.loop.run_until_complete(task)
+                self._run_loop(task)
             except (asyncio.CancelledError, RuntimeError):
                 pass
         if task is not None and not task.done():
@@ -346,7 +396,7 @@ class VirtualBand(VirtualDevice):
         fired or a reboot was asked for (the host's tasks live on)."""
         while True:
             try:
-                self.loop.run_until_complete(fut)
+                self._run_loop(fut)
             except RuntimeError:
                 if fut.done() or not (self.watchdog.expired or self._reboot_pending):
                     raise
@@ -370,6 +420,16 @@ class VirtualBand(VirtualDevice):
             self._drive(self.loop.create_task(self._sleep_until(target)))
         return self
 
+    def advance(self, until_s: float, horizon_s: float = 3600.0) -> "VirtualBand":
+        """Advance simulated time to `until_s` with the app going on past it (run() ends
+        the app's main at `until_s`): for a band kept in step with an outside clock in
+        small steps, such as real time behind the D-Bus service (repband.virtual.bluez).
+        Callable from a coroutine of another event loop."""
+        target = int(round(until_s * 1000))
+        if self.clock.ms() < target:
+            self.run_host(self._sleep_until(target), horizon_s=horizon_s)
+        return self
+
     def run_host(self, coro, until_s: float | None = None, horizon_s: float = 3600.0):
         """Run the coroutine `coro` (host code) on the band's loop while the band runs;
         returns its result when it finishes. `until_s` bounds the band's run (default:
@@ -388,7 +448,7 @@ class VirtualBand(VirtualDevice):
             t.cancel()
         if pending:
             try:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                self._run_loop(asyncio.gather(*pending, return_exceptions=True))
             except RuntimeError:
                 pass
         self._app_task = None
@@ -413,48 +473,110 @@ class VirtualBand(VirtualDevice):
         return {records.seq_of(r): bytes(r) for r in log.read_from(0)}
 
 
+@functools.lru_cache(maxsize=8)
+def _routine(seed: int, leg: str, placement: str):
+    """The simulator's routine (deterministic: made once per process)."""
+    from repband.sim import simulate
+
+    return simulate("routine", seed=seed, leg=leg, placement=placement)[0]
+
+
+def _worn_as(state_dir, config: dict | None) -> tuple[str, str]:
+    """(leg, placement) the band is worn with: `config`, else its flash's config."""
+    cfg = dict(config or {})
+    if state_dir is not None and not cfg:
+        try:
+            cfg = json.loads((Path(state_dir) / "config.json").read_text())
+        except (OSError, ValueError):
+            cfg = {}
+    leg = cfg.get("leg") if cfg.get("leg") in ("left", "right") else "right"
+    placement = cfg.get("placement") if cfg.get("placement") in ("thigh", "hip") else "thigh"
+    return leg, placement
+
+
+_RADIO_KW = {"addr", "speed", "interval_ms", "packets_per_interval", "queue_limit"}
+_worn: dict = {}  # (seed, board, config) -> (flash folder, ledger) of a new band worn once
+
+
+def _wear(flash_dir, new: bool, seed: int, board: str, config: dict | None, kw: dict) -> dict:
+    """The band with flash `flash_dir` worn through the routine, put down until its
+    session ended (it falls asleep then), as fast as it goes; returns its ledger. For a
+    `new` (empty) flash that run is deterministic, so it is made once per process and
+    copied (unless `kw` holds more than radio settings)."""
+    kw = {k: v for k, v in kw.items() if k != "speed"}
+    key = (seed, board, json.dumps(config, sort_keys=True)) if new and set(kw) <= _RADIO_KW else None
+    made = _worn.get(key) if key is not None else None
+    if made is None:
+        tmp = tempfile.TemporaryDirectory(prefix="repband-worn-") if new else None
+        band = VirtualBand(_routine(seed, *_worn_as(None, config)), board=board, config=config,
+                           flash_dir=tmp.name if new else flash_dir, **kw)
+        try:
+            band.run()  # the routine, then idle until its session ended
+        finally:
+            band.close()
+        if not new:
+            return band.ledger
+        made = (tmp, band.ledger)
+        if key is not None:
+            _worn[key] = made
+    shutil.copytree(made[0].name, flash_dir, dirs_exist_ok=True)
+    return dict(made[1])
+
+
 def open_band(state_dir=None, seed: int = 1, routine: bool | None = None, board: str = "xiao_esp32s3_lsm6ds3",
               config: dict | None = None, play: bool = False, **kw) -> VirtualBand:
-    """A virtual band ready for a host. `state_dir`: its flash (kept between runs; None:
-    a temporary one). `routine`: let it record a simulated routine first (default: when
-    its flash holds no session log yet, so a new band has something to sync).
-    `play`: the routine plays from now on instead (for a host watching live; with
-    `speed=1.0` in real time). Other keywords go to VirtualBand (e.g. `speed`)."""
-    if state_dir is not None:
-        Path(state_dir).mkdir(parents=True, exist_ok=True)
-    fresh = state_dir is None or not (Path(state_dir) / "log").is_dir()
-    if routine is None:
-        routine = fresh
-    if routine or play:
-        from repband.sim import simulate
-
-        leg = (config or {}).get("leg", "right")
-        rec, _truth = simulate("routine", seed=seed, leg=leg)
-        band = VirtualBand(rec, board=board, config=config, flash_dir=state_dir, **kw)
-        band.run(0.5 if play else None)  # else: the routine, then idle until its session ended
-    else:
-        band = VirtualBand(None, board=board, config=config, flash_dir=state_dir, **kw)
-        band.run(1.0)
+    """A virtual band ready for a host, booted and advertising. `state_dir`: its flash
+    (kept between runs; None: a temporary one). `routine`: first the band is worn
+    through a simulated routine, put down (it falls asleep) and switched on again
+    (default: when its flash holds no session log yet, so a new band has something to
+    sync); that part runs as fast as it can whatever `speed`. `play`: the band is worn
+    through the routine from now on (a host watching live; with `speed=1.0` in real
+    time), else it lies still. Other keywords go to VirtualBand (e.g. `speed`, `addr`)."""
+    tmp = None
+    if state_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="repband-virtual-")
+        state_dir = tmp.name
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    new = not (Path(state_dir) / "log").is_dir()
+    ledger: dict = {}
+    if routine or (routine is None and new):
+        ledger = _wear(state_dir, new, seed, board, config, kw)
+        config = None  # on the flash now
+    rec = _routine(seed, *_worn_as(state_dir, config)) if play else None
+    band = VirtualBand(rec, board=board, config=config, flash_dir=state_dir, **kw)
+    band.ledger.update(ledger)
+    band._tmp = tmp  # a temporary flash goes with the band
+    band.run(0.5 if play else 1.0)
     return band
 
 
 def run_with_virtual(fn, state_dir=None, seed: int = 1, routine: bool | None = None, mtu: int = 185,
-                     connect: bool = True, play: bool = False, **kw):
-    """Run `await fn(client)` against an in-process virtual band and return its result.
+                     connect: bool = True, play: bool = False, pair: bool = True, keys=None,
+                     horizon_s: float = 3600.0, **kw):
+    """Run `await fn(client)` on the loop of an in-process virtual band and return its
+    result: the one way host code reaches an in-process band (`--device virtual` on
+    every command: repband.device.run_virtual).
 
-    `client` has link.py's GATT client interface (read, write, start_notify,
-    stop_notify, is_connected) and `connect()`, `disconnect()`, `address`; it is
-    connected and paired before `fn` runs (unless connect=False). The band's flash is
-    `state_dir` (kept: a second run sees what the first left, e.g. records already
-    deleted by a sync) or a temporary directory. Time is simulated: `fn` must wait
-    with asyncio (asyncio.sleep, wait_for), never time.sleep. `play=True, speed=1.0`:
-    the routine plays while `fn` runs, in real time (a live view for a person).
+    `client` (a VirtualClient) has link.py's GATT client interface (read, write,
+    start_notify, stop_notify, is_connected) and `connect()`, `pair()`, `disconnect()`,
+    `address`, `name`, `band`; it is connected (and, with `pair`, paired) before `fn`
+    runs unless connect=False; `keys`: this host's bond keys (see VirtualClient). The band's flash is `state_dir` (kept: a second run sees what the
+    first left, e.g. records already deleted by a sync) or a temporary directory.
+    Time is simulated: `fn` must wait with asyncio (asyncio.sleep, wait_for, the
+    loop's time()), never time.sleep. `play=True, speed=1.0`: the routine plays while
+    `fn` runs, in real time (a live view for a person). The band's app runs for at
+    most `horizon_s` simulated seconds from then.
     """
     band = open_band(state_dir, seed=seed, routine=routine, play=play, **kw)
     try:
-        return band.run_host(band.with_client(fn, mtu=mtu, connect=connect))
+        return band.run_host(band.with_client(fn, mtu=mtu, connect=connect, pair=pair, keys=keys),
+                             horizon_s=horizon_s)
     finally:
-        band.close()
+        try:
+            with contextlib.suppress(Exception):  # the band goes on a moment after the host
+                band.advance(band.clock.s + 0.5)  # left: it saves what it was given (bond keys)
+        finally:
+            band.close()
 
 
 # ----------------------------------------------------------------------------- live latency
