@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from repband.virtual import bluetooth as vbt
-from repband.virtual.hardware import VirtualDevice, VirtualHal
+from repband.virtual.hardware import VirtualDevice
 
-from app.app import ST_BOOT, ST_OFF, App  # noqa: E402  (firmware, on sys.path via hardware)
+from app.app import ST_BOOT, ST_OFF  # noqa: E402  (firmware, on sys.path via hardware)
 from repcore import protocol as P  # noqa: E402
 from repcore.store import SessionLog  # noqa: E402
 
@@ -295,14 +295,7 @@ class VirtualBand(VirtualDevice):
             self.clock.on_advance.append(self.radio.sync)
         elif self.radio.active():
             self.radio.active(False)  # the MCU reset takes the stack down: links drop
-        kw = {}
-        if self._detector is not None:
-            kw["detector"] = self._detector
-        if self._log_capacity is not None:
-            kw["log_capacity"] = self._log_capacity
-        self.hal = VirtualHal(self)
-        return App(self.hal, self.board, ble=self.events.append, radio=self.radio, bt=vbt,
-                   store=self._store, **kw)
+        return super()._new_app(radio=self.radio, bt=vbt, store=self._store)
 
     @property
     def service(self):

@@ -419,8 +419,8 @@ class VirtualDevice:
         cfg.update(changes)
         (self.flash_dir / "config.json").write_text(json.dumps(cfg))
 
-    def _new_app(self):
-        kw = {}
+    def _new_app(self, **kw):
+        """A fresh App on new seams (a boot); `kw` goes to App (a subclass adds a radio)."""
         if self._detector is not None:
             kw["detector"] = self._detector
         if self._log_capacity is not None:
