@@ -180,8 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--leg", choices=["left", "right"], default="right")
     d.add_argument("--rate", type=float, default=104.0)
-    d.add_argument("--engine", choices=["cpython", "micropython"], default="cpython",
-                   help="ignored: the virtual band runs the firmware under CPython")
     d.add_argument("--days", type=int, default=None, help="simulated days of use (with --chaos: faults)")
     d.add_argument("--chaos", type=int, default=None, metavar="SEED",
                    help="inject link and device faults, seeded; print the record accounting")
