@@ -129,7 +129,15 @@ def _daily_series(db, since, until, value: str):
             for k, days in sorted(out.items())}
 
 
-def _trend_chart(plt, series: dict, ylabel: str, title: str):
+def _period_axis(ax, st: dict):
+    """The report's days on the x axis, whatever the data (one day's points included)."""
+    half = _dt.timedelta(hours=12)
+    day0 = _dt.datetime.fromisoformat(st["since"])
+    day1 = _dt.datetime.fromisoformat(st["until"])
+    ax.set_xlim(day0 - half, day1 + half)
+
+
+def _trend_chart(plt, st: dict, series: dict, ylabel: str, title: str):
     fig, ax = plt.subplots(figsize=(9, 3.0))
     if not series:
         ax.text(0.5, 0.5, "no reps in this period", ha="center", va="center", transform=ax.transAxes)
@@ -144,6 +152,7 @@ def _trend_chart(plt, series: dict, ylabel: str, title: str):
     ax.set_title(title, fontsize=9)
     if series:
         ax.legend(fontsize=7, loc="best", frameon=False)
+    _period_axis(ax, st)
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
@@ -166,6 +175,7 @@ def chart_holds(plt, db, st: dict, since, until):
     ax.set_ylim(bottom=0)
     ax.set_title("Hip flexor stretch holds (each dot one hold)", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="lower left")
+    _period_axis(ax, st)
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
@@ -208,9 +218,9 @@ def make_charts(db, st: dict, sessions: list[dict], since, until, progress=None)
     makers = {
         "calendar": lambda: chart_calendar(plt, st),
         "balance": lambda: chart_balance(plt, st),
-        "rom": lambda: _trend_chart(plt, _daily_series(db, since, until, "rom"), "degrees",
+        "rom": lambda: _trend_chart(plt, st, _daily_series(db, since, until, "rom"), "degrees",
                                     "Range of motion per rep (daily mean of full reps)"),
-        "tempo": lambda: _trend_chart(plt, _daily_series(db, since, until, "period"), "seconds per rep",
+        "tempo": lambda: _trend_chart(plt, st, _daily_series(db, since, until, "period"), "seconds per rep",
                                       "Tempo: time per rep (up + top + down, daily mean)"),
         "holds": lambda: chart_holds(plt, db, st, since, until),
         "timeline": lambda: chart_timeline(plt, sessions),
