@@ -170,3 +170,18 @@ def test_replay_engines_agree_on_recordings(scenario, kw):
     assert mpy["counts"] == py["counts"]
     assert [r["t"] for r in mpy["reps"]] == pytest.approx([r["t"] for r in py["reps"]], abs=0.011)
     assert [(h["t_start"], h["t_end"]) for h in mpy["holds"]] == [(h["t_start"], h["t_end"]) for h in py["holds"]]
+
+
+def test_app_runs_from_a_romfs_image():
+    """The firmware built into a ROMFS image (mpremote's builder, mpy-cross) boots and
+    counts as it does from source; its bytecode runs in place, so the heap holds less."""
+    from repband.recording import to_samples
+    from repband.sim import simulate
+
+    part = np.asarray(to_samples(simulate("bridges", seed=2, rate_hz=104.0)[0]), dtype=np.int64)
+    part = part[: 104 * 90]
+    from_py = mp.bench_app(part)
+    from_rom = mp.bench_app(part, romfs=True)
+    assert from_rom["app_reps"] == from_py["app_reps"] > 0
+    assert from_rom["app_records_written"] == from_py["app_records_written"]
+    assert from_rom["app_heap_after_boot"] < from_py["app_heap_after_boot"]

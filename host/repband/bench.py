@@ -148,6 +148,8 @@ def collect(minutes: float = 3.0) -> dict:
     res["cpython_samples_per_s"] = cpython_rate(samples, **kw)
     # The firmware app's whole per-sample path (FIFO decode -> detector -> recorder).
     res.update(bench_app(samples))
+    # The same boot with the firmware as a ROMFS image (bytecode in place, in flash).
+    res["app_heap_after_boot_romfs"] = bench_app(samples[:1], romfs=True)["app_heap_after_boot"]
     # The BLE link: a month of sessions synced over the modelled link, and the live
     # count latency on the virtual band (both in modelled / virtual time).
     from repband.sync_bench import bench_sync
@@ -189,7 +191,8 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
           f" {res['est_esp32_cpu_percent_at_104hz']:.1f} % CPU at 104 Hz")
     print(f"  app_fuel_per_sample         {res['app_fuel_per_sample']:10.0f}"
           f"  (FIFO decode + detector + recorder; with GC {res['app_fuel_per_sample_with_gc']:.0f})")
-    print(f"  app_heap_after_boot         {res['app_heap_after_boot']:10d}")
+    print(f"  app_heap_after_boot         {res['app_heap_after_boot']:10d}"
+          f"  (as a ROMFS image, bytecode in flash: {res['app_heap_after_boot_romfs']})")
     print("CPython:")
     print(f"  cpython_samples_per_s       {res['cpython_samples_per_s']:10.0f}"
           f"  ({res['cpython_samples_per_s'] / FS_HZ / 3600:.1f} h of 104 Hz data per s)")

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import ast
 import atexit
+import contextlib
+import io
 import shutil
 import tempfile
 import threading
@@ -576,6 +578,17 @@ def lsm6ds3_fifo_stream(samples) -> bytes:
 _APP_BENCH_DRIVER = """
 import gc, sys
 sys.path.insert(0, '/w')
+rom_bytes = 0
+if ROMFS:
+    # The firmware as a ROMFS image: bytecode runs in place. On the board the image
+    # sits in memory-mapped flash; here it is a buffer allocated before the baseline.
+    import vfs
+    f = open('/w/firmware.romfs', 'rb')
+    rom = f.read()
+    f.close()
+    rom_bytes = len(rom)
+    vfs.mount(vfs.VfsRom(rom), '/rom')
+    sys.path.insert(0, '/rom')
 import host
 
 def fuel():
@@ -700,7 +713,7 @@ app = App(hal, board, radio=radio, bt=bt)
 app.boot()
 del App
 gc.collect()
-print('R heap_after_boot', gc.mem_alloc() - h_harness)
+print('R heap_after_boot', gc.mem_alloc() - h_harness - rom_bytes)
 print('R heap_start', h_start)
 bus.chunk = bytearray(CHUNK * 12)
 bus.mv = memoryview(bus.chunk)
@@ -751,7 +764,7 @@ print('DONE')
 
 
 def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
-              firmware: str | Path | None = None) -> dict:
+              firmware: str | Path | None = None, romfs: bool = False) -> dict:
     """The app's whole per-sample path in MicroPython on the XIAO build's LSM6DS3TR-C.
 
     The samples become the chip's FIFO byte stream; a stand-in bus serves it 26 samples
@@ -767,6 +780,10 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         less the stand-ins themselves (bus, HAL, radio: built into the board's
         firmware). asyncio is not in the WASI build: its code is frozen in flash on the
         board; its tasks are not counted.
+
+    romfs=True runs the firmware from a ROMFS image (mpremote's builder, .mpy by
+    mpy-cross): the bytecode executes in place, as on a board whose MicroPython has
+    ROMFS, so only the app's objects take heap.
     """
     arr = _check_samples(samples)
     fw = Path(firmware) if firmware is not None else firmware_root()
@@ -775,13 +792,21 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         raise ValueError("chunk must be a multiple of 26 samples")
     with tempfile.TemporaryDirectory(prefix="repband-mpy-app-") as tmp:
         tmp_path = Path(tmp)
+        src = tmp_path / ("src" if romfs else ".")
         for pkg in ("repcore", "drivers", "app", "boards"):
-            (tmp_path / pkg).mkdir()
+            (src / pkg).mkdir(parents=True)
             for py in (fw / pkg).glob("*.py"):
-                shutil.copyfile(py, tmp_path / pkg / py.name)
+                shutil.copyfile(py, src / pkg / py.name)
+        if romfs:
+            from mpremote.romfs import make_romfs
+
+            with contextlib.redirect_stdout(io.StringIO()):  # it lists every file
+                image = make_romfs(str(src), mpy_cross=True)
+            (tmp_path / "firmware.romfs").write_bytes(image)
         (tmp_path / "flash").mkdir()
         (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
-        code = f"CHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n" + _APP_BENCH_DRIVER
+        code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n"
+                + _APP_BENCH_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
     raw: dict[str, int] = {}
     for line in result.stdout.splitlines():
