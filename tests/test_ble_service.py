@@ -19,7 +19,7 @@ from app.ble import FAST_ADV_US, SLOW_ADV_US, BandService, Secrets  # noqa: E402
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink,  # noqa: E402
                           check_version, control, read_status, set_time)
 from repband.virtual import bluetooth as bt  # noqa: E402
-from repcore import protocol as P  # noqa: E402
+from repcore import protocol_host as P  # noqa: E402
 from repcore import records as R  # noqa: E402
 from repcore.store import SessionLog  # noqa: E402
 

@@ -31,7 +31,7 @@ from bleak.exc import BleakDBusError, BleakError  # noqa: E402
 from repband.link import (GattAdapter, LinkLost, LiveTracker, RecordLink, check_version,  # noqa: E402
                           control, read_status)
 from repband.virtual import bluez as vb  # noqa: E402
-from repcore import protocol as P  # noqa: E402
+from repcore import protocol_host as P  # noqa: E402
 from repcore import records as R  # noqa: E402
 
 DIS = "0000180a-0000-1000-8000-00805f9b34fb"

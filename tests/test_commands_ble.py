@@ -17,7 +17,7 @@ from repband.db import Database
 from repband.recording import read_csv
 from repband.link import control
 from repband.virtual.device import VirtualClient, open_band
-from repcore import protocol as P
+from repcore import protocol_host as P
 
 V = ["--device", "virtual"]
 BAND = "0A:0B:0C:0D:0E:01"

@@ -173,8 +173,9 @@ def test_replay_engines_agree_on_recordings(scenario, kw):
 
 
 def test_app_runs_from_a_romfs_image():
-    """The firmware built into a ROMFS image (mpremote's builder, mpy-cross) boots and
-    counts as it does from source; its bytecode runs in place, so the heap holds less."""
+    """The firmware as `repband flash` builds it (.mpy files) and as a ROMFS image of
+    them boots and counts the same; from the image the bytecode runs in place, so the
+    heap holds less. Either way the board loads none of the host's modules."""
     from repband.recording import to_samples
     from repband.sim import simulate
 
@@ -185,3 +186,10 @@ def test_app_runs_from_a_romfs_image():
     assert from_rom["app_reps"] == from_py["app_reps"] > 0
     assert from_rom["app_records_written"] == from_py["app_records_written"]
     assert from_rom["app_heap_after_boot"] < from_py["app_heap_after_boot"]
+    for run in (from_py, from_rom):
+        assert {"app.app", "app.ble", "repcore.detector", "repcore.protocol",
+                "drivers.lsm6ds3trc"} <= set(run["app_modules"])
+        # Host-side decoders and the other boards' chips cost the board no RAM.
+        for name in ("repcore.protocol_host", "repcore.recdecode", "drivers.mpu6xxx",
+                     "drivers.lsm6dsox", "boards.m5stickc_plus2"):
+            assert name not in run["app_modules"]

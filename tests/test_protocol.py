@@ -1,4 +1,5 @@
-"""The BLE protocol's bytes (repcore.protocol) and the host helpers that decode them
+"""The BLE protocol's bytes (repcore.protocol, the band's side, and
+repcore.protocol_host, the host's) and the host helpers that decode them
 (repband.link): round trips, error codes, framing at every MTU, and property-based
 fuzzing of every decoder: garbage raises only ProtocolError / RecordError."""
 from __future__ import annotations
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repband.link import LiveTracker, RawGapDetector
-from repcore import protocol as P
+from repcore import protocol_host as P
 from repcore import records as R
 
 ERRORS = (P.ProtocolError, R.RecordError)
@@ -365,7 +366,7 @@ def test_protocol_runs_in_micropython(tmp_path):
         "import sys\n"
         "sys.path.insert(0, '/w')\n"
         "import binascii\n"
-        "from repcore import protocol as P\n"
+        "from repcore import protocol_host as P\n"
         "print(binascii.hexlify(P.encode_live(3, 4, 5, 2, 1, 6, 7, (1, 2, 3, 4, 5))).decode())\n"
         "print(binascii.hexlify(P.encode_cts(1767225600)).decode(), P.decode_cts(P.encode_cts(1767225600)))\n"
         "print(P.decode_racp(P.encode_racp(1, 4, 3, 9)))\n"

@@ -13,7 +13,7 @@ from repband.sync import SyncInterrupted, sync
 from repband.virtual import VirtualBand, run_with_virtual
 from repband.virtual import bluetooth as vbt
 from repband.virtual.device import concat_recordings, measure_live_latency, still_recording
-from repcore import protocol as P
+from repcore import protocol_host as P
 from repcore import recdecode
 from repcore import records as R
 

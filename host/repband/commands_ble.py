@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from repcore import protocol as P
+from repcore import protocol_host as P
 
 from repband import device as D
 from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, default_path

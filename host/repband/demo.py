@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from repcore import protocol as P
+from repcore import protocol_host as P
 
 DEMO_EPOCH = 1_767_603_600  # 2026-01-05 09:00 UTC: the virtual wall clock at band power-on
 DAY_GAP_S = 600.0  # still time after each day's routine (the band ends the session, sleeps)

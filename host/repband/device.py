@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from repcore import protocol as P
+from repcore import protocol_host as P
 
 VIRTUAL = "virtual"
 EXIT_BLUETOOTH = 2  # the computer cannot do Bluetooth now: the user must fix something

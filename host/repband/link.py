@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from repcore import protocol as P
+from repcore import protocol_host as P
 from repcore import records
 
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F

@@ -575,6 +575,7 @@ def lsm6ds3_fifo_stream(samples) -> bytes:
     return words.tobytes()
 
 
+_BENCH_BOARD = "xiao_esp32s3_lsm6ds3"
 _APP_BENCH_DRIVER = """
 import gc, sys
 sys.path.insert(0, '/w')
@@ -706,7 +707,7 @@ bt = BT()
 gc.collect()
 h_harness = gc.mem_alloc() - h_start  # these stand-ins (bus, HAL, radio), not the app
 import boards
-board = boards.load('xiao_esp32s3_lsm6ds3')
+board = boards.load(BOARD)
 hal.board = board
 from app.app import App
 app = App(hal, board, radio=radio, bt=bt)
@@ -714,6 +715,8 @@ app.boot()
 del App
 gc.collect()
 print('R heap_after_boot', gc.mem_alloc() - h_harness - rom_bytes)
+for name in sys.modules:
+    print('M', name)
 print('R heap_start', h_start)
 bus.chunk = bytearray(CHUNK * 12)
 bus.mv = memoryview(bus.chunk)
@@ -767,11 +770,12 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
               firmware: str | Path | None = None, romfs: bool = False) -> dict:
     """The app's whole per-sample path in MicroPython on the XIAO build's LSM6DS3TR-C.
 
-    The samples become the chip's FIFO byte stream; a stand-in bus serves it 26 samples
-    (a 250 ms drain at 104 Hz) per FIFO read to the real driver, and the real App
-    (firmware/app) drains, decodes, pushes into the detector, handles events and writes
-    records to its session log in the guest's file system, as `drain()` +
-    `after_drain()` do on the board. Keys:
+    The firmware is installed as `repband flash` builds it (repband.flash's
+    compile_firmware: .mpy files by mpy-cross). The samples become the chip's FIFO byte
+    stream; a stand-in bus serves it 26 samples (a 250 ms drain at 104 Hz) per FIFO read
+    to the real driver, and the real App (firmware/app) drains, decodes, pushes into the
+    detector, handles events and writes records to its session log in the guest's file
+    system, as `drain()` + `after_drain()` do on the board. Keys:
 
       app_fuel_per_sample: fuel of those drains per sample, collections excluded;
       app_fuel_per_sample_with_gc: with a gc.collect() every `chunk` samples included;
@@ -779,13 +783,16 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         IMU driver, detector, the GATT service on a stand-in radio) and a collection,
         less the stand-ins themselves (bus, HAL, radio: built into the board's
         firmware). asyncio is not in the WASI build: its code is frozen in flash on the
-        board; its tasks are not counted.
+        board; its tasks are not counted;
+      app_modules: the firmware modules loaded after boot (sorted).
 
-    romfs=True runs the firmware from a ROMFS image (mpremote's builder, .mpy by
-    mpy-cross): the bytecode executes in place, as on a board whose MicroPython has
-    ROMFS, so only the app's objects take heap.
+    romfs=True runs the same .mpy files from a ROMFS image (mpremote's builder), as
+    `repband flash --romfs` installs them: the bytecode executes in place, as on a
+    board whose MicroPython has ROMFS, so only the app's objects take heap.
     """
     arr = _check_samples(samples)
+    from repband.flash import compile_firmware
+
     fw = Path(firmware) if firmware is not None else firmware_root()
     drain = 26
     if chunk % drain:
@@ -793,20 +800,20 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
     with tempfile.TemporaryDirectory(prefix="repband-mpy-app-") as tmp:
         tmp_path = Path(tmp)
         src = tmp_path / ("src" if romfs else ".")
-        for pkg in ("repcore", "drivers", "app", "boards"):
-            (src / pkg).mkdir(parents=True)
-            for py in (fw / pkg).glob("*.py"):
-                shutil.copyfile(py, src / pkg / py.name)
+        for dev_path, data in compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"):
+            if dev_path.count("/") > 1:  # packages; main.py and /board are not imported
+                (src / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
+                (src / dev_path[1:]).write_bytes(data)
         if romfs:
             from mpremote.romfs import make_romfs
 
             with contextlib.redirect_stdout(io.StringIO()):  # it lists every file
-                image = make_romfs(str(src), mpy_cross=True)
+                image = make_romfs(str(src), mpy_cross=False)
             (tmp_path / "firmware.romfs").write_bytes(image)
         (tmp_path / "flash").mkdir()
         (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
         code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n"
-                + _APP_BENCH_DRIVER)
+                f"BOARD = {_BENCH_BOARD!r}\n" + _APP_BENCH_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
     raw: dict[str, int] = {}
     for line in result.stdout.splitlines():
@@ -816,6 +823,8 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
     if "DONE" not in result.stdout.splitlines():
         raise MicroPythonError(f"MicroPython app bench did not finish:\n{result.stdout[-2000:]}")
     n = max(raw["samples"], 1)
+    modules = sorted(line.split()[1] for line in result.stdout.splitlines()
+                     if line.startswith("M "))
     return {
         "app_fuel_per_sample": raw["app_fuel"] / n,
         "app_fuel_per_sample_with_gc": (raw["app_fuel"] + raw["gc_fuel"]) / n,
@@ -825,4 +834,5 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         "app_reps": raw["reps"],
         "app_records_written": raw["written"],
         "app_records_dropped": raw["dropped"],
+        "app_modules": modules,
     }

@@ -41,7 +41,7 @@ from repband.virtual import bluetooth as vbt
 from repband.virtual.hardware import VirtualDevice
 
 from app.app import ST_BOOT, ST_OFF  # noqa: E402  (firmware, on sys.path via hardware)
-from repcore import protocol as P  # noqa: E402
+from repcore import protocol_host as P  # noqa: E402
 from repcore.store import SessionLog  # noqa: E402
 
 DEFAULT_ADDR = b"\x0a\x0b\x0c\x0d\x0e\x01"

@@ -1,0 +1,293 @@
+"""The host's side of the BLE protocol (version 1.0): decoders of what the band sends,
+encoders of what the host writes, and the names the host shows.
+
+Everything in repcore.protocol (the band's side: UUIDs, layouts, constants) is
+re-exported here, so host code uses one module: `from repcore import protocol_host as P`.
+The layouts are defined once, in repcore.protocol; this module only reads and writes
+them from the other end. The board never imports it. Runs in CPython and MicroPython.
+"""
+import struct
+
+from repcore import records
+from repcore.protocol import *  # noqa: F403 - the shared layouts and constants
+from repcore.protocol import (
+    BATTERY_UNKNOWN,
+    CTRL_RESPONSE,
+    FILTER_SEQ,
+    FRAME_COUNTER,
+    FRAME_START,
+    LIVE_CALIBRATED,
+    LIVE_HOLD,
+    LIVE_LOW_BATTERY,
+    LIVE_RAW,
+    LIVE_SENSOR_FAULT,
+    LIVE_SESSION,
+    LIVE_SIZE,
+    LIVE_STORAGE_FULL,
+    LIVE_TIME_SET,
+    N_CELLS,
+    OPR_GE,
+    OPR_LE,
+    OPR_NULL,
+    OPR_RANGE,
+    PROTO_MAJOR,
+    PROTO_MINOR,
+    RACP_NUMBER_RESPONSE,
+    RACP_RESPONSE,
+    RAW_HEADER,
+    RAW_SAMPLE,
+    RC_BUSY,
+    RC_SUCCESS,
+    RESULT_FAILED,
+    RESULT_NOT_SUPPORTED,
+    RESULT_SUCCESS,
+    STATUS_SIZE,
+    _CTRL_FMT,
+    _CTRL_LEN,
+    _LIVE_FMT,
+    _RAW_HDR_FMT,
+    _STATUS_FMT,
+    ProtocolError,
+    _exact,
+    encode_live_into,
+    encode_raw_into,
+)
+
+CELL_NAMES = ("bridge", "clam_left", "clam_right", "stretch_left", "stretch_right")
+RESULT_NAMES = ("", "success", "op code not supported", "invalid parameter", "operation failed")
+
+
+class VersionError(ProtocolError):
+    """The peer speaks a protocol major version this side does not know."""
+
+
+def _need(buf, n, what):
+    if buf is None:
+        raise ProtocolError("%s: no data" % what)
+    if len(buf) < n:
+        raise ProtocolError("%s truncated: %d bytes, expected %d" % (what, len(buf), n))
+
+
+
+def check_version(major, minor=0):
+    """Refuse a protocol major version this side does not speak (VersionError)."""
+    if major != PROTO_MAJOR:
+        raise VersionError("the band speaks protocol %d.%d, this repband speaks %d.%d: update %s"
+                           % (major, minor, PROTO_MAJOR, PROTO_MINOR,
+                              "repband on this computer" if major > PROTO_MAJOR else "the band's firmware"))
+
+
+def parse_version_string(s):
+    """(major, minor) from "1.0" (bytes or str); ProtocolError if it is not that."""
+    try:
+        if not isinstance(s, str):
+            s = bytes(s).decode()
+        parts = s.strip().split(".")
+        if len(parts) != 2:
+            raise ValueError
+        major = int(parts[0])
+        minor = int(parts[1])
+    except (ValueError, TypeError, UnicodeError):
+        raise ProtocolError("not a protocol version: %r" % (s,))
+    if major < 0 or minor < 0 or major > 255 or minor > 255:
+        raise ProtocolError("not a protocol version: %r" % (s,))
+    return major, minor
+
+
+
+def encode_live(flags, counter, session, exercise, side, set_count, hold_ds, counts):
+    buf = bytearray(LIVE_SIZE)
+    encode_live_into(buf, flags, counter, session, exercise, side, set_count, hold_ds, counts)
+    return bytes(buf)
+
+
+def decode_live(buf):
+    _exact(buf, LIVE_SIZE, "live state")
+    v = struct.unpack_from(_LIVE_FMT, buf, 0)
+    counts = v[6:]
+    d = {"flags": v[0], "counter": v[1], "session": v[2], "exercise": v[3] & 0x0F,
+         "side": v[3] >> 4, "set_count": v[4], "hold_ds": v[5], "counts": counts,
+         "session_active": bool(v[0] & LIVE_SESSION), "hold_active": bool(v[0] & LIVE_HOLD),
+         "calibrated": bool(v[0] & LIVE_CALIBRATED), "storage_full": bool(v[0] & LIVE_STORAGE_FULL),
+         "raw": bool(v[0] & LIVE_RAW), "time_set": bool(v[0] & LIVE_TIME_SET),
+         "sensor_fault": bool(v[0] & LIVE_SENSOR_FAULT), "low_battery": bool(v[0] & LIVE_LOW_BATTERY)}
+    for i in range(N_CELLS):
+        d[CELL_NAMES[i]] = counts[i]
+    return d
+
+
+
+def decode_status(buf):
+    """The status dict; VersionError for another major version (checked first), extra
+    bytes of a newer minor version are ignored."""
+    _need(buf, 2, "status")
+    check_version(buf[0], buf[1])
+    _need(buf, STATUS_SIZE, "status")
+    v = struct.unpack_from(_STATUS_FMT, buf, 0)
+    if v[3] != BATTERY_UNKNOWN and v[3] > 100:
+        raise ProtocolError("status: battery %d %% out of range" % v[3])
+    return {"major": v[0], "minor": v[1], "flags": v[2],
+            "battery": None if v[3] == BATTERY_UNKNOWN else v[3],
+            "used": v[4], "capacity": v[5], "unsynced": v[6], "first_seq": v[7], "next_seq": v[8]}
+
+
+
+RC_NAMES = ("", "success", "op code not supported", "invalid operator", "operator not supported",
+            "invalid operand", "no records found", "abort unsuccessful", "procedure not completed",
+            "operand not supported", "server busy")
+
+
+def rc_name(code):
+    return RC_NAMES[code] if 0 < code < len(RC_NAMES) else "response code %d" % code
+
+
+def encode_racp(op, operator=OPR_NULL, lo=0, hi=0):
+    """A RACP request. lo is the operand of <= and >=; lo, hi of a range."""
+    if operator == OPR_LE or operator == OPR_GE:
+        return struct.pack("<BBBI", op, operator, FILTER_SEQ, lo)
+    if operator == OPR_RANGE:
+        return struct.pack("<BBBII", op, operator, FILTER_SEQ, lo, hi)
+    return bytes((op, operator))
+
+
+
+def decode_racp_response(buf):
+    """An indication of the RACP -> dict: {"op": 5, "count"} or {"op": 6, "request",
+    "code", "records", "frames"} (records -1 when absent)."""
+    _need(buf, 2, "RACP response")
+    op = buf[0]
+    if buf[1] != OPR_NULL:
+        raise ProtocolError("RACP response with operator %d (null expected)" % buf[1])
+    if op == RACP_NUMBER_RESPONSE:
+        _exact(buf, 6, "RACP number response")
+        return {"op": op, "count": struct.unpack_from("<I", buf, 2)[0]}
+    if op == RACP_RESPONSE:
+        if len(buf) != 4 and len(buf) != 12:
+            raise ProtocolError("RACP response code of %d bytes, expected 4 or 12" % len(buf))
+        req = buf[2]
+        code = buf[3]
+        if code < RC_SUCCESS or code > RC_BUSY:
+            raise ProtocolError("RACP response code %d unknown" % code)
+        d = {"op": op, "request": req, "code": code, "records": -1, "frames": 0}
+        if len(buf) == 12:
+            d["records"], d["frames"] = struct.unpack_from("<II", buf, 4)
+        return d
+    raise ProtocolError("not a RACP response: op code %d" % op)
+
+
+
+class Reassembler:
+    """Host side: frames of one report in, whole validated records (bytes) out.
+
+    A repeated frame (same counter and bytes as the previous one) is dropped and
+    counted in `duplicates`; a missing frame, a start flag that does not match the
+    stream, or record bytes that do not validate raise ProtocolError (the caller
+    re-requests from the next seq it needs)."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.frames = 0  # frames accepted
+        self.records = 0
+        self.duplicates = 0
+        self._last = None
+
+    def feed(self, frame):
+        if frame is None or len(frame) < 2:
+            raise ProtocolError("record frame of %d bytes: a header and data expected"
+                                % (0 if frame is None else len(frame)))
+        h = frame[0]
+        counter = h & FRAME_COUNTER
+        expect = self.frames & FRAME_COUNTER
+        if counter != expect:
+            if self.frames and counter == (expect - 1) & FRAME_COUNTER and self._last == bytes(frame):
+                self.duplicates += 1
+                return []
+            raise ProtocolError("record frame %d missing (frame %d came)" % (expect, counter))
+        start = bool(h & FRAME_START)
+        if start != (len(self.buf) == 0):
+            raise ProtocolError("record frame %d: start flag %d but %d bytes of a record pending"
+                                % (counter, start, len(self.buf)))
+        self._last = bytes(frame)
+        self.frames += 1
+        self.buf.extend(memoryview(frame)[1:])
+        out = []
+        buf = self.buf
+        off = 0
+        end = len(buf)
+        while end - off >= 6:
+            if buf[off] != records.MAGIC or buf[off + 1] != records.VERSION:
+                raise ProtocolError("record stream out of step: magic 0x%02x, version %d"
+                                    % (buf[off], buf[off + 1]))
+            n = buf[off + 4] | (buf[off + 5] << 8)
+            if n > records.MAX_PAYLOAD:
+                raise ProtocolError("record stream: payload length %d too large" % n)
+            size = records.OVERHEAD + n
+            if end - off < size:
+                break
+            records.check(buf, off, off + size)
+            out.append(bytes(buf[off:off + size]))
+            off += size
+            self.records += 1
+        if off:
+            self.buf = buf[off:]  # (MicroPython's bytearray has no slice deletion)
+        return out
+
+    def finish(self, n_records, n_frames):
+        """Check the end of a report against its response (lost tail, partial record)."""
+        if self.buf:
+            raise ProtocolError("report ended inside a record (%d bytes pending)" % len(self.buf))
+        if n_frames != self.frames or (n_records >= 0 and n_records != self.records):
+            raise ProtocolError("report sent %d records in %d frames, %d records in %d frames arrived"
+                                % (n_records, n_frames, self.records, self.frames))
+
+
+
+def encode_control(op, a=None, b=None):
+    if op < 1 or op >= len(_CTRL_FMT):
+        raise ProtocolError("control op code %d unknown" % op, RESULT_NOT_SUPPORTED)
+    fmt = _CTRL_FMT[op]
+    if not fmt:
+        return bytes((op,))
+    if _CTRL_LEN[op] == 4:
+        return bytes((op,)) + struct.pack(fmt, a, b)
+    return bytes((op,)) + struct.pack(fmt, a)
+
+
+
+def decode_control_response(buf):
+    """(op, result) of a control point indication."""
+    _exact(buf, 3, "control response")
+    if buf[0] != CTRL_RESPONSE:
+        raise ProtocolError("not a control response: 0x%02x" % buf[0])
+    if buf[2] < RESULT_SUCCESS or buf[2] > RESULT_FAILED:
+        raise ProtocolError("control response: result %d unknown" % buf[2])
+    return buf[1], buf[2]
+
+
+
+def encode_raw(seq, t_ms, period_10us, samples):
+    n = len(samples) // 6
+    buf = bytearray(RAW_HEADER + RAW_SAMPLE * n)
+    encode_raw_into(buf, seq, t_ms, period_10us, samples, n)
+    return bytes(buf)
+
+
+def decode_raw(buf):
+    """{"seq", "t_ms", "period_us", "samples": [(ax, ay, az, gx, gy, gz), ...]}."""
+    _need(buf, RAW_HEADER + RAW_SAMPLE, "raw packet")
+    if (len(buf) - RAW_HEADER) % RAW_SAMPLE:
+        raise ProtocolError("raw packet of %d bytes: not a header and whole samples" % len(buf))
+    seq, t, period = struct.unpack_from(_RAW_HDR_FMT, buf, 0)
+    if period == 0:
+        raise ProtocolError("raw packet: sample period 0")
+    out = []
+    for off in range(RAW_HEADER, len(buf), RAW_SAMPLE):
+        out.append(struct.unpack_from("<hhhhhh", buf, off))
+    return {"seq": seq, "t_ms": t, "period_us": period * 10, "samples": out}
+
+
+def raw_gap(prev_seq, seq):
+    """Packets missing between two consecutive raw packets (u16 seq, wraps)."""
+    return (seq - prev_seq - 1) & 0xFFFF
+
+
