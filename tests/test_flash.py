@@ -228,3 +228,174 @@ def test_auto_detect(tmp_path, capsys, monkeypatch):
         monkeypatch.setattr(serial.tools.list_ports, "comports", lambda *a, **k: [info])
         assert main(["flash", "--board", BOARD, "--dry-run"]) == 0
     assert f"board on {board.port}" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------
+# --romfs: the firmware's .mpy files in a ROMFS image, run in place from /rom
+
+ROMFS_BYTES = 256 * 1024
+
+
+def _image(firmware: Path, tmp_path: Path) -> bytes:
+    """The ROMFS image `flash --romfs` deploys (same build, same builder)."""
+    files = flash.compile_firmware(firmware, BOARD, tmp_path / "build-rom")
+    _, in_rom = flash.split_romfs(files)
+    return flash.build_romfs_image(in_rom, tmp_path / "staging")
+
+
+def _install_files(root: Path, expected: dict) -> None:
+    """A files install (what `repband flash` without --romfs leaves), put in place
+    directly: quicker than flashing it."""
+    for path, data in expected.items():
+        dst = root / path.lstrip("/")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+
+
+def _rom_writes(board: EmulatedBoard, since: int = 0) -> list[bytes]:
+    return [b for b in board.blocks[since:]
+            if b.startswith(b"f=open(") or b"rom_ioctl(3," in b or b"rom_ioctl(4," in b]
+
+
+def test_flash_romfs_end_to_end(tmp_path, firmware, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    user_before = _user_snapshot(root)
+    expected = _expected_files(firmware, tmp_path)
+    image = _image(firmware, tmp_path)
+
+    # A files install first (as today), then the same board moves to ROMFS.
+    _install_files(root, expected)
+    with EmulatedBoard(root, romfs_bytes=ROMFS_BYTES) as board:
+        assert main(["flash", "--port", board.port, "--romfs", "--verify"]) == 0
+        out = capsys.readouterr().out
+        assert f"ROMFS image: {len(image)} bytes" in out and f"of {ROMFS_BYTES} bytes" in out
+        assert "ROMFS image deployed" in out
+        assert f"verify: the ROMFS image matches ({len(image)} bytes, sha256" in out
+        assert "remove /repcore/detector.mpy  (in the ROMFS image now)" in out
+        assert "rmdir  /repcore/" in out
+
+        # The partition holds the image, byte for byte; the filesystem keeps only what
+        # the board runs by name, and the user's data.
+        assert board.romfs_file.read_bytes()[:len(image)] == image
+        assert (root / "main.py").read_bytes() == expected["/main.py"]
+        assert (root / "board").read_text() == BOARD + "\n"
+        assert list(root.rglob("*.mpy")) == []
+        for d in ("repcore", "drivers", "app", "boards"):
+            assert not (root / d).exists(), d
+        assert _user_snapshot(root) == user_before
+
+        # After a soft reset the board mounts the image at /rom and imports from there.
+        r = _mpremote(board.port, "exec",
+                      "import boards, repcore.detector, app.app\n"
+                      "b = boards.load(open('/board').read().strip())\n"
+                      "print('LOADED', b.NAME, repcore.detector.__file__, app.app.__file__)")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"LOADED {BOARD} /rom/repcore/detector.mpy /rom/app/app.mpy" in r.stdout
+
+        # Again: the image on the board is identical, nothing is written.
+        blocks = len(board.blocks)
+        assert main(["flash", "--port", board.port, "--romfs", "--verify"]) == 0
+        assert _rom_writes(board, blocks) == []
+        assert "ROMFS image deployed" not in capsys.readouterr().out
+
+        # Back to files: they are written and the old image is erased, so the files
+        # flashed are the files that run (nothing stale left importable from /rom).
+        assert main(["flash", "--port", board.port, "--verify"]) == 0
+        out = capsys.readouterr().out
+        assert "erase  ROMFS0" in out and "erased the older repband image" in out
+        for path, data in expected.items():
+            assert (root / path.lstrip("/")).read_bytes() == data, path
+        assert not board.romfs_file.read_bytes().startswith(b"\xd2\xcd\x31")
+        r = _mpremote(board.port, "romfs", "query")
+        assert "Not a valid ROMFS" in r.stdout, r.stdout + r.stderr
+        r = _mpremote(board.port, "exec",
+                      "import sys, vfs, repcore.detector\n"
+                      "print('PATH', '/rom' in sys.path, len(vfs.mount()),"
+                      " repcore.detector.__file__)")
+        assert "PATH False 1 repcore/detector.mpy" in r.stdout, r.stdout + r.stderr
+    assert _user_snapshot(root) == user_before
+
+
+def test_romfs_refused_without_romfs(tmp_path, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    before = _snapshot(root)
+    with EmulatedBoard(root) as board:  # a standard build: no ROMFS
+        rc = main(["flash", "--port", board.port, "--board", BOARD, "--romfs"])
+        writes = _rom_writes(board)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "has no ROMFS partition" in err and "without --romfs" in err
+    assert "docs/flashing.md" in err
+    assert err.count("\n") == 1
+    assert writes == []
+    assert _snapshot(root) == before
+
+
+def test_romfs_image_too_big_is_refused(tmp_path, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    before = _snapshot(root)
+    with EmulatedBoard(root, romfs_bytes=4096) as board:
+        rc = main(["flash", "--port", board.port, "--board", BOARD, "--romfs"])
+        writes = _rom_writes(board)
+        partition = board.romfs_file.read_bytes()
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "larger than the board's ROMFS partition (4096 bytes)" in err
+    assert err.count("\n") == 1
+    assert writes == []
+    assert partition == b"\xff" * 4096
+    assert _snapshot(root) == before
+
+
+def test_romfs_dry_run_changes_nothing(tmp_path, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    before = _snapshot(root)
+    with EmulatedBoard(root, romfs_bytes=ROMFS_BYTES) as board:
+        assert main(["flash", "--port", board.port, "--board", BOARD, "--romfs",
+                     "--dry-run"]) == 0
+        writes = _rom_writes(board)
+        partition = board.romfs_file.read_bytes()
+    out = capsys.readouterr().out
+    assert "dry run" in out and "deploy ROMFS0" in out and "write  /main.py" in out
+    assert "untouched: /config.json, /data/, /log/" in out
+    assert writes == []
+    assert partition == b"\xff" * ROMFS_BYTES
+    assert _snapshot(root) == before
+
+
+def test_romfs_verify_detects_a_corrupted_image(tmp_path, firmware, capsys):
+    root = tmp_path / "board"
+    _user_data(root)
+    expected = _expected_files(firmware, tmp_path)
+    _install_files(root, expected)
+    done, holder = [], []
+
+    def bad_flash_cell(board_root: Path):
+        # Once the image is written (mpremote's final rom_ioctl(5)), flip a byte of it.
+        board = holder[0]
+        if not done and board.blocks and b"rom_ioctl(5," in board.blocks[-1]:
+            data = bytearray(board.romfs_file.read_bytes())
+            size = flash.RomInfo(1, len(data), bytes(data[:12]), None).image_size
+            data[size // 2] ^= 0x40
+            board.romfs_file.write_bytes(bytes(data))
+            done.append(True)
+
+    with EmulatedBoard(root, romfs_bytes=ROMFS_BYTES, after_block=bad_flash_cell) as board:
+        holder.append(board)
+        rc = main(["flash", "--port", board.port, "--board", BOARD, "--romfs", "--verify"])
+        err = capsys.readouterr().err
+        assert rc == 1
+        assert done
+        assert "verify failed" in err and "ROMFS image" in err and err.count("\n") == 1
+        # The bad image was erased before the filesystem was touched: the files install
+        # is still there and is what the board runs.
+        assert not board.romfs_file.read_bytes().startswith(b"\xd2\xcd\x31")
+        for path, data in expected.items():
+            assert (root / path.lstrip("/")).read_bytes() == data, path
+        r = _mpremote(board.port, "exec", "import repcore.detector\n"
+                      "print('FROM', repcore.detector.__file__)")
+        assert "FROM repcore/detector.mpy" in r.stdout, r.stdout + r.stderr

@@ -25,13 +25,42 @@ Uses mpremote as a library (its serial transport, raw REPL and file commands):
    firmware file's sha256 (or its contents, on a board without ``hashlib``);
 6. soft-reset the board from the friendly REPL so the app starts again.
 
+``--romfs`` (MicroPython >= 1.25 built with ROMFS, ``MICROPY_VFS_ROM``; not the standard
+ESP32 downloads): the board runs the .mpy files in place from its ROMFS partition
+instead of loading them into the heap (docs/flashing.md, docs/firmware.md).
+
+* the probe also reads ``vfs.rom_ioctl``: the number of ROMFS partitions, the size of
+  partition 0 and its first bytes (a valid image starts with ``d2 cd 31``) and, for a
+  valid image, its top-level names. A board without ROMFS is refused (status 2,
+  nothing changed);
+* the same compiled .mpy files, all but the top-level ``main.py``/``boot.py`` and
+  ``/board``, are laid out by package in a staging directory and packed with
+  ``mpremote.romfs.make_romfs``; an image larger than the partition is refused;
+* the image is deployed with mpremote's own ``romfs deploy``
+  (``mpremote.commands.do_romfs``; it unmounts ``/rom`` and leaves it unmounted, the
+  board mounts it again at the soft reset), unless the partition already holds it
+  (sha256 on the board); with ``--verify`` the partition's first bytes and the sha256 of
+  the image's bytes on the board are compared with the build, and a bad image is
+  erased (so it never runs) before anything else is changed;
+* only then the filesystem: ``main.py`` and ``/board`` are written as above and every
+  other file of the firmware's directories is removed, with the directories (on the
+  filesystem they would shadow ``/rom``: ``sys.path`` is ``['', '.frozen', '/rom',
+  ...]``). ``PROTECTED`` paths are never touched.
+
+Without ``--romfs``, a ROMFS partition whose image holds repband's packages (a previous
+``--romfs`` install) is erased once the files are written (and verified): the files
+flashed are the files that run, and no stale module is left importable from ``/rom``.
+An image without repband's packages is left alone.
+
 Exit status: 0 done; 2 nothing was changed because of the port (none found, cannot be
 opened, no MicroPython REPL answers), the board (not MicroPython, too old or too new,
-no bluetooth, not enough space) or the input (unknown board profile); 1 the board
-failed part-way (connection lost) or ``--verify`` found a mismatch.
+no bluetooth, not enough space, no ROMFS partition or one too small for ``--romfs``) or
+the input (unknown board profile); 1 the board failed part-way (connection lost) or
+``--verify`` found a mismatch.
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import hashlib
@@ -50,12 +79,15 @@ from repband.firmware import FirmwareNotFound, firmware_root
 __all__ = [
     "FlashError",
     "DeviceInfo",
+    "RomInfo",
     "Plan",
     "MIN_MICROPYTHON",
     "PROTECTED",
     "firmware_dir",
     "list_boards",
     "compile_firmware",
+    "split_romfs",
+    "build_romfs_image",
     "flash",
     "cmd_flash",
 ]
@@ -73,6 +105,8 @@ KEEP_SOURCE = ("main.py", "boot.py")
 BOARD_FILE = "/board"  # one line, the profile name; read by firmware/main.py
 CONNECT_TIMEOUT = 10.0  # seconds to get the raw REPL prompt (includes a soft reset)
 WRITE_CHUNK = 1024  # bytes of file data per raw-REPL block
+ROMFS_HEADER = b"\xd2\xcd\x31"  # a valid ROMFS image starts with this
+ROMFS_PARTITION = 0  # the partition --romfs deploys to (the one the board mounts at /rom)
 
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
@@ -161,6 +195,42 @@ def _is_protected(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PROTECTED)
 
 
+def split_romfs(files: list[tuple[str, bytes]]) -> tuple[list, list]:
+    """(files that stay on the filesystem: the top-level sources the board runs by name
+    and ``/board``; files that go in the ROMFS image: every compiled module)."""
+    on_fs, in_rom = [], []
+    for path, data in files:
+        by_name = path.count("/") == 1 and path[1:] in KEEP_SOURCE
+        (on_fs if by_name or path == BOARD_FILE else in_rom).append((path, data))
+    return on_fs, in_rom
+
+
+def build_romfs_image(in_rom: list[tuple[str, bytes]], staging: Path) -> bytes:
+    """The ROMFS image of ``in_rom`` (device path, bytes), laid out under ``staging``
+    as on the board (``repcore/``, ``drivers/``, ...) and packed by mpremote's builder
+    (the files are already .mpy: no compiling there)."""
+    from mpremote.romfs import make_romfs
+
+    staging.mkdir(parents=True, exist_ok=True)
+    for path, data in in_rom:
+        dst = staging / path.lstrip("/")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            image = make_romfs(str(staging), mpy_cross=False)
+    except SystemExit:
+        raise FlashError("cannot build the ROMFS image: "
+                         + captured.getvalue().strip()[-300:]) from None
+    return bytes(image)
+
+
+def _romfs_names(in_rom) -> set[str]:
+    """Top-level names of the image (``repcore``, ``app``, ...)."""
+    return {path.split("/")[1] for path, _ in in_rom}
+
+
 # ----------------------------------------------------------------------------- device side
 
 _PROBE = """\
@@ -185,6 +255,79 @@ _rb_i = sys.implementation
 print(repr((_rb_i.name, tuple(_rb_i.version)[:3], getattr(_rb_i, '_mpy', None),
             sys.platform, getattr(_rb_i, '_machine', ''), _rb_bt, _rb_free, _rb_sha)))
 """
+
+# ROMFS (MicroPython >= 1.25 built with MICROPY_VFS_ROM; mpremote's `romfs query`):
+# None without vfs.rom_ioctl, else (partitions, size of partition 0 or -1, its first 12
+# bytes, the image's top-level names or None when it holds no valid image).
+_ROMFS_PROBE = """\
+_rb_rom = None
+try:
+    import vfs
+except ImportError:
+    vfs = None
+if vfs is not None and hasattr(vfs, 'rom_ioctl'):
+    _rb_n = vfs.rom_ioctl(1)
+    _rb_size = -1
+    _rb_head = b''
+    _rb_names = None
+    if _rb_n > 0:
+        _rb_dev = vfs.rom_ioctl(2, %(part)d)
+        if isinstance(_rb_dev, int):
+            _rb_size = -1
+        elif hasattr(_rb_dev, 'ioctl'):
+            _rb_size = _rb_dev.ioctl(4, 0) * _rb_dev.ioctl(5, 0)
+        else:
+            _rb_size = len(_rb_dev)
+        if _rb_size > 0:
+            try:
+                _rb_head = bytes(memoryview(_rb_dev)[:12])
+            except Exception:
+                _rb_head = b''
+            if _rb_head[:3] == %(header)r:
+                try:
+                    _rb_names = sorted([e[0] for e in vfs.VfsRom(_rb_dev).ilistdir('/')])
+                except Exception:
+                    _rb_names = None
+    _rb_rom = (_rb_n, _rb_size, _rb_head, _rb_names)
+    _rb_dev = None
+print(repr(_rb_rom))
+""" % {"part": ROMFS_PARTITION, "header": ROMFS_HEADER}
+
+# Length, first 12 bytes and sha256 (hex, '' without hashlib) of the first N bytes of
+# the ROMFS partition.
+_ROMFS_HASH = """\
+import vfs
+_rb_dev = vfs.rom_ioctl(2, %(part)d)
+try:
+    import hashlib, binascii
+    _rb_h = binascii.hexlify(hashlib.sha256(memoryview(_rb_dev)[:N]).digest()).decode()
+except ImportError:
+    _rb_h = ''
+print(repr((len(_rb_dev), bytes(memoryview(_rb_dev)[:12]), _rb_h)))
+""" % {"part": ROMFS_PARTITION}
+
+# Invalidate the image in the ROMFS partition (its header sector erased, its first bytes
+# zeroed): the board no longer mounts it at /rom. Prints (status, first 3 bytes).
+_ROMFS_ERASE = """\
+import vfs
+try:
+    vfs.umount('/rom')
+except Exception:
+    pass
+_rb_dev = vfs.rom_ioctl(2, %(part)d)
+if hasattr(_rb_dev, 'ioctl'):
+    _rb_r = _rb_dev.ioctl(6, 0)
+else:
+    _rb_r = vfs.rom_ioctl(3, %(part)d, 16)
+    if _rb_r > 0:
+        _rb_r = vfs.rom_ioctl(4, %(part)d, 0, bytes(_rb_r))
+        vfs.rom_ioctl(5, %(part)d)
+try:
+    _rb_head = bytes(memoryview(_rb_dev)[:3])
+except Exception:
+    _rb_head = b''
+print(repr((_rb_r, _rb_head)))
+""" % {"part": ROMFS_PARTITION}
 
 _BOARD_NAME = """\
 try:
@@ -294,12 +437,47 @@ class DeviceInfo:
 
 
 @dataclass
+class RomInfo:
+    """The board's ROMFS (``vfs.rom_ioctl``), as mpremote's ``romfs query`` reads it."""
+
+    partitions: int
+    size: int  # bytes of partition 0; -1 when there is none
+    header: bytes  # its first 12 bytes
+    names: list | None  # top-level names in its image; None without a valid image
+
+    @property
+    def usable(self) -> bool:
+        return self.partitions > 0 and self.size > 0
+
+    @property
+    def has_image(self) -> bool:
+        return self.header.startswith(ROMFS_HEADER)
+
+    @property
+    def image_size(self) -> int:
+        """Bytes of the image in the partition (header included), 0 without one."""
+        if not self.has_image:
+            return 0
+        size, n = 0, 3
+        for n, value in enumerate(self.header[3:], 4):
+            size = (size << 7) | (value & 0x7F)
+            if not value & 0x80:
+                break
+        return n + size
+
+
+@dataclass
 class Plan:
     write: list = field(default_factory=list)  # (path, bytes, reason)
     keep: list = field(default_factory=list)  # paths already identical
     remove: list = field(default_factory=list)  # stale paths in the firmware's directories
     mkdir: list = field(default_factory=list)
     untouched: list = field(default_factory=list)  # top-level entries left alone
+    rmdir: list = field(default_factory=list)  # --romfs: the firmware's directories, deepest first
+    in_rom: set = field(default_factory=set)  # --romfs: device paths now in the image
+    romfs_deploy: bytes | None = None  # --romfs: the image to deploy (None: already there)
+    romfs_image: int = 0  # --romfs: bytes of the image
+    romfs_erase: list | None = None  # without --romfs: names of the stale image to erase
 
     @property
     def bytes_to_write(self) -> int:
@@ -436,9 +614,16 @@ class _Board:
 
 
 class _State:
-    def __init__(self):
-        self.transport = None
+    """What mpremote's commands expect of its ``State`` (``do_connect``, ``do_romfs``)."""
+
+    def __init__(self, transport=None):
+        self.transport = transport
         self._auto_soft_reset = True
+
+    def ensure_raw_repl(self, soft_reset=None):
+        # Already in the raw REPL: no soft reset in the middle of a flash.
+        if not self.transport.in_raw_repl:
+            self.transport.enter_raw_repl(soft_reset=False)
 
     def did_action(self):
         pass
@@ -448,6 +633,74 @@ def _device_info(board: _Board) -> DeviceInfo:
     t = board.eval_repr(_PROBE)
     return DeviceInfo(name=t[0], version=tuple(t[1]), mpy=t[2], platform=t[3], machine=t[4],
                       bluetooth=bool(t[5]), free_bytes=int(t[6]), sha256=bool(t[7]))
+
+
+def _rom_info(board: _Board) -> RomInfo | None:
+    """The board's ROMFS, or None when its MicroPython has no ``vfs.rom_ioctl``."""
+    t = board.eval_repr(_ROMFS_PROBE)
+    if t is None:
+        return None
+    return RomInfo(partitions=int(t[0]), size=int(t[1]), header=bytes(t[2]),
+                   names=None if t[3] is None else list(t[3]))
+
+
+def _check_romfs(rom: RomInfo | None, info: DeviceInfo) -> None:
+    if rom is None or not rom.usable:
+        why = "built without ROMFS" if rom is None else "vfs.rom_ioctl finds none"
+        raise FlashError(f"the board's MicroPython ({info.version_str} on {info.platform}) has "
+                         f"no ROMFS partition ({why}): flash without --romfs, or install a "
+                         "MicroPython build with ROMFS (see docs/flashing.md)")
+
+
+def _rom_hash(board: _Board, n: int) -> tuple[int, bytes, str]:
+    """(partition length, its first 12 bytes, sha256 hex of its first n bytes or '')."""
+    t = board.eval_repr(f"N = {int(n)}\n" + _ROMFS_HASH)
+    return int(t[0]), bytes(t[1]), str(t[2])
+
+
+def _rom_matches(board: _Board, image: bytes, info: DeviceInfo) -> bool:
+    """Whether the partition starts with ``image``, byte for byte."""
+    size, head, h = _rom_hash(board, len(image) if info.sha256 else 0)
+    if size < len(image) or head != image[:12]:
+        return False
+    if info.sha256:
+        return h == hashlib.sha256(image).hexdigest()
+    step = 512
+    for off in range(0, len(image), step):
+        end = min(off + step, len(image))
+        back = board.eval_repr(f"print(repr(bytes(memoryview(_rb_dev)[{off}:{end}])))")
+        if back != image[off:end]:
+            return False
+    return True
+
+
+def _deploy_romfs(board: _Board, image_file: Path) -> str:
+    """``mpremote romfs deploy IMAGE`` on the open connection; returns its output."""
+    from mpremote.commands import CommandError, do_romfs
+
+    state = _State(board.transport)
+    args = argparse.Namespace(command=["deploy"], path=str(image_file),
+                              partition=ROMFS_PARTITION, mpy=False)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            do_romfs(state, args)
+    except CommandError as exc:
+        raise FlashError(f"mpremote romfs deploy: {exc}") from None
+    except SystemExit:
+        # Its refusals (image invalid or too big) come before it writes anything.
+        lines = [ln for ln in captured.getvalue().splitlines() if ln.strip()]
+        raise FlashError("mpremote romfs deploy refused the image: "
+                         + (lines[-1] if lines else "no reason given")) from None
+    return captured.getvalue()
+
+
+def _erase_romfs(board: _Board) -> None:
+    """Invalidate the image in the ROMFS partition (the board then mounts no /rom)."""
+    status, head = board.eval_repr(_ROMFS_ERASE)
+    if not isinstance(status, int) or status < 0 or bytes(head) == ROMFS_HEADER:
+        raise FlashError(f"could not erase the board's ROMFS image (rom_ioctl answered "
+                         f"{status!r}); run `repband flash` again", EXIT_FAILED)
 
 
 def _top_level(files) -> list[str]:
@@ -497,6 +750,12 @@ def _verify(board: _Board, files, info: DeviceInfo) -> list[str]:
 
 
 def _print_plan(plan: Plan, out, keep: bool = True) -> None:
+    if plan.romfs_image:
+        if plan.romfs_deploy is not None:
+            print(f"  deploy ROMFS{ROMFS_PARTITION}  {plan.romfs_image} bytes (image of "
+                  f"{len(plan.in_rom)} modules, runs from /rom)", file=out)
+        elif keep:
+            print(f"  keep   ROMFS{ROMFS_PARTITION}  (identical image)", file=out)
     for d in plan.mkdir:
         print(f"  mkdir  {d}/", file=out)
     for path, data, why in plan.write:
@@ -504,13 +763,19 @@ def _print_plan(plan: Plan, out, keep: bool = True) -> None:
     for path in plan.keep if keep else ():
         print(f"  keep   {path}  (identical)", file=out)
     for path in plan.remove:
-        print(f"  remove {path}  (not part of this firmware)", file=out)
+        why = "in the ROMFS image now" if path in plan.in_rom else "not part of this firmware"
+        print(f"  remove {path}  ({why})", file=out)
+    for d in plan.rmdir:
+        print(f"  rmdir  {d}/", file=out)
+    if plan.romfs_erase:
+        print(f"  erase  ROMFS{ROMFS_PARTITION}  (its image holds an older repband: "
+              f"{', '.join(plan.romfs_erase)}; the files flashed are the files run)", file=out)
     if plan.untouched:
         print("  untouched: " + ", ".join(plan.untouched), file=out)
 
 
 def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = False,
-          verify: bool = False, fw: Path | None = None, out=None) -> int:
+          verify: bool = False, romfs: bool = False, fw: Path | None = None, out=None) -> int:
     """Flash the firmware (see the module docstring). Raises :class:`FlashError`."""
     out = out or sys.stdout
     fw = Path(fw) if fw is not None else firmware_dir()
@@ -525,6 +790,9 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
         info = _device_info(dev)
         print(f"board on {dev.port}: {info.describe()}", file=out)
         _check_device(info, compiler_major)
+        rom = _rom_info(dev)
+        if romfs:
+            _check_romfs(rom, info)
         if board is None:
             board = dev.eval_repr(_BOARD_NAME)
             if board not in boards:
@@ -532,42 +800,98 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
                                  + ", ".join(boards))
             print(f"board profile on the device: {board}", file=out)
         with tempfile.TemporaryDirectory(prefix="repband-flash-") as tmp:
-            files = compile_firmware(fw, board, Path(tmp))
-        top = _top_level(files)
-        manifest = _manifest(dev, top, info.sha256)
-        root = sorted("/" + e.name + ("/" if e.st_mode & 0x4000 else "")
-                      for e in dev.transport.fs_listdir("/"))
-        root_plain = [r.rstrip("/") for r in root]
-        plan = _make_plan(files, manifest, top, root_plain)
-        plan.untouched = [r for r in root if r.rstrip("/") in plan.untouched]
-        replaced = {w[0] for w in plan.write} | set(plan.remove)
-        freed = sum(size for path, size, _ in manifest if size > 0 and path in replaced)
-        need = plan.bytes_to_write - freed
-        if info.free_bytes >= 0 and need > info.free_bytes:
-            raise FlashError(f"not enough space on the board: {need} more bytes needed, "
-                             f"{info.free_bytes} free")
-        print(f"firmware for {board}: {len(files)} files, .mpy {compiler_major}."
-              f"{compiler_sub} (mpy-cross) for the board's .mpy {info.mpy_str}", file=out)
-        if dry_run:
-            print("plan (dry run: nothing is written):", file=out)
-            _print_plan(plan, out)
-            ok = True
-            return 0
-        _print_plan(plan, out, keep=False)
-        try:
-            for d in plan.mkdir:
-                dev.transport.fs_mkdir(d)
-            for path, data, _ in plan.write:
-                _write_file(dev, path, data)
-            for path in plan.remove:
-                dev.transport.fs_rmfile(path)
-            bad = _verify(dev, files, info) if verify else []
-        except Exception as exc:  # TransportError, TransportExecError, OSError
-            if isinstance(exc, FlashError):
-                raise
-            raise FlashError(f"the board failed while flashing ({type(exc).__name__}: "
-                             f"{str(exc).strip()[:300]}); run `repband flash` again",
-                             EXIT_FAILED) from None
+            files = compile_firmware(fw, board, Path(tmp) / "build")
+            on_fs, in_rom = split_romfs(files)
+            image_file = Path(tmp) / "firmware.romfs"
+            if romfs:
+                image = build_romfs_image(in_rom, Path(tmp) / "romfs")
+                image_file.write_bytes(image)
+                if len(image) > rom.size:
+                    raise FlashError(
+                        f"the ROMFS image ({len(image)} bytes) is larger than the board's "
+                        f"ROMFS partition ({rom.size} bytes): flash without --romfs, or "
+                        "install a MicroPython build with a bigger ROMFS partition")
+            wanted = on_fs if romfs else files
+            top = _top_level(files)
+            manifest = _manifest(dev, top, info.sha256)
+            root = sorted("/" + e.name + ("/" if e.st_mode & 0x4000 else "")
+                          for e in dev.transport.fs_listdir("/"))
+            root_plain = [r.rstrip("/") for r in root]
+            plan = _make_plan(wanted, manifest, top, root_plain)
+            # /rom is where the board mounts its ROMFS (listed in / while mounted), not
+            # a directory of the filesystem.
+            plan.untouched = [r for r in root if r.rstrip("/") in plan.untouched
+                              and not (rom is not None and r == "/rom/")]
+            if romfs:
+                plan.in_rom = {p for p, _ in in_rom}
+                plan.romfs_image = len(image)
+                plan.rmdir = sorted((p for p, size, _ in manifest
+                                     if size < 0 and not _is_protected(p)),
+                                    key=lambda d: (-d.count("/"), d))
+                # Already there (sha256 on the board; without hashlib reading it back
+                # would cost about what deploying does): no deploy.
+                same = (info.sha256 and rom.has_image and rom.image_size == len(image)
+                        and _rom_matches(dev, image, info))
+                plan.romfs_deploy = None if same else image
+            elif rom is not None and rom.usable and rom.names:
+                stale = sorted(set(rom.names) & _romfs_names(in_rom))
+                plan.romfs_erase = stale or None
+                if not stale:
+                    print(f"ROMFS{ROMFS_PARTITION} holds an image without repband's packages: "
+                          "left alone", file=out)
+            replaced = {w[0] for w in plan.write} | set(plan.remove)
+            freed = sum(size for path, size, _ in manifest if size > 0 and path in replaced)
+            need = plan.bytes_to_write - freed
+            if info.free_bytes >= 0 and need > info.free_bytes:
+                raise FlashError(f"not enough space on the board: {need} more bytes needed, "
+                                 f"{info.free_bytes} free")
+            print(f"firmware for {board}: {len(files)} files, .mpy {compiler_major}."
+                  f"{compiler_sub} (mpy-cross) for the board's .mpy {info.mpy_str}", file=out)
+            if romfs:
+                print(f"ROMFS image: {len(image)} bytes ({len(in_rom)} modules) for "
+                      f"ROMFS{ROMFS_PARTITION} of {rom.size} bytes "
+                      f"({100 * len(image) // rom.size}% used; it holds "
+                      + (f"an image of {rom.image_size} bytes" if rom.has_image else "no image")
+                      + "); on the filesystem: " + ", ".join(p for p, _ in on_fs), file=out)
+            if dry_run:
+                print("plan (dry run: nothing is written):", file=out)
+                _print_plan(plan, out)
+                ok = True
+                return 0
+            _print_plan(plan, out, keep=False)
+            try:
+                if plan.romfs_deploy is not None:
+                    _deploy_romfs(dev, image_file)
+                    print(f"ROMFS image deployed ({len(image)} bytes)", file=out)
+                if romfs and verify:
+                    if not _rom_matches(dev, image, info):
+                        # Never leave a bad image to run (it would be mounted at /rom):
+                        # erase it before anything else changes.
+                        _erase_romfs(dev)
+                        raise FlashError(
+                            f"verify failed: the ROMFS image on the board differs from the "
+                            f"build ({'sha256' if info.sha256 else 'read back'}); it was "
+                            "erased and the filesystem left as it was; run `repband flash "
+                            "--romfs --verify` again", EXIT_FAILED)
+                    print(f"verify: the ROMFS image matches ({len(image)} bytes, "
+                          f"{'sha256 on the board' if info.sha256 else 'read back'})", file=out)
+                for d in plan.mkdir:
+                    dev.transport.fs_mkdir(d)
+                for path, data, _ in plan.write:
+                    _write_file(dev, path, data)
+                for path in plan.remove:
+                    dev.transport.fs_rmfile(path)
+                for d in plan.rmdir:
+                    dev.transport.fs_rmdir(d)
+                bad = _verify(dev, wanted, info) if verify else []
+                if plan.romfs_erase and not bad:
+                    _erase_romfs(dev)
+            except Exception as exc:  # TransportError, TransportExecError, OSError
+                if isinstance(exc, FlashError):
+                    raise
+                raise FlashError(f"the board failed while flashing ({type(exc).__name__}: "
+                                 f"{str(exc).strip()[:300]}); run `repband flash` again",
+                                 EXIT_FAILED) from None
         print(f"wrote {len(plan.write)} files ({plan.bytes_to_write} bytes), kept "
               f"{len(plan.keep)}, removed {len(plan.remove)}", file=out)
         if verify:
@@ -576,7 +900,9 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
                     f"verify failed: {len(bad)} file(s) on the board differ from the build: "
                     + ", ".join(bad) + "; run `repband flash --verify` again", EXIT_FAILED)
             how = "sha256 on the board" if info.sha256 else "read back"
-            print(f"verify: all {len(files)} firmware files match ({how})", file=out)
+            print(f"verify: all {len(wanted)} firmware files match ({how})", file=out)
+        if plan.romfs_erase:
+            print(f"erased the older repband image in ROMFS{ROMFS_PARTITION}", file=out)
         ok = True
         return 0
     finally:
@@ -586,9 +912,11 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
 
 
 def cmd_flash(args) -> int:
-    """Entry point of ``repband flash`` (argparse namespace: port, board, dry_run, verify)."""
+    """Entry point of ``repband flash`` (argparse namespace: port, board, dry_run, verify,
+    romfs)."""
     try:
-        return flash(port=args.port, board=args.board, dry_run=args.dry_run, verify=args.verify)
+        return flash(port=args.port, board=args.board, dry_run=args.dry_run, verify=args.verify,
+                     romfs=getattr(args, "romfs", False))
     except FlashError as exc:
         print(f"repband: flash: {exc}", file=sys.stderr)
         return exc.status
@@ -610,4 +938,7 @@ def add_parser(sub) -> None:
     f.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     f.add_argument("--verify", action="store_true",
                    help="read back every file's sha256 after writing")
+    f.add_argument("--romfs", action="store_true",
+                   help="run the firmware from the board's ROMFS partition (less RAM; needs "
+                   "a MicroPython build with ROMFS, see docs/flashing.md)")
     f.set_defaults(func=cmd_flash)

