@@ -50,6 +50,7 @@ _K_GYRO = 0.2
 _K_REF = 0.15  # rest direction follows the still thigh with a ~0.5 s time constant
 _K_RATE = 0.08  # ~1 s average of the tilt rate
 _K_REV = 0.04  # ~2 s average of direction reversals (1-2 per second when walking)
+_K_SWING = 0.1  # ~0.8 s average of the swing direction the reversals are counted on
 
 _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
 _WALK_RATE = 0.7  # rad/s sustained (half that without a gyro: the low-pass hides it), with...
@@ -113,7 +114,9 @@ class Detector:
         # gravity direction, sensor frame
         self._init = False
         self.ux = self.uy = self.uz = 0.0
-        self._dx = self._dy = self._dz = 0.0  # last change of u, for reversals
+        self._dx = self._dy = self._dz = 0.0  # last change of u
+        self._sx = self._sy = self._sz = 0.0  # swing direction, for reversals
+        self._p = 0.0  # last change along it
         self.rate = 0.0  # tilt rate, rad/s, ~1 s average
         self.rev = 0.0  # direction reversals per second, ~2 s average
         self.still = False
@@ -242,7 +245,20 @@ class Detector:
         dz = vz - uz
         d = sqrt(dx * dx + dy * dy + dz * dz)
         self.rate += _K_RATE * (d / _DT - self.rate)
-        turn = (dx * self._dx + dy * self._dy + dz * self._dz) < 0.0 and d > 0.01
+        # A reversal is a change of sign along the swing's main direction (a leaky,
+        # sign-aligned average of recent changes). Consecutive changes alone miss the
+        # turns of a thigh path that loops (hip rotation and pelvic tilt in the
+        # stride): there the direction turns by less than 90 deg per tick.
+        sx, sy, sz = self._sx, self._sy, self._sz
+        p = dx * sx + dy * sy + dz * sz
+        k = -_K_SWING if p < 0.0 else _K_SWING
+        self._sx = sx + k * dx - _K_SWING * sx
+        self._sy = sy + k * dy - _K_SWING * sy
+        self._sz = sz + k * dz - _K_SWING * sz
+        turn = False
+        if d > 0.01:
+            turn = p * self._p < 0.0
+            self._p = p
         self.rev += _K_REV * ((1.0 / _DT if turn else 0.0) - self.rev)
         self._dx, self._dy, self._dz = dx, dy, dz
         self.ux, self.uy, self.uz = vx, vy, vz
@@ -326,8 +342,10 @@ class Detector:
             # The pelvis never flexes like a thigh: on the hip the nominal sign stays.
             if self.placement == PLACEMENT_HIP:
                 self._fwd_pending = _FWD_KNOWN
+            elif (fx != 0.0 or fy != 0.0 or fz != 0.0) and self.frame.forward_known:
+                self._fwd_pending = _FWD_SIGN
             else:
-                self._fwd_pending = _FWD_SIGN if fx != 0.0 or fy != 0.0 or fz != 0.0 else _FWD_AXIS
+                self._fwd_pending = _FWD_AXIS
             self._sink((EV_CALIBRATED, t, method))
 
     def _swing_is_planar(self):

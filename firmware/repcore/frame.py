@@ -15,6 +15,7 @@ class Frame:
         self.leg_sign = leg_sign
         self.set_axes(1.0, 0.0, 0.0, 0.0, 1.0 * leg_sign, 0.0)
         self.calibrated = False
+        self.forward_known = True  # False after a calibration had to guess forward
 
     def set_axes(self, xx, xy, xz, yx, yy, yz):
         """Body x and y as sensor-frame vectors; made orthonormal, z follows."""
@@ -46,11 +47,25 @@ class Frame:
         """Standing still with `u` up; `f` a forward direction (sensor frame) or zeros.
 
         Without a measured forward direction the current one is kept, only made
-        perpendicular to the new thigh axis: that corrects tilt, not roll.
+        perpendicular to the new thigh axis: that corrects tilt, not roll. When that
+        direction lies almost along the new thigh axis (a strap turned far from the
+        nominal mount), the current axis most nearly perpendicular to the thigh stands
+        in and `forward_known` turns False: only a hip flexion can tell forward then.
         """
+        self.forward_known = True
         if fx == 0.0 and fy == 0.0 and fz == 0.0:
             fx, fy, fz = self.yx, self.yy, self.yz
-        if self.set_axes(-ux, -uy, -uz, fx, fy, fz):
-            self.calibrated = True
-            return True
-        return False
+        if not self.set_axes(-ux, -uy, -uz, fx, fy, fz):
+            # Of three orthonormal axes one is at least 55 deg from any direction.
+            best = 2.0
+            for vx, vy, vz in ((self.yx, self.yy, self.yz), (self.zx, self.zy, self.zz),
+                               (self.xx, self.xy, self.xz)):
+                c = abs(vx * ux + vy * uy + vz * uz)
+                if c < best:
+                    best = c
+                    fx, fy, fz = vx, vy, vz
+            if not self.set_axes(-ux, -uy, -uz, fx, fy, fz):
+                return False
+            self.forward_known = False
+        self.calibrated = True
+        return True

@@ -194,8 +194,10 @@ def walk(b: Body, dur, stairs=0, turns=True):
         for _ in range(rng.integers(0, 3)):
             tc = rng.uniform(2.0, dur - 3.0)
             dpsi += rng.choice([-1, 1]) * rng.uniform(60, 180) * minjerk((t - tc) / 1.8)
-    yaw_osc = env * 4.0 * np.sin(ph + 0.3)
-    roll = env * 3.0 * np.sin(ph + 1.0)
+    # Pelvic rotation and obliquity follow the sensor leg's stride, mirrored for the
+    # left leg like the hip angles (-sg: the right leg's phases as before).
+    yaw_osc = -sg * env * 4.0 * np.sin(ph + 0.3)
+    roll = -sg * env * 3.0 * np.sin(ph + 1.0)
     pitch = env * (3.0 + 1.5 * np.sin(2 * ph))
     P = b.pose
     pel = rmul(rz(dpsi), P.pel, rz(yaw_osc), rx(roll), ry(pitch))
