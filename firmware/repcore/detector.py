@@ -116,7 +116,7 @@ class Detector:
         self.ux = self.uy = self.uz = 0.0
         self._dx = self._dy = self._dz = 0.0  # last change of u
         self._sx = self._sy = self._sz = 0.0  # swing direction, for reversals
-        self._p = 0.0  # last change along it
+        self._neg = False  # the last change ran against it
         self.rate = 0.0  # tilt rate, rad/s, ~1 s average
         self.rev = 0.0  # direction reversals per second, ~2 s average
         self.still = False
@@ -245,20 +245,24 @@ class Detector:
         dz = vz - uz
         d = sqrt(dx * dx + dy * dy + dz * dz)
         self.rate += _K_RATE * (d / _DT - self.rate)
-        # A reversal is a change of sign along the swing's main direction (a leaky,
-        # sign-aligned average of recent changes). Consecutive changes alone miss the
-        # turns of a thigh path that loops (hip rotation and pelvic tilt in the
-        # stride): there the direction turns by less than 90 deg per tick.
-        sx, sy, sz = self._sx, self._sy, self._sz
-        p = dx * sx + dy * sy + dz * sz
-        k = -_K_SWING if p < 0.0 else _K_SWING
-        self._sx = sx + k * dx - _K_SWING * sx
-        self._sy = sy + k * dy - _K_SWING * sy
-        self._sz = sz + k * dz - _K_SWING * sz
         turn = False
         if d > 0.01:
-            turn = p * self._p < 0.0
-            self._p = p
+            # A reversal is a change of sign along the swing's main direction (a leaky,
+            # sign-aligned average of recent changes). Consecutive changes alone miss
+            # the turns of a thigh path that loops (hip rotation and pelvic tilt in the
+            # stride): there the direction turns by less than 90 deg per tick.
+            sx, sy, sz = self._sx, self._sy, self._sz
+            neg = dx * sx + dy * sy + dz * sz < 0.0
+            if neg:
+                self._sx = sx - _K_SWING * (dx + sx)
+                self._sy = sy - _K_SWING * (dy + sy)
+                self._sz = sz - _K_SWING * (dz + sz)
+            else:
+                self._sx = sx + _K_SWING * (dx - sx)
+                self._sy = sy + _K_SWING * (dy - sy)
+                self._sz = sz + _K_SWING * (dz - sz)
+            turn = neg != self._neg
+            self._neg = neg
         self.rev += _K_REV * ((1.0 / _DT if turn else 0.0) - self.rev)
         self._dx, self._dy, self._dz = dx, dy, dz
         self.ux, self.uy, self.uz = vx, vy, vz
