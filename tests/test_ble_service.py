@@ -15,7 +15,7 @@ for p in (ROOT / "firmware", ROOT / "host"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from app.ble import FAST_ADV_US, SLOW_ADV_US, BandService, Secrets  # noqa: E402
+from app.ble import FAST_ADV_US, PAIR_WINDOW_MS, SLOW_ADV_US, BandService, Secrets  # noqa: E402
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink,  # noqa: E402
                           check_version, control, read_status, set_time)
 from repband.virtual import bluetooth as bt  # noqa: E402
@@ -527,4 +527,246 @@ def test_emulation_enforces_stack_rules(tmp_path):
             await c.read(0x2A00)
         with pytest.raises(OSError):
             ble.gatts_notify(conn, h, b"z")
+    run(go())
+
+
+# -- the pairing window ------------------------------------------------------------------------
+
+A = b"\x01\x02\x03\x04\x05\x06"  # the first host (the owner's computer)
+B = b"\x0b\x0b\x0b\x0b\x0b\x0b"  # a second phone / computer, or a stranger
+
+
+def _wait(band, seconds):
+    """Let virtual time pass (no central connected): the band polls as its app would."""
+    for _ in range(int(seconds * 1000 / 15)):
+        band.ble.step()
+        band.svc.poll()
+
+
+def _keys_of(band, addr):
+    return [it for it in band.secrets.items if bytes(it[1]) == b"\x00" + addr]
+
+
+async def _try_pair(band, addr):
+    """A fresh central pairs; returns it (connected or not) after the band had a moment."""
+    c = bt.Central(band.ble, addr=addr)
+    await c.connect()
+    await c.pair()
+    band.svc.poll()
+    band.ble.step(2)
+    band.svc.poll()
+    return c
+
+
+def test_pairing_window_refuses_a_second_central_once_bonded_and_expired(tmp_path):
+    band = Band(tmp_path)
+    svc = band.svc
+    n = len(band.all())
+
+    async def go():
+        # Out of the box (no bond) any central pairs: first set-up needs nothing.
+        assert svc.pairable and not band.secrets.bonded()
+        c1 = await _try_pair(band, A)
+        assert c1.is_connected and svc.encrypted and len(_keys_of(band, A)) == 2
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, PAIR_WINDOW_MS / 1000 + 1)  # the boot window is over, a bond exists
+        assert not svc.pairable
+
+        c2 = await _try_pair(band, B)  # Just Works runs, then the band hangs up
+        assert not c2.is_connected and c2.disconnects == 1
+        assert svc.pair_refused == 1 and not svc.connected and "refused" in svc.last_error
+        assert _keys_of(band, B) == [] and band.ble.stats["store_refused"] >= 1
+        assert band.ble.stats["unpaired"] == 0 and len(_keys_of(band, A)) == 2  # nothing evicted
+        assert c2.unencrypted_rx == [] and not any(u == P.RECORDS_UUID for u, _d, _k in c2.received)
+        with pytest.raises(bt.Disconnected):
+            await c2.read(P.STATUS_UUID)
+        # Its key is useless: the band never stored it.
+        await c2.connect()
+        with pytest.raises(bt.PairingError, match="pair again"):
+            await c2.encrypt()
+        assert not svc.encrypted
+        with pytest.raises(LinkError, match="pair it first"):
+            await RecordLink(c2).delete_through(10**6)
+        await c2.disconnect()
+        svc.poll()
+        assert len(band.all()) == n
+
+        # The owner's host reconnects on its bond and syncs as before.
+        await c1.connect()
+        await c1.encrypt()
+        assert svc.encrypted and svc.pair_refused == 1
+        async with band.air():
+            async with RecordLink(c1) as link:
+                got = [r async for r in link.records_from(0)]
+                assert got == band.all() and len(got) == n
+                assert await link.delete_through(R.seq_of(got[-1]))
+        assert band.all() == []
+    run(go())
+
+
+def test_writes_in_flight_on_a_refused_link_are_never_acted_on(tmp_path):
+    # The stack still passes a write that was on its way when the band hung up (the link
+    # is encrypted for the stack until the disconnect took effect): the band ignores it.
+    band = Band(tmp_path)
+    svc = band.svc
+    n = len(band.all())
+    seen = []
+
+    def after_refusal(event, data):
+        r = svc._irq(event, data)
+        if event == bt._IRQ_ENCRYPTION_UPDATE and svc.pair_refused and not seen:
+            conn = band.ble._conns[data[0]]
+            seen.append(conn)
+            band.ble._remote_write(conn, P.RACP_UUID, P.encode_racp(P.RACP_DELETE, P.OPR_LE, 10**6), True)
+            band.ble._remote_write(conn, P.CONTROL_UUID, P.encode_control(P.CTRL_START), True)
+        return r
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, 121)
+        band.ble.irq(after_refusal)
+        c2 = await _try_pair(band, B)
+        for _ in range(5):
+            svc.poll()
+            band.ble.step()
+        assert seen and not c2.is_connected and svc.pair_refused == 1
+        assert len(band.all()) == n and band.controls == []  # no delete, no command
+        assert band.ble.stats["indicate"] == 0  # and no answer either
+        assert "unencrypted" in svc.last_error
+    run(go())
+
+
+def test_button_press_opens_the_window_which_closes_again(tmp_path):
+    band = Band(tmp_path)
+    svc = band.svc
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, 125)
+        assert band.ble.adv[0] == SLOW_ADV_US // 625 * 625
+        assert svc.open_pairing() is True  # closed before: the app shows "pairable"
+        assert svc.open_pairing() is False  # already open: extended, nothing to show
+        assert svc.pairable and band.ble.adv[0] == FAST_ADV_US  # easy to find meanwhile
+        _wait(band, 100)
+        c2 = await _try_pair(band, B)
+        assert c2.is_connected and svc.encrypted and len(_keys_of(band, B)) == 2
+        await c2.disconnect()
+        svc.poll()
+        _wait(band, 21)  # 2 minutes after the press
+        assert not svc.pairable
+        c3 = await _try_pair(band, b"\x0c" * 6)
+        assert not c3.is_connected and svc.pair_refused == 1 and _keys_of(band, b"\x0c" * 6) == []
+        for addr in (A, B):  # both bonds work
+            c = bt.Central(band.ble, addr=addr)
+            c._ltk = (c1 if addr == A else c2)._ltk
+            await c.connect()
+            await c.encrypt()
+            assert svc.encrypted
+            await c.disconnect()
+            svc.poll()
+    run(go())
+
+
+def test_window_rule_after_start_and_bonds_survive_a_restart(tmp_path):
+    band = Band(tmp_path)
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        band.svc.poll()  # the keys go to flash
+        _wait(band, 121)
+        assert not band.svc.pairable
+        # A restart (switching the band on): a new service on the same flash.
+        band.ble.active(False)
+        band.secrets = Secrets(str(tmp_path / "secrets.json"))
+        assert band.secrets.bonded()
+        band.svc = BandService(band.ble, band.log, bt=bt, uptime_ms=band.ble.now_ms, secrets=band.secrets)
+        band.svc.start()
+        assert band.svc.pairable  # bonded, but just switched on: open for PAIR_WINDOW_MS
+        c = bt.Central(band.ble, addr=A)
+        c._ltk = c1._ltk
+        await c.connect()
+        await c.encrypt()  # the bond survived
+        assert band.svc.encrypted
+        await c.disconnect()
+        band.svc.poll()
+        c2 = await _try_pair(band, B)
+        assert c2.is_connected and band.svc.encrypted
+        await c2.disconnect()
+        band.svc.poll()
+        _wait(band, 121)
+        c3 = await _try_pair(band, b"\x0c" * 6)
+        assert not c3.is_connected and band.svc.pair_refused == 1
+    run(go())
+
+
+def test_a_stranger_using_a_bonded_address_cannot_erase_the_bond(tmp_path):
+    band = Band(tmp_path)
+    svc = band.svc
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, 121)
+        # Same address, no key: NimBLE's repeat-pairing check would make MicroPython
+        # delete A's bond; while the window is closed the band does not show it.
+        spoof = await _try_pair(band, A)
+        assert not spoof.is_connected and svc.pair_refused == 1
+        assert band.ble.stats["repeat_pairing"] == 0 and len(_keys_of(band, A)) == 2
+        c = bt.Central(band.ble, addr=A)
+        c._ltk = c1._ltk
+        await c.connect()
+        await c.encrypt()
+        assert svc.encrypted
+        await c.disconnect()
+        svc.poll()
+        # In the window the same re-pairing replaces the bond (the owner's host lost its keys).
+        svc.open_pairing()
+        again = await _try_pair(band, A)
+        assert again.is_connected and band.ble.stats["repeat_pairing"] == 1
+        assert [bytes(it[2])[-16:] for it in _keys_of(band, A)] == [again._ltk, again._ltk]
+    run(go())
+
+
+def test_a_refused_pairing_evicts_no_bond_whatever_the_stack_enumerates(tmp_path):
+    band = Band(tmp_path)
+    band.ble.enumerate_with_none = True  # a store enumeration that finds bonds by index
+    svc = band.svc
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, 121)
+        c2 = await _try_pair(band, B)
+        assert not c2.is_connected and band.ble.stats["store_refused"] >= 1
+        assert band.ble.stats["unpaired"] == 0 and len(_keys_of(band, A)) == 2
+    run(go())
+
+
+def test_cccd_values_of_a_bonded_host_are_kept_outside_the_window(tmp_path):
+    # Ports that keep a bonded peer's CCCDs pass them through _IRQ_SET_SECRET (another
+    # sec type) on its links: accepted whatever the window.
+    band = Band(tmp_path)
+    svc = band.svc
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, 121)
+        c = bt.Central(band.ble, addr=A)
+        c._ltk = c1._ltk
+        await c.connect()
+        await c.encrypt()
+        key = b"\x00" + A + b"\x10\x00"
+        assert svc._irq(bt._IRQ_SET_SECRET, (3, key, b"\x01\x00")) is True
+        assert band.secrets.get(3, 0, key) == b"\x01\x00"
+        assert svc._irq(bt._IRQ_SET_SECRET, (1, b"\x00" + A, b"x" * 23)) is False  # new keys: not now
     run(go())

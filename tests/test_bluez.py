@@ -221,6 +221,55 @@ def test_two_bands_and_bleak_errors(private_bus):
     run(go())
 
 
+# -- the pairing window: `repband pair` over bleak -------------------------------------------
+
+
+def _bonded_band_past_its_window(index, workdir, clock):
+    """A band bonded to another phone already and switched on 2 minutes 10 s ago: its
+    pairing window is closed (docs/protocol.md)."""
+    from repband.virtual.device import DEFAULT_ADDR, open_band
+
+    band = open_band(workdir, addr=DEFAULT_ADDR[:-1] + bytes((index + 1,)), config={"sleep_idle_s": 3600})
+
+    async def phone(c):
+        assert c.band.service.encrypted
+
+    band.run_host(band.with_client(phone, addr=b"\x0b" * 6))
+    band.advance(band.clock.s + 130.0)
+    assert not band.service.pairable
+    return vb.RealTimeBand(band, clock)
+
+
+def test_repband_pair_refused_over_bleak_then_allowed_after_a_press(private_bus, tmp_path, monkeypatch, capsys):
+    from repband import cli
+
+    monkeypatch.setenv("REPBAND_STATE_DIR", str(tmp_path / "state"))
+    db = str(tmp_path / "r.db")
+
+    async def go():
+        async with vb.VirtualBlueZ(private_bus.address, band_factory=_bonded_band_past_its_window) as bluez:
+            d0 = bluez.devices[0]
+            argv = ["pair", "--device", d0.address, "--db", db, "--timeout", "5"]
+            rc = await asyncio.to_thread(cli.main, argv)  # bleak on its own loop, as the command runs
+            err = capsys.readouterr().err
+            assert rc == 1, err
+            assert err == ("repband: the band refused to pair: press its button (or switch it on) and run "
+                           "`repband pair` within 2 minutes\n")
+            svc = d0.band.svc
+            assert svc.pair_refused == 1 and not svc.connected
+            assert not any(bytes(k)[1:] == d0.central.addr for _t, k, _v in svc.secrets.items)
+            assert not d0.paired and not d0.bonded  # bluetoothd forgot the refused key too
+            # The button opens the window: the same command pairs.
+            d0.band.press(0, ms=150)
+            await asyncio.sleep(0.5)
+            assert svc.pairable
+            rc = await asyncio.to_thread(cli.main, argv)
+            out = capsys.readouterr().out
+            assert rc == 0 and f"paired with repband ({d0.address})" in out
+            assert len([1 for _t, k, _v in svc.secrets.items if bytes(k)[1:] == d0.central.addr]) == 2
+    run(go(), timeout=60)
+
+
 # -- the command -----------------------------------------------------------------------------
 
 

@@ -327,3 +327,53 @@ def test_connection_retries_map_to_a_clear_line(env, capsys, monkeypatch):
     assert run("time", "--device", "AA:BB:CC:DD:EE:FF", "--attempts", "3") == 1
     err = capsys.readouterr().err
     assert calls == [3] and "no repband band found" in err and err.count("\n") == 1
+
+
+def _band_on_for_a_while(monkeypatch, press=False):
+    """The virtual band as the commands get it, but switched on 2 minutes 10 s ago
+    (and, with `press`, its button pressed just now): past its boot pairing window."""
+    import repband.virtual.device as vd
+
+    real = vd.open_band
+
+    def opened(*a, **kw):
+        band = real(*a, **kw)
+        band.advance(band.clock.s + 130.0)
+        if press:
+            band.press(0, ms=150)
+            band.advance(band.clock.s + 0.5)
+        return band
+
+    monkeypatch.setattr(vd, "open_band", opened)
+
+
+def test_pair_refused_outside_the_pairing_window(env, capsys, monkeypatch):
+    # The band is bonded to another phone already.
+    band = open_band(env / "state" / "virtual-band")
+    try:
+        async def phone(c):
+            assert c.is_connected and c.band.service.encrypted
+        band.run_host(band.with_client(phone, addr=b"\x0b" * 6))
+        band.advance(band.clock.s + 0.5)  # it writes the bond to flash
+    finally:
+        band.close()
+    cfg = band_config(env)
+    cfg["sleep_idle_s"] = 600  # lying on the desk, awake
+    (env / "state" / "virtual-band" / "config.json").write_text(json.dumps(cfg))
+    _band_on_for_a_while(monkeypatch)
+    assert run("pair", *V, "--db", db_path(env)) == 1
+    err = capsys.readouterr().err
+    assert err == ("repband: the band refused to pair: press its button (or switch it on) and run "
+                   "`repband pair` within 2 minutes\n")
+    bonds = env / "state" / "virtual-bonds.json"
+    assert not bonds.exists() or BAND not in json.loads(bonds.read_text())  # the refused key is forgotten
+    with Database(db_path(env)) as db:
+        assert db.devices() == []
+    assert run("sync", *V, "--db", db_path(env)) == 1  # not paired
+    assert "repband pair" in capsys.readouterr().err
+    # Pressing the button opens the window: the same command pairs.
+    _band_on_for_a_while(monkeypatch, press=True)
+    paired(env)
+    assert f"paired with repband ({BAND})" in capsys.readouterr().out
+    _band_on_for_a_while(monkeypatch)  # and the bond works outside the window
+    assert run("sync", *V, "--db", db_path(env)) == 0

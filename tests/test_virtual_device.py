@@ -217,3 +217,102 @@ def test_concat_recordings_holds_the_last_row():
     rec, spans = concat_recordings([a, b], gap_s=3.0)
     assert len(rec.t) == round(104 * 9)
     assert spans == [(0.0, 2.0), (5.0, 6.0)]
+
+
+# -- the pairing window (firmware/app/ble.py; the button in firmware/app/app.py) ---------------
+
+OWNER = b"\x01\x02\x03\x04\x05\x06"
+PHONE = b"\x0b\x0b\x0b\x0b\x0b\x0b"
+STRANGER = b"\x0c\x0c\x0c\x0c\x0c\x0c"
+
+
+def _bond_keys(band, addr):
+    return [it for it in band.service.secrets.items if bytes(it[1]) == b"\x00" + addr]
+
+
+async def _pair_as(band, addr):
+    """A host that was never paired with the band connects and pairs; returns it."""
+    c = band.client(addr=addr)
+    await c.connect()
+    await asyncio.sleep(0.2)
+    return c
+
+
+def test_pairing_window_on_the_band_button_and_reboot(tmp_path):
+    band = _band(config={"sleep_idle_s": 3600}, flash_dir=tmp_path / "flash")
+    db = Database(tmp_path / "w.db")
+    try:
+        async def host(owner):
+            svc = band.service
+            # Out of the box: the owner's computer pairs (the band had no bond).
+            assert owner.is_connected and svc.encrypted and len(_bond_keys(band, OWNER)) == 2
+            await _records_by_control(owner, 2)  # something to sync
+            await owner.disconnect()
+            on_band = band.log_on_flash()
+            await asyncio.sleep(125.0)  # past the boot window
+            assert not svc.pairable
+
+            phone = await _pair_as(band, PHONE)
+            assert not phone.is_connected and svc.pair_refused == 1 and _bond_keys(band, PHONE) == []
+            with pytest.raises(vbt.Disconnected):
+                await phone.read(P.STATUS_UUID)
+            phone.want_pair = False
+            with pytest.raises(vbt.PairingError):
+                await phone.connect()  # its key is useless: the band never kept it
+            with pytest.raises(LinkError, match="pair it first"):
+                async with RecordLink(phone) as link:
+                    await link.delete_through(10**6)
+            await phone.disconnect()
+            assert band.log_on_flash() == on_band and len(on_band) >= 4  # nothing deleted
+
+            # The owner reconnects on the bond and syncs.
+            await owner.connect()
+            assert svc.encrypted
+            async with RecordLink(owner) as link:
+                await sync(link, db, DeviceInfo(band.address))
+            assert band.log_on_flash() == {}
+            await owner.disconnect()
+
+            # A press on the band's button: "pairable", and the phone may pair now.
+            band.press(0, ms=150)
+            await asyncio.sleep(1.0)
+            assert "pairable" in [n for _t, n in band.feedback_log]
+            assert svc.pairable and band.app.sessions.active  # the press kept its meaning too
+            phone.want_pair = True
+            await phone.connect()  # the band refuses its old key, so it pairs anew
+            await asyncio.sleep(0.2)
+            assert phone.is_connected and svc.encrypted and len(_bond_keys(band, PHONE)) == 2
+            assert (await read_status(phone))["major"] == 1
+            await phone.disconnect()
+            band.press(0, ms=150)  # stops the session; the window runs 2 minutes from here
+            await asyncio.sleep(1.0)
+            assert not band.app.sessions.active
+            await asyncio.sleep(120.0)
+            assert not svc.pairable
+            stranger = await _pair_as(band, STRANGER)
+            assert not stranger.is_connected and svc.pair_refused == 2
+            assert [n for _t, n in band.feedback_log].count("pairable") == 1  # 2nd press: was open
+
+            # A reboot (as switching the band on): bonds kept, the window open 2 minutes.
+            band.at(band.clock.s + 0.1, band.reboot)
+            await asyncio.sleep(1.0)
+            svc = band.service
+            assert len(band.boots) == 2 and svc.pairable and svc.pair_refused == 0
+            await owner.connect()
+            assert owner.is_connected and svc.encrypted  # on the bond kept on flash
+            await owner.disconnect()
+            late = await _pair_as(band, b"\x0d" * 6)  # within 2 minutes of the boot
+            assert late.is_connected and svc.encrypted and len(_bond_keys(band, b"\x0d" * 6)) == 2
+            await late.disconnect()
+            await asyncio.sleep(121.0)
+            assert not svc.pairable
+            stranger = await _pair_as(band, STRANGER)
+            assert not stranger.is_connected and svc.pair_refused == 1
+            phone.want_pair = False
+            await phone.connect()
+            assert phone.is_connected and svc.encrypted  # the phone's bond too
+
+        band.run_host(band.with_client(host, addr=OWNER))
+    finally:
+        db.close()
+        band.close()

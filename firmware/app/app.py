@@ -8,7 +8,9 @@ Tasks (docs/firmware.md has the picture):
                retries with a backoff: the app never dies of the sensor.
   buttons      polled every BUTTON_MS, debounced: a short press starts or stops a
                session, a long press asks the detector to calibrate at the next still
-               stand, a very long press switches a board with a power latch off.
+               stand, a very long press switches a board with a power latch off. Every
+               press also opens the BLE pairing window (app.ble: a new host may pair
+               for 2 minutes), signalled "pairable" when it was closed.
   feedback     plays queued patterns on LED / buzzer / vibration: each rep, the set's
                target, hold target, calibration, low battery, sensor fault, storage full.
   power        battery percentage every minute (low-battery warning); after
@@ -119,6 +121,7 @@ PATTERNS = {
     "storage_full": (OUT_LED, (100, 100, 100, 100, 100, 100, 100)),
     "config_fault": (OUT_LED, (300, 300, 300)),
     "identify": (_ALL, (250, 250)),  # repeated for the seconds the host asked for
+    "pairable": (OUT_LED | OUT_VIBRATION, (30, 70, 30, 70, 30, 70, 500)),  # a new host may pair
 }
 
 # 1-cell LiPo open-circuit curve, hardware/battery_curve.csv: (mV, %) high to low.
@@ -722,6 +725,9 @@ class App:
                     down = now
                     long_done = False
                     self._last_active = now
+                    # The hand on the button is the owner's: a new host may pair now.
+                    if self.svc is not None and self.svc.open_pairing():
+                        self.feedback.play("pairable")
                 elif not long_done:
                     self.command("toggle")
             await hal.sleep_ms(BUTTON_MS)

@@ -21,6 +21,13 @@ wall clock (Unix s) at uptime 0 whenever the host writes the Current Time.
 `push_raw(t_ms, samples, n)` feeds the raw stream while the host has it on;
 `set_battery(pct)`, `set_flag(bit, on)`, `set_hold(ds)` update what the host sees.
 
+Pairing window (docs/protocol.md, threat model): a *new* pairing is accepted only while
+`pairable`: the band has no bond yet, or it is within PAIR_WINDOW_MS of start() (the
+boot: switching the band on) or of `open_pairing()` (the app calls it at every button
+press). A bonded host reconnecting (its keys restored through _IRQ_GET_SECRET) is
+always let in. Outside the window a fresh pairing is disconnected as soon as the stack
+reports its encryption, nothing it wrote is acted on, and its keys are not stored.
+
 The IRQ handler only records what happened; `poll()` does the work (log reads,
 notifications, callbacks) from the app's task, so nothing heavy runs in the
 Bluetooth stack's callback context. The one exception is the status value, rewritten
@@ -53,11 +60,18 @@ _F_WRITE_ENC = const(0x1000)
 
 _IO_NO_INPUT_OUTPUT = const(3)
 
+# NimBLE's store object types as MicroPython passes them in _IRQ_GET/SET_SECRET
+# (BLE_STORE_OBJ_TYPE_*): our keys for a peer, the peer's keys. Other types (3: a bonded
+# peer's CCCD values, on ports that keep them) are stored as they come.
+_SEC_OUR = const(1)
+_SEC_PEER = const(2)
+
 MTU_PREFERRED = const(247)
 FRAME_MAX = const(244)  # MTU_PREFERRED - 3
 FAST_ADV_US = const(100000)  # 100 ms for FAST_WINDOW_MS after boot, disconnect, session end
 SLOW_ADV_US = const(1022500)  # then about 1 s (iOS-friendly value)
 FAST_WINDOW_MS = const(30000)
+PAIR_WINDOW_MS = const(120000)  # new pairings accepted this long after boot or a press
 POLL_MS = const(10)
 BURST = const(4)  # notifications handed to the stack per poll at most
 RAW_QUEUE = const(12)  # raw packets waiting for the link; the oldest goes first
@@ -71,6 +85,8 @@ class _Conn:
         self.mtu = 23
         self.encrypted = False
         self.bonded = False
+        self.restored = False  # the stack fetched our key for this peer (a reconnection)
+        self.refused = False  # a fresh pairing outside the window: being disconnected
 
 
 class Secrets:
@@ -122,6 +138,13 @@ class Secrets:
             elif k == key:
                 return v
         return None
+
+    def bonded(self):
+        """Keys of at least one peer are stored."""
+        for it in self.items:
+            if it[0] == _SEC_OUR or it[0] == _SEC_PEER:
+                return True
+        return False
 
     def set(self, sec_type, key, value):
         found = False
@@ -179,6 +202,8 @@ class BandService:
         self._congested = False
         self.errors = 0  # notifications / indications the stack refused
         self.last_error = ""
+        self._pair_until = 0  # uptime (ms) the pairing window closes at
+        self.pair_refused = 0  # fresh pairings refused (window closed)
         # advertising
         self._adv_fast_until = -1
         self._advertising = 0  # 0 off, else the interval in us
@@ -292,6 +317,9 @@ class BandService:
         ble.gatts_write(self.h_battery, bytes((self.battery if 0 <= self.battery <= 100 else 0,)))
         self._write_live()
         self._write_status()
+        # Switching the band on is physical access: a bonded band takes a new host for
+        # PAIR_WINDOW_MS after boot too (docs/protocol.md, threat model).
+        self._pair_until = self.now_ms() + PAIR_WINDOW_MS
         self.advertise(True)
 
     def stop(self):
@@ -325,6 +353,22 @@ class BandService:
         if self._advertising != interval:
             self._ble.gap_advertise(interval, self._adv, resp_data=self._resp)
             self._advertising = interval
+
+    # -- pairing window ----------------------------------------------------------------
+
+    @property
+    def pairable(self):
+        """A new pairing is accepted now: within the window, or the band has no bond."""
+        return self.now_ms() - self._pair_until < 0 or not self.secrets.bonded()
+
+    def open_pairing(self):
+        """Open the pairing window for PAIR_WINDOW_MS from now (a button press: the hand
+        on the band is its owner's). True if it was closed (the app signals it)."""
+        opened = not self.pairable
+        self._pair_until = self.now_ms() + PAIR_WINDOW_MS
+        if opened and self._advertising:
+            self.advertise(True)  # the new host finds the band at once
+        return opened
 
     @property
     def connected(self):
@@ -384,16 +428,63 @@ class BandService:
         elif event == _IRQ_ENCRYPTION_UPDATE:
             c = self._conn
             if c is not None and c.handle == data[0]:
+                # The event does not say whether a pairing or a restored bond encrypted
+                # the link; a restore always fetches our key first (NimBLE's LTK
+                # request: _IRQ_GET_SECRET), so without that fetch it was a pairing.
+                restored = c.restored
+                c.restored = False
+                if c.refused:
+                    return None
+                if data[1] and not restored and not self.pairable:
+                    # A fresh pairing while the window is closed: the central goes, and
+                    # the link counts as unencrypted meanwhile (nothing sent, writes
+                    # ignored); its keys are refused below.
+                    c.refused = True
+                    c.encrypted = False
+                    self.pair_refused += 1
+                    self.last_error = "pairing refused: the pairing window is closed"
+                    self._ble.gap_disconnect(c.handle)
+                    return None
                 c.encrypted = bool(data[1])
                 c.bonded = bool(data[3])
                 self._live_dirty = True
                 self._batt_dirty = True
         elif event == _IRQ_GET_SECRET:
-            key = data[2]
-            return self.secrets.get(data[0], data[1], None if key is None else bytes(key))
+            t, i, key = data
+            c = self._conn
+            if key is None:
+                if c is not None and c.refused:
+                    return None  # no bond to evict for a refused pairing (see below)
+            else:
+                key = bytes(key)
+                if t == _SEC_PEER and not self.pairable:
+                    # NimBLE looks a peer's keys up by address only when a pairing request
+                    # comes (is it bonded already?), and MicroPython then deletes that bond
+                    # unasked. Hidden while the window is closed: a stranger using a
+                    # bonded host's address cannot erase its bond (a reconnection reads
+                    # our keys, type 1, and still finds them).
+                    return None
+            v = self.secrets.get(t, i, key)
+            if v is not None and t == _SEC_OUR and key is not None and c is not None:
+                c.restored = True
+            return v
         elif event == _IRQ_SET_SECRET:
-            value = data[2]
-            return self.secrets.set(data[0], bytes(data[1]), None if value is None else bytes(value))
+            t, key, value = data
+            c = self._conn
+            refused = c is not None and c.refused
+            if value is None:
+                if c is not None:
+                    c.restored = False  # a bond going: no reconnection on its keys
+            elif t == _SEC_OUR or t == _SEC_PEER:
+                if refused or not self.pairable:
+                    # False: the stack's store is "full" and its overflow handler looks
+                    # for a bond to evict, which finds none (MicroPython 1.27 enumerates
+                    # our keys by an empty address; a refused link enumerates nothing),
+                    # and the pairing ends unbonded here: its central is disconnected.
+                    return False
+            elif refused:
+                return True  # e.g. its CCCDs: acknowledged (a refusal would evict a bond), not kept
+            return self.secrets.set(t, bytes(key), None if value is None else bytes(value))
         return None
 
     # -- the work ------------------------------------------------------------------------

@@ -122,10 +122,47 @@ async def _scan(args) -> int:
 # ---------------------------------------------------------------------------- pair
 
 
+PAIR_REFUSED = ("the band refused to pair: press its button (or switch it on) and run `repband pair` "
+                "within 2 minutes")
+
+
+async def _dropped(c, within: float = 1.0) -> bool:
+    """The link is down, now or within `within` s (the stack reports a disconnect a
+    moment after the request it broke)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while getattr(c, "is_connected", True):
+        if loop.time() >= end:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _forget(c) -> None:
+    """Drop this computer's half of a pairing the band refused to keep: else the next
+    `repband pair` would find the computer 'already paired' (BlueZ) and skip pairing."""
+    unpair = getattr(c, "unpair", None) or getattr(getattr(c, "client", None), "unpair", None)
+    if unpair is not None:
+        with contextlib.suppress(Exception):
+            await unpair()
+
+
 async def _pair(args) -> int:
     async with D.open_device(args.device, timeout=args.timeout, attempts=args.attempts, encrypt=False) as c:
         major, minor = await check_version(c)  # readable before pairing
-        await c.pair()
+        try:
+            await c.pair()
+            # Outside its pairing window the band lets the pairing run, then drops the
+            # link and ignores what was written (docs/protocol.md): only its own answer
+            # to a request shows it took this computer. A record count is harmless.
+            link = await RecordLink(c, timeout=5.0, check=False).open()
+            await link.count_from(0)
+            await link.close()
+        except (LinkError, D.DeviceError, ConnectionError):
+            if not await _dropped(c):
+                raise
+            await _forget(c)
+            raise LinkError(PAIR_REFUSED) from None
         await set_time(c)
         st = await read_status(c)
         address, name = c.address, c.name
@@ -466,7 +503,8 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: _run(_scan, a))
 
-    p = sub.add_parser("pair", help="pair (bond) with a band and set its clock")
+    p = sub.add_parser("pair", help="pair (bond) with a band and set its clock (a band paired already: "
+                                    "press its button first, then pair within 2 minutes)")
     _device_args(p)
     p.set_defaults(func=lambda a: _run(_pair, a))
 

@@ -40,10 +40,31 @@ NimBLE, the Core spec):
   server from notifying an unencrypted central (MicroPython sends notifications
   regardless of subscription): `Central.unencrypted_rx` records everything received
   on an unencrypted link so tests can assert nothing sensitive leaked.
-- **Pairing and bonding**: `Central.pair()` encrypts (LE Secure Connections, Just
-  Works) and, with bonding, hands the server a key through `_IRQ_SET_SECRET`;
-  `Central.encrypt()` on a later connection asks the server for it through
-  `_IRQ_GET_SECRET` and fails if the server lost it (the app stores bond keys).
+- **Pairing and bonding** (NimBLE's security manager and store as MicroPython wires
+  them: ble_sm.c, ble_store.c, ble_store_util.c, extmod/nimble/modbluetooth_nimble.c).
+  Keys are stored by the app: sec type 1 (our keys for a peer) and 2 (the peer's),
+  key = the peer's address as ble_addr_t (type byte + 6 bytes), value = the key
+  record (here the address and the 16-byte LTK). `Central.pair()` (LE Secure
+  Connections, Just Works):
+  1. the repeat-pairing check: `_IRQ_GET_SECRET` (2, 0, key); if the server returns a
+     bond for this address, MicroPython deletes it (`_IRQ_SET_SECRET` with value
+     None, types 1 and 2, each until the server says there is none) and asks again;
+     a server that keeps it makes NimBLE loop for ever (RuntimeError here);
+  2. `_IRQ_ENCRYPTION_UPDATE` (encrypted, bonded when both sides asked for bonding)
+     *before* the keys are stored (ble_sm_process_result), so a server that calls
+     `gap_disconnect` there still gets the store writes;
+  3. `_IRQ_SET_SECRET` (1, key, value) then (2, key, value). A False is a full store:
+     NimBLE's overflow handler (ble_store_util_status_rr) looks for the oldest bonded
+     peer by enumerating type 1 (`_IRQ_GET_SECRET` (1, i, key); MicroPython 1.27
+     passes the empty address as key, `BLE.enumerate_with_none` passes None as a
+     store that can enumerate would see), unpairs it (deletes as in 1, and drops its
+     link) and tries again, until there is no peer left; the pairing then completes
+     without a bond on the server's side (ble_sm_persist_keys ignores the failure).
+  The central keeps its key whatever the server did (a host's stack stores its half
+  when the pairing completed). `Central.encrypt()` on a later connection is NimBLE's
+  LTK request: `_IRQ_GET_SECRET` (1, 0, key); no key: PairingError ("key missing",
+  no event), a key that does not match the central's: `_IRQ_ENCRYPTION_UPDATE` with
+  encrypted 0, then PairingError.
 - **Disconnects**: queued PDUs are dropped, an unconfirmed indication completes with
   `_IRQ_GATTS_INDICATE_DONE` status 7 (BLE_HS_ENOTCONN), then
   `_IRQ_CENTRAL_DISCONNECT`; the central's operations raise `Disconnected`.
@@ -96,7 +117,9 @@ DEFAULT_ATTR_LEN = 20  # MP_BLUETOOTH_DEFAULT_ATTR_LEN
 NIMBLE_DEFAULT_MTU = 256
 MAX_MTU = 517
 BLE_HS_ENOTCONN = 7
-SEC_TYPE_PEER_LTK = 2  # the sec_type used for the peer's bond key here
+SEC_OUR = 1  # BLE_STORE_OBJ_TYPE_OUR_SEC: our keys for a peer (read when a link is restored)
+SEC_PEER = 2  # BLE_STORE_OBJ_TYPE_PEER_SEC: the peer's keys (read for the repeat-pairing check)
+_LOOP_GUARD = 64  # NimBLE's store loops have no bound; here: a server that makes them spin
 
 _SIG_BASE = "-0000-1000-8000-00805f9b34fb"
 
@@ -247,7 +270,11 @@ class BLE:
         self.cfg = {"mtu": NIMBLE_DEFAULT_MTU, "gap_name": "MPY NIMBLE", "bond": False, "le_secure": False,
                     "mitm": False, "io": 3, "rxbuf": 1024, "addr_mode": 0}
         self.stats = {"notify": 0, "indicate": 0, "truncated": 0, "enomem": 0, "ealready": 0,
-                      "remote_write_truncated": 0, "rejected": 0, "delivered": 0}
+                      "remote_write_truncated": 0, "rejected": 0, "delivered": 0,
+                      "repeat_pairing": 0, "store_refused": 0, "unpaired": 0}
+        # How NimBLE's overflow handler enumerates bonded peers (type 1 by index):
+        # MicroPython 1.27 passes the empty address as key (False); True: key None.
+        self.enumerate_with_none = False
 
     # -- time ---------------------------------------------------------------------------
 
@@ -489,24 +516,76 @@ class BLE:
         self._irq_call(_IRQ_MTU_EXCHANGED, (c.handle, c.mtu))
         return c.mtu
 
+    @staticmethod
+    def _peer_key(central) -> bytes:
+        return bytes((0,)) + central.addr  # ble_addr_t: public address
+
     def _encrypt(self, c, pairing, bond):
         central = c.central
-        key = bytes((0,)) + central.addr
-        if pairing:
-            ltk = bytes(random.Random(central.addr + bytes((self._next_conn & 0xFF,))).randbytes(16))
-            bonded = bool(bond and self.cfg["bond"])
-            if bonded:
-                stored = self._irq_call(_IRQ_SET_SECRET, (SEC_TYPE_PEER_LTK, key, ltk))
-                bonded = bool(stored)
-            central._ltk = ltk if bonded else None
-        else:
-            got = self._irq_call(_IRQ_GET_SECRET, (SEC_TYPE_PEER_LTK, 0, key))
-            if central._ltk is None or got is None or bytes(got) != central._ltk:
+        key = self._peer_key(central)
+        if not pairing:
+            # The central restores the bond: NimBLE's LTK request reads our key for it.
+            got = self._irq_call(_IRQ_GET_SECRET, (SEC_OUR, 0, key))
+            if central._ltk is None or got is None:
                 raise PairingError("the band has no bond for this host (key missing): pair again")
-            bonded = True
+            if bytes(got)[-16:] != central._ltk:
+                self._irq_call(_IRQ_ENCRYPTION_UPDATE, (c.handle, 0, 0, 0, 0))
+                raise PairingError("the band's key for this host does not match: pair again")
+            c.encrypted = True
+            c.bonded = True
+            self._irq_call(_IRQ_ENCRYPTION_UPDATE, (c.handle, 1, 0, 1, 16))
+            return
+        self._repeat_pairing_check(key)
+        ltk = bytes(random.Random(central.addr + bytes((self._next_conn & 0xFF,))).randbytes(16))
+        bonded = bool(bond and self.cfg["bond"])
         c.encrypted = True
         c.bonded = bonded
         self._irq_call(_IRQ_ENCRYPTION_UPDATE, (c.handle, 1, 0, 1 if bonded else 0, 16))
+        if bonded:  # ble_sm_persist_keys, after the event; its result is ignored
+            self._store_write(SEC_OUR, key, key + ltk)
+            self._store_write(SEC_PEER, key, key + ltk)
+        central._ltk = ltk if bonded else None
+
+    def _repeat_pairing_check(self, key):
+        """ble_sm_chk_repeat_pairing with MicroPython's BLE_GAP_EVENT_REPEAT_PAIRING
+        handler: a bonded peer pairing again loses its old bond first."""
+        for _ in range(_LOOP_GUARD):
+            if self._irq_call(_IRQ_GET_SECRET, (SEC_PEER, 0, key)) is None:
+                return
+            self.stats["repeat_pairing"] += 1
+            self._delete_peer(key)
+        raise RuntimeError("NimBLE would loop for ever: the server keeps returning the bond it was "
+                           "told to delete (repeat pairing)")
+
+    def _delete_peer(self, key):
+        """ble_store_util_delete_peer: delete types 1 and 2 until the server has none
+        (MicroPython answers CCCD deletes itself)."""
+        for t in (SEC_OUR, SEC_PEER):
+            for _ in range(_LOOP_GUARD):
+                if not self._irq_call(_IRQ_SET_SECRET, (t, key, None)):
+                    break
+            else:
+                raise RuntimeError("NimBLE would loop for ever: the server acknowledges every delete")
+
+    def _store_write(self, sec_type, key, value) -> bool:
+        """ble_store_write with ble_store_util_status_rr: a refused write unpairs the
+        oldest bonded peer and tries again, until no peer is left."""
+        for _ in range(_LOOP_GUARD):
+            if self._irq_call(_IRQ_SET_SECRET, (sec_type, key, value)):
+                return True
+            self.stats["store_refused"] += 1
+            # ble_gap_unpair_oldest_peer: ble_store_util_bonded_peers enumerates type 1
+            got = self._irq_call(_IRQ_GET_SECRET, (SEC_OUR, 0, None if self.enumerate_with_none else bytes(7)))
+            if got is None or len(got) < 7:
+                return False  # BLE_HS_ENOENT
+            oldest = bytes(got)[:7]
+            self.stats["unpaired"] += 1
+            for oc in list(self._conns.values()):
+                if oc.open and self._peer_key(oc.central) == oldest:
+                    self.gap_disconnect(oc.handle)
+            self._delete_peer(oldest)
+        raise RuntimeError("NimBLE would loop for ever: the server refuses the write and keeps "
+                           "the peer it was told to unpair")
 
     def _connect(self, central) -> _Conn:
         self._check_active()

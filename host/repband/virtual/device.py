@@ -216,6 +216,15 @@ class VirtualClient:
             self.keys[self.address] = ltk.hex()
         return True
 
+    async def unpair(self) -> bool:
+        """Forget this host's half of the bond (bleak's unpair(): BlueZ RemoveDevice),
+        e.g. after the band refused a pairing it never stored the keys of."""
+        self.central._ltk = None
+        self.keys.pop(self.address, None)
+        if self.central.is_connected:
+            await self.central.disconnect()
+        return True
+
     async def disconnect(self) -> bool:
         return await self.central.disconnect()
 
