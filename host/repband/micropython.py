@@ -161,11 +161,17 @@ def run_guest(
     linker.define_wasi()
     i32 = wasmtime.ValType.i32()
 
+    # The host function reaches the store through `ctx`, cleared on return: a closure
+    # holding the store itself would make a cycle (store -> function -> store) that
+    # only the cyclic GC frees, possibly at interpreter exit, where freeing a store
+    # aborts the process in wasmtime's runtime threads.
+    ctx = {"store": store}
+
     def host_call(caller, name_ptr, name_len, payload_ptr, payload_len, res_ptr, res_cap):
         memory = caller.get("memory")
         name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode()
         if name == "fuel":
-            reply = str(store.get_fuel()).encode()
+            reply = str(ctx["store"].get_fuel()).encode()
         else:
             reply = b'{"ok":false,"error":"unknown host function"}'
         if len(reply) <= res_cap:
@@ -194,6 +200,8 @@ def run_guest(
         status = exc.code or 0
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
         trap = exc
+    finally:
+        ctx.clear()
     stdout = b"".join(out).decode("utf-8", "replace")
     stderr = b"".join(err).decode("utf-8", "replace")
     remaining = store.get_fuel()
