@@ -29,7 +29,7 @@ from bleak import BleakClient, BleakScanner  # noqa: E402
 from bleak.exc import BleakDBusError, BleakError  # noqa: E402
 
 from repband.link import (GattAdapter, LinkLost, LiveTracker, RecordLink, check_version,  # noqa: E402
-                          control, read_status)
+                          control, read_settings, read_status)
 from repband.virtual import bluez as vb  # noqa: E402
 from repcore import protocol_host as P  # noqa: E402
 from repcore import records as R  # noqa: E402
@@ -103,7 +103,7 @@ def test_bleak_end_to_end(private_bus):
             g = GattAdapter(client)
 
             # Unpaired: Device Information only; the rest is "Not paired".
-            assert await check_version(g) == (1, 0)
+            assert await check_version(g) == (P.PROTO_MAJOR, P.PROTO_MINOR)
             with pytest.raises(BleakDBusError) as e:
                 await client.read_gatt_char(P.STATUS_UUID)
             assert e.value.dbus_error == "org.bluez.Error.NotPermitted" and "Not paired" in str(e.value)
@@ -116,6 +116,9 @@ def test_bleak_end_to_end(private_bus):
             st = await read_status(g)
             n_log = len(list(band.log.read_from(0)))
             assert st["unsynced"] == n_log > 20 and st["next_seq"] == band.log.next_seq
+            settings = await read_settings(g, P.PROTO_MINOR)
+            assert {k: settings[k] for k in ("leg", "placement", "target_reps")} == {
+                k: band.app.cfg[k] for k in ("leg", "placement", "target_reps")}
 
             # Live state notifications, then a control point command with its answer.
             live = LiveTracker()
@@ -208,7 +211,7 @@ def test_two_bands_and_bleak_errors(private_bus):
             # characteristic without notify is refused the BlueZ way.
             addr = bluez.devices[1].address
             async with BleakClient(addr, timeout=10) as client:
-                assert (await client.read_gatt_char(P.sig_uuid(P.DIS_SOFTWARE))) == b"1.0"
+                assert (await client.read_gatt_char(P.sig_uuid(P.DIS_SOFTWARE))) == P.VERSION_STRING.encode()
                 with pytest.raises(BleakError):
                     await client.start_notify(P.STATUS_UUID, lambda *_: None)
                 assert bluez.devices[1].central.is_connected

@@ -241,6 +241,46 @@ def test_config_through_the_control_point(env, capsys):
     assert band_config(env)["target_reps"] == 12
 
 
+def test_config_shows_what_the_band_holds(env, capsys):
+    """Protocol 1.1: `config` reads the settings from the band, not from this computer's
+    memory: a setting changed on the band's flash (another computer, a reflash) shows,
+    and one target given alone keeps the band's other target."""
+    paired(env)
+    cfg_path = env / "state" / "virtual-band" / "config.json"
+    cfg = band_config(env)
+    cfg.update(leg="left", target_hold_s=45, buzzer=False)
+    cfg_path.write_text(json.dumps(cfg))  # the band is off between commands
+    capsys.readouterr()
+    assert run("config", *V, "--json") == 0
+    got = json.loads(capsys.readouterr().out)["settings"]
+    assert got["source"] == "band"
+    assert {k: got[k] for k in ("leg", "target_hold_s", "buzzer", "vibration")} == {
+        "leg": "left", "target_hold_s": 45, "buzzer": False, "vibration": True}
+    assert run("config", *V, "--target-reps", "14") == 0
+    out = capsys.readouterr().out
+    assert "set target_reps=14, target_hold_s=45" in out
+    assert "settings on the band: leg=left, placement=thigh, mode=auto, target_reps=14, " \
+           "target_hold_s=45" in out and "feedback vibration+led" in out
+    assert band_config(env)["target_hold_s"] == 45
+
+
+def test_config_on_a_band_speaking_protocol_1_0(env, capsys, monkeypatch):
+    """Firmware from before the settings characteristic: `config` shows what this
+    computer wrote, and says that the band cannot report its own."""
+    from repcore import protocol as band_protocol
+
+    monkeypatch.setattr(band_protocol, "VERSION_STRING", "1.0")
+    paired(env)
+    assert run("config", *V, "--leg", "left") == 0
+    capsys.readouterr()
+    assert run("config", *V) == 0
+    out = capsys.readouterr().out
+    assert "settings written from this computer (the band's firmware speaks protocol 1.0 " \
+           "and cannot report its own): leg=left" in out
+    assert run("config", *V, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["source"] == "this computer"
+
+
 def test_time_sets_the_band_clock(env, capsys):
     paired(env)
     assert run("time", *V, "--at", "2030-01-02T03:04:05Z") == 0  # read back through CTS

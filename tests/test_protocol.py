@@ -79,7 +79,7 @@ def test_live_round_trip_and_clamping():
 def test_status_round_trip_and_version():
     b = P.encode_status(0x09, 87, 4096, 262144, 120, 5, 125)
     d = P.decode_status(b)
-    assert (d["major"], d["minor"], d["battery"], d["used"], d["capacity"]) == (1, 0, 87, 4096, 262144)
+    assert (d["major"], d["minor"], d["battery"], d["used"], d["capacity"]) == (1, 1, 87, 4096, 262144)
     assert (d["unsynced"], d["first_seq"], d["next_seq"], d["flags"]) == (120, 5, 125, 9)
     assert P.decode_status(P.encode_status(0, -1, 0, 0, 0, 0, 1))["battery"] is None
     assert P.decode_status(b + b"\x00\x01")["next_seq"] == 125  # a newer minor adds bytes
@@ -91,6 +91,23 @@ def test_status_round_trip_and_version():
     for bad in (b"1", b"x.y", b"1.2.3", b"\xff\xfe", "-1.0"):
         with pytest.raises(P.ProtocolError):
             P.parse_version_string(bad)
+
+
+def test_settings_round_trip_and_refusals():
+    b = P.encode_settings(1, 2, 1, 1, 15, 45, 300, 600, 208, P.SET_GYRO | P.SET_LED, 15)
+    assert len(b) == P.SETTINGS_SIZE == 16
+    assert P.decode_settings(b) == {
+        "schema": 1, "mode": "clam", "leg": "left", "placement": "hip", "target_reps": 15,
+        "target_hold_s": 45, "session_idle_s": 300, "sleep_idle_s": 600, "odr_hz": 208,
+        "gyro": True, "vibration": False, "buzzer": False, "led": True, "low_battery_pct": 15}
+    assert P.decode_settings(b + b"\x07")["target_reps"] == 15  # a newer minor adds bytes
+    # Clamped into the layout, never wrapped.
+    assert P.decode_settings(P.encode_settings(1, 0, 2, 0, 70000, -5, 1, 1, 104, 0, 150)
+                             )["target_reps"] == 0xFFFF
+    for bad in (b[:15], b"", None, b[:1] + b"\x09" + b[2:], b[:2] + b"\x00" + b[3:],
+                b[:3] + b"\x02" + b[4:], b[:15] + b"\x65"):
+        with pytest.raises(P.ProtocolError):
+            P.decode_settings(bad)
 
 
 @pytest.mark.parametrize("op", [P.RACP_REPORT, P.RACP_REPORT_NUMBER])
@@ -304,7 +321,8 @@ def test_raw_gap_detector():
 # -- fuzzing: every decoder, garbage in, only ProtocolError / RecordError out ---------------
 
 DECODERS = [P.decode_live, P.decode_status, P.decode_racp, P.decode_racp_response, P.decode_control,
-            P.decode_control_response, P.decode_raw, P.decode_cts, P.parse_version_string,
+            P.decode_control_response, P.decode_raw, P.decode_cts, P.decode_settings,
+            P.parse_version_string,
             lambda b: LiveTracker().feed(b), lambda b: RawGapDetector().feed(b), lambda b: P.Reassembler().feed(b)]
 
 
@@ -320,7 +338,8 @@ def test_fuzz_decoders_random_bytes(data, k):
 VALID = [P.encode_live(1, 2, 3, 1, 2, 3, 4, (1, 2, 3, 4, 5)), P.encode_status(1, 50, 1, 2, 3, 4, 5),
          P.encode_racp(P.RACP_REPORT, P.OPR_RANGE, 1, 9), P.encode_racp_response(1, 1, 3, 4),
          P.encode_racp_number(7), P.encode_control(P.CTRL_TARGETS, 10, 20), P.encode_control_response(1, 1),
-         P.encode_raw(1, 2, 962, list(range(12))), P.encode_cts(1_767_225_600), b"1.0"]
+         P.encode_raw(1, 2, 962, list(range(12))), P.encode_cts(1_767_225_600), b"1.0",
+         P.encode_settings(1, 2, 1, 0, 12, 30, 180, 120, 104, 0x0F, 10)]
 
 
 @settings(max_examples=400, deadline=None)

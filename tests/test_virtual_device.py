@@ -33,7 +33,7 @@ def test_band_advertises_and_serves_device_information():
         assert b"repband" in band.radio.adv[2]
 
         async def host(c):
-            assert await check_version(c) == (1, 0)
+            assert await check_version(c) == (P.PROTO_MAJOR, P.PROTO_MINOR)
             model = await c.read(P.sig_uuid(P.DIS_MODEL))
             st = await read_status(c)  # current from the connection on (battery read at boot)
             batt = (await c.read(P.sig_uuid(P.BATTERY_LEVEL)))[0]
@@ -53,7 +53,7 @@ def test_unpaired_host_sees_only_device_information():
         async def host(c):
             c.want_pair = False
             await c.connect()
-            assert await check_version(c) == (1, 0)
+            assert await check_version(c) == (P.PROTO_MAJOR, P.PROTO_MINOR)
             with pytest.raises(vbt.ATTError):
                 await c.read(P.STATUS_UUID)
             with pytest.raises(LinkError, match="pair"):

@@ -357,6 +357,7 @@ class App:
             hal.log("ble: cannot start: %r" % (e,))
             return
         self.svc = svc
+        self._publish_settings()
         if self.log is not None:
             self._stamp = _Stamped(self.log)
             self.sessions.log = self._stamp
@@ -654,8 +655,20 @@ class App:
             return bad
         return None
 
+    def _publish_settings(self):
+        svc = self.svc
+        if svc is None:
+            return
+        cfg = self.cfg
+        leg, placement, mode = cfgmod.codes(cfg)
+        svc.set_settings(cfgmod.SCHEMA, mode, leg, placement, cfg["target_reps"],
+                         cfg["target_hold_s"], cfg["session_idle_s"], cfg["sleep_idle_s"],
+                         cfg["odr_hz"], cfg["gyro"], cfg["vibration"], cfg["buzzer"], cfg["led"],
+                         cfg["low_battery_pct"])
+
     def apply_config(self):
         cfg = self.cfg
+        self._publish_settings()
         s = self.sessions
         s.idle_ms = cfg["session_idle_s"] * 1000
         s.target_reps = cfg["target_reps"]

@@ -222,7 +222,8 @@ class BandService:
         self.set_count = 0
         self.hold_ds = 0
         self._counter = 0
-        # battery, time, status
+        # battery, time, status, settings
+        self._settings = None  # the settings value, set by the app (set_settings)
         self.battery = -1
         self._batt_dirty = False
         self.epoch_s = 0
@@ -290,6 +291,7 @@ class BandService:
             (U(P.RACP_UUID), _F_WRITE | _F_INDICATE | enc_w),
             (U(P.CONTROL_UUID), _F_WRITE | _F_INDICATE | enc_w),
             (U(P.RAW_UUID), _F_NOTIFY),
+            (U(P.SETTINGS_UUID), _F_READ | enc_r),
         ))
         dis = (U(P.DIS_SERVICE), (
             (U(P.DIS_MANUFACTURER), _F_READ),
@@ -300,7 +302,8 @@ class BandService:
         bas = (U(P.BATTERY_SERVICE), ((U(P.BATTERY_LEVEL), _F_READ | _F_NOTIFY | enc_r),))
         cts = (U(P.CTS_SERVICE), ((U(P.CTS_CURRENT_TIME), _F_READ | _F_WRITE | enc_r | enc_w),))
         h = ble.gatts_register_services((custom, dis, bas, cts))
-        (self.h_status, self.h_live, self.h_records, self.h_racp, self.h_control, self.h_raw) = h[0]
+        (self.h_status, self.h_live, self.h_records, self.h_racp, self.h_control, self.h_raw,
+         self.h_settings) = h[0]
         (h_man, h_model, h_fw, h_sw) = h[1]
         self.h_battery = h[2][0]
         self.h_time = h[3][0]
@@ -315,6 +318,8 @@ class BandService:
         ble.gatts_write(h_fw, self.firmware.encode()[:20])
         ble.gatts_write(h_sw, P.VERSION_STRING.encode())
         ble.gatts_write(self.h_battery, bytes((self.battery if 0 <= self.battery <= 100 else 0,)))
+        if self._settings is not None:
+            ble.gatts_write(self.h_settings, self._settings)
         self._write_live()
         self._write_status()
         # Switching the band on is physical access: a bonded band takes a new host for
@@ -644,7 +649,19 @@ class BandService:
         self._counter = (self._counter - 1) & 0xFF  # the same state goes again
         return budget
 
-    # -- battery, status, time -----------------------------------------------------------
+    # -- battery, status, time, settings -------------------------------------------------
+
+    def set_settings(self, schema, mode, leg, placement, target_reps, target_hold_s,
+                     session_idle_s, sleep_idle_s, odr_hz, gyro, vibration, buzzer, led,
+                     low_battery_pct):
+        """Publish the band's settings (app.config) for the host to read."""
+        flags = ((P.SET_GYRO if gyro else 0) | (P.SET_VIBRATION if vibration else 0)
+                 | (P.SET_BUZZER if buzzer else 0) | (P.SET_LED if led else 0))
+        self._settings = P.encode_settings(schema, mode, leg, placement, target_reps,
+                                           target_hold_s, session_idle_s, sleep_idle_s, odr_hz,
+                                           flags, low_battery_pct)
+        if self.handles is not None:
+            self._ble.gatts_write(self.h_settings, self._settings)
 
     def set_battery(self, pct):
         pct = -1 if pct is None else int(pct)

@@ -18,8 +18,8 @@ import struct
 from repcore.compat import const
 
 PROTO_MAJOR = const(1)
-PROTO_MINOR = const(0)
-VERSION_STRING = "1.0"  # Device Information, Software Revision String (0x2A28)
+PROTO_MINOR = const(1)  # 1.1 added the settings characteristic
+VERSION_STRING = "1.1"  # Device Information, Software Revision String (0x2A28)
 
 # -- UUIDs ---------------------------------------------------------------------------
 # The custom service and its characteristics share one random 128-bit base; the
@@ -44,6 +44,7 @@ RECORDS_UUID = uuid128(0x0004)  # notify: framed records
 RACP_UUID = uuid128(0x0005)  # write, indicate: record access control point
 CONTROL_UUID = uuid128(0x0006)  # write, indicate: control point
 RAW_UUID = uuid128(0x0007)  # notify: raw IMU packets
+SETTINGS_UUID = uuid128(0x0008)  # read (1.1): the band's settings
 
 # Standard services and characteristics (16-bit SIG numbers).
 DIS_SERVICE = const(0x180A)
@@ -310,6 +311,31 @@ def encode_raw_into(buf, seq, t_ms, period_10us, samples, n):
                          samples[j + 3], samples[j + 4], samples[j + 5])
         off += RAW_SAMPLE
     return off
+
+
+# -- settings (1.1) ----------------------------------------------------------------------
+# Read-only, encrypted: what the band's config.json holds (app.config), so the host
+# shows the band's settings rather than what it last wrote. schema u8, mode u8
+# (repcore.events MODE_*), leg u8 (1 left, 2 right), placement u8 (0 thigh, 1 hip),
+# target reps u16, target hold s u16, session idle s u16, sleep idle s u16, output
+# data rate Hz u16, flags u8 (SET_*), low battery % u8. A newer minor version may
+# append bytes.
+SETTINGS_SIZE = const(16)
+_SETTINGS_FMT = "<BBBBHHHHHBB"
+SET_GYRO = const(0x01)
+SET_VIBRATION = const(0x02)
+SET_BUZZER = const(0x04)
+SET_LED = const(0x08)
+
+
+def encode_settings(schema, mode, leg, placement, target_reps, target_hold_s, session_idle_s,
+                    sleep_idle_s, odr_hz, flags, low_battery_pct):
+    buf = bytearray(SETTINGS_SIZE)
+    struct.pack_into(_SETTINGS_FMT, buf, 0, schema & 0xFF, mode & 0xFF, leg & 0xFF,
+                     placement & 0xFF, _c(target_reps, 0xFFFF), _c(target_hold_s, 0xFFFF),
+                     _c(session_idle_s, 0xFFFF), _c(sleep_idle_s, 0xFFFF), _c(odr_hz, 0xFFFF),
+                     flags & 0xFF, _c(low_battery_pct, 100))
+    return bytes(buf)
 
 
 # -- Current Time (0x2A2B) -------------------------------------------------------------

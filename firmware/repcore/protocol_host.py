@@ -36,6 +36,11 @@ from repcore.protocol import (
     RACP_RESPONSE,
     RAW_HEADER,
     RAW_SAMPLE,
+    SET_BUZZER,
+    SET_GYRO,
+    SET_LED,
+    SET_VIBRATION,
+    SETTINGS_SIZE,
     RC_BUSY,
     RC_SUCCESS,
     RESULT_FAILED,
@@ -46,6 +51,7 @@ from repcore.protocol import (
     _CTRL_LEN,
     _LIVE_FMT,
     _RAW_HDR_FMT,
+    _SETTINGS_FMT,
     _STATUS_FMT,
     ProtocolError,
     _exact,
@@ -291,3 +297,26 @@ def raw_gap(prev_seq, seq):
     return (seq - prev_seq - 1) & 0xFFFF
 
 
+
+
+MODE_NAMES = ("auto", "bridge", "clam", "stretch")  # repcore.events MODE_*
+LEG_NAMES = ("", "left", "right")
+PLACEMENT_NAMES = ("thigh", "hip")
+
+
+def decode_settings(buf):
+    """The band's settings (1.1) as the names of its config.json; extra bytes of a newer
+    minor version are ignored, values out of the layout's range raise ProtocolError."""
+    _need(buf, SETTINGS_SIZE, "settings")
+    v = struct.unpack_from(_SETTINGS_FMT, buf, 0)
+    if v[1] >= len(MODE_NAMES) or not 1 <= v[2] <= 2 or v[3] >= len(PLACEMENT_NAMES):
+        raise ProtocolError("settings: mode %d, leg %d, placement %d out of range" % v[1:4])
+    if v[10] > 100:
+        raise ProtocolError("settings: low battery %d %% out of range" % v[10])
+    flags = v[9]
+    return {"schema": v[0], "mode": MODE_NAMES[v[1]], "leg": LEG_NAMES[v[2]],
+            "placement": PLACEMENT_NAMES[v[3]], "target_reps": v[4], "target_hold_s": v[5],
+            "session_idle_s": v[6], "sleep_idle_s": v[7], "odr_hz": v[8],
+            "gyro": bool(flags & SET_GYRO), "vibration": bool(flags & SET_VIBRATION),
+            "buzzer": bool(flags & SET_BUZZER), "led": bool(flags & SET_LED),
+            "low_battery_pct": v[10]}

@@ -26,7 +26,7 @@ from repcore import protocol_host as P
 from repband import device as D
 from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, default_path
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink, check_version,
-                          control, read_status, set_time)
+                          control, read_settings, read_status, set_time)
 
 EXIT_FAILED = 1
 EXIT_ENV = 2
@@ -81,6 +81,7 @@ async def _band(args, set_clock: bool = True):
     async with D.open_device(args.device, timeout=args.timeout, attempts=args.attempts) as c:
         major, minor = await check_version(c)
         c.protocol_version = f"{major}.{minor}"
+        c.protocol_minor = minor
         if set_clock:
             await set_time(c)
         yield c
@@ -346,7 +347,7 @@ async def _record(args) -> int:
     gaps: list[tuple[float, int]] = []
     gd = RawGapDetector()
     async with _band(args) as c:
-        settings = D.remembered_settings(c.address)
+        settings = await _band_settings(c)
         leg = args.leg or settings.get("leg") or "right"
         placement = args.placement or settings.get("placement") or "thigh"
         q: asyncio.Queue = asyncio.Queue()
@@ -409,9 +410,21 @@ async def _record(args) -> int:
 # ---------------------------------------------------------------------------- config
 
 
+async def _band_settings(c) -> dict:
+    """What the band is set to: read from it (protocol 1.1), else what this computer
+    last wrote to it (a 1.0 band cannot report its settings); "source" says which."""
+    band = await read_settings(c, c.protocol_minor)
+    if band is not None:
+        return {**band, "source": "band"}
+    return {**D.remembered_settings(c.address), "source": "this computer"}
+
+
+_SHOWN = ("leg", "placement", "mode", "target_reps", "target_hold_s", "session_idle_s")
+
+
 async def _config(args) -> int:
     async with _band(args) as c:
-        remembered = D.remembered_settings(c.address)
+        before = await _band_settings(c)
         changes = {}
         if args.mode:
             await control(c, P.CTRL_MODE, MODES[args.mode])
@@ -423,28 +436,38 @@ async def _config(args) -> int:
             await control(c, P.CTRL_PLACEMENT, PLACEMENTS[args.placement])
             changes["placement"] = args.placement
         if args.target_reps is not None or args.target_hold is not None:
-            reps = args.target_reps if args.target_reps is not None else remembered.get("target_reps",
-                                                                                        DEFAULT_TARGETS[0])
-            hold = args.target_hold if args.target_hold is not None else remembered.get("target_hold_s",
-                                                                                        DEFAULT_TARGETS[1])
+            # The control point sets both targets: the one not given stays as it is.
+            reps = args.target_reps if args.target_reps is not None else before.get("target_reps",
+                                                                                    DEFAULT_TARGETS[0])
+            hold = args.target_hold if args.target_hold is not None else before.get("target_hold_s",
+                                                                                   DEFAULT_TARGETS[1])
             await control(c, P.CTRL_TARGETS, int(reps), int(hold))
             changes["target_reps"], changes["target_hold_s"] = int(reps), int(hold)
+        if changes:
+            D.remember_settings(c.address, changes)
+        settings = await _band_settings(c)
         st = await read_status(c)
         label = _label(c)
-        settings = D.remember_settings(c.address, changes) if changes else remembered
     if args.json:
         print(json.dumps({"address": c.address, "set": changes, "settings": settings, "status": st}))
         return 0
     if changes:
         print(f"{label}: set " + ", ".join(f"{k}={v}" for k, v in changes.items()))
-    shown = {k: settings[k] for k in ("leg", "placement", "mode", "target_reps", "target_hold_s") if k in settings}
     print(f"{label}: battery {st['battery'] if st['battery'] is not None else '?'} %, "
           f"{st['unsynced']} records not synced, storage {st['used']}/{st['capacity']} bytes")
-    if shown:
-        print("  settings written from this computer: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
-    elif not changes:
-        print("  no settings written from this computer yet (protocol 1.0 cannot read them back); "
-              "set them with --leg, --placement, --mode, --target-reps, --target-hold")
+    shown = {k: settings[k] for k in _SHOWN if k in settings}
+    if settings["source"] == "band":
+        feedback = [k for k in ("vibration", "buzzer", "led") if settings[k]]
+        print("  settings on the band: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+              + ", feedback " + ("+".join(feedback) or "off"))
+    elif shown:
+        print("  settings written from this computer (the band's firmware speaks protocol "
+              f"{c.protocol_version} and cannot report its own): "
+              + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    else:
+        print(f"  this band's firmware (protocol {c.protocol_version}) cannot report its settings; "
+              "update it (repband flash), or set them with --leg, --placement, --mode, "
+              "--target-reps, --target-hold")
     return 0
 
 

@@ -163,7 +163,8 @@ def _save_json(path: Path, data: dict) -> None:
 
 
 def remember_settings(address: str, changes: dict) -> dict:
-    """Settings this computer wrote to a band (protocol 1.0 cannot read them back)."""
+    """Settings this computer wrote to a band: what `config` shows for a band whose
+    firmware (protocol 1.0) cannot report its own."""
     path = state_dir() / "band-settings.json"
     data = _load_json(path)
     cur = dict(data.get(address) or {})

@@ -103,6 +103,14 @@ async def read_status(client) -> dict:
     return P.decode_status(await _call("reading the status", client.read(P.STATUS_UUID)))
 
 
+async def read_settings(client, minor: int) -> dict | None:
+    """The band's settings (protocol 1.1: the names of its config.json), or None from a
+    band speaking 1.0, which cannot report them."""
+    if minor < 1:
+        return None
+    return P.decode_settings(await _call("reading the settings", client.read(P.SETTINGS_UUID)))
+
+
 async def set_time(client, unix_s: float | None = None) -> None:
     """Write the Current Time (UTC) so new records carry wall-clock time."""
     if unix_s is None:
