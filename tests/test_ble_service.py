@@ -122,9 +122,10 @@ def test_unencrypted_central_sees_only_device_information(tmp_path):
         c = bt.Central(band.ble)
         async with band.air():
             await c.connect()
-            assert await check_version(c) == (1, 0)
+            assert await check_version(c) == (P.PROTO_MAJOR, P.PROTO_MINOR)
             assert await c.read(P.sig_uuid(P.DIS_MANUFACTURER)) == b"repband"
-            for u in (P.STATUS_UUID, P.LIVE_UUID, P.sig_uuid(P.BATTERY_LEVEL), P.sig_uuid(P.CTS_CURRENT_TIME)):
+            for u in (P.STATUS_UUID, P.LIVE_UUID, P.SETTINGS_UUID, P.sig_uuid(P.BATTERY_LEVEL),
+                      P.sig_uuid(P.CTS_CURRENT_TIME)):
                 with pytest.raises(bt.ATTError) as e:
                     await c.read(u)
                 assert e.value.code == bt.ATT_INSUFFICIENT_ENCRYPTION
@@ -558,6 +559,29 @@ async def _try_pair(band, addr):
     return c
 
 
+async def _bond_then_close_the_window(band, addr=A):
+    """A central bonds (out of the box: no bond yet), leaves, and the boot window runs
+    out; returns it (its key in `_ltk`)."""
+    c = await _try_pair(band, addr)
+    await c.disconnect()
+    band.svc.poll()
+    _wait(band, PAIR_WINDOW_MS / 1000 + 1)
+    return c
+
+
+async def _reconnect(band, addr, ltk, leave=True):
+    """A bonded central comes back and encrypts on its stored key."""
+    c = bt.Central(band.ble, addr=addr)
+    c._ltk = ltk
+    await c.connect()
+    await c.encrypt()
+    assert band.svc.encrypted
+    if leave:
+        await c.disconnect()
+        band.svc.poll()
+    return c
+
+
 def test_pairing_window_refuses_a_second_central_once_bonded_and_expired(tmp_path):
     band = Band(tmp_path)
     svc = band.svc
@@ -623,10 +647,7 @@ def test_writes_in_flight_on_a_refused_link_are_never_acted_on(tmp_path):
         return r
 
     async def go():
-        c1 = await _try_pair(band, A)
-        await c1.disconnect()
-        svc.poll()
-        _wait(band, 121)
+        c1 = await _bond_then_close_the_window(band)
         band.ble.irq(after_refusal)
         c2 = await _try_pair(band, B)
         for _ in range(5):
@@ -661,14 +682,8 @@ def test_button_press_opens_the_window_which_closes_again(tmp_path):
         assert not svc.pairable
         c3 = await _try_pair(band, b"\x0c" * 6)
         assert not c3.is_connected and svc.pair_refused == 1 and _keys_of(band, b"\x0c" * 6) == []
-        for addr in (A, B):  # both bonds work
-            c = bt.Central(band.ble, addr=addr)
-            c._ltk = (c1 if addr == A else c2)._ltk
-            await c.connect()
-            await c.encrypt()
-            assert svc.encrypted
-            await c.disconnect()
-            svc.poll()
+        for addr, c in ((A, c1), (B, c2)):  # both bonds work
+            await _reconnect(band, addr, c._ltk)
     run(go())
 
 
@@ -676,10 +691,7 @@ def test_window_rule_after_start_and_bonds_survive_a_restart(tmp_path):
     band = Band(tmp_path)
 
     async def go():
-        c1 = await _try_pair(band, A)
-        await c1.disconnect()
-        band.svc.poll()  # the keys go to flash
-        _wait(band, 121)
+        c1 = await _bond_then_close_the_window(band)
         assert not band.svc.pairable
         # A restart (switching the band on): a new service on the same flash.
         band.ble.active(False)
@@ -688,13 +700,7 @@ def test_window_rule_after_start_and_bonds_survive_a_restart(tmp_path):
         band.svc = BandService(band.ble, band.log, bt=bt, uptime_ms=band.ble.now_ms, secrets=band.secrets)
         band.svc.start()
         assert band.svc.pairable  # bonded, but just switched on: open for PAIR_WINDOW_MS
-        c = bt.Central(band.ble, addr=A)
-        c._ltk = c1._ltk
-        await c.connect()
-        await c.encrypt()  # the bond survived
-        assert band.svc.encrypted
-        await c.disconnect()
-        band.svc.poll()
+        await _reconnect(band, A, c1._ltk)  # the bond still works
         c2 = await _try_pair(band, B)
         assert c2.is_connected and band.svc.encrypted
         await c2.disconnect()
@@ -710,22 +716,13 @@ def test_a_stranger_using_a_bonded_address_cannot_erase_the_bond(tmp_path):
     svc = band.svc
 
     async def go():
-        c1 = await _try_pair(band, A)
-        await c1.disconnect()
-        svc.poll()
-        _wait(band, 121)
+        c1 = await _bond_then_close_the_window(band)
         # Same address, no key: NimBLE's repeat-pairing check would make MicroPython
         # delete A's bond; while the window is closed the band does not show it.
         spoof = await _try_pair(band, A)
         assert not spoof.is_connected and svc.pair_refused == 1
         assert band.ble.stats["repeat_pairing"] == 0 and len(_keys_of(band, A)) == 2
-        c = bt.Central(band.ble, addr=A)
-        c._ltk = c1._ltk
-        await c.connect()
-        await c.encrypt()
-        assert svc.encrypted
-        await c.disconnect()
-        svc.poll()
+        await _reconnect(band, A, c1._ltk)  # the bond still works
         # In the window the same re-pairing replaces the bond (the owner's host lost its keys).
         svc.open_pairing()
         again = await _try_pair(band, A)
@@ -740,10 +737,7 @@ def test_a_refused_pairing_evicts_no_bond_whatever_the_stack_enumerates(tmp_path
     svc = band.svc
 
     async def go():
-        c1 = await _try_pair(band, A)
-        await c1.disconnect()
-        svc.poll()
-        _wait(band, 121)
+        c1 = await _bond_then_close_the_window(band)
         c2 = await _try_pair(band, B)
         assert not c2.is_connected and band.ble.stats["store_refused"] >= 1
         assert band.ble.stats["unpaired"] == 0 and len(_keys_of(band, A)) == 2
@@ -757,14 +751,8 @@ def test_cccd_values_of_a_bonded_host_are_kept_outside_the_window(tmp_path):
     svc = band.svc
 
     async def go():
-        c1 = await _try_pair(band, A)
-        await c1.disconnect()
-        svc.poll()
-        _wait(band, 121)
-        c = bt.Central(band.ble, addr=A)
-        c._ltk = c1._ltk
-        await c.connect()
-        await c.encrypt()
+        c1 = await _bond_then_close_the_window(band)
+        await _reconnect(band, A, c1._ltk, leave=False)
         key = b"\x00" + A + b"\x10\x00"
         assert svc._irq(bt._IRQ_SET_SECRET, (3, key, b"\x01\x00")) is True
         assert band.secrets.get(3, 0, key) == b"\x01\x00"

@@ -59,6 +59,17 @@ def _expected_files(firmware: Path, tmp_path: Path) -> dict:
     return dict(flash.compile_firmware(firmware, BOARD, tmp_path / "build"))
 
 
+def _loaded(board) -> str:
+    """What the board's MicroPython imports the firmware from (its board profile, the
+    files of the detector and the app), as one line."""
+    r = _mpremote(board.port, "exec",
+                  "import boards, repcore.detector, app.app\n"
+                  "b = boards.load(open('/board').read().strip())\n"
+                  "print('LOADED', b.NAME, repcore.detector.__file__, app.app.__file__)")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
 def _mpremote(port: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args],
                           capture_output=True, text=True, timeout=60)
@@ -107,12 +118,7 @@ def test_flash_fresh_board_end_to_end(tmp_path, firmware):
         assert _user_snapshot(root) == user_before
 
         # The flashed .mpy files load in the board's MicroPython.
-        r = _mpremote(board.port, "exec",
-                      "import boards, repcore.detector, repcore.store\n"
-                      "b = boards.load(open('/board').read().strip())\n"
-                      "print('LOADED', b.NAME, repcore.detector.__file__)")
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert f"LOADED {BOARD} repcore/detector.mpy" in r.stdout
+        assert _loaded(board) == f"LOADED {BOARD} repcore/detector.mpy app/app.mpy"
 
         # Flashing again: the board's hashes match, nothing is written; the board name
         # comes from /board when --board is not given.
@@ -286,12 +292,7 @@ def test_flash_romfs_end_to_end(tmp_path, firmware, capsys):
         assert _user_snapshot(root) == user_before
 
         # After a soft reset the board mounts the image at /rom and imports from there.
-        r = _mpremote(board.port, "exec",
-                      "import boards, repcore.detector, app.app\n"
-                      "b = boards.load(open('/board').read().strip())\n"
-                      "print('LOADED', b.NAME, repcore.detector.__file__, app.app.__file__)")
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert f"LOADED {BOARD} /rom/repcore/detector.mpy /rom/app/app.mpy" in r.stdout
+        assert _loaded(board) == f"LOADED {BOARD} /rom/repcore/detector.mpy /rom/app/app.mpy"
 
         # Again: the image on the board is identical, nothing is written.
         blocks = len(board.blocks)
