@@ -53,7 +53,10 @@ _K_REV = 0.04  # ~2 s average of direction reversals (1-2 per second when walkin
 _K_SWING = 0.1  # ~0.8 s average of the swing direction the reversals are counted on
 
 _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
-_WALK_RATE = 0.7  # rad/s sustained (half that without a gyro: the low-pass hides it), with...
+# rad/s sustained; without a gyro 0.35 of it: the accelerometer of a swinging thigh
+# reads mostly along the thigh, as on a pendulum, so the tilt it shows swings less, with...
+_WALK_RATE = 0.7
+_WALK_RATE_ACC = 0.35 * _WALK_RATE
 _WALK_REV = 0.8  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
 _WALK_PLANAR = 0.9
@@ -108,7 +111,7 @@ class Detector:
         self.mode = mode
         self.gyro = gyro
         self.ticker = Ticker()
-        self._walk_rate = _WALK_RATE if gyro else 0.5 * _WALK_RATE
+        self._walk_rate = _WALK_RATE if gyro else _WALK_RATE_ACC
         self.frame = Frame(-1 if leg == SIDE_LEFT else 1)
         self._bad_reported = 0
         # gravity direction, sensor frame
