@@ -774,6 +774,83 @@ def _print_plan(plan: Plan, out, keep: bool = True) -> None:
         print("  untouched: " + ", ".join(plan.untouched), file=out)
 
 
+def _plan(dev: _Board, info: DeviceInfo, rom: RomInfo | None, files, on_fs, in_rom,
+          image: bytes | None) -> tuple[Plan, list]:
+    """What flashing ``files`` (split_romfs: ``on_fs``, ``in_rom``) changes on the board;
+    ``image``: the ROMFS image of ``in_rom`` with --romfs, else None. Returns the plan
+    and the files the filesystem is to hold."""
+    wanted = on_fs if image is not None else files
+    top = _top_level(files)
+    manifest = _manifest(dev, top, info.sha256)
+    root = sorted("/" + e.name + ("/" if e.st_mode & 0x4000 else "")
+                  for e in dev.transport.fs_listdir("/"))
+    plan = _make_plan(wanted, manifest, top, [r.rstrip("/") for r in root])
+    # /rom is where the board mounts its ROMFS (listed in / while mounted), not a
+    # directory of the filesystem.
+    plan.untouched = [r for r in root if r.rstrip("/") in plan.untouched
+                      and not (rom is not None and r == "/rom/")]
+    if image is not None:
+        plan.in_rom = {p for p, _ in in_rom}
+        plan.romfs_image = len(image)
+        plan.rmdir = sorted((p for p, size, _ in manifest if size < 0 and not _is_protected(p)),
+                            key=lambda d: (-d.count("/"), d))
+        # Already there (sha256 on the board; without hashlib reading it back would cost
+        # about what deploying does): no deploy.
+        same = (info.sha256 and rom.has_image and rom.image_size == len(image)
+                and _rom_matches(dev, image, info))
+        plan.romfs_deploy = None if same else image
+    elif rom is not None and rom.usable and rom.names:
+        plan.romfs_erase = sorted(set(rom.names) & _romfs_names(in_rom)) or None
+    replaced = {w[0] for w in plan.write} | set(plan.remove)
+    freed = sum(size for path, size, _ in manifest if size > 0 and path in replaced)
+    need = plan.bytes_to_write - freed
+    if info.free_bytes >= 0 and need > info.free_bytes:
+        raise FlashError(f"not enough space on the board: {need} more bytes needed, "
+                         f"{info.free_bytes} free")
+    return plan, wanted
+
+
+def _apply(dev: _Board, plan: Plan, info: DeviceInfo, image_file: Path, wanted,
+           verify: bool, out) -> list[str]:
+    """Carry the plan out: the ROMFS image first (checked with ``verify``), then the
+    filesystem; returns the files ``verify`` found different."""
+    try:
+        if plan.romfs_deploy is not None:
+            _deploy_romfs(dev, image_file)
+            print(f"ROMFS image deployed ({plan.romfs_image} bytes)", file=out)
+        if plan.romfs_image and verify:
+            image = image_file.read_bytes()
+            if not _rom_matches(dev, image, info):
+                # Never leave a bad image to run (it would be mounted at /rom): erase it
+                # before anything else changes.
+                _erase_romfs(dev)
+                raise FlashError(
+                    f"verify failed: the ROMFS image on the board differs from the build "
+                    f"({'sha256' if info.sha256 else 'read back'}); it was erased and the "
+                    "filesystem left as it was; run `repband flash --romfs --verify` again",
+                    EXIT_FAILED)
+            print(f"verify: the ROMFS image matches ({len(image)} bytes, "
+                  f"{'sha256 on the board' if info.sha256 else 'read back'})", file=out)
+        for d in plan.mkdir:
+            dev.transport.fs_mkdir(d)
+        for path, data, _ in plan.write:
+            _write_file(dev, path, data)
+        for path in plan.remove:
+            dev.transport.fs_rmfile(path)
+        for d in plan.rmdir:
+            dev.transport.fs_rmdir(d)
+        bad = _verify(dev, wanted, info) if verify else []
+        if plan.romfs_erase and not bad:
+            _erase_romfs(dev)
+        return bad
+    except Exception as exc:  # TransportError, TransportExecError, OSError
+        if isinstance(exc, FlashError):
+            raise
+        raise FlashError(f"the board failed while flashing ({type(exc).__name__}: "
+                         f"{str(exc).strip()[:300]}); run `repband flash` again",
+                         EXIT_FAILED) from None
+
+
 def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = False,
           verify: bool = False, romfs: bool = False, fw: Path | None = None, out=None) -> int:
     """Flash the firmware (see the module docstring). Raises :class:`FlashError`."""
@@ -803,6 +880,7 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
             files = compile_firmware(fw, board, Path(tmp) / "build")
             on_fs, in_rom = split_romfs(files)
             image_file = Path(tmp) / "firmware.romfs"
+            image = None
             if romfs:
                 image = build_romfs_image(in_rom, Path(tmp) / "romfs")
                 image_file.write_bytes(image)
@@ -811,43 +889,13 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
                         f"the ROMFS image ({len(image)} bytes) is larger than the board's "
                         f"ROMFS partition ({rom.size} bytes): flash without --romfs, or "
                         "install a MicroPython build with a bigger ROMFS partition")
-            wanted = on_fs if romfs else files
-            top = _top_level(files)
-            manifest = _manifest(dev, top, info.sha256)
-            root = sorted("/" + e.name + ("/" if e.st_mode & 0x4000 else "")
-                          for e in dev.transport.fs_listdir("/"))
-            root_plain = [r.rstrip("/") for r in root]
-            plan = _make_plan(wanted, manifest, top, root_plain)
-            # /rom is where the board mounts its ROMFS (listed in / while mounted), not
-            # a directory of the filesystem.
-            plan.untouched = [r for r in root if r.rstrip("/") in plan.untouched
-                              and not (rom is not None and r == "/rom/")]
-            if romfs:
-                plan.in_rom = {p for p, _ in in_rom}
-                plan.romfs_image = len(image)
-                plan.rmdir = sorted((p for p, size, _ in manifest
-                                     if size < 0 and not _is_protected(p)),
-                                    key=lambda d: (-d.count("/"), d))
-                # Already there (sha256 on the board; without hashlib reading it back
-                # would cost about what deploying does): no deploy.
-                same = (info.sha256 and rom.has_image and rom.image_size == len(image)
-                        and _rom_matches(dev, image, info))
-                plan.romfs_deploy = None if same else image
-            elif rom is not None and rom.usable and rom.names:
-                stale = sorted(set(rom.names) & _romfs_names(in_rom))
-                plan.romfs_erase = stale or None
-                if not stale:
-                    print(f"ROMFS{ROMFS_PARTITION} holds an image without repband's packages: "
-                          "left alone", file=out)
-            replaced = {w[0] for w in plan.write} | set(plan.remove)
-            freed = sum(size for path, size, _ in manifest if size > 0 and path in replaced)
-            need = plan.bytes_to_write - freed
-            if info.free_bytes >= 0 and need > info.free_bytes:
-                raise FlashError(f"not enough space on the board: {need} more bytes needed, "
-                                 f"{info.free_bytes} free")
+            plan, wanted = _plan(dev, info, rom, files, on_fs, in_rom, image)
+            if not romfs and rom is not None and rom.usable and rom.names and not plan.romfs_erase:
+                print(f"ROMFS{ROMFS_PARTITION} holds an image without repband's packages: "
+                      "left alone", file=out)
             print(f"firmware for {board}: {len(files)} files, .mpy {compiler_major}."
                   f"{compiler_sub} (mpy-cross) for the board's .mpy {info.mpy_str}", file=out)
-            if romfs:
+            if image is not None:
                 print(f"ROMFS image: {len(image)} bytes ({len(in_rom)} modules) for "
                       f"ROMFS{ROMFS_PARTITION} of {rom.size} bytes "
                       f"({100 * len(image) // rom.size}% used; it holds "
@@ -859,39 +907,7 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
                 ok = True
                 return 0
             _print_plan(plan, out, keep=False)
-            try:
-                if plan.romfs_deploy is not None:
-                    _deploy_romfs(dev, image_file)
-                    print(f"ROMFS image deployed ({len(image)} bytes)", file=out)
-                if romfs and verify:
-                    if not _rom_matches(dev, image, info):
-                        # Never leave a bad image to run (it would be mounted at /rom):
-                        # erase it before anything else changes.
-                        _erase_romfs(dev)
-                        raise FlashError(
-                            f"verify failed: the ROMFS image on the board differs from the "
-                            f"build ({'sha256' if info.sha256 else 'read back'}); it was "
-                            "erased and the filesystem left as it was; run `repband flash "
-                            "--romfs --verify` again", EXIT_FAILED)
-                    print(f"verify: the ROMFS image matches ({len(image)} bytes, "
-                          f"{'sha256 on the board' if info.sha256 else 'read back'})", file=out)
-                for d in plan.mkdir:
-                    dev.transport.fs_mkdir(d)
-                for path, data, _ in plan.write:
-                    _write_file(dev, path, data)
-                for path in plan.remove:
-                    dev.transport.fs_rmfile(path)
-                for d in plan.rmdir:
-                    dev.transport.fs_rmdir(d)
-                bad = _verify(dev, wanted, info) if verify else []
-                if plan.romfs_erase and not bad:
-                    _erase_romfs(dev)
-            except Exception as exc:  # TransportError, TransportExecError, OSError
-                if isinstance(exc, FlashError):
-                    raise
-                raise FlashError(f"the board failed while flashing ({type(exc).__name__}: "
-                                 f"{str(exc).strip()[:300]}); run `repband flash` again",
-                                 EXIT_FAILED) from None
+            bad = _apply(dev, plan, info, image_file, wanted, verify, out)
         print(f"wrote {len(plan.write)} files ({plan.bytes_to_write} bytes), kept "
               f"{len(plan.keep)}, removed {len(plan.remove)}", file=out)
         if verify:
@@ -916,7 +932,7 @@ def cmd_flash(args) -> int:
     romfs)."""
     try:
         return flash(port=args.port, board=args.board, dry_run=args.dry_run, verify=args.verify,
-                     romfs=getattr(args, "romfs", False))
+                     romfs=args.romfs)
     except FlashError as exc:
         print(f"repband: flash: {exc}", file=sys.stderr)
         return exc.status
