@@ -207,10 +207,5 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     return 0
 
 
-def main_bench(args) -> int:
-    """CLI entry: ``args.json`` selects JSON output."""
-    return run_bench(as_json=bool(getattr(args, "json", False)))
-
-
 if __name__ == "__main__":
     raise SystemExit(run_bench(as_json="--json" in sys.argv[1:]))

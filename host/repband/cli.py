@@ -114,6 +114,10 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.port is not None:
+        from repband.board_bench import cmd_bench_board
+
+        return cmd_bench_board(args.port, args.json, args.seconds)
     from repband import bench
 
     ret = bench.run_bench(args.json)
@@ -174,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="cost of the core in MicroPython and CPython")
     b.add_argument("--json", action="store_true")
+    b.add_argument("--port", default=None,
+                   help="measure the app on the board at this serial port instead (its "
+                   "installed firmware, its CPU: microseconds per sample, heap after boot)")
+    b.add_argument("--seconds", type=float, default=60.0,
+                   help="with --port: seconds of the simulated routine to run (default 60)")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="the virtual band: a simulated session, synced and summarised")

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import ast
 import atexit
-import contextlib
-import io
 import shutil
 import tempfile
 import threading
@@ -584,9 +582,16 @@ def lsm6ds3_fifo_stream(samples) -> bytes:
 
 
 _BENCH_BOARD = "xiao_esp32s3_lsm6ds3"
-_APP_BENCH_DRIVER = """
+# The app bench's driver: a prelude per engine, then APP_BENCH_DRIVER (run at module
+# level: the WASI build's collector must not run inside function frames). A prelude
+# defines ROOT (the scratch directory the app's config and log go to), FIFO (the FIFO
+# byte stream file), rom_bytes (heap the ROMFS image buffer takes), and cost() /
+# spent(a, b): a clock and what passed between two of its readings.
+_APP_BENCH_WASI = """
 import gc, sys
 sys.path.insert(0, '/w')
+ROOT = '/w/flash'
+FIFO = '/w/fifo.bin'
 rom_bytes = 0
 if ROMFS:
     # The firmware as a ROMFS image: bytecode runs in place. On the board the image
@@ -600,9 +605,13 @@ if ROMFS:
     sys.path.insert(0, '/rom')
 import host
 
-def fuel():
+def cost():
     return int(host.call('fuel', ''))
 
+def spent(a, b):
+    return a - b  # fuel counts down
+"""
+APP_BENCH_DRIVER = """
 gc.collect()
 h_start = gc.mem_alloc()
 
@@ -641,7 +650,7 @@ class Bus:
         pass
 
 class Hal:
-    root = '/w/flash'
+    root = ROOT
     board = None
     def __init__(self, board, bus):
         self.board = board
@@ -729,17 +738,17 @@ print('R heap_start', h_start)
 bus.chunk = bytearray(CHUNK * 12)
 bus.mv = memoryview(bus.chunk)
 
-f = open('/w/fifo.bin', 'rb')
+f = open(FIFO, 'rb')
 n_total = 0
 fsum = 0
 gcsum = 0
 pair = -1
 k = 0
 while k < 5:
-    f0 = fuel()
-    f1 = fuel()
-    if pair < 0 or f0 - f1 < pair:
-        pair = f0 - f1
+    f0 = cost()
+    f1 = cost()
+    if pair < 0 or spent(f0, f1) < pair:
+        pair = spent(f0, f1)
     k += 1
 gc.collect()
 gc.disable()
@@ -749,24 +758,25 @@ while True:
         break
     bus.pos = 0
     bus.end = got
-    f0 = fuel()
+    f0 = cost()
     while bus.pos < bus.end:
         hal.ms += DRAIN_MS
         n = app.drain()
         app._check_clock()
         app.after_drain()
         n_total += n
-    f1 = fuel()
-    fsum += f0 - f1 - pair
-    f0 = fuel()
+    f1 = cost()
+    fsum += spent(f0, f1) - pair
+    f0 = cost()
     gc.collect()
-    f1 = fuel()
-    gcsum += f0 - f1 - pair
+    f1 = cost()
+    gcsum += spent(f0, f1) - pair
+    print('P', n_total)  # progress: a board's REPL link waits for output
 f.close()
 app.end_session(1)
 print('R samples', n_total)
-print('R app_fuel', fsum)
-print('R gc_fuel', gcsum)
+print('R app_cost', fsum)
+print('R gc_cost', gcsum)
 print('R reps', app.sessions.total_reps)
 print('R written', app.sessions.written)
 print('R dropped', app.sessions.dropped)
@@ -820,7 +830,7 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         (tmp_path / "flash").mkdir()
         (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
         code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n"
-                f"BOARD = {_BENCH_BOARD!r}\n" + _APP_BENCH_DRIVER)
+                f"BOARD = {_BENCH_BOARD!r}\n" + _APP_BENCH_WASI + APP_BENCH_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
     raw: dict[str, int] = {}
     for line in result.stdout.splitlines():
@@ -833,8 +843,8 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
     modules = sorted(line.split()[1] for line in result.stdout.splitlines()
                      if line.startswith("M "))
     return {
-        "app_fuel_per_sample": raw["app_fuel"] / n,
-        "app_fuel_per_sample_with_gc": (raw["app_fuel"] + raw["gc_fuel"]) / n,
+        "app_fuel_per_sample": raw["app_cost"] / n,
+        "app_fuel_per_sample_with_gc": (raw["app_cost"] + raw["gc_cost"]) / n,
         "app_heap_after_boot": raw["heap_after_boot"],
         "app_heap_at_start": raw["heap_start"],
         "app_samples": raw["samples"],
