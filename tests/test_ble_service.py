@@ -629,6 +629,28 @@ def test_pairing_window_refuses_a_second_central_once_bonded_and_expired(tmp_pat
     run(go())
 
 
+@pytest.mark.parametrize("enumerating", [False, True], ids=["store", "store-enumerating"])
+def test_first_pairing_long_after_boot_stores_the_whole_bond(tmp_path, enumerating):
+    """Out of the box the band is pairable whenever: a first pairing minutes after boot
+    stores both halves of the bond (the first half must not close the window on the
+    second), and the host reconnects on it."""
+    band = Band(tmp_path)
+    band.ble.enumerate_with_none = enumerating
+
+    async def go():
+        _wait(band, PAIR_WINDOW_MS / 1000 + 5)
+        assert band.svc.pairable and not band.secrets.bonded()
+        c = await _try_pair(band, A)
+        assert c.is_connected and band.svc.encrypted
+        assert sorted(it[0] for it in _keys_of(band, A)) == [1, 2]
+        assert band.ble.stats["store_refused"] == 0 and band.ble.stats["unpaired"] == 0
+        await c.disconnect()
+        band.svc.poll()
+        assert not band.svc.pairable  # bonded now, the boot window long over
+        await _reconnect(band, A, c._ltk)
+    run(go())
+
+
 def test_writes_in_flight_on_a_refused_link_are_never_acted_on(tmp_path):
     # The stack still passes a write that was on its way when the band hung up (the link
     # is encrypted for the stack until the disconnect took effect): the band ignores it.

@@ -87,6 +87,7 @@ class _Conn:
         self.bonded = False
         self.restored = False  # the stack fetched our key for this peer (a reconnection)
         self.refused = False  # a fresh pairing outside the window: being disconnected
+        self.paired = False  # a fresh pairing inside the window: its keys are stored
 
 
 class Secrets:
@@ -366,6 +367,11 @@ class BandService:
         """A new pairing is accepted now: within the window, or the band has no bond."""
         return self.now_ms() - self._pair_until < 0 or not self.secrets.bonded()
 
+    def _may_bond(self, c):
+        """Keys of a new bond may be stored: the window is open, or this link's pairing
+        was accepted while it was."""
+        return self.pairable or (c is not None and c.paired)
+
     def open_pairing(self):
         """Open the pairing window for PAIR_WINDOW_MS from now (a button press: the hand
         on the band is its owner's). True if it was closed (the app signals it)."""
@@ -450,6 +456,10 @@ class BandService:
                     self.last_error = "pairing refused: the pairing window is closed"
                     self._ble.gap_disconnect(c.handle)
                     return None
+                if data[1] and not restored:
+                    # Accepted: its keys come next (our keys, then the peer's) and are
+                    # stored even when the first of them closes an out-of-box window.
+                    c.paired = True
                 c.encrypted = bool(data[1])
                 c.bonded = bool(data[3])
                 self._live_dirty = True
@@ -462,7 +472,7 @@ class BandService:
                     return None  # no bond to evict for a refused pairing (see below)
             else:
                 key = bytes(key)
-                if t == _SEC_PEER and not self.pairable:
+                if t == _SEC_PEER and not self._may_bond(c):
                     # NimBLE looks a peer's keys up by address only when a pairing request
                     # comes (is it bonded already?), and MicroPython then deletes that bond
                     # unasked. Hidden while the window is closed: a stranger using a
@@ -481,7 +491,7 @@ class BandService:
                 if c is not None:
                     c.restored = False  # a bond going: no reconnection on its keys
             elif t == _SEC_OUR or t == _SEC_PEER:
-                if refused or not self.pairable:
+                if refused or not self._may_bond(c):
                     # False: the stack's store is "full" and its overflow handler looks
                     # for a bond to evict, which finds none (MicroPython 1.27 enumerates
                     # our keys by an empty address; a refused link enumerates nothing),
