@@ -368,7 +368,10 @@ def test_romfs_dry_run_changes_nothing(tmp_path, capsys):
     assert _snapshot(root) == before
 
 
-def test_romfs_verify_detects_a_corrupted_image(tmp_path, firmware, capsys):
+@pytest.mark.parametrize("verify", [True, False], ids=["verify", "deploy-check"])
+def test_romfs_verify_detects_a_corrupted_image(tmp_path, firmware, capsys, verify):
+    """A deployed image is checked (sha256 on the board) before the files it replaces
+    go, with or without --verify."""
     root = tmp_path / "board"
     _user_data(root)
     expected = _expected_files(firmware, tmp_path)
@@ -387,7 +390,8 @@ def test_romfs_verify_detects_a_corrupted_image(tmp_path, firmware, capsys):
 
     with EmulatedBoard(root, romfs_bytes=ROMFS_BYTES, after_block=bad_flash_cell) as board:
         holder.append(board)
-        rc = main(["flash", "--port", board.port, "--board", BOARD, "--romfs", "--verify"])
+        rc = main(["flash", "--port", board.port, "--board", BOARD, "--romfs",
+                   *(["--verify"] if verify else [])])
         err = capsys.readouterr().err
         assert rc == 1
         assert done

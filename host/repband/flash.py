@@ -40,8 +40,9 @@ instead of loading them into the heap (docs/flashing.md, docs/firmware.md).
   (``mpremote.commands.do_romfs``; it unmounts ``/rom`` and leaves it unmounted, the
   board mounts it again at the soft reset), unless the partition already holds it
   (sha256 on the board); with ``--verify`` the partition's first bytes and the sha256 of
-  the image's bytes on the board are compared with the build, and a bad image is
-  erased (so it never runs) before anything else is changed;
+  the image's bytes on the board are compared with the build (after every deploy, when
+  the board has ``hashlib``), and a bad image is erased (so it never runs) before
+  anything else is changed;
 * only then the filesystem: ``main.py`` and ``/board`` are written as above and every
   other file of the firmware's directories is removed, with the directories (on the
   filesystem they would shadow ``/rom``: ``sys.path`` is ``['', '.frozen', '/rom',
@@ -800,7 +801,10 @@ def _plan(dev: _Board, info: DeviceInfo, rom: RomInfo | None, files, on_fs, in_r
                 and _rom_matches(dev, image, info))
         plan.romfs_deploy = None if same else image
     elif rom is not None and rom.usable and rom.names:
-        plan.romfs_erase = sorted(set(rom.names) & _romfs_names(in_rom)) or None
+        # repband's image: it holds the core package (another image may share a name
+        # such as `app`).
+        if "repcore" in rom.names:
+            plan.romfs_erase = sorted(set(rom.names) & _romfs_names(in_rom))
     replaced = {w[0] for w in plan.write} | set(plan.remove)
     freed = sum(size for path, size, _ in manifest if size > 0 and path in replaced)
     need = plan.bytes_to_write - freed
@@ -818,7 +822,9 @@ def _apply(dev: _Board, plan: Plan, info: DeviceInfo, image_file: Path, wanted,
         if plan.romfs_deploy is not None:
             _deploy_romfs(dev, image_file)
             print(f"ROMFS image deployed ({plan.romfs_image} bytes)", file=out)
-        if plan.romfs_image and verify:
+        # A deployed image is checked before the files it replaces go (one sha256 on
+        # the board); without hashlib only --verify reads it back.
+        if plan.romfs_image and (verify or (info.sha256 and plan.romfs_deploy is not None)):
             image = image_file.read_bytes()
             if not _rom_matches(dev, image, info):
                 # Never leave a bad image to run (it would be mounted at /rom): erase it
@@ -827,8 +833,9 @@ def _apply(dev: _Board, plan: Plan, info: DeviceInfo, image_file: Path, wanted,
                 raise FlashError(
                     f"verify failed: the ROMFS image on the board differs from the build "
                     f"({'sha256' if info.sha256 else 'read back'}); it was erased and the "
-                    "filesystem left as it was; run `repband flash --romfs --verify` again",
-                    EXIT_FAILED)
+                    "filesystem left as it was (firmware installed as files still runs; "
+                    "from ROMFS there is none now): run `repband flash --romfs --verify` "
+                    "again", EXIT_FAILED)
             print(f"verify: the ROMFS image matches ({len(image)} bytes, "
                   f"{'sha256 on the board' if info.sha256 else 'read back'})", file=out)
         for d in plan.mkdir:
