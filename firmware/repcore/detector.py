@@ -51,6 +51,7 @@ _K_REF = 0.15  # rest direction follows the still thigh with a ~0.5 s time const
 _K_RATE = 0.08  # ~1 s average of the tilt rate
 _K_REV = 0.04  # ~2 s average of direction reversals (1-2 per second when walking)
 _K_SWING = 0.1  # ~0.8 s average of the swing direction the reversals are counted on
+_REV_STEP = _K_REV / _DT  # what one reversal adds to the reversals-per-second average
 
 _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
 # rad/s sustained; without a gyro 0.35 of it: the accelerometer of a swinging thigh
@@ -202,6 +203,9 @@ class Detector:
             self._sink((EV_FAULT, t, FAULT_GAP))
             self._out = False  # a rep across a gap cannot be timed; start afresh
             self._rest_ms = 0
+            # The jump across the gap is no swing: reversals start afresh too.
+            self._sx = self._sy = self._sz = 0.0
+            self._neg = False
         # Means in integer mg keep the squares small ints (no heap); one float
         # division then normalises them.
         n = tk.n
@@ -266,7 +270,13 @@ class Detector:
                 self._sz = sz + _K_SWING * (dz - sz)
             turn = neg != self._neg
             self._neg = neg
-        self.rev += _K_REV * ((1.0 / _DT if turn else 0.0) - self.rev)
+        rev = self.rev
+        if turn:
+            self.rev = rev + _REV_STEP - _K_REV * rev
+        elif rev > 0.01:
+            self.rev = rev - _K_REV * rev
+        elif rev:
+            self.rev = 0.0  # settled: no float work per tick at rest
         self._dx, self._dy, self._dz = dx, dy, dz
         self.ux, self.uy, self.uz = vx, vy, vz
         self.still = d < _STILL_RATE * _DT

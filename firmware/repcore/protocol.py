@@ -1,4 +1,4 @@
-"""The BLE protocol (version 1.0): UUIDs and the bytes of every characteristic.
+"""The BLE protocol (version 1.1): UUIDs and the bytes of every characteristic.
 
 Runs unchanged in MicroPython 1.27 and CPython. This module is the band's side: the
 layouts, the encoders of what the band sends and the decoders of what the host

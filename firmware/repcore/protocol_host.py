@@ -1,4 +1,4 @@
-"""The host's side of the BLE protocol (version 1.0): decoders of what the band sends,
+"""The host's side of the BLE protocol (version 1.1): decoders of what the band sends,
 encoders of what the host writes, and the names the host shows.
 
 Everything in repcore.protocol (the band's side: UUIDs, layouts, constants) is
