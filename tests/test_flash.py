@@ -302,7 +302,7 @@ def test_flash_romfs_end_to_end(tmp_path, firmware, capsys):
 
         # Back to files: they are written and the old image is erased, so the files
         # flashed are the files that run (nothing stale left importable from /rom).
-        assert main(["flash", "--port", board.port, "--verify"]) == 0
+        assert main(["flash", "--port", board.port, "--files", "--verify"]) == 0
         out = capsys.readouterr().out
         assert "erase  ROMFS0" in out and "erased the older repband image" in out
         for path, data in expected.items():
@@ -316,6 +316,31 @@ def test_flash_romfs_end_to_end(tmp_path, firmware, capsys):
                       " repcore.detector.__file__)")
         assert "PATH False 1 repcore/detector.mpy" in r.stdout, r.stdout + r.stderr
     assert _user_snapshot(root) == user_before
+
+
+def test_flash_picks_romfs_when_the_board_has_a_free_partition(tmp_path, firmware, capsys):
+    """Without --romfs or --files: ROMFS when the partition is empty (or repband's),
+    files when it holds another image, which is left alone."""
+    from mpremote.romfs import make_romfs
+
+    root = tmp_path / "board"
+    with EmulatedBoard(root, romfs_bytes=ROMFS_BYTES) as board:
+        assert main(["flash", "--port", board.port, "--board", BOARD]) == 0
+        assert "installing to ROMFS" in capsys.readouterr().out
+        assert _loaded(board) == f"LOADED {BOARD} /rom/repcore/detector.mpy /rom/app/app.mpy"
+
+    other = tmp_path / "other"
+    (other / "widgets").mkdir(parents=True)
+    (other / "widgets" / "__init__.py").write_text("X = 1\n")
+    foreign = make_romfs(str(other), mpy_cross=False)
+    root2 = tmp_path / "board2"
+    with EmulatedBoard(root2, romfs_bytes=ROMFS_BYTES) as board:
+        board.romfs_file.write_bytes(foreign + b"\xff" * (ROMFS_BYTES - len(foreign)))
+        assert main(["flash", "--port", board.port, "--board", BOARD]) == 0
+        out = capsys.readouterr().out
+        assert "installing files" in out and "left alone" in out
+        assert board.romfs_file.read_bytes()[:len(foreign)] == foreign
+        assert _loaded(board) == f"LOADED {BOARD} repcore/detector.mpy app/app.mpy"
 
 
 def test_romfs_refused_without_romfs(tmp_path, capsys):

@@ -25,9 +25,12 @@ Uses mpremote as a library (its serial transport, raw REPL and file commands):
    firmware file's sha256 (or its contents, on a board without ``hashlib``);
 6. soft-reset the board from the friendly REPL so the app starts again.
 
-``--romfs`` (MicroPython >= 1.25 built with ROMFS, ``MICROPY_VFS_ROM``; not the standard
+ROMFS (MicroPython >= 1.25 built with ROMFS, ``MICROPY_VFS_ROM``; not the standard
 ESP32 downloads): the board runs the .mpy files in place from its ROMFS partition
-instead of loading them into the heap (docs/flashing.md, docs/firmware.md).
+instead of loading them into the heap, in half the RAM (docs/flashing.md,
+docs/firmware.md). Without ``--romfs`` or ``--files`` the firmware goes to ROMFS when
+the board has a partition that is empty or holds repband and the image fits, else to
+the filesystem; ``--romfs`` insists on ROMFS (refused without it), ``--files`` on files.
 
 * the probe also reads ``vfs.rom_ioctl``: the number of ROMFS partitions, the size of
   partition 0 and its first bytes (a valid image starts with ``d2 cd 31``) and, for a
@@ -48,10 +51,10 @@ instead of loading them into the heap (docs/flashing.md, docs/firmware.md).
   filesystem they would shadow ``/rom``: ``sys.path`` is ``['', '.frozen', '/rom',
   ...]``). ``PROTECTED`` paths are never touched.
 
-Without ``--romfs``, a ROMFS partition whose image holds repband's packages (a previous
-``--romfs`` install) is erased once the files are written (and verified): the files
-flashed are the files that run, and no stale module is left importable from ``/rom``.
-An image without repband's packages is left alone.
+Installing files, a ROMFS partition whose image holds repband's packages (a previous
+ROMFS install) is erased once the files are written (and verified): the files flashed
+are the files that run, and no stale module is left importable from ``/rom``. An image
+without repband's core package is left alone.
 
 Exit status: 0 done; 2 nothing was changed because of the port (none found, cannot be
 opened, no MicroPython REPL answers), the board (not MicroPython, too old or too new,
@@ -859,8 +862,10 @@ def _apply(dev: _Board, plan: Plan, info: DeviceInfo, image_file: Path, wanted,
 
 
 def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = False,
-          verify: bool = False, romfs: bool = False, fw: Path | None = None, out=None) -> int:
-    """Flash the firmware (see the module docstring). Raises :class:`FlashError`."""
+          verify: bool = False, romfs: bool | None = None, fw: Path | None = None,
+          out=None) -> int:
+    """Flash the firmware (see the module docstring); ``romfs`` None picks ROMFS when
+    the board has room for it. Raises :class:`FlashError`."""
     out = out or sys.stdout
     fw = Path(fw) if fw is not None else firmware_dir()
     boards = list_boards(fw)
@@ -875,7 +880,12 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
         print(f"board on {dev.port}: {info.describe()}", file=out)
         _check_device(info, compiler_major)
         rom = _rom_info(dev)
-        if romfs:
+        auto = romfs is None
+        if auto:
+            # ROMFS when the partition is free or repband's: another image is left alone.
+            romfs = (rom is not None and rom.usable
+                     and (not rom.has_image or "repcore" in (rom.names or ())))
+        elif romfs:
             _check_romfs(rom, info)
         if board is None:
             board = dev.eval_repr(_BOARD_NAME)
@@ -892,10 +902,19 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
                 image = build_romfs_image(in_rom, Path(tmp) / "romfs")
                 image_file.write_bytes(image)
                 if len(image) > rom.size:
-                    raise FlashError(
-                        f"the ROMFS image ({len(image)} bytes) is larger than the board's "
-                        f"ROMFS partition ({rom.size} bytes): flash without --romfs, or "
-                        "install a MicroPython build with a bigger ROMFS partition")
+                    if not auto:
+                        raise FlashError(
+                            f"the ROMFS image ({len(image)} bytes) is larger than the board's "
+                            f"ROMFS partition ({rom.size} bytes): flash without --romfs, or "
+                            "install a MicroPython build with a bigger ROMFS partition")
+                    print(f"the ROMFS image ({len(image)} bytes) does not fit the board's "
+                          f"partition ({rom.size} bytes): installing files", file=out)
+                    romfs, image = False, None
+            if auto:
+                print("installing " + ("to ROMFS: the modules run from flash, in less RAM "
+                                       "(--files to install files)" if romfs else
+                                       "files (the board has no ROMFS partition to use)"),
+                      file=out)
             plan, wanted = _plan(dev, info, rom, files, on_fs, in_rom, image)
             if not romfs and rom is not None and rom.usable and rom.names and not plan.romfs_erase:
                 print(f"ROMFS{ROMFS_PARTITION} holds an image without repband's packages: "
@@ -961,7 +980,11 @@ def add_parser(sub) -> None:
     f.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     f.add_argument("--verify", action="store_true",
                    help="read back every file's sha256 after writing")
-    f.add_argument("--romfs", action="store_true",
-                   help="run the firmware from the board's ROMFS partition (less RAM; needs "
-                   "a MicroPython build with ROMFS, see docs/flashing.md)")
+    where = f.add_mutually_exclusive_group()
+    where.add_argument("--romfs", dest="romfs", action="store_const", const=True, default=None,
+                       help="run the firmware from the board's ROMFS partition (less RAM; "
+                       "needs a MicroPython build with ROMFS, see docs/flashing.md); the "
+                       "default when the board has a free one")
+    where.add_argument("--files", dest="romfs", action="store_const", const=False,
+                       help="install the firmware as files, even on a board with ROMFS")
     f.set_defaults(func=cmd_flash)
