@@ -50,26 +50,23 @@ except ImportError as e:
     print(repr('missing: %s' % e))
 """
 
-_CLEAN = f"""
-import os
-try:
-    os.remove({FIFO_FILE!r})
-except OSError:
-    pass
-def _rb_rm(d):
-    try:
-        names = [e[0] for e in os.ilistdir(d)]
-    except OSError:
+def _remove(dev: _Board, path: str) -> None:
+    """Remove ``path`` from the board's filesystem, a directory with all it holds;
+    nothing when it is not there (mpremote's file calls)."""
+    t = dev.transport
+    if not t.fs_exists(path):
         return
-    for n in names:
-        p = d + '/' + n
-        if os.stat(p)[0] & 0x4000:
-            _rb_rm(p)
-        else:
-            os.remove(p)
-    os.rmdir(d)
-_rb_rm({DATA_DIR!r})
-"""
+    if t.fs_isdir(path):
+        for entry in t.fs_listdir(path):
+            _remove(dev, path + "/" + entry.name)
+        t.fs_rmdir(path)
+    else:
+        t.fs_rmfile(path)
+
+
+def _clean(dev: _Board) -> None:
+    _remove(dev, FIFO_FILE)
+    _remove(dev, DATA_DIR)
 
 
 def bench_board(port: str | None, samples, out=None) -> dict:
@@ -89,7 +86,7 @@ def bench_board(port: str | None, samples, out=None) -> dict:
         print(f"board on {dev.port}: firmware {how}; sending {len(stream)} bytes of FIFO "
               f"data ({len(arr)} samples)", file=out)
         try:
-            dev.exec(_CLEAN)
+            _clean(dev)
             dev.transport.fs_mkdir(DATA_DIR)
             dev.transport.fs_writefile(FIFO_FILE, stream, chunk_size=1024)
             code = (f"CHUNK = {CHUNK}\nDRAIN = {DRAIN}\nDRAIN_MS = 250\n"
@@ -97,7 +94,7 @@ def bench_board(port: str | None, samples, out=None) -> dict:
             got, err = dev.transport.exec_raw(code, timeout=SILENCE_S)
         finally:
             with contextlib.suppress(Exception):
-                dev.exec(_CLEAN)
+                _clean(dev)
         text = got.decode("utf-8", "replace")
         if err:
             raise FlashError("the bench failed on the board: "
