@@ -61,8 +61,8 @@ COMPONENTS = {
 }
 
 # --------------------------------------------------------------------------------------
-# States: name -> list of components. The CPU runs at 80 MHz (machine.freq(80000000));
-# the detector then needs ~6 % CPU at 104 Hz, still inside the 10 % budget.
+# States: name -> list of components. The CPU runs at 80 MHz (the firmware sets it at
+# boot: app.hal.CPU_HZ); the whole app then needs ~13 % of it at 104 Hz.
 
 STATES = {
     # M5StickC Plus2
