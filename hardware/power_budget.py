@@ -38,7 +38,9 @@ COMPONENTS = {
     "ble_adv_1000ms": (0.36, "A/ESP32-RF", "advertising every 1 s: 3 ms at 120 mA per event"),
     "ble_adv_2000ms": (0.18, "A/ESP32-RF", "advertising every 2 s"),
     "ble_conn_30ms": (6.67, "A/ESP32-RF", "connected, 30 ms interval: 2 ms at 100 mA per event"),
-    "ble_conn_100ms": (2.0, "A/ESP32-RF", "connected, 100 ms interval (we request it after sync)"),
+    "ble_conn_50ms": (4.0, "A/ESP32-RF", "connected, 50 ms interval: 2 ms at 100 mA per event. The host picks the "
+                      "interval (BlueZ asks for 30-50 ms); MicroPython gives a peripheral no way to ask for "
+                      "a longer one (micropython#7769)"),
     # M5StickC Plus2 board
     "m5_board_on": (0.6, "M5-PS", "5 V DC-DC and regulator overhead while the ESP32 is powered (1 mA - 0.41 mA)"),
     "m5_deep_sleep_board": (1.0, "M5-PS", "whole stick, ESP32 deep sleep, main power held on (< 1 mA)"),
@@ -66,8 +68,8 @@ COMPONENTS = {
 
 STATES = {
     # M5StickC Plus2
-    "m5.exercise.gyro": ["esp32_cpu_80mhz", "m5_board_on", "mpu6886_accel_gyro", "ble_conn_100ms"],
-    "m5.exercise.accel": ["esp32_cpu_80mhz", "m5_board_on", "mpu6886_accel_only", "ble_conn_100ms"],
+    "m5.exercise.gyro": ["esp32_cpu_80mhz", "m5_board_on", "mpu6886_accel_gyro", "ble_conn_50ms"],
+    "m5.exercise.accel": ["esp32_cpu_80mhz", "m5_board_on", "mpu6886_accel_only", "ble_conn_50ms"],
     "m5.exercise.pm": ["esp32_ble_pm", "m5_board_on", "mpu6886_accel_only"],
     "m5.adv.pm": ["esp32_ble_pm", "m5_board_on", "mpu6886_wom"],
     "m5.sync": ["esp32_cpu_80mhz", "m5_board_on", "mpu6886_wom", "ble_conn_30ms"],
@@ -79,8 +81,8 @@ STATES = {
     "m5.idle.deep": ["m5_deep_sleep_board", "mpu6886_wom"],
     "m5.idle.off": ["m5_power_off_rtc"],
     # XIAO ESP32S3 + LSM6DS3TR-C breakout
-    "xiao.exercise.gyro": ["xiao_cpu", "lsm6ds3trc_accel_gyro", "breakout_ldo", "divider_100k", "ble_conn_100ms"],
-    "xiao.exercise.accel": ["xiao_cpu", "lsm6ds3trc_accel_only", "breakout_ldo", "divider_100k", "ble_conn_100ms"],
+    "xiao.exercise.gyro": ["xiao_cpu", "lsm6ds3trc_accel_gyro", "breakout_ldo", "divider_100k", "ble_conn_50ms"],
+    "xiao.exercise.accel": ["xiao_cpu", "lsm6ds3trc_accel_only", "breakout_ldo", "divider_100k", "ble_conn_50ms"],
     "xiao.sync": ["xiao_cpu", "lsm6ds3trc_wom_26hz", "breakout_ldo", "divider_100k", "ble_conn_30ms"],
     "xiao.adv.fast": ["xiao_cpu", "lsm6ds3trc_wom_26hz", "breakout_ldo", "divider_100k", "ble_adv_100ms"],
     "xiao.adv.slow": ["xiao_cpu", "lsm6ds3trc_wom_26hz", "breakout_ldo", "divider_100k", "ble_adv_1000ms"],
@@ -88,8 +90,8 @@ STATES = {
     "xiao.idle.light": ["xiao_light_sleep", "lsm6ds3trc_wom_26hz", "breakout_ldo", "divider_100k"],
     "xiao.idle.deep": ["xiao_deep_sleep", "lsm6ds3trc_wom_26hz", "breakout_ldo", "divider_100k"],
     # ESP32 DevKit + GY-521 (MPU-6050), from a USB power bank at 5 V
-    "devkit.exercise.gyro": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_accel_gyro", "ble_conn_100ms"],
-    "devkit.exercise.accel": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_accel_only", "ble_conn_100ms"],
+    "devkit.exercise.gyro": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_accel_gyro", "ble_conn_50ms"],
+    "devkit.exercise.accel": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_accel_only", "ble_conn_50ms"],
     "devkit.sync": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_wom_20hz", "ble_conn_30ms"],
     "devkit.adv.fast": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_wom_20hz", "ble_adv_100ms"],
     "devkit.adv.slow": ["esp32_cpu_80mhz", "devkit_board_floor", "mpu6050_wom_20hz", "ble_adv_1000ms"],
@@ -98,8 +100,8 @@ STATES = {
 }
 
 STATE_LABELS = {
-    "exercise.gyro": "exercising, accel + gyro 104 Hz, BLE connected (100 ms)",
-    "exercise.accel": "exercising, accel only 104 Hz, BLE connected (100 ms)",
+    "exercise.gyro": "exercising, accel + gyro 104 Hz, BLE connected (50 ms)",
+    "exercise.accel": "exercising, accel only 104 Hz, BLE connected (50 ms)",
     "exercise.pm": "exercising, accel only, BLE modem sleep (custom build)",
     "adv.pm": "advertising, BLE modem sleep (custom build)",
     "sync": "sync, BLE connected (30 ms)",
