@@ -5,7 +5,9 @@ fuel. This runs the same measurement (repband.micropython.APP_BENCH_DRIVER: the 
 App and IMU driver, a stand-in bus serving an LSM6DS3TR-C FIFO stream, a stand-in
 radio) on the board itself, over mpremote's raw REPL, against the firmware already
 installed there (`repband flash`, as files or from ROMFS). The clock is the board's
-``time.ticks_us``, so the figures are microseconds of its CPU, not an estimate.
+``time.ticks_us``, so the figures are microseconds of its CPU, not an estimate, with
+the CPU at the app's own clock (``app.hal.CPU_HZ``, 80 MHz; the raw REPL does not run
+main.py, so the bench sets it).
 
 The board's own settings and session log are never touched: the app under test keeps
 its config and log in ``/bench_data``, and the FIFO stream goes to
@@ -31,7 +33,11 @@ DRAIN = 26  # samples per FIFO read: a 250 ms drain at 104 Hz
 CHUNK = 208  # samples per measured chunk (a collection after each)
 SILENCE_S = 120  # the longest the board may stay silent (it prints after each chunk)
 
-_PRELUDE = f"""
+def _prelude(cpu_hz: int) -> str:
+    """The driver's board prelude: paths, the board's microsecond clock, and the CPU
+    clock the app runs at (app.hal.CPU_HZ: the raw REPL does not run main.py, which
+    would set it). ``cpu_hz`` printed is what the board reports, 0 without `machine`."""
+    return f"""
 import gc, sys, time
 ROOT = {DATA_DIR!r}
 FIFO = {FIFO_FILE!r}
@@ -40,6 +46,13 @@ cost = time.ticks_us
 
 def spent(a, b):
     return time.ticks_diff(b, a)
+
+try:
+    import machine
+    machine.freq({int(cpu_hz)})
+    print('R cpu_hz', machine.freq())
+except ImportError:
+    print('R cpu_hz', 0)
 """
 
 _PROBE = """
@@ -49,6 +62,16 @@ try:
 except ImportError as e:
     print(repr('missing: %s' % e))
 """
+
+def _cpu_hz() -> int:
+    """The clock the firmware's app runs at (app.hal.CPU_HZ)."""
+    from repband.firmware import import_firmware
+
+    import_firmware()
+    from app.hal import CPU_HZ
+
+    return CPU_HZ
+
 
 def _remove(dev: _Board, path: str) -> None:
     """Remove ``path`` from the board's filesystem, a directory with all it holds;
@@ -90,7 +113,8 @@ def bench_board(port: str | None, samples, out=None) -> dict:
             dev.transport.fs_mkdir(DATA_DIR)
             dev.transport.fs_writefile(FIFO_FILE, stream, chunk_size=1024)
             code = (f"CHUNK = {CHUNK}\nDRAIN = {DRAIN}\nDRAIN_MS = 250\n"
-                    f"BOARD = {BENCH_BOARD!r}\nROMFS = False\n" + _PRELUDE + APP_BENCH_DRIVER)
+                    f"BOARD = {BENCH_BOARD!r}\nROMFS = False\n" + _prelude(_cpu_hz())
+                    + APP_BENCH_DRIVER)
             got, err = dev.transport.exec_raw(code, timeout=SILENCE_S)
         finally:
             with contextlib.suppress(Exception):
@@ -124,6 +148,7 @@ def bench_board(port: str | None, samples, out=None) -> dict:
         "board_reps": raw["reps"],
         "board_records_written": raw["written"],
         "board_firmware": where,
+        "board_cpu_hz": raw["cpu_hz"],
     }
 
 
@@ -151,4 +176,7 @@ def cmd_bench_board(port: str | None, as_json: bool, seconds: float) -> int:
           f"{res['board_us_per_sample_with_gc']:.1f})")
     print(f"  board_heap_after_boot       {res['board_heap_after_boot']:10d}"
           f"  (firmware from {res['board_firmware']})")
+    clock = res["board_cpu_hz"]
+    print(f"  board_cpu_hz                {clock:10d}"
+          + ("  (the app's clock, set for the bench)" if clock else "  (no `machine`: unknown)"))
     return 0
