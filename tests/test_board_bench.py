@@ -58,7 +58,7 @@ def test_bench_on_a_board_runs_its_installed_firmware(tmp_path, bridges, romfs):
     assert res["board_records_written"] == wasi["app_records_written"]
     assert res["board_us_per_sample"] > 0 and res["board_heap_after_boot"] > 0
     assert res["board_firmware"].startswith("/rom/") == romfs
-    assert res["board_cpu_hz"] == 0  # the emulated board has no `machine` to clock
+    assert res["board_cpu_hz"] == 0  # the emulated board's `machine` has no freq()
     assert _user_files(root) == before
     assert not (root / FIFO_FILE.lstrip("/")).exists()
     assert not (root / DATA_DIR.lstrip("/")).exists()

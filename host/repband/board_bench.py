@@ -36,7 +36,8 @@ SILENCE_S = 120  # the longest the board may stay silent (it prints after each c
 def _prelude(cpu_hz: int) -> str:
     """The driver's board prelude: paths, the board's microsecond clock, and the CPU
     clock the app runs at (app.hal.CPU_HZ: the raw REPL does not run main.py, which
-    would set it). ``cpu_hz`` printed is what the board reports, 0 without `machine`."""
+    would set it). ``cpu_hz`` printed is what the board reports, 0 where `machine` has
+    no ``freq`` (the WASI build behind the emulated board)."""
     return f"""
 import gc, sys, time
 ROOT = {DATA_DIR!r}
@@ -51,7 +52,7 @@ try:
     import machine
     machine.freq({int(cpu_hz)})
     print('R cpu_hz', machine.freq())
-except ImportError:
+except (ImportError, AttributeError):  # a port whose machine has no clock control
     print('R cpu_hz', 0)
 """
 
@@ -178,5 +179,5 @@ def cmd_bench_board(port: str | None, as_json: bool, seconds: float) -> int:
           f"  (firmware from {res['board_firmware']})")
     clock = res["board_cpu_hz"]
     print(f"  board_cpu_hz                {clock:10d}"
-          + ("  (the app's clock, set for the bench)" if clock else "  (no `machine`: unknown)"))
+          + ("  (the app's clock, set for the bench)" if clock else "  (no machine.freq: unknown)"))
     return 0
