@@ -69,15 +69,19 @@ _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candida
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
 
-_REST_MS = const(240)  # still this long before a rep may start
+_REST_MS = const(400)  # settled this long before a rep may start
 _COS_START = 0.9962  # cos 5 deg: leaving rest by more starts an excursion
 _COS_AT_REST = 0.9986  # cos 3 deg: closer than this is still at rest
+_COS_START3 = 0.99863  # cos 3 deg: the least turn that starts an excursion in a set of small reps
+_START_FRAC = 0.4
+_PIN_FRAC = 0.35
+_COS_SETTLE = 0.99966  # cos 1.5 deg: settled within this cone for _REST_MS is rest
 _MIN_REP_MS = const(700)  # faster swings are steps or fidgets, not reps
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
 _SWING_MS = const(6000)
-_HOLD_MAX_MS = const(8000)  # still longer than any top hold (real ones: 2-5 s)
+_HOLD_MAX_MS = const(13000)  # still longer than any top hold (real ones 2-5 s, slow ones 10 s)
 _END_FRAC = 0.4  # back below this fraction of the peak: the rep is over
 _TOP_FRAC = 0.85
 _FULL_FRAC = 0.55  # of the set's typical range: a full rep; below: partial
@@ -89,9 +93,16 @@ _SET_GAP_MS = const(20000)
 _SUPINE_LO = const(120)
 _SUPINE_HI = const(165)
 _REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
+_REP = const(0)  # how an excursion ended (_back_to_rest)
+_NO_REP = const(1)
+_POSTURE = const(2)
 _BRIDGE_MIN = const(8)  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
+_MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
 _CLAM_MIN = const(12)
+_LIKE_ROM = 2.0  # reps of one set: ranges within this factor
+_COS_LIKE_REST = 0.82  # cos 35 deg: ...rest directions this close
+_COS_LIKE_AXIS = 0.77  # cos 40 deg: ...turning about axes this close
 _FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
 _HIP_CLAM_MIN = const(5)  # the pelvis rolls 5-15 deg with each clam
 _CLAM_MAX = const(88)  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
@@ -141,6 +152,8 @@ class Detector:
         self._out = False
         self._rest_ms = 0
         self.rx = self.ry = self.rz = 0.0  # rest direction
+        self._ax = self._ay = self._az = 0.0  # where the thigh may be settling
+        self._settle_ms = 0
         self._ref = False
         self._t_leave = 0
         self._peak = 0.0
@@ -158,6 +171,12 @@ class Detector:
         self._set_t0 = self._set_t1 = 0
         self._set_rom = 0.0
         self._roms = [0.0] * 5  # last full-rep ranges, for the set's typical range
+        self._pend = None  # the first rep of a would-be set, waiting for a second
+        self._srx = self._sry = self._srz = 0.0  # the set's rest direction
+        self._stx = self._sty = self._stz = 0.0  # ...and where its last rep peaked
+        self._pin_cos = 1.0  # rest may settle this close to it (cos)
+        self._cos_start = _COS_START
+        self._pend_n = None  # ...its rest and peak directions
         self._nroms = 0
         # hold state
         self._hold_in = 0  # ms in the stretch zone
@@ -191,6 +210,7 @@ class Detector:
         if self._hold_on:
             self._end_hold()
         self._end_set()
+        self._pend = None  # a lone excursion at the end: not a set
 
     # -- per tick ----------------------------------------------------------
 
@@ -202,7 +222,7 @@ class Detector:
         if tk.gap:
             self._sink((EV_FAULT, t, FAULT_GAP))
             self._out = False  # a rep across a gap cannot be timed; start afresh
-            self._rest_ms = 0
+            self._rest_ms = self._settle_ms = 0
             # The jump across the gap is no swing: reversals start afresh too.
             self._sx = self._sy = self._sz = 0.0
             self._neg = False
@@ -220,12 +240,7 @@ class Detector:
             self._init = True
             self.ux, self.uy, self.uz = ax, ay, az
             self.rx, self.ry, self.rz = ax, ay, az
-            if self.mode != MODE_AUTO:
-                # The user is already exercising: treat the first direction as a top
-                # so the first turning point becomes a rest.
-                self._px, self._py, self._pz = ax, ay, az
-                self._swing = self._ref = True
-                self._t_end = t
+            self._ax, self._ay, self._az = ax, ay, az
             return
         ux, uy, uz = self.ux, self.uy, self.uz
         if self.gyro:
@@ -260,7 +275,7 @@ class Detector:
         self.ux, self.uy, self.uz = vx, vy, vz
         self.still = d < _STILL_RATE * _DT
         self._motion(t)
-        self._rep(t)
+        self._rep(t, turn)
         self._odd = not self._odd
         if self._odd and self.placement != PLACEMENT_HIP:
             self._hold(t)  # holds last tens of seconds: every other tick is plenty
@@ -400,32 +415,43 @@ class Detector:
 
     # -- reps ------------------------------------------------------------------
 
-    def _rep(self, t):
+    def _rep(self, t, turn):
         ux, uy, uz = self.ux, self.uy, self.uz
         if not self._out:
-            if self.still:
-                self._rest_ms += TICK_MS
-                if not self._ref:
-                    self.rx, self.ry, self.rz = ux, uy, uz
+            # Rest is where the thigh settles: within 1.5 deg of one direction for
+            # _REST_MS. Tick by tick a slow rep (3 s up) looks as still as rest does;
+            # over half a second it drifts out of the cone, so it never becomes rest.
+            if ux * self._ax + uy * self._ay + uz * self._az > _COS_SETTLE:
+                self._settle_ms += TICK_MS
+                if self._settle_ms >= _REST_MS and (
+                    (self._set_ex == EX_NONE and self._pend is None)
+                    or t - self._set_t1 > _SET_GAP_MS
+                    or self._ax * self._srx + self._ay * self._sry + self._az * self._srz > self._pin_cos
+                ):
+                    # In a set, rest is where its reps start: settling elsewhere (a
+                    # long top hold, a pause half way) does not move it.
+                    self.rx, self.ry, self.rz = self._ax, self._ay, self._az
                     self._ref = True
-                k = _K_REF
-                rx = self.rx + k * (ux - self.rx)
-                ry = self.ry + k * (uy - self.ry)
-                rz = self.rz + k * (uz - self.rz)
-                n = sqrt(rx * rx + ry * ry + rz * rz)
-                self.rx, self.ry, self.rz = rx / n, ry / n, rz / n
-            elif self._swing and self._rest_ms < _REST_MS and t - self._t_end < _SWING_MS and self.mode != MODE_AUTO:
-                # Reps without a pause at rest: the reference rides to the turning
-                # point, the far end from the last top, and the next rep leaves it.
-                px, py, pz = self._px, self._py, self._pz
-                if ux * px + uy * py + uz * pz < self.rx * px + self.ry * py + self.rz * pz:
-                    self.rx, self.ry, self.rz = ux, uy, uz
-            elif self._rest_ms < _REST_MS:
-                self._ref = False  # moving without a settled rest: no reference
+                    self._rest_ms = self._settle_ms
+            else:
+                self._ax, self._ay, self._az = ux, uy, uz
+                self._settle_ms = 0
+                if self._swing and self._rest_ms < _REST_MS and t - self._t_end < _SWING_MS:
+                    # Reps without a pause at rest: the reference rides to the turning
+                    # point, the far end from the last top, and the next rep leaves it.
+                    px, py, pz = self._px, self._py, self._pz
+                    if ux * px + uy * py + uz * pz < self.rx * px + self.ry * py + self.rz * pz:
+                        self.rx, self.ry, self.rz = ux, uy, uz
+            if turn and not self._ref:
+                # Reps without any pause (fast clams) never settle: with no rest
+                # yet, a turning point of the thigh's swing stands in for one.
+                self.rx, self.ry, self.rz = ux, uy, uz
+                self._ref = True
+                self._rest_ms = _REST_MS
             c = ux * self.rx + uy * self.ry + uz * self.rz
             if c > _COS_AT_REST:
                 self._t_leave = t
-            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < _COS_START:
+            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < self._cos_start:
                 self._out = True
                 self._out_still = 0
                 self._peak = 0.0
@@ -441,14 +467,8 @@ class Detector:
             self._top_deg = th
             self._t_top1 = t
         self._out_still = self._out_still + TICK_MS if self.still else 0
-        if (
-            t - self._t_leave > _MAX_OUT_MS
-            or (self._out_still >= 1000 and th > _POSTURE_DEG * 2.0)
-            or (self._out_still >= _SETTLE_MS and th > _POSTURE_DEG)
-            or self._out_still >= _HOLD_MAX_MS
-        ):
-            # Settled far from rest: a new posture (lying down, rolling over), not a rep.
-            self._back_to_rest(False)
+        if t - self._t_leave > _MAX_OUT_MS or (self._out_still >= 1000 and self._new_posture(t, th)):
+            self._back_to_rest(_POSTURE)
             return
         if th < self._peak * _END_FRAC and th < self._peak - 3.0:
             self._t_end = t
@@ -456,16 +476,45 @@ class Detector:
             if ex == _REVERSED:
                 self._reseat(t)
             else:
-                self._back_to_rest(True)
-                self._swing = ex != EX_NONE or self.mode != MODE_AUTO
+                self._back_to_rest(_NO_REP if ex == EX_NONE else _REP)
 
-    def _back_to_rest(self, rep_ended):
+    def _new_posture(self, t, th):
+        """The thigh has been still away from rest for a second or more: a top hold,
+        or a new posture (lying down, rolling over, sitting up)? No top is held for
+        _HOLD_MAX_MS, none is 100 deg away, and after _SETTLE_MS only a place that is
+        an exercise's top may still be one. A set whose reps peaked here ends here:
+        its rest was the other end, and this was its last rep."""
+        still = self._out_still
+        if still < _SETTLE_MS and th < 100.0:
+            return False
+        if self._set_n and self.ux * self._stx + self.uy * self._sty + self.uz * self._stz > self._pin_cos:
+            if still < _HOLD_MAX_MS:
+                return False
+            self._t_end = t
+            self._classify(t)
+            self._end_set()
+            return True
+        if still < _HOLD_MAX_MS and th < 100.0:
+            ex = self._exercise_to(self.ux, self.uy, self.uz, th)
+            if ex != EX_NONE and ex != _REVERSED:
+                return False
+        return True
+
+    def _back_to_rest(self, how):
+        """The excursion is over: a rep (_REP), a turn that was none (_NO_REP: the
+        thigh is back where it rested, rest stands) or a new posture (_POSTURE)."""
         self._out = False
-        self._rest_ms = 0
         self._top_deg = 0.0
-        self._swing = rep_ended
-        if not rep_ended:
+        self._swing = how == _REP
+        self._ax, self._ay, self._az = self.ux, self.uy, self.uz
+        self._settle_ms = 0
+        if how == _REP:
+            # On the way down: the reference rides with the thigh to the turning point.
+            self.rx, self.ry, self.rz = self.ux, self.uy, self.uz
+            self._rest_ms = 0
+        elif how == _POSTURE:
             self._ref = False
+            self._rest_ms = 0
 
     def _reseat(self, t):
         """The excursion went from an exercise's top back to its rest: the reference
@@ -485,9 +534,98 @@ class Detector:
             return EX_NONE  # too quick: a step or a fidget
         if self.mode == MODE_AUTO and self._walk_ms >= _WALK_MS // 3:
             return EX_NONE  # a stride of a walk (a user who chose the exercise is not walking)
-        fr = self.frame
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
+        ex = self._exercise_to(px, py, pz, rom)
+        if ex == EX_NONE or ex == _REVERSED:
+            return ex
+        if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * self._min_rom(ex):
+            return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
+        side = self.leg if ex == EX_CLAM else SIDE_NONE
+        ev = (
+            EV_REP,
+            t,
+            ex,
+            side,
+            0,
+            int(rom * 10.0),
+            self._t_top0 - self._t_leave,
+            self._t_top1 - self._t_top0,
+            t - self._t_top1,
+        )
+        if ex != self._set_ex or side != self._set_side or t - self._set_t1 > _SET_GAP_MS:
+            # A lone excursion is weak evidence: a set opens when a second one like it
+            # follows (same exercise, range and turn). Until then the first one waits.
+            pend = self._pend
+            self._end_set()
+            if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom, t):
+                self._pend = ev
+                self._pend_n = (rx, ry, rz, px, py, pz)
+                self._set_t1 = t
+                self._set_model(rom)
+                return ex
+            self._set_ex = ex
+            self._set_side = side
+            self._set_t0 = pend[1] - pend[6] - pend[7] - pend[8]
+            self._count(pend)
+        elif self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
+            return EX_NONE  # far larger than the set's reps: a change of posture
+        self._count(ev)
+        self._set_model(_median(self._roms, self._nroms))
+        return ex
+
+    def _set_model(self, typical):
+        """Where the set's reps start from, and the thresholds its range sets: small
+        reps (a 6 deg bridge) start an excursion from 3 deg, rest may re-settle within
+        a third of the range."""
+        self._srx, self._sry, self._srz = self.rx, self.ry, self.rz
+        self._stx, self._sty, self._stz = self._px, self._py, self._pz
+        self._pin_cos = cos(_PIN_FRAC * typical / _DEG)
+        start = _START_FRAC * typical
+        self._cos_start = cos((start if start < 5.0 else 5.0) / _DEG) if start > 3.0 else _COS_START3
+
+    def _alike(self, pend, rom, t):
+        """The excursion that just ended resembles the waiting one: range within a
+        factor of 2, soon after it, turning about a similar axis from a similar rest."""
+        prom = pend[5] * 0.1
+        if rom > _LIKE_ROM * prom or prom > _LIKE_ROM * rom or t - pend[1] > _SET_GAP_MS:
+            return False
+        rx, ry, rz, px, py, pz = self._pend_n
+        if rx * self.rx + ry * self.ry + rz * self.rz < _COS_LIKE_REST:
+            return False
+        # turn axes: rest x peak of each
+        ax = ry * pz - rz * py
+        ay = rz * px - rx * pz
+        az = rx * py - ry * px
+        bx = self.ry * self._pz - self.rz * self._py
+        by = self.rz * self._px - self.rx * self._pz
+        bz = self.rx * self._py - self.ry * self._px
+        dot = ax * bx + ay * by + az * bz
+        return dot > _COS_LIKE_AXIS * sqrt((ax * ax + ay * ay + az * az) * (bx * bx + by * by + bz * bz))
+
+    def _count(self, ev):
+        """A rep of the open set: full or partial against the set's typical range
+        (median of its recent full reps), sent to the sink."""
+        rom = ev[5] * 0.1
+        typical = _median(self._roms, self._nroms)
+        if typical > 0.0 and rom < typical * _PART_FRAC:
+            return
+        partial = typical > 0.0 and rom < typical * _FULL_FRAC
+        self._set_t1 = ev[1]
+        if partial:
+            self._set_part += 1
+            ev = ev[:4] + (1,) + ev[5:]
+        else:
+            self._set_n += 1
+            self._set_rom += rom
+            self._roms[self._nroms % 5] = rom
+            self._nroms += 1
+        self._sink(ev)
+
+    def _exercise_to(self, px, py, pz, rom):
+        """Which exercise a turn from rest to direction p would be."""
+        fr = self.frame
+        rx, ry, rz = self.rx, self.ry, self.rz
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
         # 90 thigh horizontal forward) and outward tilt b (+90 outer side up)
         rx_b = fr.xx * rx + fr.xy * ry + fr.xz * rz  # up along the thigh: 0 when horizontal
@@ -496,44 +634,7 @@ class Detector:
         rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
         pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -px_b) * _DEG
         pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
-        ex = self._exercise(ra, rb, pa, pb, rom, rx_b, px_b)
-        if ex == EX_NONE or ex == _REVERSED:
-            return ex
-        if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * self._min_rom(ex):
-            return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
-        side = self.leg if ex == EX_CLAM else SIDE_NONE
-        if ex != self._set_ex or side != self._set_side or t - self._set_t1 > _SET_GAP_MS:
-            self._end_set()
-            self._set_ex = ex
-            self._set_side = side
-            self._set_t0 = self._t_leave
-        # Full or partial against the set's typical range (median of recent full reps).
-        typical = _median(self._roms, self._nroms)
-        if typical > 0.0 and rom < typical * _PART_FRAC:
-            return EX_NONE
-        partial = typical > 0.0 and rom < typical * _FULL_FRAC
-        self._set_t1 = t
-        if partial:
-            self._set_part += 1
-        else:
-            self._set_n += 1
-            self._set_rom += rom
-            self._roms[self._nroms % 5] = rom
-            self._nroms += 1
-        self._sink(
-            (
-                EV_REP,
-                t,
-                ex,
-                side,
-                1 if partial else 0,
-                int(rom * 10.0),
-                self._t_top0 - self._t_leave,
-                self._t_top1 - self._t_top0,
-                t - self._t_top1,
-            )
-        )
-        return ex
+        return self._exercise(ra, rb, pa, pb, rom, rx_b, px_b)
 
     def _min_rom(self, ex):
         if ex == EX_CLAM:
@@ -544,7 +645,11 @@ class Detector:
         """Which exercise an excursion is, from where it started and where it went
         (rh, ph: sine of the knee's elevation above the hip at rest and at the peak)."""
         mode = self.mode
-        if mode == EX_BRIDGE or mode == EX_CLAM:
+        if mode == EX_BRIDGE:
+            # The wearer named the exercise: any turn clear of noise may be a bridge
+            # (some real ones tilt the thigh only 6-8 deg); the set judges it.
+            return mode if rom >= _MANUAL_BRIDGE_MIN else EX_NONE
+        if mode == EX_CLAM:
             return mode if rom >= self._min_rom(mode) else EX_NONE
         if mode != MODE_AUTO:
             return EX_NONE
