@@ -65,8 +65,8 @@ _BODY_IN_WORLD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
 def _looped_walk(mount: Rotation, seconds_still=6.0, seconds_walk=20.0, seconds_sit=6.0):
     """Samples (t ms, mg, 0.1 deg/s) of a still stand, a walk whose thigh path is a loop
     (hip abduction and rotation a quarter stride out of phase with flexion, as in a
-    circumducting or rotating gait), a still stand, then sitting down (hip flexed 85
-    deg), with the sensor at `mount` (body <- sensor)."""
+    circumducting or rotating gait) with a vertical jolt at each step, a still stand,
+    then sitting down (hip flexed 85 deg), with the sensor at `mount` (body <- sensor)."""
     n = int((2 * seconds_still + seconds_walk + seconds_sit) * FS)
     t = np.arange(n) / FS
     walking = (t > seconds_still) & (t < seconds_still + seconds_walk)
@@ -83,7 +83,10 @@ def _looped_walk(mount: Rotation, seconds_still=6.0, seconds_walk=20.0, seconds_
            * Rotation.from_euler("x", -abd[:, None], degrees=True))
     thigh = hip * Rotation.from_matrix(_BODY_IN_WORLD) * Rotation.from_euler("x", rot[:, None], degrees=True)
     sensor = thigh * mount  # world <- sensor
-    acc = sensor.inv().apply([0.0, 0.0, 1.0])  # specific force of a still sensor, g
+    # Specific force, g: gravity, plus the jolt of each footfall (two per stride) while
+    # walking; a leg swung without steps (a march lying down) has none.
+    bounce = env * 0.3 * np.sin(2.0 * ph)
+    acc = sensor.inv().apply(np.column_stack([0.0 * t, 0.0 * t, 1.0 + bounce]))
     step = sensor[:-1].inv() * sensor[1:]
     gyro = np.vstack([step.as_rotvec() * FS, [0.0, 0.0, 0.0]])  # rad/s, sensor frame
     rows = np.column_stack([np.round(t * 1000), np.round(acc * 1000),

@@ -18,6 +18,7 @@ from repcore.events import (
     CAL_FLEXION,
     CAL_STANDING,
     CAL_USER,
+    CAL_WALKING,
     EV_CALIBRATED,
     EV_FAULT,
     EV_HOLD,
@@ -29,6 +30,7 @@ from repcore.events import (
     EX_STRETCH,
     FAULT_BAD_SAMPLE,
     FAULT_GAP,
+    FAULT_UNCALIBRATED,
     MODE_AUTO,
     PLACEMENT_HIP,
     PLACEMENT_THIGH,
@@ -58,6 +60,10 @@ _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
 # reads mostly along the thigh, as on a pendulum, so the tilt it shows swings less, with...
 _WALK_RATE = 0.7
 _WALK_RATE_ACC = 0.35 * _WALK_RATE
+_WALK_HIP = 0.45
+_DYN_WALK = const(35)  # ...a walk averages more (sim 80, hip 250), a march lying down 20
+_DYN_BUSY = const(250)  # ~mg of |a| change per tick: steps at the hip, stairs, hops (reps: < 200)
+_BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _WALK_REV = 0.8  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
 _WALK_PLANAR = 0.9
@@ -67,6 +73,8 @@ _FWD_SIGN = const(1)  # the axis (from walking), not its sign
 _FWD_AXIS = const(2)  # nothing: there was no usable walk
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
+_COS_STRIDE = 0.97  # cos 14 deg
+_WALK_CAL_TICKS = const(75)  # 6 s of walking calibrate a band that has not stood still near a walk
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
 
 _REST_MS = const(400)  # settled this long before a rep may start
@@ -76,7 +84,7 @@ _COS_START3 = 0.99863  # cos 3 deg: the least turn that starts an excursion in a
 _START_FRAC = 0.4
 _PIN_FRAC = 0.35
 _COS_SETTLE = 0.99966  # cos 1.5 deg: settled within this cone for _REST_MS is rest
-_MIN_REP_MS = const(700)  # faster swings are steps or fidgets, not reps
+_MIN_REP_MS = const(900)  # faster turns are steps or fidgets: the fastest real clams take 1.7 s
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
@@ -92,7 +100,9 @@ _SET_GAP_MS = const(20000)
 # thigh (about 90) is outside, so shifting into the stretch is not a bridge.
 _SUPINE_LO = const(120)
 _SUPINE_HI = const(165)
-_REVERSED = const(-1)  # an excursion from an exercise's top back to its rest
+_UNKNOWN = const(9)  # a set the body frame cannot name yet: held until it can
+_HELD_SETS = const(3)  # sets held at most...
+_HELD_REPS = const(40)  # ...and reps each
 _REP = const(0)  # how an excursion ended (_back_to_rest)
 _NO_REP = const(1)
 _POSTURE = const(2)
@@ -124,6 +134,8 @@ class Detector:
         self.gyro = gyro
         self.ticker = Ticker()
         self._walk_rate = _WALK_RATE if gyro else _WALK_RATE_ACC
+        if placement == PLACEMENT_HIP:
+            self._walk_rate *= _WALK_HIP  # the pelvis tilts far less than a thigh swings
         self.frame = Frame(-1 if leg == SIDE_LEFT else 1)
         self._bad_reported = 0
         # gravity direction, sensor frame
@@ -135,15 +147,16 @@ class Detector:
         self.rate = 0.0  # tilt rate, rad/s, ~1 s average
         self.rev = 0.0  # direction reversals per second, ~2 s average
         self.still = False
+        self._m2 = 1000000  # |a|^2 of the last tick, mg^2
+        self._dyn = 0  # ~0.6 s average of its change per tick, ~mg
+        self._t_busy = -1 << 29  # when it last showed walking, stairs, a hop or a jolt
         self._still_ms = 0
         self._walk_ms = 0
         self._walk_end = -1 << 30
         # Walking: the thigh swings in the sagittal plane, so the changes of u line
         # up with the forward axis; summed sign-aligned they give it (see _walk_axis).
-        self._wn = 0
-        self._wx = self._wy = self._wz = 0.0
+        self._walk_reset()  # _wn, _wx.., _mux.. (u summed while walking), _wabs
         self._fwd_pending = _FWD_KNOWN  # what calibration still has to learn of forward
-        self._wabs = 0.0  # summed lengths: |sum| / this = how one-dimensional the swing is
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
@@ -172,6 +185,7 @@ class Detector:
         self._set_rom = 0.0
         self._roms = [0.0] * 5  # last full-rep ranges, for the set's typical range
         self._pend = None  # the first rep of a would-be set, waiting for a second
+        self._held = []  # sets held until the frame can name them: [turn, rep, rep...]
         self._srx = self._sry = self._srz = 0.0  # the set's rest direction
         self._stx = self._sty = self._stz = 0.0  # ...and where its last rep peaked
         self._pin_cos = 1.0  # rest may settle this close to it (cos)
@@ -211,6 +225,9 @@ class Detector:
             self._end_hold()
         self._end_set()
         self._pend = None  # a lone excursion at the end: not a set
+        for held in self._held:
+            self._report_held(held)
+        self._held = []
 
     # -- per tick ----------------------------------------------------------
 
@@ -232,7 +249,16 @@ class Detector:
         mx = tk.sax // n
         my = tk.say // n
         mz = tk.saz // n
-        k = 1.0 / sqrt(mx * mx + my * my + mz * mz + 1)
+        m2 = mx * mx + my * my + mz * mz
+        # Impacts (steps, stairs, hops, a jolt) change |a| from tick to tick; reps are
+        # slow turns that barely do. A leaky average of that change, in integers:
+        # (m2 change) / 2048 is about the change of |a| in mg.
+        j = m2 - self._m2
+        self._m2 = m2
+        self._dyn += (((j if j > 0 else -j) >> 11) - self._dyn) >> 3
+        if self._dyn > _DYN_BUSY:
+            self._t_busy = t
+        k = 1.0 / sqrt(m2 + 1)
         ax = mx * k
         ay = my * k
         az = mz * k
@@ -311,12 +337,20 @@ class Detector:
             if self._walk_ms < _WALK_MS + 2000:
                 self._walk_ms += TICK_MS
             if self._walk_ms >= _WALK_MS:
-                self._walk_end = t
                 self._walk_axis()
-                if self._cand and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
-                    if self._wn >= 25:  # 2 s of walking gives the forward lean
+                # Feet on the ground jolt the thigh; a march lying on the back swings it
+                # alike but does not: only a walk with steps in it calibrates.
+                if self._wdyn < _DYN_WALK * self._wn:
+                    pass
+                elif self._cand and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
+                    self._walk_end = t
+                    if self._wn >= 25 and self._stood_in_stride():  # 2 s of walking give the forward lean
                         self._calibrate(t, self._cx, self._cy, self._cz, CAL_STANDING)
                         self._cand = False
+                elif self._wn >= _WALK_CAL_TICKS and not self.frame.calibrated:
+                    self._calibrate(t, self._mux, self._muy, self._muz, CAL_WALKING)
+                else:
+                    self._walk_end = t
         elif self._walk_ms > 0:
             self._walk_ms -= 2 * TICK_MS if self._walk_ms > 2 * TICK_MS else self._walk_ms
         if self._fwd_pending != _FWD_KNOWN:
@@ -332,7 +366,7 @@ class Detector:
         ux, uy, uz = self.ux, self.uy, self.uz
         if self._user_cal:
             self._user_cal = False
-            self._wn = 0
+            self._walk_reset()
             self._calibrate(t, ux, uy, uz, CAL_USER)
             return
         fr = self.frame
@@ -340,15 +374,28 @@ class Detector:
         if t - self._walk_end < _CAL_NEAR_MS and (upright or not fr.calibrated):
             self._calibrate(t, ux, uy, uz, CAL_STANDING)
         elif not fr.calibrated and upright and self._set_ex == EX_NONE:
-            self._wn = 0
+            # Standing still near the nominal mount's upright: trust the strap.
+            self._walk_reset()
             self._calibrate(t, ux, uy, uz, CAL_STANDING)
         if upright or not fr.calibrated:
             self._cand = True  # walking that starts soon may refine it
             self._cand_t = t
             self._cx, self._cy, self._cz = ux, uy, uz
-            self._wn = 0
-            self._wx = self._wy = self._wz = 0.0
-            self._wabs = 0.0
+            self._walk_reset()
+
+    def _walk_reset(self):
+        """Start summing the next walk afresh (its swing axis and mean direction)."""
+        self._wn = self._wdyn = 0
+        self._wx = self._wy = self._wz = 0.0
+        self._mux = self._muy = self._muz = 0.0
+        self._wabs = 0.0
+
+    def _stood_in_stride(self):
+        """The stand lies amid the walk's swing (the thigh's mean direction over the
+        strides): a leg marched while lying down swings to one side of its rest."""
+        mx, my, mz = self._mux, self._muy, self._muz
+        c = mx * self._cx + my * self._cy + mz * self._cz
+        return c > _COS_STRIDE * sqrt(mx * mx + my * my + mz * mz)
 
     def _walk_axis(self):
         dx, dy, dz = self._dx, self._dy, self._dz
@@ -358,7 +405,13 @@ class Detector:
         self._wy += dy
         self._wz += dz
         self._wn += 1
+        self._wdyn += self._dyn
         self._wabs += sqrt(dx * dx + dy * dy + dz * dz)
+        # Over whole strides the thigh's mean direction is its standing one (within a
+        # few degrees): walking alone says where up is.
+        self._mux += self.ux
+        self._muy += self.uy
+        self._muz += self.uz
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
@@ -381,6 +434,8 @@ class Detector:
             else:
                 self._fwd_pending = _FWD_AXIS
             self._sink((EV_CALIBRATED, t, method))
+            if self._held and self._frame_ready():
+                self._resolve_held()
 
     def _swing_is_planar(self):
         """The swing stays in one plane (steps, not sway): without a gyroscope, sideways
@@ -406,12 +461,17 @@ class Detector:
             if -0.7 <= f <= 0.7:
                 return  # lying on a side, not flexed: wait
             if f > 0.0:
-                self._fwd_pending = _FWD_KNOWN
+                self._frame_known()
                 return
             fx, fy, fz = -fr.yx, -fr.yy, -fr.yz
-        self._fwd_pending = _FWD_KNOWN
         if fr.calibrate(-fr.xx, -fr.xy, -fr.xz, fx, fy, fz):
             self._sink((EV_CALIBRATED, t, CAL_FLEXION))
+        self._frame_known()
+
+    def _frame_known(self):
+        self._fwd_pending = _FWD_KNOWN
+        if self._held:
+            self._resolve_held()
 
     # -- reps ------------------------------------------------------------------
 
@@ -473,7 +533,7 @@ class Detector:
         if th < self._peak * _END_FRAC and th < self._peak - 3.0:
             self._t_end = t
             ex = self._classify(t)
-            if ex == _REVERSED:
+            if ex < 0:  # from an exercise's top back to its rest
                 self._reseat(t)
             else:
                 self._back_to_rest(_NO_REP if ex == EX_NONE else _REP)
@@ -495,9 +555,10 @@ class Detector:
             self._end_set()
             return True
         if still < _HOLD_MAX_MS and th < 100.0:
-            ex = self._exercise_to(self.ux, self.uy, self.uz, th)
-            if ex != EX_NONE and ex != _REVERSED:
+            if self._exercise_from(self.rx, self.ry, self.rz, self.ux, self.uy, self.uz, th) > 0:
                 return False
+            if not self._frame_ready():
+                return th > _POSTURE_DEG
         return True
 
     def _back_to_rest(self, how):
@@ -532,12 +593,17 @@ class Detector:
         rom = self._peak
         if t - self._t_leave < _MIN_REP_MS:
             return EX_NONE  # too quick: a step or a fidget
-        if self.mode == MODE_AUTO and self._walk_ms >= _WALK_MS // 3:
-            return EX_NONE  # a stride of a walk (a user who chose the exercise is not walking)
+        if self.mode == MODE_AUTO and (self._walk_ms >= _WALK_MS // 3 or self._t_leave - self._t_busy < _BUSY_MS):
+            return EX_NONE  # a stride of a walk, a stair, a hop (a user who chose the exercise is not walking)
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
-        ex = self._exercise_to(px, py, pz, rom)
-        if ex == EX_NONE or ex == _REVERSED:
+        ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
+        if ex == EX_NONE and rom <= _CLAM_MAX and not self._frame_ready():
+            # Not calibrated (or forward not known yet) and no exercise in the guessed
+            # frame: which exercise is not known, but a set is a set. It is held, and
+            # named (or reported as not counted) once the frame is known.
+            ex = _UNKNOWN
+        if ex <= EX_NONE:
             return ex
         if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * self._min_rom(ex):
             return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
@@ -567,6 +633,8 @@ class Detector:
             self._set_ex = ex
             self._set_side = side
             self._set_t0 = pend[1] - pend[6] - pend[7] - pend[8]
+            if ex == _UNKNOWN:
+                self._hold_set(pend[1])
             self._count(pend)
         elif self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
             return EX_NONE  # far larger than the set's reps: a change of posture
@@ -620,12 +688,62 @@ class Detector:
             self._set_rom += rom
             self._roms[self._nroms % 5] = rom
             self._nroms += 1
-        self._sink(ev)
+        if ev[2] != _UNKNOWN:
+            self._sink(ev)
+        elif len(self._held[-1]) < _HELD_REPS + 1:
+            self._held[-1].append(ev)
 
-    def _exercise_to(self, px, py, pz, rom):
-        """Which exercise a turn from rest to direction p would be."""
+    # -- sets the frame could not name yet ----------------------------------------
+
+    def _frame_ready(self):
+        """The body frame can tell the exercises apart: calibrated, and on the thigh
+        with forward known (the pelvis keeps the nominal forward)."""
+        if self.mode != MODE_AUTO:
+            return True
+        if self.placement == PLACEMENT_HIP:
+            return self.frame.calibrated
+        return self.frame.calibrated and self._fwd_pending == _FWD_KNOWN
+
+    def _hold_set(self, t):
+        """A set opens before the band is calibrated: keep its reps (and where they
+        turn) until the frame can name it, and ask for a calibration."""
+        if len(self._held) == _HELD_SETS:
+            self._report_held(self._held.pop(0))
+        rx, ry, rz, px, py, pz = self._pend_n
+        self._held.append([(rx, ry, rz, px, py, pz)])
+        self._sink((EV_FAULT, t, FAULT_UNCALIBRATED))
+
+    def _resolve_held(self):
+        """The frame is known now: name each held set by its first rep's turn and
+        send its reps, or drop it when it turns out to be no exercise."""
+        open_set = self._set_ex == _UNKNOWN
+        n = len(self._held)
+        for i in range(n):
+            held = self._held[i]
+            rx, ry, rz, px, py, pz = held[0]
+            ex = self._exercise_from(rx, ry, rz, px, py, pz, held[1][5] * 0.1)
+            ex = -ex if ex < 0 else ex
+            side = self.leg if ex == EX_CLAM else SIDE_NONE
+            if ex != EX_NONE:
+                for j in range(1, len(held)):
+                    e = held[j]
+                    self._sink((EV_REP, e[1], ex, side) + e[4:])
+            if open_set and i == n - 1:
+                # The set still goes on: it carries on as what it turned out to be.
+                self._set_ex = ex
+                self._set_side = side
+            elif ex != EX_NONE:
+                self._sink(_set_event(held, ex, side))
+        self._held = []
+
+    def _report_held(self, held):
+        """A held set the frame never named: reported as not counted."""
+        self._sink(_set_event(held, EX_NONE, SIDE_NONE))
+
+    def _exercise_from(self, rx, ry, rz, px, py, pz, rom):
+        """Which exercise a turn from direction r to direction p would be (negative:
+        from that exercise's top back to its rest)."""
         fr = self.frame
-        rx, ry, rz = self.rx, self.ry, self.rz
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
         # 90 thigh horizontal forward) and outward tilt b (+90 outer side up)
         rx_b = fr.xx * rx + fr.xy * ry + fr.xz * rz  # up along the thigh: 0 when horizontal
@@ -677,21 +795,26 @@ class Detector:
             if _SUPINE_LO < ra < _SUPINE_HI and -35.0 < rb < 35.0 and -da >= 0.7 * rom:
                 return EX_BRIDGE
             if _SUPINE_LO < pa < _SUPINE_HI and -35.0 < pb < 35.0 and da >= 0.7 * rom:
-                return _REVERSED
+                return -EX_BRIDGE
         # Side lying, the thigh horizontal with its outer side up: the knee lifts, the
         # outer side turns away from up (b falls). Knees falling sideways while lying
         # on the back look alike but start with the thigh pointing up.
         # The knee rises (rh grows) as the thigh turns about the body's long axis.
+        # At the top the outer side still faces up: the knee never turns past vertical
+        # (knees rolling from one side to the other while lying on the back do).
         if _CLAM_MIN <= rom <= _CLAM_MAX:
             lift = 0.3 * rom / _DEG
-            if -0.5 < rh < 0.5 and rb > 45.0 and (-db >= 0.2 * rom or ph - rh >= lift):
+            if -0.5 < rh < 0.5 and rb > 45.0 and pb > -10.0 and (-db >= 0.2 * rom or ph - rh >= lift):
                 return EX_CLAM
-            if -0.5 < ph < 0.5 and pb > 45.0 and (db >= 0.2 * rom or rh - ph >= lift):
-                return _REVERSED
+            if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and (db >= 0.2 * rom or rh - ph >= lift):
+                return -EX_CLAM
         return EX_NONE
 
     def _end_set(self):
-        if self._set_ex == EX_NONE:
+        if self._set_ex == EX_NONE or self._set_ex == _UNKNOWN:
+            self._set_ex = EX_NONE  # a held set stays held
+            self._set_n = self._set_part = self._nroms = 0
+            self._set_rom = 0.0
             return
         n = self._set_n
         if n or self._set_part:
@@ -748,6 +871,22 @@ class Detector:
             ext = int(self._hold_ext * 10.0)
             self._sink((EV_HOLD, self._hold_t0, self._hold_t1, EX_STRETCH, self.leg, ext))
         self._hold_in = 0
+
+
+def _set_event(held, ex, side):
+    """The set event of a held set: [turn, rep, rep, ...]."""
+    n = part = rom = 0
+    for j in range(1, len(held)):
+        e = held[j]
+        if e[4]:
+            part += 1
+        else:
+            n += 1
+            rom += e[5]
+    first = held[1]
+    t0 = first[1] - first[6] - first[7] - first[8]
+    t1 = held[-1][1]
+    return (EV_SET, t0, t1, ex, side, n, part, rom // n if n else 0, (t1 - t0) // n if n else 0)
 
 
 def _clip(x):

@@ -39,9 +39,11 @@ MODE_STRETCH = const(EX_STRETCH)
 CAL_STANDING = const(1)  # automatic: still and upright next to walking
 CAL_USER = const(2)  # the user asked for it and stood still
 CAL_FLEXION = const(3)  # the first deep hip flexion told which way is forward
+CAL_WALKING = const(4)  # automatic: the thigh's mean direction and swing over a walk
 
 FAULT_BAD_SAMPLE = const(1)  # zeros or impossible values, dropped
 FAULT_GAP = const(2)  # samples missing for longer than the filters tolerate
+FAULT_UNCALIBRATED = const(3)  # a set began that the uncalibrated band cannot name yet
 # Faults the app raises (firmware/app), in EV_FAULT events and fault records.
 FAULT_CONFIG_CORRUPT = const(16)
 FAULT_CONFIG_VERSION = const(17)
