@@ -66,15 +66,18 @@ _DYN_BUSY = const(250)  # ~mg of |a| change per tick: steps at the hip, stairs, 
 _BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _WALK_REV = 0.8  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
-_WALK_PLANAR = 0.9
+_WALK_PLANAR = 0.8
 # What calibration still has to learn about the forward axis
 _FWD_KNOWN = const(0)
 _FWD_SIGN = const(1)  # the axis (from walking), not its sign
 _FWD_AXIS = const(2)  # nothing: there was no usable walk
+_FWD_NOMINAL = const(3)  # the strap's nominal forward, trusted, refined by a flexion
+_FWD_NONE = const(4)  # not calibrated yet
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _COS_STRIDE = 0.97  # cos 14 deg
 _WALK_CAL_TICKS = const(75)  # 6 s of walking calibrate a band that has not stood still near a walk
+_SIT_MS = const(4000)  # from upright to seated (or kneeling) within this
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
 
 _REST_MS = const(400)  # settled this long before a rep may start
@@ -116,6 +119,8 @@ _COS_LIKE_AXIS = 0.77  # cos 40 deg: ...turning about axes this close
 _FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
 _HIP_CLAM_MIN = const(5)  # the pelvis rolls 5-15 deg with each clam
 _CLAM_MAX = const(88)  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
+_HIP_MAX = const(45)  # the pelvis turns 25-30 deg in a bridge, 5-30 in a clam
+_MAX_SLACK = const(10)
 
 _HOLD_MIN_EXT = const(6)  # degrees of hip extension for a stretch
 _HOLD_MAX_EXT = const(45)
@@ -134,6 +139,9 @@ class Detector:
         self.gyro = gyro
         self.ticker = Ticker()
         self._walk_rate = _WALK_RATE if gyro else _WALK_RATE_ACC
+        # Farther than any rep goes: a new posture (rolling onto a side, sitting up).
+        top = _HIP_MAX if placement == PLACEMENT_HIP else (_BRIDGE_MAX if mode == EX_BRIDGE else _CLAM_MAX)
+        self._max_rom = float(top + _MAX_SLACK)
         if placement == PLACEMENT_HIP:
             self._walk_rate *= _WALK_HIP  # the pelvis tilts far less than a thigh swings
         self.frame = Frame(-1 if leg == SIDE_LEFT else 1)
@@ -156,7 +164,8 @@ class Detector:
         # Walking: the thigh swings in the sagittal plane, so the changes of u line
         # up with the forward axis; summed sign-aligned they give it (see _walk_axis).
         self._walk_reset()  # _wn, _wx.., _mux.. (u summed while walking), _wabs
-        self._fwd_pending = _FWD_KNOWN  # what calibration still has to learn of forward
+        self._fwd_pending = _FWD_NONE  # what calibration still has to learn of forward
+        self._t_upright = -1 << 29  # when the calibrated thigh last hung upright
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
@@ -353,7 +362,7 @@ class Detector:
                     self._walk_end = t
         elif self._walk_ms > 0:
             self._walk_ms -= 2 * TICK_MS if self._walk_ms > 2 * TICK_MS else self._walk_ms
-        if self._fwd_pending != _FWD_KNOWN:
+        if self._fwd_pending != _FWD_KNOWN and self._fwd_pending != _FWD_NONE:
             self._forward_from_flexion(t)
         if not self.still:
             if self._still_ms >= _CAL_STILL_MS:
@@ -374,7 +383,8 @@ class Detector:
         if t - self._walk_end < _CAL_NEAR_MS and (upright or not fr.calibrated):
             self._calibrate(t, ux, uy, uz, CAL_STANDING)
         elif not fr.calibrated and upright and self._set_ex == EX_NONE:
-            # Standing still near the nominal mount's upright: trust the strap.
+            # Standing still near the nominal mount's upright: trust the strap, its
+            # forward too (a deep hip flexion may still refine it: _FWD_NOMINAL).
             self._walk_reset()
             self._calibrate(t, ux, uy, uz, CAL_STANDING)
         if upright or not fr.calibrated:
@@ -422,17 +432,23 @@ class Detector:
             fr = self.frame
             if fx * fr.yx + fy * fr.yy + fz * fr.yz < 0.0:
                 fx, fy, fz = -fx, -fy, -fz
+        was = self._fwd_pending
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
-            # With a walking axis only its sign is left; without one the first deep
-            # hip flexion gives the whole axis (a strap turned about the thigh looks
-            # nominal when standing).
+            # With a walking axis only its sign is left (none, when the forward axis
+            # it replaces was known); without one the forward axis kept is as good as
+            # it was: the strap's nominal one when standing near the nominal upright,
+            # else nothing (a strap turned about the thigh looks nominal when
+            # standing): then the first deep hip flexion gives the whole axis.
             # The pelvis never flexes like a thigh: on the hip the nominal sign stays.
             if self.placement == PLACEMENT_HIP:
                 self._fwd_pending = _FWD_KNOWN
-            elif (fx != 0.0 or fy != 0.0 or fz != 0.0) and self.frame.forward_known:
-                self._fwd_pending = _FWD_SIGN
-            else:
+            elif not self.frame.forward_known:
                 self._fwd_pending = _FWD_AXIS
+            elif fx != 0.0 or fy != 0.0 or fz != 0.0:
+                self._fwd_pending = _FWD_KNOWN if was == _FWD_KNOWN else _FWD_SIGN
+            elif was == _FWD_NONE:
+                nominal = -ux > _CAL_UPRIGHT * sqrt(ux * ux + uy * uy + uz * uz)
+                self._fwd_pending = _FWD_NOMINAL if nominal else _FWD_AXIS
             self._sink((EV_CALIBRATED, t, method))
             if self._held and self._frame_ready():
                 self._resolve_held()
@@ -452,14 +468,25 @@ class Detector:
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         c = -(fr.xx * ux + fr.xy * uy + fr.xz * uz)  # cos of the thigh's tilt
-        if self._still_ms < 400 or c > 0.64 or c < -0.34:  # held a moment, 50-110 deg
+        if c > _CAL_UPRIGHT:
+            self._t_upright = t
+        if self._still_ms < 400 or c > 0.64 or c < -0.94:  # held a moment, 50-160 deg
             return
-        if self._fwd_pending == _FWD_AXIS:
+        f = fr.yx * ux + fr.yy * uy + fr.yz * uz
+        if self._fwd_pending >= _FWD_AXIS:
+            # The whole axis, from a sit or a kneel: reached straight from standing
+            # (lying on a side takes longer to reach, and looks the same). A trusted
+            # nominal forward is only refined, within 60 deg.
+            if c < -0.34 or t - self._t_upright > _SIT_MS:
+                return
+            if self._fwd_pending == _FWD_NOMINAL and -0.5 < f < 0.5:
+                return
             fx, fy, fz = ux, uy, uz
         else:
-            f = fr.yx * ux + fr.yy * uy + fr.yz * uz
-            if -0.7 <= f <= 0.7:
-                return  # lying on a side, not flexed: wait
+            # Only the sign: the knee held up while lying on the back (the thigh 110-160
+            # deg from hanging) is hip flexion too; lying on a side (f near 0) is not.
+            if -0.5 <= f <= 0.5:
+                return
             if f > 0.0:
                 self._frame_known()
                 return
@@ -527,7 +554,11 @@ class Detector:
             self._top_deg = th
             self._t_top1 = t
         self._out_still = self._out_still + TICK_MS if self.still else 0
-        if t - self._t_leave > _MAX_OUT_MS or (self._out_still >= 1000 and self._new_posture(t, th)):
+        if (
+            t - self._t_leave > _MAX_OUT_MS
+            or th > self._max_rom
+            or (self._out_still >= 1000 and self._new_posture(t, th))
+        ):
             self._back_to_rest(_POSTURE)
             return
         if th < self._peak * _END_FRAC and th < self._peak - 3.0:
@@ -535,8 +566,19 @@ class Detector:
             ex = self._classify(t)
             if ex < 0:  # from an exercise's top back to its rest
                 self._reseat(t)
-            else:
-                self._back_to_rest(_NO_REP if ex == EX_NONE else _REP)
+                return
+            if ex == EX_NONE:
+                self._unlike(self._peak)
+            self._back_to_rest(_NO_REP if ex == EX_NONE else _REP)
+
+    def _unlike(self, rom):
+        """A turn that was no rep, far larger than the reps around it: those reps were
+        no set (small turns amid big swings, as knees rolling side to side make)."""
+        pend = self._pend
+        if pend is not None and rom > _LIKE_ROM * pend[5] * 0.1:
+            self._pend = None
+        if self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
+            self._end_set()
 
     def _new_posture(self, t, th):
         """The thigh has been still away from rest for a second or more: a top hold,
@@ -702,7 +744,7 @@ class Detector:
             return True
         if self.placement == PLACEMENT_HIP:
             return self.frame.calibrated
-        return self.frame.calibrated and self._fwd_pending == _FWD_KNOWN
+        return self.frame.calibrated and (self._fwd_pending == _FWD_KNOWN or self._fwd_pending == _FWD_NOMINAL)
 
     def _hold_set(self, t):
         """A set opens before the band is calibrated: keep its reps (and where they
@@ -779,7 +821,7 @@ class Detector:
         db = pb - rb
         if self.placement == PLACEMENT_HIP:
             # Pelvis supine (front up, a ~ 90): a bridge tilts it in the sagittal plane.
-            if 60.0 < ra < 120.0 and -35.0 < rb < 35.0 and rom >= 10.0:
+            if 60.0 < ra < 120.0 and -35.0 < rb < 35.0 and 10.0 <= rom <= _HIP_MAX:
                 if abs(da) >= 0.7 * rom:
                     return EX_BRIDGE
             # Pelvis on its side, sensor side up: each clam rolls it back a few degrees
@@ -841,7 +883,7 @@ class Detector:
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
-        if self._fwd_pending != _FWD_KNOWN:
+        if self._fwd_pending != _FWD_KNOWN and self._fwd_pending != _FWD_NONE:
             # Forward not known yet: a kneeling tilt either way may be the stretch.
             ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
             b = 0.0

@@ -393,10 +393,14 @@ def prone_exercise(b: Body, dur):
 # ----------------------------------------------------------------------------- exercises
 
 
-def rep_plan(b: Body, exercise, n_reps, kinds=None, pauses=0):
-    """Per-rep timings and amplitude fractions for one set (tempo and fatigue drift)."""
+def rep_plan(b: Body, exercise, n_reps, kinds=None, pauses=0, tempo=None):
+    """Per-rep timings and amplitude fractions for one set (tempo and fatigue drift).
+    tempo: (up, hold, down, gap), the longest seconds of each rep, instead of the person's
+    own tempo (tests)."""
     rng, p = b.rng, b.p
-    if exercise == "bridge":
+    if tempo is not None:
+        up, hold, down, gap = tempo
+    elif exercise == "bridge":
         if p.bridge_fast:  # one rep every 3-4 s
             up, hold, down, gap = (rng.uniform(0.8, 1.1), rng.uniform(0.2, 0.9),
                                    rng.uniform(1.0, 1.3), rng.uniform(0.6, 1.1))
@@ -423,6 +427,11 @@ def rep_plan(b: Body, exercise, n_reps, kinds=None, pauses=0):
         g = gap * tf * rng.uniform(0.7, 1.3)
         if i in pause_at:
             g += rng.uniform(4.0, 12.0)
+        if tempo is not None:  # the given tempo is each rep's longest
+            tf = rng.uniform(0.85, 1.0)
+            plan.append(dict(kind=kind, amp=amp, gap=gap * tf, up=up * tf, hold=hold * tf,
+                             down=down * tf))
+            continue
         plan.append(dict(kind=kind, amp=amp, gap=max(g, 0.25),
                          up=max(up * tf * rng.normal(1, 0.1), 0.4),
                          hold=max(hold * tf * rng.normal(1, 0.2), 0.0),
@@ -467,13 +476,13 @@ def _record_set(b: Body, exercise, side, n0, events):
                    "count": int(count), "n_partial": int(npart)})
 
 
-def bridge_set(b: Body, n_reps, kinds=None, pauses=0):
+def bridge_set(b: Body, n_reps, kinds=None, pauses=0, tempo=None):
     """Glute bridges from hook lying: pelvis lifts and extends, knees stay put."""
     rng, p, sg = b.rng, b.p, b.sigma
     assert b.posture == "hook"
     rom = p.bridge_rom * rng.uniform(0.9, 1.1)
     prom = p.bridge_pelvis * rng.uniform(0.9, 1.1)
-    plan = rep_plan(b, "bridge", n_reps, kinds, pauses)
+    plan = rep_plan(b, "bridge", n_reps, kinds, pauses, tempo)
     s, events = _activation(b, plan)
     P = b.pose
     L = p.thigh_len
@@ -491,13 +500,13 @@ def bridge_set(b: Body, n_reps, kinds=None, pauses=0):
     _record_set(b, "bridge", None, n0, events)
 
 
-def clam_set(b: Body, n_reps, kinds=None, pauses=0):
+def clam_set(b: Body, n_reps, kinds=None, pauses=0, tempo=None):
     """Clams with the sensor leg on top: thigh turns about the hip-to-feet line."""
     rng, p, sg = b.rng, b.p, b.sigma
     assert sensor_is_top(b, b.posture)
     total = p.clam_rom * rng.uniform(0.92, 1.08)
     roll = min(p.clam_roll, 0.3 * total)
-    plan = rep_plan(b, "clam", n_reps, kinds, pauses)
+    plan = rep_plan(b, "clam", n_reps, kinds, pauses, tempo)
     s, events = _activation(b, plan)
     P = b.pose
     axis = _clam_axis(b, _hip_flex_of(P.thr))

@@ -246,11 +246,15 @@ def simulate(scenario="routine", seed=1, leg="right", placement="thigh", mount="
              rate_hz=104.0, gyro=True, errors=True, return_kinematics=False):
     """Simulate one session. Returns (Recording, truth) [, Kinematics].
 
+    scenario: a name of SCENARIOS, or a function (body, mount) playing one (tests).
+
     rate_hz None draws one of 52/100/104/208 Hz from the seed. errors=False gives the ideal
     sensor (no wobble, noise, bias, scale, clock error, jitter, drops or bad reads); the body
     motion and the mount are the same as with errors=True."""
-    if scenario not in SCENARIOS:
+    play = scenario if callable(scenario) else SCENARIOS.get(scenario)
+    if play is None:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    scenario = getattr(play, "__name__", "custom") if callable(scenario) else scenario
     if leg not in ("left", "right") or placement not in ("thigh", "hip"):
         raise ValueError("leg must be left|right and placement thigh|hip")
     r_body, r_sens, r_mount = _rngs(scenario, seed, leg, placement, mount)
@@ -259,7 +263,7 @@ def simulate(scenario="routine", seed=1, leg="right", placement="thigh", mount="
     rate_hz = float(rate_hz)
     person = Person.draw(r_body)
     b = Body(r_body, leg, person, placement)
-    SCENARIOS[scenario](b, mount)
+    play(b, mount)
     mnt = draw_mount(r_mount, mount)
     kin = kinematics(b, mnt, placement)
     err = SensorErrors.draw(r_sens, placement) if errors else SensorErrors.ideal()
