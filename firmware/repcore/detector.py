@@ -166,6 +166,7 @@ class Detector:
         self._walk_reset()  # _wn, _wx.., _mux.. (u summed while walking), _wabs
         self._fwd_pending = _FWD_NONE  # what calibration still has to learn of forward
         self._t_upright = -1 << 29  # when the calibrated thigh last hung upright
+        self._stood = False  # calibrated standing, not on trust
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
@@ -434,6 +435,9 @@ class Detector:
                 fx, fy, fz = -fx, -fy, -fz
         was = self._fwd_pending
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
+            # Standing is sure when the wearer says so, or a walk started or ended at
+            # the stand (a walk alone may be fast clams, as far as gravity can tell).
+            self._stood = self._stood or method == CAL_USER or (method == CAL_STANDING and self._wn > 0)
             # With a walking axis only its sign is left (none, when the forward axis
             # it replaces was known); without one the forward axis kept is as good as
             # it was: the strap's nominal one when standing near the nominal upright,
@@ -635,8 +639,15 @@ class Detector:
         rom = self._peak
         if t - self._t_leave < _MIN_REP_MS:
             return EX_NONE  # too quick: a step or a fidget
-        if self.mode == MODE_AUTO and (self._walk_ms >= _WALK_MS // 3 or self._t_leave - self._t_busy < _BUSY_MS):
-            return EX_NONE  # a stride of a walk, a stair, a hop (a user who chose the exercise is not walking)
+        if self._t_leave - self._t_busy < _BUSY_MS:
+            return EX_NONE  # a stair, a hop, a jolt
+        if self.mode == MODE_AUTO and self._walk_ms >= _WALK_MS // 3:
+            # A stride of a walk. Fast clams swing the thigh much like one (one
+            # reversal a second): a wearer who named the exercise is not walking.
+            return EX_NONE
+        fr = self.frame
+        if self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT:
+            return EX_NONE  # no rep starts standing: sitting down and up again is none
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
         ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
@@ -677,7 +688,11 @@ class Detector:
             self._set_t0 = pend[1] - pend[6] - pend[7] - pend[8]
             if ex == _UNKNOWN:
                 self._hold_set(pend[1])
-            self._count(pend)
+            # The two alike reps that open a set are full: its typical range is theirs.
+            self._count(pend, True)
+            self._count(ev, True)
+            self._set_model(_median(self._roms, 2))
+            return ex
         elif self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
             return EX_NONE  # far larger than the set's reps: a change of posture
         self._count(ev)
@@ -713,11 +728,11 @@ class Detector:
         dot = ax * bx + ay * by + az * bz
         return dot > _COS_LIKE_AXIS * sqrt((ax * ax + ay * ay + az * az) * (bx * bx + by * by + bz * bz))
 
-    def _count(self, ev):
+    def _count(self, ev, full=False):
         """A rep of the open set: full or partial against the set's typical range
         (median of its recent full reps), sent to the sink."""
         rom = ev[5] * 0.1
-        typical = _median(self._roms, self._nroms)
+        typical = 0.0 if full else _median(self._roms, self._nroms)
         if typical > 0.0 and rom < typical * _PART_FRAC:
             return
         partial = typical > 0.0 and rom < typical * _FULL_FRAC
