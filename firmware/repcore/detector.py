@@ -116,6 +116,7 @@ _CLAM_MIN = const(12)
 _LIKE_ROM = 2.0  # reps of one set: ranges within this factor
 _COS_LIKE_REST = 0.82  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = 0.77  # cos 40 deg: ...turning about axes this close
+_MIN_FLOOR = 5.0  # degrees: no set's reps are smaller (pelvic tilts, noise)
 _FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
 _HIP_CLAM_MIN = const(5)  # the pelvis rolls 5-15 deg with each clam
 _CLAM_MAX = const(88)  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
@@ -199,6 +200,7 @@ class Detector:
         self._srx = self._sry = self._srz = 0.0  # the set's rest direction
         self._stx = self._sty = self._stz = 0.0  # ...and where its last rep peaked
         self._pin_cos = 1.0  # rest may settle this close to it (cos)
+        self._typ = 0.0  # the set's typical range (its first rep's while it waits), or 0
         self._cos_start = _COS_START
         self._pend_n = None  # ...its rest and peak directions
         self._nroms = 0
@@ -235,6 +237,7 @@ class Detector:
             self._end_hold()
         self._end_set()
         self._pend = None  # a lone excursion at the end: not a set
+        self._typ = 0.0
         for held in self._held:
             self._report_held(held)
         self._held = []
@@ -581,6 +584,7 @@ class Detector:
         pend = self._pend
         if pend is not None and rom > _LIKE_ROM * pend[5] * 0.1:
             self._pend = None
+            self._typ = 0.0
         if self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
             self._end_set()
 
@@ -637,6 +641,9 @@ class Detector:
 
     def _classify(self, t):
         rom = self._peak
+        if self._typ != 0.0 and t - self._set_t1 > _SET_GAP_MS:
+            self._end_set()  # the set (or its lone first rep) is over
+            self._pend = None
         if t - self._t_leave < _MIN_REP_MS:
             return EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS:
@@ -658,7 +665,7 @@ class Detector:
             ex = _UNKNOWN
         if ex <= EX_NONE:
             return ex
-        if self.mode == MODE_AUTO and ex != self._set_ex and rom < _FIRST_MIN * self._min_rom(ex):
+        if self.mode == MODE_AUTO and self._set_typ(ex) == 0.0 and rom < _FIRST_MIN * self._min_rom(ex):
             return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
         side = self.leg if ex == EX_CLAM else SIDE_NONE
         ev = (
@@ -703,6 +710,7 @@ class Detector:
         """Where the set's reps start from, and the thresholds its range sets: small
         reps (a 6 deg bridge) start an excursion from 3 deg, rest may re-settle within
         a third of the range."""
+        self._typ = typical
         self._srx, self._sry, self._srz = self.rx, self.ry, self.rz
         self._stx, self._sty, self._stz = self._px, self._py, self._pz
         self._pin_cos = cos(_PIN_FRAC * typical / _DEG)
@@ -812,9 +820,23 @@ class Detector:
         return self._exercise(ra, rb, pa, pb, rom, rx_b, px_b)
 
     def _min_rom(self, ex):
+        """The least range a rep of `ex` may have. Within a set (or after its first
+        rep) its own range sets the floor: a person whose bridges tilt the thigh 10
+        deg has 7 deg reps in the set too, while no set opens under the base range."""
+        base = _BRIDGE_MIN
         if ex == EX_CLAM:
-            return _HIP_CLAM_MIN if self.placement == PLACEMENT_HIP else _CLAM_MIN
-        return _BRIDGE_MIN
+            base = _HIP_CLAM_MIN if self.placement == PLACEMENT_HIP else _CLAM_MIN
+        typ = self._set_typ(ex) * _FULL_FRAC
+        if typ <= 0.0 or typ >= base:
+            return base
+        return typ if typ > _MIN_FLOOR else _MIN_FLOOR
+
+    def _set_typ(self, ex):
+        """The typical range of the open set (or waiting first rep) of `ex`, or 0."""
+        pend = self._pend
+        if self._set_ex == ex or (pend is not None and pend[2] == ex):
+            return self._typ
+        return 0.0
 
     def _exercise(self, ra, rb, pa, pb, rom, rh, ph):
         """Which exercise an excursion is, from where it started and where it went
@@ -841,14 +863,14 @@ class Detector:
                     return EX_BRIDGE
             # Pelvis on its side, sensor side up: each clam rolls it back a few degrees
             # (the outer side turns backward, so up turns toward the front, a ~ +90).
-            if rb > 60.0 and _HIP_CLAM_MIN <= rom <= 30.0:
+            if rb > 60.0 and self._min_rom(EX_CLAM) <= rom <= 30.0:
                 fwd = cos(pb / _DEG) * sin(pa / _DEG) - cos(rb / _DEG) * sin(ra / _DEG)
                 if fwd >= 0.6 * rom / _DEG:
                     return EX_CLAM
             return EX_NONE
         # Thigh, lying on the back with knees bent: the hips rise, the thigh turns
         # toward horizontal (a falls). Marching lifts the knee the other way.
-        if _BRIDGE_MIN <= rom <= _BRIDGE_MAX and abs(db) < 0.6 * rom:
+        if self._min_rom(EX_BRIDGE) <= rom <= _BRIDGE_MAX and abs(db) < 0.6 * rom:
             if _SUPINE_LO < ra < _SUPINE_HI and -35.0 < rb < 35.0 and -da >= 0.7 * rom:
                 return EX_BRIDGE
             if _SUPINE_LO < pa < _SUPINE_HI and -35.0 < pb < 35.0 and da >= 0.7 * rom:
@@ -859,7 +881,7 @@ class Detector:
         # The knee rises (rh grows) as the thigh turns about the body's long axis.
         # At the top the outer side still faces up: the knee never turns past vertical
         # (knees rolling from one side to the other while lying on the back do).
-        if _CLAM_MIN <= rom <= _CLAM_MAX:
+        if self._min_rom(EX_CLAM) <= rom <= _CLAM_MAX:
             lift = 0.3 * rom / _DEG
             if -0.5 < rh < 0.5 and rb > 45.0 and pb > -10.0 and (-db >= 0.2 * rom or ph - rh >= lift):
                 return EX_CLAM
@@ -868,6 +890,7 @@ class Detector:
         return EX_NONE
 
     def _end_set(self):
+        self._typ = 0.0
         if self._set_ex == EX_NONE or self._set_ex == _UNKNOWN:
             self._set_ex = EX_NONE  # a held set stays held
             self._set_n = self._set_part = self._nroms = 0
