@@ -71,13 +71,15 @@ _WALK_PLANAR = 0.8
 _FWD_KNOWN = const(0)
 _FWD_SIGN = const(1)  # the axis (from walking), not its sign
 _FWD_AXIS = const(2)  # nothing: there was no usable walk
-_FWD_NOMINAL = const(3)  # the strap's nominal forward, trusted, refined by a flexion
+_FWD_NOMINAL = const(3)  # the strap's nominal forward: used, but a flexion may replace it
 _FWD_NONE = const(4)  # not calibrated yet
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
 _COS_STRIDE = 0.97  # cos 14 deg
 _WALK_CAL_TICKS = const(75)  # 6 s of walking calibrate a band that has not stood still near a walk
 _SIT_MS = const(4000)  # from upright to seated (or kneeling) within this
+_COS_MID = 0.7  # cos 45 deg: the thigh half way down
+_OFF_PLANE = 0.1  # ...within 18 deg of the plane it ends in
 _CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
 
 _REST_MS = const(400)  # settled this long before a rep may start
@@ -167,6 +169,7 @@ class Detector:
         self._walk_reset()  # _wn, _wx.., _mux.. (u summed while walking), _wabs
         self._fwd_pending = _FWD_NONE  # what calibration still has to learn of forward
         self._t_upright = -1 << 29  # when the calibrated thigh last hung upright
+        self._mx = self._my = self._mz = 0.0  # its direction half way down since
         self._stood = False  # calibrated standing, not on trust
         self._cand = False  # standing candidate waiting for walking to confirm it
         self._cand_t = 0
@@ -387,8 +390,8 @@ class Detector:
         if t - self._walk_end < _CAL_NEAR_MS and (upright or not fr.calibrated):
             self._calibrate(t, ux, uy, uz, CAL_STANDING)
         elif not fr.calibrated and upright and self._set_ex == EX_NONE:
-            # Standing still near the nominal mount's upright: trust the strap, its
-            # forward too (a deep hip flexion may still refine it: _FWD_NOMINAL).
+            # Standing still near the nominal mount's upright: trust the strap (its
+            # forward stays a guess until a walk or a sit: _FWD_NOMINAL).
             self._walk_reset()
             self._calibrate(t, ux, uy, uz, CAL_STANDING)
         if upright or not fr.calibrated:
@@ -477,16 +480,22 @@ class Detector:
         c = -(fr.xx * ux + fr.xy * uy + fr.xz * uz)  # cos of the thigh's tilt
         if c > _CAL_UPRIGHT:
             self._t_upright = t
+        elif c > _COS_MID:
+            self._mx, self._my, self._mz = ux, uy, uz  # the way down, half way
         if self._still_ms < 400 or c > 0.64 or c < -0.94:  # held a moment, 50-160 deg
             return
         f = fr.yx * ux + fr.yy * uy + fr.yz * uz
         if self._fwd_pending >= _FWD_AXIS:
-            # The whole axis, from a sit or a kneel: reached straight from standing
-            # (lying on a side takes longer to reach, and looks the same). A trusted
-            # nominal forward is only refined, within 60 deg.
+            # The whole axis, from a sit or a kneel: reached straight from standing,
+            # the thigh turning in one plane all the way (lying down on a side turns
+            # it forward, then rolls it: it looks the same at the end).
             if c < -0.34 or t - self._t_upright > _SIT_MS:
                 return
-            if self._fwd_pending == _FWD_NOMINAL and -0.5 < f < 0.5:
+            zx = fr.xy * uz - fr.xz * uy  # the side axis this pose would give
+            zy = fr.xz * ux - fr.xx * uz
+            zz = fr.xx * uy - fr.xy * ux
+            side = self._mx * zx + self._my * zy + self._mz * zz
+            if side * side > _OFF_PLANE * (zx * zx + zy * zy + zz * zz):
                 return
             fx, fy, fz = ux, uy, uz
         else:
@@ -767,7 +776,7 @@ class Detector:
             return True
         if self.placement == PLACEMENT_HIP:
             return self.frame.calibrated
-        return self.frame.calibrated and (self._fwd_pending == _FWD_KNOWN or self._fwd_pending == _FWD_NOMINAL)
+        return self.frame.calibrated and self._fwd_pending == _FWD_KNOWN
 
     def _hold_set(self, t):
         """A set opens before the band is calibrated: keep its reps (and where they
