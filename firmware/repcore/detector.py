@@ -128,6 +128,8 @@ _MAX_SLACK = const(10)
 _HOLD_MIN_EXT = const(6)  # degrees of hip extension for a stretch
 _HOLD_MAX_EXT = const(45)
 _HOLD_BAND = const(4)  # degrees around the held angle (breathing sways ~1)
+_HOLD_NEAR = 1.0  # ...and at it
+_HOLD_STEP = 0.6  # degrees in two ticks: still shifting into the stretch
 _HOLD_START_MS = const(3000)
 _HOLD_LEAVE_MS = const(1500)
 _HOLD_MIN_MS = const(10000)
@@ -210,7 +212,9 @@ class Detector:
         # hold state
         self._hold_in = 0  # ms in the stretch zone
         self._hold_t0 = 0
-        self._hold_t1 = 0
+        self._hold_t1 = 0  # last in the stretch zone
+        self._hold_end = 0  # last at the held angle
+        self._hold_prev = 0.0
         self._hold_on = False
         self._hold_ext = 0.0  # the held extension angle, degrees
         self._hold_sum = 0.0
@@ -934,7 +938,8 @@ class Detector:
             # Forward not known yet: a kneeling tilt either way may be the stretch.
             ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
             b = 0.0
-        b = fr.zx * ux + fr.zy * uy + fr.zz * uz
+        else:
+            b = fr.zx * ux + fr.zy * uy + fr.zz * uz
         zone = _HOLD_MIN_EXT <= ext <= _HOLD_MAX_EXT and -0.5 < b < 0.5 and self.rev < _WALK_REV
         if zone and self._hold_in and abs(ext - self._hold_ext) > _HOLD_BAND:
             zone = False  # moved away from the held angle
@@ -943,12 +948,19 @@ class Detector:
                 self._hold_t0 = t
                 self._hold_ext = ext
                 self._hold_sum = 0.0
+            elif not self._hold_on and abs(ext - self._hold_prev) > _HOLD_STEP:
+                self._hold_t0 = t  # still shifting into the stretch: it starts later
+            self._hold_prev = ext
             self._hold_in += 2 * TICK_MS
             self._hold_t1 = t
             self._hold_sum += ext
             if self._hold_in >= _HOLD_START_MS:
                 self._hold_on = True
                 self._hold_ext = self._hold_sum * 2 * TICK_MS / self._hold_in
+            if not self._hold_on or abs(ext - self._hold_ext) <= _HOLD_NEAR:
+                # The hold ends where the thigh last was at its level, not where it
+                # has left the band on the way out (that takes the first second).
+                self._hold_end = t
         elif self._hold_in and (not self._hold_on or t - self._hold_t1 > _HOLD_LEAVE_MS):
             if self._hold_on:
                 self._end_hold()
@@ -956,9 +968,9 @@ class Detector:
 
     def _end_hold(self):
         self._hold_on = False
-        if self._hold_t1 - self._hold_t0 >= _HOLD_MIN_MS:
+        if self._hold_end - self._hold_t0 >= _HOLD_MIN_MS:
             ext = int(self._hold_ext * 10.0)
-            self._sink((EV_HOLD, self._hold_t0, self._hold_t1, EX_STRETCH, self.leg, ext))
+            self._sink((EV_HOLD, self._hold_t0, self._hold_end, EX_STRETCH, self.leg, ext))
         self._hold_in = 0
 
 
