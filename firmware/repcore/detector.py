@@ -127,6 +127,8 @@ _MAX_SLACK = const(10)
 
 _HOLD_MIN_EXT = const(6)  # degrees of hip extension for a stretch
 _HOLD_MAX_EXT = const(45)
+_HOLD_MIN_HIP = const(2)  # the pelvis tucked under 3-10 deg from standing...
+_HOLD_MAX_HIP = const(25)  # ...and still upright
 _HOLD_BAND = const(4)  # degrees around the held angle (breathing sways ~1)
 _HOLD_NEAR = 1.0  # ...and at it
 _HOLD_STEP = 0.6  # degrees in two ticks: still shifting into the stretch
@@ -323,8 +325,10 @@ class Detector:
         self._motion(t)
         self._rep(t, turn)
         self._odd = not self._odd
-        if self._odd and self.placement != PLACEMENT_HIP:
-            self._hold(t)  # holds last tens of seconds: every other tick is plenty
+        if self._odd and (self.mode == EX_STRETCH or (self.mode == MODE_AUTO and self.placement != PLACEMENT_HIP)):
+            # Holds last tens of seconds: every other tick is plenty. From the hip a
+            # held stretch looks like sitting: timed only when the wearer chose it.
+            self._hold(t)
 
     def _swing_turn(self, dx, dy, dz):
         """Follow the swing direction with this change of u; True at a reversal.
@@ -929,18 +933,25 @@ class Detector:
         The hold starts once the angle has settled within _HOLD_BAND of its level and
         ends when it leaves that band, so kneeling down and getting up are not timed.
         """
-        if self.mode != MODE_AUTO and self.mode != EX_STRETCH:
-            return
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
-        if self._fwd_pending != _FWD_KNOWN and self._fwd_pending != _FWD_NONE:
+        lo = _HOLD_MIN_EXT
+        hi = _HOLD_MAX_EXT
+        if self.placement == PLACEMENT_HIP:
+            # The pelvis tucks under (posterior tilt) and stays upright: its tilt
+            # from standing, either way (the pelvis's forward is only nominal).
+            ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
+            b = 0.0
+            lo = _HOLD_MIN_HIP
+            hi = _HOLD_MAX_HIP
+        elif self._fwd_pending != _FWD_KNOWN and self._fwd_pending != _FWD_NONE:
             # Forward not known yet: a kneeling tilt either way may be the stretch.
             ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
             b = 0.0
         else:
             b = fr.zx * ux + fr.zy * uy + fr.zz * uz
-        zone = _HOLD_MIN_EXT <= ext <= _HOLD_MAX_EXT and -0.5 < b < 0.5 and self.rev < _WALK_REV
+        zone = lo <= ext <= hi and -0.5 < b < 0.5 and self.rev < _WALK_REV
         if zone and self._hold_in and abs(ext - self._hold_ext) > _HOLD_BAND:
             zone = False  # moved away from the held angle
         if zone:

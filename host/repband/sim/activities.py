@@ -572,5 +572,7 @@ def stretch(b: Body, n_holds, hold_range=(20.0, 45.0)):
         b.append(pel, thr, hip, sway=0.1)
         b.holds.append({"exercise": "hip_flexor_stretch", "side": side,
                         "t_start": t0 + d_tuck + d_in, "t_end": t0 + d_tuck + d_in + hold,
-                        "scored": bool(back and b.placement == "thigh")})
+                        # the thigh sensor times the back (kneeling) leg's holds;
+                        # the pelvis tucks under for either side
+                        "scored": bool(back or b.placement == "hip")})
         rest(b, rng.uniform(2.0, 8.0))
