@@ -234,11 +234,24 @@ def test_config_through_the_control_point(env, capsys):
     assert run("config", *V, "--json") == 0
     got = json.loads(capsys.readouterr().out)
     assert got["settings"]["leg"] == "left" and 0 < got["status"]["battery"] <= 100
-    # the band refuses a target out of its range: one line, exit 1
-    assert run("config", *V, "--target-reps", "500") == 1
-    err = capsys.readouterr().err
-    assert "refused 'targets': invalid parameter" in err and err.count("\n") == 1
+    # a target out of the band's range is refused before connecting, with the range
+    for flag, value, words in (("--target-reps", "0", "from 1 to 100"), ("--target-reps", "500", "from 1 to 100"),
+                               ("--target-hold", "4", "from 5 to 300 s"), ("--target-reps", "ten", "from 1 to 100")):
+        with pytest.raises(SystemExit) as exit_:
+            run("config", *V, flag, value)
+        assert exit_.value.code == 2
+        assert words in capsys.readouterr().err
     assert band_config(env)["target_reps"] == 12
+
+
+def test_target_ranges_are_the_bands():
+    """The CLI refuses what the band's config refuses (firmware/app/config.py)."""
+    from app import config as band_config_spec
+
+    from repband import commands_ble as C
+
+    spec = band_config_spec._SPEC
+    assert spec["target_reps"][1:] == C.TARGET_REPS and spec["target_hold_s"][1:] == C.TARGET_HOLD_S
 
 
 def test_config_shows_what_the_band_holds(env, capsys):
@@ -417,3 +430,40 @@ def test_pair_refused_outside_the_pairing_window(env, capsys, monkeypatch):
     assert f"paired with repband ({BAND})" in capsys.readouterr().out
     _band_on_for_a_while(monkeypatch)  # and the bond works outside the window
     assert run("sync", *V, "--db", db_path(env)) == 0
+
+
+def test_setup_reaches_the_band_at_pairing_and_after_each_setup(env, capsys, monkeypatch):
+    """`repband setup` chose the leg, the placement and the hold target: pairing gives
+    them to the band and says so; so does the first sync after a new set-up, but not
+    every sync (a leg the band switched itself stays)."""
+    cfg = env / "settings.json"
+    monkeypatch.setenv("REPBAND_CONFIG", str(cfg))
+    assert run("setup", "-y", "--leg", "left", "--placement", "hip", "--hold-seconds", "40") == 0
+    capsys.readouterr()
+    paired(env)
+    out = capsys.readouterr().out
+    assert "told the band what `repband setup` chose: the left hip, stretch holds of 40 s" in out
+    assert {k: band_config(env)[k] for k in ("leg", "placement", "target_hold_s")} == {
+        "leg": "left", "placement": "hip", "target_hold_s": 40}
+    # the band switched to the other leg by itself: a sync leaves that alone
+    c = band_config(env)
+    c["leg"] = "right"
+    (env / "state" / "virtual-band" / "config.json").write_text(json.dumps(c))
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    assert "told the band" not in capsys.readouterr().out and band_config(env)["leg"] == "right"
+    # a new set-up reaches the band at the next sync, once
+    assert run("setup", "-y", "--placement", "thigh") == 0
+    capsys.readouterr()
+    assert run("sync", *V, "--db", db_path(env), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["told_band"].endswith("the left thigh, stretch holds of 40 s")
+    assert band_config(env)["placement"] == "thigh" and band_config(env)["leg"] == "left"
+    assert run("sync", *V, "--db", db_path(env), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["told_band"] is None
+
+
+def test_pair_without_setup_says_where_the_settings_come_from(env, capsys, monkeypatch):
+    monkeypatch.setenv("REPBAND_CONFIG", str(env / "none.json"))
+    paired(env)
+    out = capsys.readouterr().out
+    assert "the band keeps its own leg and placement" in out and f"made the database {db_path(env)}" in out
+    assert out.rstrip().endswith("Next: repband sync --device virtual")

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from repband import exits
 from repband.micropython import FUEL_PER_US_ESP32, bench_app, bench_core
 
 FS_HZ = 104.0
@@ -169,7 +170,7 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
         res = collect(minutes)
     except Exception as exc:  # a clear message, not a traceback, for the CLI
         print(f"repband bench: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     if as_json:
         print(_json.dumps(res, sort_keys=True))
         return 0
@@ -203,7 +204,7 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     print(f"  live count latency: median {res['live_latency_ms_median']} ms, max"
           f" {res['live_latency_ms_max']} ms (budget {res['live_latency_budget_ms']:g} ms)")
     if not math.isfinite(res["core_fuel_per_sample"]):
-        return 1
+        return exits.FAILED
     return 0
 
 

@@ -2,6 +2,9 @@
 
 Bad input (an unreadable or malformed recording, a path with no truth, ...) prints one
 line ``repband: path:line: message`` on stderr and exits with status 2, no traceback.
+Whatever a command lets through is caught here as the last resort: a file the system
+refused (OSError), a database repband cannot use, Ctrl-C (status 130). The statuses:
+repband.exits (docs/troubleshooting.md#exit-statuses).
 """
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ import json
 import os
 import sys
 
+from repband import exits
 from repband.recording import RecordingError
-
-EXIT_BAD_INPUT = 2
 
 
 class InputError(Exception):
@@ -138,6 +140,7 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repband", description=(__doc__ or "repband").splitlines()[0])
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -213,16 +216,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    import platform
+
+    from repband import __version__
+    from repcore.protocol import VERSION_STRING
+
+    return (f"repband {__version__} (band protocol {VERSION_STRING}, "
+            f"Python {platform.python_version()})")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An OSError as the system put it: the path first, then what went wrong."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def main(argv=None) -> int:
+    from repband.db import DatabaseError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (RecordingError, InputError) as exc:
+    except (RecordingError, InputError, DatabaseError) as exc:
         print(f"repband: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.FIX
+    except OSError as exc:  # a path the system refused (a missing folder, /proc, no permission)
+        print(f"repband: {_one_line(exc)}; check the path and its permissions", file=sys.stderr)
+        return exits.FIX
     except KeyboardInterrupt:
-        return 130
+        print("repband: interrupted (Ctrl-C); what was stored so far is kept", file=sys.stderr)
+        return exits.INTERRUPTED
 
 
 if __name__ == "__main__":

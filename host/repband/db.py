@@ -70,6 +70,46 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / DB_FILENAME
 
 
+# ---------------------------------------------------------------------------- which file
+
+class DatabasePathError(DatabaseError):
+    """--db names no file repband may use: a folder, or a file in a missing folder."""
+
+
+class NoDatabase(DatabaseError):
+    """A reading command found no database at `path`: it creates none."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
+def locate(path: str | os.PathLike | None = None, *, create: bool = False) -> Path:
+    """The database file a command uses (``--db``, else ``default_path()``), checked
+    before anything opens it, so that a mistyped path creates nothing:
+
+    - a folder is refused, and so is a path in a folder that does not exist (only the
+      default location's folder is made, by the first command that writes);
+    - a missing file is ``NoDatabase`` unless `create` (the commands that write:
+      ``pair``, ``sync``, ``demo``), which then make it and say so.
+    """
+    typed = path not in (None, "")
+    p = Path(os.path.abspath(Path(path).expanduser())) if typed else default_path()
+    if p.is_dir():
+        raise DatabasePathError(f"{p} is a folder, not a database file: give a file path such as "
+                                f"{p / DB_FILENAME}")
+    if p.exists():
+        return p
+    if typed and not p.parent.is_dir():
+        raise DatabasePathError(f"{p}: the folder {p.parent} does not exist; check the path "
+                                f"(repband makes the database file, never its folder)")
+    if not create:
+        raise NoDatabase(f"no database yet at {p}" + ("" if typed else " (the default location)")
+                         + ": `repband pair` and `repband sync` make it at the first sync, `repband demo` "
+                           "makes one of its own to explore; --db PATH for a database elsewhere", p)
+    return p
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -751,7 +791,7 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_db(args) -> int:
-    with Database(args.db) as db:
+    with Database(locate(args.db)) as db:  # reading: a missing database is not created
         s = db.summary()
     if args.json:
         sys.stdout.write(json.dumps(s) + "\n")

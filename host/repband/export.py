@@ -133,7 +133,7 @@ def export_json(db, settings: dict, since=None, until=None, progress=None) -> di
     for s in sessions:
         full.append(H.show_session(db, s["id"]))
         if progress:
-            progress.step(f"session {s['id']}")
+            progress.update(1)
     return {
         "format": "repband-export", "version": 1, "generated": _iso(int(time.time() * 1000)),
         "since": since, "until": until,
@@ -226,7 +226,7 @@ def export_fhir(db, settings: dict, since=None, until=None, patient_reference: s
                         "request": {"method": "POST", "url": "Observation",
                                     "ifNoneExist": f"identifier={ID_SYSTEM_RECORD}|{ident}"}})
         if progress:
-            progress.step(ident)
+            progress.update(1)
 
     for dev, seq, start, end, approx, ex, side, count, npart, rom, per in sets:
         name = H.EXERCISES.get(ex)

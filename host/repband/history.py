@@ -22,13 +22,12 @@ import datetime as _dt
 import json
 import os
 import stat
-import sys
 import time
 from pathlib import Path
 from statistics import median
 
-from repband.db import EXERCISES, MODES, PLACEMENTS, SIDES, END_REASONS, Database, DatabaseError, \
-    default_path
+from repband.db import (CAL_METHODS, END_REASONS, EXERCISES, FAULTS, MODES, PLACEMENTS, SIDES, Database,
+                        DatabaseError, locate)
 
 APP_NAME = "repband"
 SETTINGS_FILENAME = "settings.json"
@@ -49,6 +48,35 @@ EXERCISE_LABEL = {"bridge": "glute bridge", "clam": "clam", "stretch": "hip flex
 
 class HistoryError(Exception):
     """A problem the user can fix; the message says how."""
+
+
+# ---------------------------------------------------------------------------- words
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 day', '3 days', '0 holds'."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def streak_text(current: int, longest: int) -> str:
+    """The streak of days with every target met, in words."""
+    if not longest:
+        return "no day with every target met yet"
+    if not current:
+        return f"no current streak (longest {plural(longest, 'day')})"
+    return f"a streak of {plural(current, 'day')} (longest {plural(longest, 'day')})"
+
+
+def event_text(kind: str, code: int) -> str:
+    """A session event as a person reads it (events table: kind and its code)."""
+    if kind == "calibrated":
+        how = {"standing": "while you stood", "user": "when asked (button)",
+               "flexion": "from your first movements"}.get(CAL_METHODS.get(code, ""), f"method {code}")
+        return f"calibrated {how}"
+    if kind == "fault":
+        what = {"bad_sample": "a bad sensor reading", "gap": "a gap in the sensor data"}
+        return f"sensor fault: {what.get(FAULTS.get(code, ''), f'code {code}')}"
+    return f"{kind} ({code})"
 
 
 # ---------------------------------------------------------------------------- settings
@@ -116,14 +144,9 @@ def save_settings(settings: dict, path: str | os.PathLike | None = None) -> Path
 
 
 def open_db(path: str | os.PathLike | None = None) -> Database:
-    """Open an existing database for reading. A missing file is an error that says how
-    to get one (reading must not create an empty database in a typo'd place)."""
-    p = Path(path) if path else default_path()
-    if not p.exists():
-        hint = "" if path else " (the default location)"
-        raise HistoryError(f"no repband database at {p}{hint}: sync your band first (`repband sync`), "
-                           f"or make one from the simulated band with `repband demo --db {p}`; use --db PATH for a "
-                           f"database elsewhere")
+    """Open an existing database for reading (repband.db.locate: a missing file is
+    `NoDatabase`, saying how to get one; reading never creates a database)."""
+    p = locate(path)
     try:
         return Database(p)
     except DatabaseError as exc:
@@ -187,6 +210,8 @@ def period(days: int | None = None, since: str | None = None, until: str | None 
                 end = last
         since = (_dt.date.fromisoformat(end) - _dt.timedelta(days=days - 1)).isoformat()
         until = end
+    if since and until and since > until:
+        raise HistoryError(f"--since {since} is after --until {until}: give the earlier day first")
     return since, until
 
 
@@ -580,30 +605,3 @@ def fill_demo(db: Database, n_sessions: int = 90, seed: int = 1, end_day: str | 
     link = ModelLink(recs)
     res = asyncio.run(sync(link, db, DeviceInfo(address, name)))
     return res.as_dict()
-
-
-# ---------------------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar on stderr (only when it is a terminal, or `force`)."""
-
-    def __init__(self, total: int, label: str, stream=None, force: bool = False):
-        self.total = max(1, total)
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.on = force or (hasattr(self.stream, "isatty") and self.stream.isatty())
-        self.n = 0
-
-    def step(self, what: str = "") -> None:
-        self.n += 1
-        if self.on:
-            w = 24
-            k = int(w * self.n / self.total)
-            self.stream.write(f"\r{self.label} [{'#' * k}{'.' * (w - k)}] {self.n}/{self.total} {what[:30]:<30}")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.on:
-            self.stream.write("\n")
-            self.stream.flush()

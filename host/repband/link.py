@@ -33,6 +33,8 @@ from repcore import records
 
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F
 ATT_INSUFFICIENT_AUTHENTICATION = 0x05
+NOT_PAIRED = ("this computer is not paired with the band: run `repband pair` (a band paired with another "
+              "computer or phone already: press its button first, then pair within 2 minutes)")
 
 
 class LinkError(Exception):
@@ -72,10 +74,11 @@ def _explain(e: BaseException, what: str) -> LinkError:
     code = getattr(e, "code", None)
     text = str(e)
     low = text.lower()
+    # ATT says "insufficient encryption/authentication"; BlueZ (bleak's BleakDBusError)
+    # says "[org.bluez.Error.NotPermitted] Not paired"
     if code in (ATT_INSUFFICIENT_ENCRYPTION, ATT_INSUFFICIENT_AUTHENTICATION) or "encrypt" in low \
-            or "authenticat" in low:
-        return LinkError(f"{what}: the band needs an encrypted (paired) link; pair it first "
-                         f"(repband pair) [{text}]")
+            or "authenticat" in low or "not paired" in low:
+        return LinkError(NOT_PAIRED)
     if isinstance(e, (ConnectionError, EOFError)) or "disconnect" in low or "not connected" in low:
         return LinkLost(f"{what}: the band disconnected [{text}]")
     return LinkError(f"{what}: {text or type(e).__name__}")

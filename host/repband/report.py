@@ -229,7 +229,7 @@ def make_charts(db, st: dict, sessions: list[dict], since, until, progress=None)
     for name, _title in CHARTS:
         out[name] = makers[name]()
         if progress:
-            progress.step(name)
+            progress.update(1)
     return out
 
 
@@ -396,7 +396,7 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
     sessions = H.list_sessions(db, since, until)
     st = H.stats(db, settings, since, until)
     if progress:
-        progress.step("statistics")
+        progress.update(1)
     figs = make_charts(db, st, sessions, since, until,
                        progress)
     import matplotlib.pyplot as plt
@@ -418,7 +418,7 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
         out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     if progress:
-        progress.step("page")
+        progress.update(1)
     return {"html": str(out), "png": pngs, "bytes": len(page.encode()), "since": st["since"],
             "until": st["until"], "charts": [c for c, _ in CHARTS], "totals": st["totals"],
             "adherence": {k: v for k, v in st["adherence"].items()}}
