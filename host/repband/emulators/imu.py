@@ -321,6 +321,12 @@ class LSM6DS3TRC(_LSM6DS):
         for s in self._pattern():
             words.extend(raw_g if s == "g" else raw_a)
         plen = len(words)
+        fifo = self.fifo
+        if len(fifo) + plen <= self.fifo_words:  # room for the whole dataset: no overwrite
+            p0 = self._wpos
+            fifo.extend([(w & 0xFFFF, (p0 + j) % plen) for j, w in enumerate(words)])
+            self._wpos = (p0 + plen) % plen
+            return
         for w in words:
             if len(self.fifo) >= self.fifo_words:
                 if mode == 1:  # FIFO mode: stop when full
