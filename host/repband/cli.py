@@ -138,6 +138,28 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from {lo} to {hi}")
+        return v
+    return parse
+
+
+def _day(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repband", description=(__doc__ or "repband").splitlines()[0])
     p.add_argument("--version", action="version", version=_version())
@@ -188,14 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --port: seconds of the simulated routine to run (default 60)")
     b.set_defaults(func=cmd_bench)
 
-    d = sub.add_parser("demo", help="the virtual band: a simulated session, synced and summarised")
-    d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--leg", choices=["left", "right"], default="right")
-    d.add_argument("--rate", type=float, default=104.0)
-    d.add_argument("--days", type=int, default=None, help="simulated days of use (with --chaos: faults)")
+    d = sub.add_parser("demo", help="the virtual band: a simulated session (or --days N of use), synced and "
+                                    "summarised")
+    d.add_argument("--seed", type=int, default=1, help="the simulated person and their days")
+    d.add_argument("--leg", choices=["left", "right"], default="right", help="the band's leg at the start")
+    d.add_argument("--rate", type=float, default=104.0, help="the simulated sensor's rate (one session)")
+    d.add_argument("--days", type=_whole(1, 3660), default=None, metavar="N",
+                   help="N days of use ending today: rest days, both sides, progress over the weeks")
+    d.add_argument("--end", type=_day, default=None, metavar="YYYY-MM-DD", help="the last day of --days (default today)")
     d.add_argument("--chaos", type=int, default=None, metavar="SEED",
-                   help="inject link and device faults, seeded; print the record accounting")
-    d.add_argument("--db", default=None, help="database file (default: a temporary one)")
+                   help="inject link, band and host faults, seeded (with --days: on every day)")
+    d.add_argument("--db", default=None, metavar="PATH",
+                   help="a new database file for the demo (default: demo.db in your user data folder, replaced "
+                        "by the next demo; never your own database)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=cmd_demo)
 
