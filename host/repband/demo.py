@@ -80,7 +80,7 @@ def demo_database(path=None) -> Path:
 
 
 def summary_from_db(db, dev: int, rec=None) -> dict:
-    """The replay-style result dict (repband.cli.human_summary) of everything the
+    """The replay-style result dict (repband.summary.human_summary) of everything the
     database holds for device `dev`; times in seconds of the recording."""
     import numpy as np
 
@@ -177,7 +177,7 @@ def run_demo(seed: int = 1, leg: str = "right", rate: float = 104.0, db_path=Non
              quiet: bool = False) -> dict:
     """One session today; prints the summary to `out` and returns the figures."""
     from repband import scoring, sim
-    from repband.cli import human_summary
+    from repband.summary import human_summary
     from repband.db import Database
     from repband.virtual.device import VirtualBand
 
