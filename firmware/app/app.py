@@ -156,8 +156,8 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self._last_active = self.uptime()
 
     def command(self, name, value=None):
-        """start | stop | toggle | calibrate | config (value: dict of changes).
-        Returns a list of refused config keys for `config`, else None."""
+        """start | stop | toggle | calibrate | switch_leg | config (value: dict of
+        changes). Returns a list of refused config keys for `config`, else None."""
         if name == "toggle":
             name = "stop" if self.sessions.active else "start"
         if name == "start":
@@ -170,6 +170,13 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
                 self.det.calibrate()
                 self._user_cal = True
             self.feedback.play("cal_armed")
+        elif name == "switch_leg":
+            # The band was moved to the other thigh: its sessions and sides are that
+            # leg's from now on (the session so far ends; the mount is calibrated anew).
+            leg = "left" if self.cfg["leg"] == "right" else "right"
+            self.end_session(END_BUTTON)
+            self.command("config", {"leg": leg})
+            self.feedback.play("leg_" + leg)
         elif name == "config":
             changes = value if isinstance(value, dict) else {}
             bad = cfgmod.update(self.cfg, changes)

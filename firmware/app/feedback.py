@@ -2,7 +2,8 @@
 
 Patterns differ by rhythm, so they read the same on a vibration motor, a buzzer or
 an LED: each rep, the set's target, hold start and target, calibration, session start
-and end, low battery, sensor fault, storage full, config fault, identify, pairable.
+and end, low battery, sensor fault, storage full, config fault, identify, pairable, the
+leg the band counts after a double press (left one long pulse, right two).
 """
 from repcore.compat import const
 
@@ -26,6 +27,8 @@ PATTERNS = {
     "config_fault": (OUT_LED, (300, 300, 300)),
     "identify": (_ALL, (250, 250)),  # repeated for the seconds the host asked for
     "pairable": (OUT_LED | OUT_VIBRATION, (30, 70, 30, 70, 30, 70, 500)),  # a new host may pair
+    "leg_left": (_ALL, (500,)),  # the band counts the left leg now: one long pulse
+    "leg_right": (_ALL, (500, 200, 500)),  # ... the right leg: two
 }
 
 
