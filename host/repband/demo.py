@@ -258,6 +258,10 @@ def _worker_init():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to report
 
 
+class _Stop(Exception):
+    """Ctrl-C was pressed: the day in progress stops where it is."""
+
+
 class _Days:
     """The person's days on one virtual band (its flash kept between days), synced by
     one host into one database, a day at a time. With `chaos` (a seed): faults."""
@@ -282,7 +286,8 @@ class _Days:
                       "duplicated_notifications": 0, "errors": {}}
         self._faults: list = []
         self.address = None
-        self._band = None
+        self.stop = False  # Ctrl-C: checked between steps (an interrupt raised anywhere
+        self._band = None  # could land in a finaliser, which would swallow it)
         self._wall = None
 
     # -- the run ---------------------------------------------------------------------
@@ -290,15 +295,25 @@ class _Days:
     def run(self, bar=None) -> dict:
         from concurrent.futures import ProcessPoolExecutor
 
+        from concurrent.futures import TimeoutError as Pending
+
         flash = tempfile.TemporaryDirectory(prefix="repband-demo-band-")
         active = [d for d in self.days if d.active]
         pool = ProcessPoolExecutor(max_workers=1, initializer=_worker_init)
+        done = False
+        old = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             nxt = pool.submit(M.day_motion, active[0], self.seed) if active else None
             i = 0
             for day in self.days:
                 if day.active:
-                    rec, truth = nxt.result()
+                    while True:
+                        self._check()
+                        try:
+                            rec, truth = nxt.result(timeout=0.2)
+                            break
+                        except Pending:
+                            continue
                     i += 1
                     nxt = pool.submit(M.day_motion, active[i], self.seed) if i < len(active) else None
                     self._one_day(day, rec, truth, flash.name, first=i == 1)
@@ -306,12 +321,21 @@ class _Days:
                 self.days_done += 1
                 if bar is not None:
                     bar.update(1)
-        except KeyboardInterrupt:
+            done = True
+        except (_Stop, KeyboardInterrupt):
             raise DemoInterrupted(self.days_done, len(self.days), self.db_path) from None
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            signal.signal(signal.SIGINT, old)
+            pool.shutdown(wait=done, cancel_futures=True)  # waited for: its CPU time counts
             flash.cleanup()
         return self._accounting()
+
+    def _on_sigint(self, _sig, _frame):
+        self.stop = True
+
+    def _check(self):
+        if self.stop:
+            raise _Stop()
 
     def _one_day(self, day, rec, truth, flash_dir: str, first: bool) -> None:
         from repband.virtual.device import VirtualBand
@@ -320,15 +344,17 @@ class _Days:
             self.truth[k] += truth[k]
         band = VirtualBand(rec, flash_dir=flash_dir, config={"leg": day.first_leg} if first else None)
         self._band = band
-        _quiet_interrupts(band.loop)
         self._wall = lambda: M.local_epoch(day, band.clock.s)
         rec_end = len(rec.t) / band.rows_hz
+        if truth["switch_s"] is not None:  # strapped on the other thigh: a double press
+            t = truth["switch_s"] - M.STRAP_S / 2
+            band.press(0, at_s=t, ms=150)
+            band.press(0, at_s=t + 0.3, ms=150)
         band.press(0, at_s=rec_end + 3.0)  # done: the person ends the session with the button
         if self.chaos and self.rng.random() < self.reboot_p:  # a reset some time during the routine
             band.at(self.rng.uniform(5.0, rec_end), self._reboot)
         try:
-            band.run_host(band.with_client(lambda c: self._host(c, day, rec_end, truth["switch_s"]),
-                                           connect=False, keys=self.keys),
+            band.run_host(band.with_client(lambda c: self._host(c, day, rec_end), connect=False, keys=self.keys),
                           until_s=rec_end + 3600.0)
             self.virtual_s += band.clock.s
             self.on_band = band.log_on_flash()
@@ -345,11 +371,11 @@ class _Days:
 
     # -- the host --------------------------------------------------------------------
 
-    async def _host(self, client, day, rec_end: float, switch_s: float | None):
-        """The person's computer that day: it sets the band's clock when the band comes on,
-        tells it the leg when the band is moved (until the band's own switch), and syncs
-        after the session (with chaos: also now and then while the band records)."""
-        from repband.link import control, set_time
+    async def _host(self, client, day, rec_end: float):
+        """The person's computer that day: it sets the band's clock when the band comes on
+        and syncs after the session (with chaos: also now and then while the band
+        records). The band is moved to the other leg without it (a double press)."""
+        from repband.link import set_time
 
         band = self._band
         await client.connect(timeout=60.0)
@@ -360,20 +386,15 @@ class _Days:
             await asyncio.sleep(0.05)
         if not self.chaos:
             await client.disconnect()
-        moved = switch_s is None
         next_sync = band.clock.s + self.rng.uniform(30, 200)
         while band.clock.s < rec_end + 8.0:
-            if not moved and band.clock.s >= switch_s - 8.0:  # strapped on the other thigh
-                await self._connect(client, faulty=False)
-                await control(client, P.CTRL_LEG, 1 if day.legs[1] == "left" else 2)
-                if not self.chaos:
-                    await client.disconnect()
-                moved = True
+            self._check()
             if self.chaos and band.clock.s >= next_sync:
                 await self.attempt(client, True)
                 next_sync = band.clock.s + self.rng.uniform(20, 120)
             await asyncio.sleep(1.0 if self.chaos else 0.5)
         for i in range(12):  # the session ended: sync it (faults go on; a clean try after five)
+            self._check()
             if await self.attempt(client, self.chaos and i < 5):
                 break
         self._count_faults()
@@ -473,6 +494,7 @@ def run_days(days: int = 30, seed: int = 1, leg: str = "right", end: _dt.date | 
     from repband.db import Database
 
     w0 = time.perf_counter()
+    cpu0 = _cpu_s()
     end = end or _dt.date.today()
     plan = M.plan(days, end, seed, leg)
     path = demo_database(db_path)
@@ -487,8 +509,16 @@ def run_days(days: int = 30, seed: int = 1, leg: str = "right", end: _dt.date | 
     res.update({"days": days, "since": plan[0].date.isoformat(), "until": end.isoformat(), "db": str(path),
                 "chaos_seed": chaos, "plan": kinds, "truth": run.truth, "totals": st["totals"],
                 "trends": _trends(st), "wall_s": round(time.perf_counter() - w0, 1),
-                "peak_rss_mb": _peak_rss_mb()})
+                "cpu_s": [round(a - b, 1) for a, b in zip(_cpu_s(), cpu0)], "peak_rss_mb": _peak_rss_mb()})
     return res
+
+
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of this process and of its finished children (the simulator's)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _trends(st: dict) -> dict:
@@ -512,17 +542,23 @@ def _peak_rss_mb() -> float:
 
 
 def _print_days(res: dict, out=None) -> None:
+    from repband.history import plural
+
     out = out or sys.stdout
     k, tt, tr = res["plan"], res["totals"], res["truth"]
     chaos = "" if res["chaos_seed"] is None else f", with faults (seed {res['chaos_seed']})"
-    print(f"repband demo: {res['days']} days of use, {res['since']} to {res['until']}, on the virtual band"
-          f"{chaos}, synced into {res['db']}", file=out)
-    print(f"  {k['routine']} routine days, {k['short']} short days (bridges and one side), {k['rest']} rest days, "
-          f"{k['missed']} missed; the band moved to the other thigh half-way through each routine day", file=out)
+    print(f"repband demo: {plural(res['days'], 'day')} of use, {res['since']} to {res['until']}, on the virtual "
+          f"band{chaos}, synced into {res['db']}", file=out)
+    kinds = [plural(k["routine"], "routine day")] + [plural(k[x], label) for x, label in (
+        ("short", "short day"), ("rest", "rest day"), ("missed", "missed day")) if k[x]]
+    print(f"  {', '.join(kinds)}; on a routine day the band moves to the other thigh half-way (a double press"
+          f" of its button), a short day is bridges and one side", file=out)
     done = tr["bridge"] + tr["clam_left"] + tr["clam_right"]
     share = f" ({100 * tt['reps'] / done:.1f} % of the {done} the simulated person did)" if done else ""
+    holds = tr["holds_left"] + tr["holds_right"]
     print(f"  the band counted {tt['reps']} full reps{share}: bridges {tt['bridge_reps']}, clams left "
-          f"{tt['clam_left']}, right {tt['clam_right']}; {tt['holds']} stretch holds", file=out)
+          f"{tt['clam_left']}, right {tt['clam_right']}; {plural(tt['holds'], 'stretch hold')} "
+          f"(of {holds})", file=out)
     parts = []
     names = {"bridge_none_rom_deg": "bridges", "bridge_rom_deg": "bridges", "clam_left_rom_deg": "clams left",
              "clam_right_rom_deg": "clams right"}
@@ -534,7 +570,7 @@ def _print_days(res: dict, out=None) -> None:
         v = res["trends"].get(f"stretch_{side}_hold_s")
         if v and v[0] is not None:
             parts.append(f"stretch {side} {v[0]:.0f} -> {v[1]:.0f} s")
-    if parts:
+    if parts and res["days"] >= 14:  # a first and a last week that do not overlap
         print("  first week -> last week: " + ", ".join(parts), file=out)
     st = res["stats"]
     if res["chaos_seed"] is not None:
@@ -544,8 +580,11 @@ def _print_days(res: dict, out=None) -> None:
               file=out)
     print(f"  band wrote {res['device_records']} records, the database holds {res['db_records']}: "
           f"lost {res['lost']}, duplicates {res['duplicates']}", file=out)
-    print(f"  {res['days']} days ({res['virtual_days_s'] / 60:.0f} min of the band's time) in {res['wall_s']:.1f} s, "
-          f"{res['wall_s'] / res['days']:.2f} s a day; peak memory {res['peak_rss_mb']:.0f} MB", file=out)
+    print(f"  {plural(res['days'], 'day')} ({res['virtual_days_s'] / 60:.0f} min of the band's time) in "
+          f"{res['wall_s']:.1f} s "
+          f"({res['wall_s'] / res['days']:.2f} s a day; CPU: {res['cpu_s'][0]:.1f} s the band and the host, "
+          f"{res['cpu_s'][1]:.1f} s the simulated person in a second process); peak memory "
+          f"{res['peak_rss_mb']:.0f} MB", file=out)
     _next(res["db"], out)
 
 
