@@ -467,3 +467,72 @@ def test_pair_without_setup_says_where_the_settings_come_from(env, capsys, monke
     out = capsys.readouterr().out
     assert "the band keeps its own leg and placement" in out and f"made the database {db_path(env)}" in out
     assert out.rstrip().endswith("Next: repband sync --device virtual")
+
+
+# bleak's BleakBluetoothNotAvailableError as each backend raises it (bleak 3.1:
+# backends/bluezdbus/manager.py, backends/corebluetooth/CentralManagerDelegate.py,
+# backends/winrt/scanner.py): (platform, reason, bleak's message, words of our line)
+_NOT_AVAILABLE = [
+    ("linux", "DENIED_BY_SYSTEM", "Authentication failed", "`bluetooth` group"),
+    ("linux", "NO_BLUETOOTH", "No Bluetooth adapters found.", "`bluetoothctl list` shows none"),
+    ("linux", "NO_BLE_CENTRAL_ROLE", "No Bluetooth adapters with BLE 'central' role found.", "Bluetooth 4.0 (LE)"),
+    ("linux", "POWERED_OFF", "No powered Bluetooth adapters found. Turn on Bluetooth and try again.",
+     "`bluetoothctl power on`"),
+    ("darwin", "NO_BLUETOOTH", "Bluetooth is unsupported", "System Information > Bluetooth"),
+    ("darwin", "DENIED_BY_USER", "Bluetooth access is denied by the user for the current application. Check macOS "
+                                 "privacy settings.", "Privacy & Security > Bluetooth"),
+    ("darwin", "DENIED_BY_SYSTEM", "Bluetooth access is restricted for the current application, e.g. by parental "
+                                   "controls. Ask the admin to remove this restriction.",
+     "Privacy & Security > Bluetooth"),
+    ("darwin", "DENIED_BY_UNKNOWN", "Bluetooth is not authorized for an unknown reason. Check macOS privacy "
+                                    "settings.", "Privacy & Security > Bluetooth"),
+    ("darwin", "POWERED_OFF", "Bluetooth device is turned off", "Control Centre > Bluetooth"),
+    ("darwin", "UNKNOWN", "Connection to the Bluetooth system service was lost. Currently trying to reconnect...",
+     "wait a few seconds"),
+    ("win32", "NO_BLUETOOTH", "No Bluetooth adapter found", "Device Manager > Bluetooth"),
+    ("win32", "NO_BLE_CENTRAL_ROLE", "BLE 'central' role not supported on this adapter", "Bluetooth 4.0 (LE)"),
+    ("win32", "POWERED_OFF", "Bluetooth radio is not powered on. Turn on Bluetooth and try again.",
+     "Settings > Bluetooth & devices"),
+]
+
+
+@pytest.mark.parametrize("platform, reason, message, words", _NOT_AVAILABLE,
+                         ids=[f"{p}-{r}" for p, r, _m, _w in _NOT_AVAILABLE])
+def test_bluetooth_not_available_on_each_platform(env, capsys, monkeypatch, platform, reason, message, words):
+    """What is missing and how to fix it, on the platform the person is on: one line,
+    status 2 (repband.exits.FIX), for scan, pair and sync alike, nothing stored."""
+    from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
+
+    exc = BleakBluetoothNotAvailableError(message, BleakBluetoothNotAvailableReason[reason])
+
+    async def boom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(D, "_platform", lambda: platform)
+    monkeypatch.setattr(D, "_bleak_discover", boom)
+    monkeypatch.setattr(D, "_bleak_find", boom)
+    for argv in (["scan"], ["pair", "--db", db_path(env)], ["sync", "--device", "AA:BB:CC:DD:EE:FF", "--db", db_path(env)]):
+        assert run(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("repband: ") and err.count("\n") == 1 and words in err, (argv, err)
+        assert "try again" in err and "Bluetooth error" not in err
+    assert not (env / "repband.db").exists()
+
+
+def test_no_system_dbus(env, capsys, monkeypatch):
+    """No D-Bus on the computer (a container, a minimal system): dbus-fast fails to
+    connect before bleak can say anything; that is what is missing, said as such."""
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={env / 'no-such-socket'}")
+    monkeypatch.setattr(D, "_platform", lambda: "linux")
+    for argv in (["scan", "--scan-timeout", "1"], ["sync", "--device", "AA:BB:CC:DD:EE:FF", "--timeout", "1"]):
+        assert run(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("repband: the Bluetooth service cannot be reached: this computer's system D-Bus") \
+            and err.count("\n") == 1, err
+
+
+def test_not_paired_over_bluez_says_so():
+    from bleak.exc import BleakDBusError
+
+    assert D.explain(BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"])).args[0].startswith(
+        "this computer is not paired with the band: run `repband pair`")
