@@ -270,11 +270,7 @@ def cmd_export(args) -> int:
                 doc = X.export_fhir(db, settings, since, until, patient_reference=args.patient_reference,
                                     progress=bar)
             if not args.no_validate:
-                try:
-                    X.validate_fhir(doc)
-                except X.ValidatorMissing as exc:
-                    args.no_validate = True
-                    print(f"repband: warning: {exc}", file=sys.stderr)
+                X.validate_fhir(doc)
             text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
             n_obs = sum(1 for e in doc["entry"] if e["resource"]["resourceType"] == "Observation")
             what = (f"FHIR R4 transaction Bundle: {n_obs} Observations"

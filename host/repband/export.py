@@ -253,10 +253,6 @@ def fhir_total(db, since=None, until=None) -> int:
                for t in ("sets", "holds"))
 
 
-class ValidatorMissing(ValueError):
-    """fhir.resources is not installed."""
-
-
 # required bindings the models do not enforce (R4 value sets of these elements)
 _BUNDLE_TYPES = {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                  "history", "searchset", "collection"}
@@ -272,12 +268,9 @@ def validate_fhir(bundle: dict) -> int:
     and every entry's resource by its own type) and check that every reference points
     at an entry of the bundle (or is a relative Type/id reference). Returns the number
     of entries; raises ValueError saying what is wrong."""
-    try:
-        from fhir.resources.R4B import get_fhir_model_class
-        from fhir.resources.R4B.bundle import Bundle
-    except ImportError:
-        raise ValidatorMissing("the export was not validated: FHIR validation needs the fhir.resources "
-                               "package (pip install 'repband[fhir]' or 'fhir.resources>=8')") from None
+    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.bundle import Bundle
+
     try:
         Bundle.model_validate(bundle)
     except Exception as exc:
