@@ -128,8 +128,7 @@ def cmd_show(args) -> int:
     print(f"  mode {s.get('mode')}, sensor on the {s.get('leg')} {s.get('placement')}; targets on the band: "
           f"{s.get('target_reps')} reps, {s.get('target_hold_s')} s holds; ended: {s.get('end_reason') or 'not yet'}")
     for st in s["set_list"]:
-        side = "" if st["side"] in (None, "none") else f" {st['side']}"
-        print(f"  set {H.EXERCISE_LABEL.get(st['exercise'], st['exercise'])}{side}: {st['count']} reps"
+        print(f"  set {st['no']}, {_set_name(st)}: {H.plural(st['count'], 'rep')}" + _fix_text(st)
               + (f" (+{st['partial']} partial)" if st["partial"] else "")
               + f", {st['start'][11:19] if st['start'] else '?'}, {st['duration_s']:.0f} s,"
               f" mean range {st['mean_rom_deg']:.1f} deg, {st['period_s']:.1f} s per rep")
@@ -143,6 +142,38 @@ def cmd_show(args) -> int:
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
     for e in s["events"]:
         print(f"  {H.event_text(e['kind'], e['code'])} at {e['time'][11:19] if e['time'] else '?'}")
+    return 0
+
+
+def _set_name(st: dict) -> str:
+    side = "" if st["side"] in (None, "none") else f" {st['side']}"
+    return f"{H.EXERCISE_LABEL.get(st['exercise'], st['exercise'])}{side}"
+
+
+def _fix_text(st: dict) -> str:
+    fix = st.get("corrected")
+    if not fix:
+        return ""
+    note = f": {fix['note']}" if fix["note"] else ""
+    return f" (corrected by you; the band counted {st['band_count']}{note})"
+
+
+@_friendly
+def cmd_correct(args) -> int:
+    if args.reps is None and not args.undo:
+        raise H.HistoryError("give the number of full reps you did (or --undo to go back to the band's count)")
+    with H.open_db(_db_arg(args)) as db:
+        st = H.correct_set(db, args.id, args.set, None if args.undo else args.reps, args.note)
+    if _json(args):
+        _out(st)
+        return 0
+    if st["corrected"]:
+        print(f"Session {args.id}, set {st['no']} ({_set_name(st)}): {H.plural(st['count'], 'full rep')}, "
+              f"corrected by you; the band's count ({st['band_count']}) is kept beside it.")
+    else:
+        print(f"Session {args.id}, set {st['no']} ({_set_name(st)}): back to the band's count, "
+              f"{H.plural(st['count'], 'full rep')}.")
+    print("Stats, the report and exports use it; `repband show ID` shows both.")
     return 0
 
 
@@ -195,8 +226,10 @@ def cmd_stats(args) -> int:
     for x in st["exercises"]:
         side = "" if x["side"] in (None, "none") else f" {x['side']}"
         name = f"{H.EXERCISE_LABEL.get(x['exercise'], x['exercise'])}{side}"
-        print(f"  {name:<18} {x['reps']} reps" + (f" (+{x['partial']} partial)" if x["partial"] else "")
-              + f" in {H.plural(x['sets'], 'set')} on {H.plural(x['days'], 'day')}")
+        fixed = (f"; {H.plural(x['corrected_sets'], 'set')} corrected by you, the band counted {x['band_reps']}"
+                 if x["corrected_sets"] else "")
+        print(f"  {name:<18} {H.plural(x['reps'], 'rep')}" + (f" (+{x['partial']} partial)" if x["partial"] else "")
+              + f" in {H.plural(x['sets'], 'set')} on {H.plural(x['days'], 'day')}{fixed}")
         if x["rom_deg"]["mean"] is not None:
             print(f"  {'':<18} range {x['rom_deg']['mean']:.1f} deg{_fmt_trend(x['rom_trend_deg'], 'deg')}")
             tp = x["tempo_s"]
@@ -529,6 +562,15 @@ def add_parser(sub) -> None:
     p.add_argument("id", type=int, metavar="ID", help="the session's ID (`repband sessions`)")
     _common(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("correct", help="correct a set's count: keep the reps you did beside the band's count")
+    p.add_argument("id", type=int, metavar="ID", help="the session's ID (`repband sessions`)")
+    p.add_argument("set", type=int, metavar="SET", help="the set's number in `repband show ID`")
+    p.add_argument("reps", type=int, nargs="?", metavar="REPS", help="the full reps you did in that set")
+    p.add_argument("--note", default=None, help="why (kept with the correction, shown in exports)")
+    p.add_argument("--undo", action="store_true", help="drop the correction: the band's count again")
+    _common(p)
+    p.set_defaults(func=cmd_correct)
 
     p = sub.add_parser("stats", help="progress per exercise and side, against your targets")
     _common(p, period=True)

@@ -296,10 +296,24 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
                        sync_ms=(last_sync[0] if last_sync and last_sync[0] else _now_ms()))
 
 
+# A person's own count of a set, beside the band's (sets.count stays what the band
+# said): not derived from the records, so rebuild_decoded leaves it alone.
+_V3 = [
+    """CREATE TABLE corrections (
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        seq INTEGER NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        note TEXT,
+        made_ms INTEGER NOT NULL,
+        PRIMARY KEY(device_id, seq)
+    )""",
+]
+
 # The ordered list of migrations: (version it brings the schema to, description, step).
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "devices, raw records, sync state", lambda c: [c.execute(s) for s in _V1] and None),
     (2, "boots, sessions, sets, reps, holds, events, gaps (decoded from raw records)", _migrate_v2),
+    (3, "corrections: a person's count of a set, beside the band's", lambda c: [c.execute(s) for s in _V3] and None),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
