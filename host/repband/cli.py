@@ -26,14 +26,24 @@ class InputError(Exception):
 
 
 def cmd_replay(args) -> int:
-    from repband.replay import detect_file
+    from repband.recording import read_csv
+    from repband.replay import detect
 
-    res = detect_file(args.file, exercise=args.exercise, leg=args.leg, placement=args.placement,
-                      engine=args.engine, gyro=False if args.no_gyro else None)
+    rec = read_csv(args.file)  # a recording, or a phone app's export (repband.phone)
+    res = detect(rec, exercise=args.exercise, leg=args.leg, placement=args.placement, engine=args.engine,
+                 gyro=False if args.no_gyro else None)
+    res["file"] = os.fspath(args.file)
+    if rec.meta.get("read_as"):
+        res["read_as"] = rec.meta["read_as"]
     if args.json:
         sys.stdout.write(json.dumps(res) + "\n")
-    else:
-        human_summary(res, os.path.basename(args.file))
+        return 0
+    if res.get("read_as"):
+        print(f"read {res['read_as']}")
+    human_summary(res, os.path.basename(os.path.normpath(args.file)))
+    if not res.get("calibration") and rec.meta.get("source") == "phone":
+        print("  not calibrated: start a phone recording standing still for 5 s, then walk a few steps "
+              "(docs/recording-format.md#phone-recordings)")
     return 0
 
 
@@ -125,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    r = sub.add_parser("replay", help="run the detector on a recording")
-    r.add_argument("file")
+    r = sub.add_parser("replay", help="run the detector on a recording (or a phone app's export)")
+    r.add_argument("file", help="a recording (docs/recording-format.md), or a phyphox or Sensor Logger export: "
+                                "its CSV, its folder or its .zip")
     r.add_argument("--exercise", choices=["auto", "bridge", "clam", "stretch"], default="auto")
     r.add_argument("--leg", choices=["left", "right"], default=None,
                    help="sensor leg (default: '# leg=' metadata, else right)")
