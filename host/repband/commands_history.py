@@ -275,8 +275,9 @@ def cmd_report(args) -> int:
     if _json(args):
         _out(info)
         return 0
-    print(f"Wrote {info['html']} ({info['bytes'] // 1024} kB, {info['since']} to {info['until']}; "
-          f"opens offline in any browser)")
+    print(f"Wrote {info['html']} ({info['bytes'] // 1024} kB, {info['since']} to {info['until']}; opens offline "
+          f"in any browser, prints on A4)")
+    print(f"Open it: {info['url']}")
     if info["png"]:
         print(f"Charts as PNG in {args.png}: " + ", ".join(Path(p).name for p in info["png"]))
     return 0

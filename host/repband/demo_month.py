@@ -120,7 +120,8 @@ def _leg_part(b, A, rng, day: Day, first: bool) -> None:
         A.rest(b, rng.uniform(3.0, 6.0))
     A.go(b, A.side_down_for(b, True))
     A.rest(b, rng.uniform(2.0, 4.0))
-    A.clam_set(b, int(rng.integers(10 if day.progress < 0.5 else 12, 16)))
+    lo = 10 + round(7 * day.progress)  # 10-13 clams a side at first, 17-20 after a month
+    A.clam_set(b, int(rng.integers(lo, lo + 4)))
     A.rest(b, rng.uniform(2.0, 4.0))
     A.go(b, "stand")
     A.rest(b, rng.uniform(2.0, 4.0))
