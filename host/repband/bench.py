@@ -137,27 +137,34 @@ def cpython_rate(samples: np.ndarray, leg: int, placement: int, mode: int, gyro:
     return best
 
 
-def collect(minutes: float = 3.0) -> dict:
+def collect(minutes: float = 3.0, bar=None) -> dict:
     from repcore import events
 
+    step = bar.update if bar is not None else (lambda n: None)
     samples, source = bench_samples(minutes)
     kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_AUTO,
               gyro=bool(np.any(samples[:, 4:7])))
     t0 = time.perf_counter()
     res = bench_core(samples, **kw)
     mpy_wall = time.perf_counter() - t0
+    step(1)
     res["cpython_samples_per_s"] = cpython_rate(samples, **kw)
+    step(1)
     # The firmware app's whole per-sample path (FIFO decode -> detector -> recorder).
     res.update(bench_app(samples))
+    step(1)
     # The same boot with the firmware as a ROMFS image (bytecode in place, in flash).
     res["app_heap_after_boot_romfs"] = bench_app(samples[:1], romfs=True)["app_heap_after_boot"]
+    step(1)
     # The BLE link: a month of sessions synced over the modelled link, and the live
     # count latency on the virtual band (both in modelled / virtual time).
     from repband.sync_bench import bench_sync
     from repband.virtual.device import bench_live_latency
 
     res.update({f"sync_{k}": v for k, v in bench_sync().items()})
+    step(1)
     res.update(bench_live_latency())
+    step(1)
     res["source"] = source
     res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
     res["micropython_wall_s"] = mpy_wall
@@ -166,8 +173,11 @@ def collect(minutes: float = 3.0) -> dict:
 
 
 def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
+    from repband import progress
+
     try:
-        res = collect(minutes)
+        with progress.bar(6, "bench", unit="step", quiet=as_json) as bar:
+            res = collect(minutes, bar)
     except Exception as exc:  # a clear message, not a traceback, for the CLI
         print(f"repband bench: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exits.FAILED

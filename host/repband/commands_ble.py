@@ -367,6 +367,9 @@ async def _live(args) -> int:
 
         d = tracker.feed(await c.read(P.LIVE_UUID))
         show(d)
+        if not d["session_active"] and not args.start and not args.once and not args.json:
+            print("(no session running: start one with a press of the band's button, or `repband live --start`; "
+                  "Ctrl-C leaves)", file=sys.stderr)
         seen_session = d["session_active"]
         clock = asyncio.get_running_loop()
         deadline = None if args.duration is None else clock.time() + args.duration
