@@ -45,7 +45,7 @@ def _run(tmp_path, argv, terminal: bool) -> tuple[int, str, str]:
 def test_a_bar_on_a_terminal_and_none_when_piped_or_json(tmp_path):
     argv = ["demo", "--days", "1", "--end", "2026-05-02"]
     rc, out, err = _run(tmp_path, argv + ["--db", str(tmp_path / "a.db")], terminal=True)
-    assert rc == 0 and "demo:" in err and "/2" in err and "day" in err, err  # tqdm's "demo: 50%|...| 1/2 [...]"
+    assert rc == 0 and "demo: 100%" in err and "1/1" in err and "day" in err, err  # "demo: 100%|███| 1/1 [...]"
     assert "\r" in err and "Explore it" in out
     rc, out, err = _run(tmp_path, argv + ["--db", str(tmp_path / "b.db")], terminal=False)
     assert rc == 0 and err == "" and "Explore it" in out
