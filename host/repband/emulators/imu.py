@@ -110,6 +110,7 @@ class _Chip:
             self.regs[reg] = val
         self.regs[self.WHO_AM_I_REG] = self.WHO_AM_I
         self._prev_acc = None
+        self._raw_a = None
         self._fifo_clear()
 
     # Physical input ---------------------------------------------------------------
@@ -120,6 +121,7 @@ class _Chip:
         if len(gyro) != len(acc):
             raise ValueError("acc and gyro lengths differ")
         self._acc, self._gyro, self._row, self.exhausted = acc, gyro, 0, False
+        self._raw_a = None  # raw values of every row, made when first needed (_LSM6DS)
 
     def advance(self, seconds):
         rate = self.output_rate_hz()
@@ -216,23 +218,21 @@ class _LSM6DS(_Chip):
     def _raw_rows(self):
         """Every input row as raw values at the selected full scales, as raw_from_physical
         gives them one by one (same arithmetic, round half to even, int16 saturation):
-        made once per load and full-scale setting, so that a sample costs a lookup."""
+        made once per load and full-scale setting (write_reg drops them when CTRL1_XL or
+        CTRL2_G changes), so that a sample costs a lookup."""
         c1, c2 = self.regs[0x10], self.regs[0x11]
-        key = (id(self._acc), (c1 >> 2) & 3, c2 & 0x0E, self.gyro_on())
-        if getattr(self, "_raw_key", None) != key:
-            xs = _ST_XL_SENS[(c1 >> 2) & 3]
-            gs = 4.375 if c2 & 0x02 else _ST_G_SENS[(c2 >> 2) & 3]
+        xs = _ST_XL_SENS[(c1 >> 2) & 3]
+        gs = 4.375 if c2 & 0x02 else _ST_G_SENS[(c2 >> 2) & 3]
 
-            def q(x, sens):
-                return np.clip(np.rint(x * 1000.0 / sens), -32768, 32767).astype(np.int64).tolist()
-            self._raw_a = q(self._acc, xs)
-            self._raw_g = q(self._gyro, gs) if key[3] else [[0, 0, 0]] * len(self._acc)
-            self._raw_key = key
-        return self._raw_a, self._raw_g
+        def q(x, sens):
+            return np.clip(np.rint(x * 1000.0 / sens), -32768, 32767).astype(np.int64).tolist()
+        self._raw_a = q(self._acc, xs)
+        self._raw_g = q(self._gyro, gs) if self.gyro_on() else [[0, 0, 0]] * len(self._acc)
 
     def _sample_row(self, i):
-        raw_a, raw_g = self._raw_rows()
-        self._write_sample(raw_a[i], raw_g[i])
+        if self._raw_a is None:
+            self._raw_rows()
+        self._write_sample(self._raw_a[i], self._raw_g[i])
         return self._acc[i]
 
     def _sample(self, a, g):
@@ -269,6 +269,8 @@ class _LSM6DS(_Chip):
         if reg == 0x12 and v & 0x01:  # CTRL3_C.SW_RESET: registers back to defaults
             self._power_on()
             return
+        if reg in (0x10, 0x11) and self.regs[reg] != v:  # a full scale or the gyro changes
+            self._raw_a = None
         self.regs[reg] = v
         self._fifo_config_written(reg)
 
@@ -287,6 +289,8 @@ class LSM6DS3TRC(_LSM6DS):
     def __init__(self, address=0x6A, fifo_words=2048):
         self.fifo_words = fifo_words
         super().__init__(address)
+
+    _positions: dict = {}  # (first position, dataset words) -> the pattern positions it takes
 
     def _fifo_clear(self):
         self.fifo = deque()  # (16-bit word, pattern position)
@@ -324,9 +328,11 @@ class LSM6DS3TRC(_LSM6DS):
         fifo = self.fifo
         if len(fifo) + plen <= self.fifo_words:  # room for the whole dataset: no overwrite
             p0 = self._wpos
-            fifo.extend([(w & 0xFFFF, (p0 + j) % plen) for j, w in enumerate(words)])
-            self._wpos = (p0 + plen) % plen
-            return
+            pos = self._positions.get((p0, plen))
+            if pos is None:
+                pos = self._positions[(p0, plen)] = tuple((p0 + j) % plen for j in range(plen))
+            fifo.extend(zip([w & 0xFFFF for w in words], pos))
+            return  # _wpos: plen words on, it is where it was
         for w in words:
             if len(self.fifo) >= self.fifo_words:
                 if mode == 1:  # FIFO mode: stop when full
