@@ -107,15 +107,16 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
-def _whole(lo: int, hi: int):
-    """An argparse type: a whole number from lo to hi."""
+def whole_number(lo: int, hi: int, unit: str = ""):
+    """An argparse type (and setup's answer check): a whole number from lo to hi, else
+    ArgumentTypeError naming the range."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             v = None
         if v is None or not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from {lo} to {hi}")
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from {lo} to {hi}{unit}")
         return v
     return parse
 
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1, help="the simulated person and their days")
     d.add_argument("--leg", choices=["left", "right"], default="right", help="the band's leg at the start")
     d.add_argument("--rate", type=float, default=104.0, help="the simulated sensor's rate (one session)")
-    d.add_argument("--days", type=_whole(1, 3660), default=None, metavar="N",
+    d.add_argument("--days", type=whole_number(1, 3660), default=None, metavar="N",
                    help="N days of use ending today: rest days, both sides, progress over the weeks")
     d.add_argument("--end", type=_day, default=None, metavar="YYYY-MM-DD", help="the last day of --days (default today)")
     d.add_argument("--chaos", type=int, default=None, metavar="SEED",

@@ -14,7 +14,6 @@ the rest (band not found, link lost, the band refused, sync stopped).
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -25,6 +24,7 @@ from repcore import protocol_host as P
 
 from repband import device as D
 from repband import exits, progress
+from repband.cli import whole_number
 from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, locate
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink, check_version,
                           control, read_settings, read_status, set_time)
@@ -38,19 +38,6 @@ DEFAULT_TARGETS = (10, 30)
 # checks these against it): refused here, before connecting, with the range.
 TARGET_REPS = (1, 100)
 TARGET_HOLD_S = (5, 300)
-
-
-def _in_range(lo: int, hi: int, unit: str = ""):
-    """An argparse type: a whole number from lo to hi, else the range in the error."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from {lo} to {hi}{unit}")
-        return v
-    return parse
 
 
 def _fail(msg: str, code: int = exits.FAILED) -> int:
@@ -661,9 +648,9 @@ def add_parser(sub) -> None:
     p.add_argument("--leg", choices=sorted(LEGS))
     p.add_argument("--placement", choices=sorted(PLACEMENTS))
     p.add_argument("--mode", choices=list(MODES))
-    p.add_argument("--target-reps", type=_in_range(*TARGET_REPS), default=None, metavar="N",
+    p.add_argument("--target-reps", type=whole_number(*TARGET_REPS), default=None, metavar="N",
                    help="reps per set: the band signals when a set reaches it (%d-%d)" % TARGET_REPS)
-    p.add_argument("--target-hold", type=_in_range(*TARGET_HOLD_S, " s"), default=None, metavar="S",
+    p.add_argument("--target-hold", type=whole_number(*TARGET_HOLD_S, " s"), default=None, metavar="S",
                    help="stretch hold seconds: the band signals when a hold reaches it (%d-%d)" % TARGET_HOLD_S)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: _run(_config, a))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from repband import exits, progress
 from repband import history as H
+from repband.cli import whole_number
 from repband.db import DatabaseError, NoDatabase, default_path, locate
 
 _COMMANDS: dict = {}  # the parser's subcommands (to suggest only commands that exist)
@@ -334,7 +335,7 @@ def _ask(prompt: str, default, parse):
             return default
         try:
             return parse(ans)
-        except ValueError as exc:
+        except (ValueError, argparse.ArgumentTypeError) as exc:
             print(f"  {exc}; try again")
 
 
@@ -345,18 +346,6 @@ def _choice(options):
             if o.startswith(s):
                 return o
         raise ValueError(f"answer one of: {', '.join(options)}")
-    return parse
-
-
-def _count(lo, hi):
-    def parse(s):
-        try:
-            v = int(s)
-        except ValueError:
-            v = None
-        if v is None or not lo <= v <= hi:
-            raise ValueError(f"{s!r} is not a whole number from {lo} to {hi}")
-        return v
     return parse
 
 
@@ -402,7 +391,7 @@ def cmd_setup(args) -> int:
                                     new["placement"], _choice(["thigh", "hip"]))
         for key, attr, q, lo, hi in _TARGET_FLAGS:
             if getattr(args, attr) is None:
-                new["targets"][key] = _ask(q, new["targets"][key], _count(lo, hi))
+                new["targets"][key] = _ask(q, new["targets"][key], whole_number(lo, hi))
     path = H.save_settings(new, _config(args))
     saved = H.load_settings(path)
     if _json(args):
