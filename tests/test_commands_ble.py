@@ -536,3 +536,28 @@ def test_not_paired_over_bluez_says_so():
 
     assert D.explain(BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"])).args[0].startswith(
         "this computer is not paired with the band: run `repband pair`")
+
+
+def test_the_search_for_a_band_counts_its_seconds(env, capsys, monkeypatch):
+    """A band that is not there takes the whole --timeout to say so: meanwhile a
+    terminal shows what is searched for and for how long (nothing when not a terminal)."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    async def absent(spec, timeout):
+        await asyncio.sleep(timeout)
+        return None
+
+    monkeypatch.setattr(D, "_bleak_find", absent)
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert run("sync", "--device", "AA:BB:CC:DD:EE:FF", "--timeout", "3", "--db", db_path(env)) == 1
+    shown = term.getvalue()
+    assert "looking for the band AA:BB:CC:DD:EE:FF: " in shown and "of up to 3 s" in shown
+    assert shown.rstrip().endswith("no repband band found at 'AA:BB:CC:DD:EE:FF': wake the band (press its "
+                                   "button), keep it within a few metres, check it shows up in `repband scan`, "
+                                   "then try again (or use --device virtual)")
