@@ -183,6 +183,11 @@ def test_live_prints_counts(env, capsys):
     assert run("live", *V, "--once") == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("no session | bridges 0")
+    # No session running: it says how to start one and how to leave
+    assert run("live", *V, "--duration", "2") == 0
+    err = capsys.readouterr().err
+    assert "no session running: start one with a press of the band's button, or `repband live --start`" in err
+    assert "Ctrl-C leaves" in err
     # The band is worn through the routine while `live` runs: the counts go up.
     assert run("live", *V, "--start", "--until-end") == 0
     lines = capsys.readouterr().out.splitlines()
@@ -196,7 +201,9 @@ def test_live_prints_counts(env, capsys):
         assert db.summary()["sessions"] == 2
     capsys.readouterr()
     assert run("live", *V, "--json", "--duration", "200") == 0  # the band's seconds
-    states = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    cap = capsys.readouterr()
+    states = [json.loads(line) for line in cap.out.splitlines()]
+    assert cap.err == ""  # JSON: no hint either
     cells = ("bridge", "clam_left", "clam_right", "stretch_left", "stretch_right")
     assert not states[0]["session_active"] and states[-1]["time_set"]
     assert states[-1]["session_active"] and sum(states[-1][k] for k in cells) > 0  # the routine began
