@@ -218,7 +218,7 @@ def cmd_stats(args) -> int:
         return 0
     print(f"repband stats, {st['since']} to {st['until']} ({H.plural(a['days'], 'day')})"
           + ("" if settings["configured"] else "; default targets (`repband setup` sets yours)"))
-    rate = "" if a["rate"] is None else f" ({a['rate'] * 100:.0f} % of the {t['days_per_week']} days a week planned)"
+    rate = "" if a["rate"] is None else f" ({a['rate'] * 100:.0f} % of the days planned, {t['days_per_week']} a week)"
     print(f"Adherence: {a['days_active']} of {H.plural(a['days'], 'day')} active, {a['days_done']} with every "
           f"target met{rate}; {H.streak_text(a['current'], a['longest'])}")
     if st["today"] is not None:

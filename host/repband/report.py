@@ -69,7 +69,7 @@ def chart_calendar(plt, st: dict):
     first = _dt.date.fromisoformat(days[0]["day"])
     monday = first - _dt.timedelta(days=first.weekday())
     n_weeks = (_dt.date.fromisoformat(days[-1]["day"]) - monday).days // 7 + 1
-    fig, ax = plt.subplots(figsize=(max(4.0, min(fig_w * 2, 1.2 + 0.62 * n_weeks)), 3.1))
+    fig, ax = plt.subplots(figsize=(max(4.4, min(fig_w * 2, 1.2 + 0.62 * n_weeks)), 3.3))
     cmap = LinearSegmentedColormap.from_list("met", ["#f2f2f2", "#c6e48b", "#239a3b"])
     annotate = n_weeks <= 16
     for d in days:
@@ -94,7 +94,7 @@ def chart_calendar(plt, st: dict):
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
-    ax.set_title("Full reps per day (darker: more targets met; \u2713 and outlined: all met)", fontsize=9)
+    ax.set_title("Full reps per day\n(darker: more targets met; \u2713 and outlined: all met)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -362,7 +362,7 @@ def glance(st: dict, sessions: list[dict]) -> dict:
     a, t, tot = st["adherence"], st["targets"], st["totals"]
     days = st["days"]
     out = {"adherence": [], "changed": [], "sides": [], "discuss": []}
-    rate = "" if a["rate"] is None else f" ({a['rate'] * 100:.0f} % of the {t['days_per_week']} days a week planned)"
+    rate = "" if a["rate"] is None else f" ({a['rate'] * 100:.0f} % of the days planned, {t['days_per_week']} a week)"
     out["adherence"].append(f"Active on {a['days_active']} of {plural(a['days'], 'day')}; every target met on "
                             f"{plural(a['days_done'], 'day')}{rate}.")
     gap = run = 0
