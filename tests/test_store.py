@@ -153,7 +153,18 @@ def _open(fs, capacity=64 * 1024, seg=SEG):
 
 
 def _seqs(log, start=0):
-    return [rd.decode(b)["seq"] for b in log.read_from(start)]
+    """Seqs of the records read (damaged-range records left out)."""
+    return [d["seq"] for d in map(rd.decode, log.read_from(start)) if d["kind"] != r.K_DAMAGED]
+
+
+def _damaged(log, start=0):
+    """The (first, last) seq ranges the log reports damaged."""
+    return [(d["seq"], d["last_seq"]) for d in map(rd.decode, log.read_from(start))
+            if d["kind"] == r.K_DAMAGED]
+
+
+def _flip(fs, path, byte, bit=0):
+    fs.files[path][byte] ^= 1 << bit
 
 
 # ---------------------------------------------------------------------------
@@ -286,8 +297,13 @@ def _last_segment(fs):
     return max(k for k in fs.files if k.endswith(".seg"))
 
 
-@pytest.mark.parametrize("damage", ["partial", "bad_crc", "garbage", "zeros"])
-def test_torn_tail_dropped_at_boot(damage):
+@pytest.mark.parametrize("damage,records,damaged", [
+    ("partial", [1, 2, 3, 4, 5], []),  # shorter than any record: nothing can be lost
+    ("bad_crc", [1, 2, 3, 4], [(5, 5)]),  # record 5 was committed: its seq never comes again
+    ("garbage", [1, 2, 3, 4, 5], [(6, 6)]),  # 56 bytes: could have held one record
+    ("zeros", [1, 2, 3, 4, 5], [(6, 8)]),  # 100 bytes: up to three
+])
+def test_torn_tail_or_damage_at_boot(damage, records, damaged):
     fs = FaultFS()
     log = _open(fs)
     for _ in range(5):
@@ -303,14 +319,87 @@ def test_torn_tail_dropped_at_boot(damage):
     else:
         seg += bytes(100)
     log = _open(fs)
-    want = [1, 2, 3, 4] if damage == "bad_crc" else [1, 2, 3, 4, 5]
-    assert _seqs(log) == want
+    assert _seqs(log) == records and _damaged(log) == damaged
+    top = damaged[-1][1] if damaged else records[-1]
+    assert log.count_from(0) == top  # counts seqs, the damaged ones too
     new = log.append_event(REP, 1)
-    assert new == want[-1] + 1
-    assert _seqs(log) == want + [new]
+    assert new == top + 1
+    assert _seqs(log) == records + [new] and _damaged(log) == damaged
     log.close()
     log = _open(fs)
-    assert _seqs(log) == want + [new] and log.append_event(REP, 1) == new + 1
+    assert _seqs(log) == records + [new] and log.append_event(REP, 1) == new + 1
+    assert log.delete_through(new) == new and log.count_from(0) == 1 and _damaged(log) == []
+
+
+def _band(fs, n, seg=SEG):
+    log = _open(fs, seg=seg)
+    seqs = [log.append_event(REP, 1) for _ in range(n)]
+    log.close()
+    return seqs
+
+
+def test_flipped_bit_in_an_older_segment_loses_only_its_record():
+    """Issue 11: a flip in the middle of a full older segment stopped every sync for
+    good (count_from counted the records after it, read_from never delivered them)."""
+    fs = FaultFS()
+    seqs = _band(fs, 150)
+    segs = sorted(k for k in fs.files if k.endswith(".seg"))
+    sixth = segs[5]
+    first = int(sixth.rsplit("/", 1)[1][:8], 16)
+    _flip(fs, sixth, 100, 3)  # inside the segment's third record
+    log = _open(fs)
+    lost = first + 100 // len(r.encode_event(REP, 1, 1, 1))
+    assert _seqs(log) == [s for s in seqs if s != lost]
+    assert _damaged(log) == [(lost, lost)]
+    assert _damaged(log, lost) == [(lost, lost)] and _seqs(log, lost)[0] == lost + 1
+    for b in log.read_from(0):
+        assert r.check(b) == len(b)  # nothing invalid comes out
+    assert log.count_from(0) == len(seqs) and log.next_seq == seqs[-1] + 1
+    # the host took everything (the damaged range as lost): the band frees it all
+    assert log.delete_through(seqs[-1]) == len(seqs) and log.usage()[:1] == (0,)
+
+
+def test_flipped_bit_in_the_newest_segment_never_reuses_a_seq():
+    """Issue 11: records 53-60 vanished and new records got 53-57."""
+    for victim in (53, 57, 60):
+        fs = FaultFS()
+        seqs = _band(fs, 60)
+        newest = _last_segment(fs)
+        first = int(newest.rsplit("/", 1)[1][:8], 16)
+        assert first <= victim
+        _flip(fs, newest, (victim - first) * 39 + 30, 6)
+        log = _open(fs)
+        assert _seqs(log) == [s for s in seqs if s != victim] and _damaged(log) == [(victim, victim)]
+        assert log.append_event(REP, 1) == 61  # not 53, not 60
+        log.close()
+        log = _open(fs)
+        assert log.append_event(REP, 1) == 62 and _damaged(log) == [(victim, victim)]
+
+
+def test_flipped_bits_in_meta_never_restart_the_numbering():
+    """Issue 11: a flipped bit in `meta` with an empty log restarted numbering at 1.
+    Any 1 to 3 flipped bits anywhere in meta: the next seq and the boot stay."""
+    fs = FaultFS()
+    log = _open(fs)
+    for _ in range(30):
+        log.append_event(REP, 1)
+    log.delete_through(30)
+    log.close()
+    assert not [k for k in fs.files if k.endswith(".seg")]
+    meta = bytes(fs.files["/flash/log/meta"])
+    rng = random.Random(11)
+    for trial in range(400):
+        fs.files["/flash/log/meta"] = bytearray(meta)
+        for _ in range(1 + trial % 3):
+            _flip(fs, "/flash/log/meta", rng.randrange(len(meta)), rng.randrange(8))
+        log = _open(fs)
+        assert (log.next_seq, log.boot) == (31, 2), trial
+        log.close()
+    # a meta file of the first version (one copy) is still read
+    fs.files["/flash/log/meta"] = bytearray(meta[:16]) + bytearray(4)
+    fs.files["/flash/log/meta"][4] = 1
+    fs.files["/flash/log/meta"][16:] = r.crc32(bytes(fs.files["/flash/log/meta"][:16])).to_bytes(4, "little")
+    assert _open(fs).next_seq == 31
 
 
 def test_segment_with_only_garbage_is_removed():
@@ -413,12 +502,21 @@ def _check_after_cut(fs, j: Journal, capacity=64 * 1024):
     log = _open(fs, capacity=capacity)
     torn = log._sealed
     present = {}
+    covered = []  # every seq read: records and damaged ranges
     for b in log.read_from(0):
         d = rd.decode(b)
+        if d["kind"] == r.K_DAMAGED:
+            # without flipped bits only a torn write of a record not committed (and the
+            # seqs its bytes could have held) may come out damaged
+            lost = range(d["seq"], d["last_seq"] + 1)
+            assert not [s for s in lost if s in j.committed], "committed records reported damaged"
+            covered += lost
+            continue
         assert d["seq"] not in present, "duplicated seq %d" % d["seq"]
         present[d["seq"]] = b
+        covered.append(d["seq"])
     seqs = list(present)
-    assert seqs == sorted(seqs) and seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True
+    assert covered == list(range(covered[0], covered[0] + len(covered))) if covered else True
     # A delete cut short took effect entirely or not at all.
     gone = j.deleted
     if j.deleting > j.deleted:
@@ -434,18 +532,17 @@ def _check_after_cut(fs, j: Journal, capacity=64 * 1024):
         assert seq > gone, "record %d was deleted, came back" % seq
         ok = j.committed.get(seq) == b or (j.inflight is not None and j.inflight == (seq, b))
         assert ok, "record %d is neither committed nor the one being written" % seq
-    assert log.count_from(0) == len(present)
-    assert log.usage()[2] == len(present)
+    assert log.count_from(0) == len(covered)
+    assert log.usage()[2] == len(covered)
     assert not j.boots or log.boot > max(j.boots)
     landed = j.inflight is not None and present.get(j.inflight[0]) == j.inflight[1]
-    top = max([j.max_seq] + seqs)
+    top = max([j.max_seq] + covered)
     new = log.append_event(REP, 0)
     assert new > top
     log.close()
     # a second boot finds the same, and the log goes on
     log = _open(fs, capacity=capacity)
-    again = [rd.decode(b)["seq"] for b in log.read_from(0)]
-    assert again == seqs + [new]
+    assert _seqs(log) == seqs + [new]
     assert log.append_event(REP, 0) == new + 1
     log.close()
     return landed, torn
@@ -506,6 +603,8 @@ def test_repeated_power_cuts_including_during_recovery():
         log = _open(fs)
         for b in log.read_from(j.deleted + 1):
             d = rd.decode(b)
+            if d["kind"] == r.K_DAMAGED:
+                continue
             j.committed[d["seq"]] = b
             j.max_seq = max(j.max_seq, d["seq"])
         j.inflight = None
@@ -568,7 +667,7 @@ def test_micropython_writes_the_same_log(tmp_path):
     log.close()
     newest = sorted(n for n in os.listdir(root) if n.endswith(".seg"))[-1]
     with open(os.path.join(root, newest), "ab") as f:
-        f.write(r.encode_event(REP, 9, 3, n + 2)[:30])
+        f.write(r.encode_event(REP, 9, 3, n + 2)[:25])  # shorter than any record
     code = (
         "import sys\n"
         "sys.path.insert(0, '/w')\n"
