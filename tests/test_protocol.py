@@ -289,15 +289,31 @@ def test_lost_tail_on_a_record_boundary_is_caught_by_the_counts():
         ra.finish(4, len(frames) + 1)
 
 
-def test_corrupt_stream_raises():
+def test_bytes_that_arrived_whole_but_are_no_record_are_handed_on_in_place():
+    """Issue 11: a bad CRC made the host blame the link; bytes that arrived (every
+    frame, in order) are the band's own: handed on, for the sync to quarantine."""
     recs = _recs(3)
     frames = _frames(recs, 20)
     bad = bytearray(frames[1])
-    bad[5] ^= 0x40
+    bad[5] ^= 0x40  # inside the first record's bytes
     ra = P.Reassembler()
-    with pytest.raises(ERRORS):
-        for f in [frames[0], bytes(bad)] + frames[2:]:
-            ra.feed(f)
+    out = []
+    for f in [frames[0], bytes(bad)] + frames[2:]:
+        out += ra.feed(f)
+    out += ra.finish(len(recs), len(frames))
+    assert len(out) == 3 and out[1:] == recs[1:] and ra.bad == 1
+    with pytest.raises(R.RecordError, match="bad CRC"):
+        R.check(out[0])
+    # a header out of step (a length no record has): one item up to the next record start
+    junk = bytes([0x80, 0xA7, 0x01, 0x01, 0x00, 200, 0]) + bytes(25)
+    rest = _frames(recs[1:], 182)
+    frames = [junk] + [bytes([(f[0] & 0x80) | ((f[0] + 1) & 0x7F)]) + f[1:] for f in rest]
+    ra = P.Reassembler()
+    out = []
+    for f in frames:
+        out += ra.feed(f)
+    out += ra.finish(-1, len(frames))
+    assert out == [junk[1:]] + recs[1:] and ra.bad == 1
 
 
 # -- host helpers -------------------------------------------------------------------------

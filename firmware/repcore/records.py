@@ -270,6 +270,13 @@ def seq_of(buf, off=0):
     return struct.unpack_from("<I", buf, off + 8)[0]
 
 
+def last_seq_of(buf, off=0):
+    """The last seq a (checked) record covers: its own, or a damaged range's end."""
+    if buf[off + 2] == K_DAMAGED:
+        return struct.unpack_from("<I", buf, off + HEADER_SIZE)[0]
+    return struct.unpack_from("<I", buf, off + 8)[0]
+
+
 def boot_of(buf, off=0):
     return struct.unpack_from("<H", buf, off + 6)[0]
 

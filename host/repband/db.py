@@ -36,6 +36,12 @@ from repcore.recdecode import decode as decode_record
 
 APP_NAME = "repband"
 DB_FILENAME = "repband.db"
+APPLICATION_ID = 0x52504244  # "RPBD": PRAGMA application_id of a repband database (schema 3 on)
+
+# Why seqs of a device are missing (gaps.reason)
+GAP_MISSING = "not on the device"  # deleted on the band before this database got them
+GAP_DAMAGED = "damaged on the band"  # the band's flash lost them (its damaged-range record)
+GAP_QUARANTINED = "quarantined"  # arrived, failed their checks: kept raw in `quarantine`
 
 # Names of the codes stored as integers (repcore.events, repcore.records).
 EXERCISES = {0: "none", 1: "bridge", 2: "clam", 3: "stretch"}
@@ -256,10 +262,47 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
                        sync_ms=(last_sync[0] if last_sync and last_sync[0] else _now_ms()))
 
 
+_V3 = [
+    """CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        received_ms INTEGER NOT NULL
+    )""",
+    "CREATE INDEX quarantine_device ON quarantine(device_id, first_seq)",
+    "ALTER TABLE devices ADD COLUMN identity TEXT",
+]
+
+
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Quarantine, band identity; records stored before their fields had ranges and
+    outside them move to the quarantine (never shown as data)."""
+    for sql in _V3:
+        conn.execute(sql)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    bad = []
+    for rid, dev, seq, raw in conn.execute("SELECT id, device_id, seq, raw FROM raw_records"):
+        try:
+            decode_record(bytes(raw))
+        except R.RecordError as exc:
+            bad.append((rid, dev, seq, bytes(raw), str(exc)))
+    for rid, dev, seq, raw, why in bad:
+        conn.execute("INSERT INTO quarantine (device_id, first_seq, last_seq, raw, reason, received_ms)"
+                     " VALUES (?,?,?,?,?,?)", (dev, seq, seq, raw, why, _now_ms()))
+        conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, seq, seq, _now_ms(), GAP_QUARANTINED))
+        conn.execute("DELETE FROM raw_records WHERE id = ?", (rid,))
+        for t in ("reps", "holds", "sets", "events"):
+            conn.execute(f"DELETE FROM {t} WHERE device_id = ? AND seq = ?", (dev, seq))
+
+
 # The ordered list of migrations: (version it brings the schema to, description, step).
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "devices, raw records, sync state", lambda c: [c.execute(s) for s in _V1] and None),
     (2, "boots, sessions, sets, reps, holds, events, gaps (decoded from raw records)", _migrate_v2),
+    (3, "quarantine, band identity, application id; out-of-range records quarantined", _migrate_v3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -652,6 +695,60 @@ class Database:
         with self._tx():
             self.conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, first, last, _now_ms(), reason))
             self._advance(dev)
+
+    def record_lost(self, dev: int, first: int, last: int, reason: str) -> list[tuple[int, int]]:
+        """Seqs first..last will never come (damaged on the band, or quarantined): the
+        parts of it this database does not hold are recorded as gaps. Returns them."""
+        held = [r[0] for r in self.conn.execute(
+            "SELECT seq FROM raw_records WHERE device_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (dev, first, last))]
+        parts = []
+        lo = first
+        for s in held + [last + 1]:
+            if s > lo:
+                parts.append((lo, s - 1))
+            lo = s + 1
+        with self._tx():
+            for a, b in parts:
+                self.conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, a, b, _now_ms(), reason))
+            self._advance(dev)
+        return parts
+
+    def quarantine(self, dev: int, first: int, last: int, raw: bytes, reason: str) -> None:
+        """Bytes that arrived for seqs first..last and failed their checks: kept raw (never
+        decoded into data), and the seqs recorded as lost so that the band may free them."""
+        with self._tx():
+            self.conn.execute("INSERT INTO quarantine (device_id, first_seq, last_seq, raw, reason, received_ms)"
+                              " VALUES (?,?,?,?,?,?)", (dev, first, last, bytes(raw), reason, _now_ms()))
+            self.record_lost(dev, first, last, GAP_QUARANTINED)
+
+    def quarantined(self, dev: int | None = None) -> list[dict]:
+        cur = self.conn.execute(
+            "SELECT device_id, first_seq, last_seq, raw, reason, received_ms FROM quarantine"
+            + ("" if dev is None else " WHERE device_id = ?") + " ORDER BY id", () if dev is None else (dev,))
+        keys = ("device_id", "first_seq", "last_seq", "raw", "reason", "received_ms")
+        return [dict(zip(keys, r)) for r in cur]
+
+    def lost_in(self, dev: int, first: int, last: int | None) -> list[tuple[int, int, str]]:
+        """Seq ranges lost on the band (damaged, quarantined) that overlap first..last
+        (None: open-ended)."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT first_seq, last_seq, reason FROM gaps WHERE device_id = ? AND reason != ?"
+            " AND last_seq >= ? AND (? IS NULL OR first_seq <= ?) ORDER BY first_seq",
+            (dev, GAP_MISSING, first, last, last))]
+
+    def session_lost(self, dev: int, session: int) -> list[tuple[int, int, str]]:
+        """Ranges lost on the band that may belong to a session: they overlap its seqs,
+        from its id (the seq of its start record) to its end record, or, with no end
+        record, its last record and a lost range right after it (the end's)."""
+        row = self.conn.execute("SELECT end_seq FROM sessions WHERE device_id = ? AND session = ?",
+                                (dev, session)).fetchone()
+        end = row[0] if row else None
+        if end is None:
+            m = self.conn.execute("SELECT max(seq) FROM raw_records WHERE device_id = ? AND session = ?",
+                                  (dev, session)).fetchone()[0]
+            end = (m if m is not None else session) + 1
+        return self.lost_in(dev, session, end)
 
     def gaps(self, dev: int) -> list[tuple[int, int, str]]:
         return [tuple(r) for r in self.conn.execute(
