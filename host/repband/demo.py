@@ -31,7 +31,7 @@ def _wall(band) -> float:
 
 
 def summary_from_db(db, dev: int, rec=None) -> dict:
-    """The replay-style result dict (repband.cli.human_summary) of everything the
+    """The replay-style result dict (repband.summary.human_summary) of everything the
     database holds for device `dev`; times in seconds of the recording."""
     import numpy as np
 
@@ -117,7 +117,7 @@ async def _sync_once(band, client, db, progress=None):
 def run_demo(seed: int = 1, leg: str = "right", rate: float = 104.0, db_path=None, out=None) -> dict:
     """The demo; prints the summary to `out` and returns the figures."""
     from repband import scoring, sim
-    from repband.cli import human_summary
+    from repband.summary import human_summary
     from repband.db import Database
     from repband.virtual.device import VirtualBand
 

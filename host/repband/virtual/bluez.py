@@ -394,7 +394,7 @@ class _Char:
         self.sessions: set[str] = set()  # D-Bus senders with a notify session
 
 
-class VirtualDevice:
+class BlueZDevice:
     """One band as bluetoothd sees it: its D-Bus object, its link (`central`)."""
 
     def __init__(self, owner: "VirtualBlueZ", index: int, band):
@@ -602,7 +602,7 @@ class VirtualBlueZ:
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="repband-bands-")
         self.clock = RealClock()
-        self.devices: list[VirtualDevice] = []
+        self.devices: list[BlueZDevice] = []
         self.bus: MessageBus | None = None
         self._objects: dict[str, dict[str, dict[str, Variant]]] = {}
         self._discovery: dict[str, dict] = {}  # sender -> filter
@@ -625,7 +625,7 @@ class VirtualBlueZ:
     async def _start(self):
         for i in range(self.n_devices):
             band = self.band_factory(i, os.path.join(self.workdir, f"band{i}"), self.clock)
-            self.devices.append(VirtualDevice(self, i, band))
+            self.devices.append(BlueZDevice(self, i, band))
         bus = MessageBus(bus_address=self.bus_address)
         await bus.connect()
         self.bus = bus
@@ -776,7 +776,7 @@ class VirtualBlueZ:
                         self._remove_device(d)
                 self._discovery_stopped_at = None
 
-    def _passes_filter(self, d: VirtualDevice, rssi: int) -> bool:
+    def _passes_filter(self, d: BlueZDevice, rssi: int) -> bool:
         filters = list(self._discovery.values())
         if any(not f for f in filters):
             return True  # one client without a filter: bluetoothd reports everything
@@ -794,7 +794,7 @@ class VirtualBlueZ:
             return True
         return False
 
-    def _advertisement(self, d: VirtualDevice):
+    def _advertisement(self, d: BlueZDevice):
         rssi = self.rssi + self._rng.randint(-2, 2)
         adv = d.adv_props()
         d.adv_uuids = [u.lower() for u in adv["UUIDs"].value]
@@ -814,7 +814,7 @@ class VirtualBlueZ:
             adv.pop("Alias", None)
         self._set(d.path, DEVICE, adv)
 
-    def _remove_device(self, d: VirtualDevice):
+    def _remove_device(self, d: BlueZDevice):
         for p in d.gatt_paths:
             self._remove(p)
         d.gatt_paths = []
@@ -976,13 +976,13 @@ class VirtualBlueZ:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _device(self, path) -> VirtualDevice:
+    def _device(self, path) -> BlueZDevice:
         for d in self.devices:
             if d.path == path:
                 return d
         raise BlueZError(E_UNKNOWN_OBJECT, f"no device at {path}")
 
-    def _char(self, path) -> tuple[VirtualDevice, _Char]:
+    def _char(self, path) -> tuple[BlueZDevice, _Char]:
         for d in self.devices:
             ch = d.chars.get(path)
             if ch is not None:
@@ -1058,14 +1058,14 @@ class VirtualBlueZ:
 
     # -- Device1 ----------------------------------------------------------------------------
 
-    async def _wait_advertising(self, d: VirtualDevice):
+    async def _wait_advertising(self, d: BlueZDevice):
         deadline = time.monotonic() + self.connect_timeout
         while d.advertising() is None or not d.advertising()[3]:
             if time.monotonic() >= deadline:
                 raise BlueZError(E_FAILED, "le-connection-abort-by-local")
             await asyncio.sleep(0.01)
 
-    async def _link_up(self, d: VirtualDevice):
+    async def _link_up(self, d: BlueZDevice):
         """LE connection, MTU exchange, re-encryption of a bonded link, service discovery."""
         from repband.virtual import bluetooth as bt
 
@@ -1198,7 +1198,7 @@ class VirtualBlueZ:
         if response:
             await self._att()
 
-    def _notify_cb(self, d: VirtualDevice, ch: _Char):
+    def _notify_cb(self, d: BlueZDevice, ch: _Char):
         def cb(_sender, data):
             if ch.path in self._objects:
                 self._set(ch.path, GATT_CHAR, {"Value": Variant("ay", bytes(data))}, force=True)
@@ -1229,7 +1229,7 @@ class VirtualBlueZ:
         if not ch.sessions:
             self._unsubscribe(d, ch)
 
-    def _unsubscribe(self, d: VirtualDevice, ch: _Char):
+    def _unsubscribe(self, d: BlueZDevice, ch: _Char):
         d.central._subs.pop(ch.uuid, None)  # the CCCD write; the reply does not wait for it
         self._set(ch.path, GATT_CHAR, {"Notifying": Variant("b", False)})
 

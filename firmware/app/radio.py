@@ -1,0 +1,147 @@
+"""The app's side of the GATT service (app.ble, on boards with `bluetooth`): starting
+it, the control point's commands, the host's clock, the live flags, the published
+settings, and the task that polls it (every 10-200 ms: busy, connected, idle).
+
+Nothing here imports app.ble or repcore.protocol until the radio starts: a board
+without bluetooth never loads them, so the protocol values the app needs are inlined.
+
+`Radio` is a mixin of app.app.App (its state is set in App.__init__).
+"""
+# pyright: reportAttributeAccessIssue=false
+# (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
+from repcore.compat import const
+from repcore.records import END_HOST
+
+from app import config as cfgmod
+
+FIRMWARE = "1.0"  # Device Information firmware revision
+
+BLE_BUSY_MS = const(10)  # BLE poll period while a report / indication is pending
+BLE_CONN_MS = const(30)  # ...while connected and idle
+BLE_IDLE_MS = const(200)  # ...while advertising (fast-to-slow switch only)
+
+# repcore.protocol values, here so that a board without bluetooth never imports it.
+_CTRL_START = const(1)
+_CTRL_STOP = const(2)
+_CTRL_MODE = const(3)
+_CTRL_LEG = const(4)
+_CTRL_PLACEMENT = const(5)
+_CTRL_TARGETS = const(6)
+_CTRL_CALIBRATE = const(7)
+_CTRL_RAW = const(8)
+_CTRL_IDENTIFY = const(9)
+_RESULT_NOT_SUPPORTED = const(2)
+_RESULT_INVALID = const(3)
+
+
+class _Stamped:
+    """The session log as app.session sees it: once the host set the clock, new
+    records carry the wall clock at uptime 0 (`epoch_s`, FLAG_WALL)."""
+
+    def __init__(self, log):
+        self.log = log
+        self.epoch_s = 0
+
+    @property
+    def next_seq(self):
+        return self.log.next_seq
+
+    def append_event(self, rec, session_id, epoch_s=0):
+        return self.log.append_event(rec, session_id, self.epoch_s or epoch_s)
+
+
+class Radio:
+    def _start_ble(self):
+        """The GATT service on `radio`; the app runs without it if the radio fails."""
+        from app.ble import BandService, Secrets
+
+        hal = self.hal
+        svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
+                          on_time=self._on_time, uptime_ms=self.uptime,
+                          model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
+                          secrets=Secrets(hal.root + "/bonds.json"))
+        try:
+            svc.start()
+        except (OSError, ValueError) as e:
+            hal.log("ble: cannot start: %r" % (e,))
+            return
+        self.svc = svc
+        self._publish_settings()
+        if self.log is not None:
+            self._stamp = _Stamped(self.log)
+            self.sessions.log = self._stamp
+        hook = self.ble
+        on = svc.on_event
+        if hook is None:
+            self.ble = on
+        else:
+            def both(ev):
+                on(ev)
+                hook(ev)
+            self.ble = both
+
+    def _on_time(self, epoch_s):
+        if self._stamp is not None:
+            self._stamp.epoch_s = epoch_s
+
+    def _on_control(self, op, params):
+        """The control point (app.ble): a protocol RESULT_* code, None for success."""
+        if op == _CTRL_START:
+            self.command("start")
+        elif op == _CTRL_STOP:
+            self.command("stop", END_HOST)
+        elif op == _CTRL_CALIBRATE:
+            self.command("calibrate")
+        elif op == _CTRL_RAW:
+            svc = self.svc
+            if svc is not None and self._odr > 0:
+                svc.raw_period_10us = 100000000 // self._odr
+        elif op == _CTRL_IDENTIFY:
+            self.feedback.identify_s = params[0]
+            self.feedback.play("identify")
+        elif _CTRL_MODE <= op <= _CTRL_TARGETS:
+            v = params[0]
+            if op == _CTRL_MODE:
+                ch = {"mode": ("auto", "bridge", "clam", "stretch")[v]}
+            elif op == _CTRL_LEG:
+                ch = {"leg": "left" if v == 1 else "right"}
+            elif op == _CTRL_PLACEMENT:
+                ch = {"placement": "hip" if v == 1 else "thigh"}
+            else:
+                ch = {"target_reps": v, "target_hold_s": params[1]}
+            if self.command("config", ch):
+                return _RESULT_INVALID
+        else:
+            return _RESULT_NOT_SUPPORTED
+        return None
+
+    def _flag(self, bit, on):
+        svc = self.svc
+        if svc is not None:
+            svc.set_flag(bit, on)
+
+    def _publish_settings(self):
+        svc = self.svc
+        if svc is None:
+            return
+        cfg = self.cfg
+        leg, placement, mode = cfgmod.codes(cfg)
+        svc.set_settings(cfgmod.SCHEMA, mode, leg, placement, cfg["target_reps"],
+                         cfg["target_hold_s"], cfg["session_idle_s"], cfg["sleep_idle_s"],
+                         cfg["odr_hz"], cfg["gyro"], cfg["vibration"], cfg["buzzer"], cfg["led"],
+                         cfg["low_battery_pct"])
+
+    async def ble_task(self):
+        """Poll the GATT service: often while it has work, rarely while nobody listens."""
+        hal = self.hal
+        svc = self.svc
+        while self.running and svc is not None:
+            ms = BLE_IDLE_MS
+            try:
+                if svc.poll():
+                    ms = BLE_BUSY_MS
+                elif svc.connected:
+                    ms = BLE_CONN_MS
+            except Exception as e:  # the radio must never stop the app
+                hal.log("ble: %r" % (e,))
+            await hal.sleep_ms(ms)
