@@ -25,6 +25,7 @@ from repcore import protocol_host as P
 
 from repband import device as D
 from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, default_path
+from repband.private import open_private
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink, check_version,
                           control, read_settings, read_status, set_time)
 
@@ -356,7 +357,7 @@ async def _record(args) -> int:
         last_t = None
         skipped = 0
         try:
-            with open(args.out, "w", encoding="utf-8") as f:
+            with open_private(args.out, "w", encoding="utf-8") as f:  # 0600, like the database
                 f.write(f"# placement={placement}\n# leg={leg}\n# rate_hz=104\n# source=repband record\n"
                         f"# device={c.address}\n")
                 f.write("t,ax,ay,az" + ("" if args.no_gyro else ",gx,gy,gz") + "\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from repband import history as H
 from repband.db import DatabaseError, default_path
+from repband.private import open_private
 
 EXIT_ERROR = 2
 _COMMANDS: dict = {}  # the parser's subcommands (to suggest only commands that exist)
@@ -287,7 +288,8 @@ def cmd_export(args) -> int:
     if args.out in (None, "-"):
         sys.stdout.write(text)
     else:
-        Path(args.out).write_text(text, encoding="utf-8")
+        with open_private(args.out, "w", encoding="utf-8") as f:  # health data: 0600 like the database
+            f.write(text)
         print(f"Wrote {args.out}: {what}", file=sys.stderr)
     return 0
 
