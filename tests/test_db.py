@@ -82,7 +82,7 @@ def test_not_a_repband_database(tmp_path):
         Database(path)
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(DatabaseError, match="not a repband database .not an SQLite file"):
+    with pytest.raises(DatabaseError, match="not a usable database .not an SQLite file"):
         Database(garbage)
 
 

@@ -129,7 +129,8 @@ def identify(path: Path) -> str:
     if not head:
         return "new"
     if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise DatabaseError(f"{path}: not a repband database (not an SQLite file); nothing was changed")
+        raise DatabaseError(f"{path}: not a usable database (not an SQLite file, so not repband's); "
+                            f"nothing was changed")
     # The header's copies of these may lag behind the WAL: ask SQLite, read-only.
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
