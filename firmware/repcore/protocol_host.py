@@ -16,6 +16,7 @@ from repcore.protocol import (
     FILTER_SEQ,
     FRAME_COUNTER,
     FRAME_START,
+    IDENTITY_SIZE,
     LIVE_CALIBRATED,
     LIVE_HOLD,
     LIVE_LOW_BATTERY,
@@ -276,7 +277,7 @@ def encode_control(op, a=None, b=None):
     fmt = _CTRL_FMT[op]
     if not fmt:
         return bytes((op,))
-    if _CTRL_LEN[op] == 4:
+    if len(fmt) == 3:  # "<HH": two parameters
         return bytes((op,)) + struct.pack(fmt, a, b)
     return bytes((op,)) + struct.pack(fmt, a)
 
@@ -319,6 +320,14 @@ def raw_gap(prev_seq, seq):
     return (seq - prev_seq - 1) & 0xFFFF
 
 
+
+
+def decode_identity(buf):
+    """The band's identity (1.2) as hex; ProtocolError unless it is IDENTITY_SIZE bytes."""
+    from binascii import hexlify
+
+    _exact(buf, IDENTITY_SIZE, "identity")
+    return hexlify(bytes(buf)).decode()
 
 
 MODE_NAMES = ("auto", "bridge", "clam", "stretch")  # repcore.events MODE_*

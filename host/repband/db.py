@@ -686,6 +686,16 @@ class Database:
                     (info.name, now, info.protocol_version, info.boot, boot_epoch, boot_epoch, dev))
         return dev
 
+    def identity(self, address: str) -> str | None:
+        """The identity this database knows the (non-retired) band at `address` by."""
+        row = self.conn.execute("SELECT identity FROM devices WHERE address = ? AND retired_ms IS NULL",
+                                (address,)).fetchone()
+        return row[0] if row else None
+
+    def set_identity(self, dev: int, identity: str) -> None:
+        with self._tx():
+            self.conn.execute("UPDATE devices SET identity = ? WHERE id = ?", (identity, dev))
+
     def retire_device(self, address: str) -> int | None:
         """Keep the device's records under its current id but stop using it: the next
         sync of this address starts a new device row (after a device reset, whose

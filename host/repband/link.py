@@ -45,6 +45,10 @@ class LinkLost(LinkError):
     """The connection dropped (or the band stopped answering)."""
 
 
+class NotEncrypted(LinkError):
+    """The link is not encrypted: nothing that needs the bond may go on."""
+
+
 class GattAdapter:
     """The small client interface on top of a bleak.BleakClient."""
 
@@ -103,6 +107,18 @@ async def check_version(client) -> tuple[int, int]:
 
 async def read_status(client) -> dict:
     return P.decode_status(await _call("reading the status", client.read(P.STATUS_UUID)))
+
+
+async def read_identity(client) -> str:
+    """The band's identity (protocol 1.2, hex). Its attribute needs an encrypted link:
+    reading it is also the check that the link is encrypted (bleak cannot say)."""
+    try:
+        return P.decode_identity(await _call("reading the band's identity", client.read(P.IDENTITY_UUID)))
+    except LinkError as exc:
+        if "encrypted" in str(exc):
+            raise NotEncrypted("the link to the band is not encrypted (its identity can only be read over "
+                               "the bond): refusing to go on. Pair this computer with it: repband pair") from None
+        raise
 
 
 async def read_settings(client, minor: int) -> dict | None:
