@@ -79,7 +79,7 @@ def test_live_round_trip_and_clamping():
 def test_status_round_trip_and_version():
     b = P.encode_status(0x09, 87, 4096, 262144, 120, 5, 125)
     d = P.decode_status(b)
-    assert (d["major"], d["minor"], d["battery"], d["used"], d["capacity"]) == (1, 1, 87, 4096, 262144)
+    assert (d["major"], d["minor"], d["battery"], d["used"], d["capacity"]) == (1, 2, 87, 4096, 262144)
     assert (d["unsynced"], d["first_seq"], d["next_seq"], d["flags"]) == (120, 5, 125, 9)
     assert P.decode_status(P.encode_status(0, -1, 0, 0, 0, 0, 1))["battery"] is None
     assert P.decode_status(b + b"\x00\x01")["next_seq"] == 125  # a newer minor adds bytes
@@ -161,11 +161,13 @@ def test_control_round_trips_and_errors():
     cases = [(P.CTRL_START, None, None, ()), (P.CTRL_STOP, None, None, ()), (P.CTRL_MODE, 2, None, (2,)),
              (P.CTRL_LEG, 1, None, (1,)), (P.CTRL_PLACEMENT, 1, None, (1,)),
              (P.CTRL_TARGETS, 15, 30, (15, 30)), (P.CTRL_CALIBRATE, None, None, ()),
-             (P.CTRL_RAW, 1, None, (1,)), (P.CTRL_IDENTIFY, 5, None, (5,))]
+             (P.CTRL_RAW, 1, None, (1,)), (P.CTRL_IDENTIFY, 5, None, (5,)),
+             (P.CTRL_FACTORY_RESET, P.FACTORY_RESET_MAGIC, None, (P.FACTORY_RESET_MAGIC,))]
     for op, a, b, params in cases:
         assert P.decode_control(P.encode_control(op, a, b)) == (op, params)
     for data, code in ((b"", P.RESULT_INVALID), (b"\x00", P.RESULT_NOT_SUPPORTED),
-                       (b"\x0a", P.RESULT_NOT_SUPPORTED), (b"\x03", P.RESULT_INVALID),
+                       (b"\x0b", P.RESULT_NOT_SUPPORTED), (b"\x03", P.RESULT_INVALID),
+                       (b"\x0a", P.RESULT_INVALID), (b"\x0aWIPF", P.RESULT_INVALID),  # no stray wipe
                        (b"\x03\x04", P.RESULT_INVALID), (b"\x04\x00", P.RESULT_INVALID),
                        (b"\x06\x00\x00\x10\x00", P.RESULT_INVALID), (b"\x01\x00", P.RESULT_INVALID),
                        (b"\x08\x02", P.RESULT_INVALID), (b"\x09\x00", P.RESULT_INVALID)):
