@@ -114,6 +114,12 @@ async def read_identity(client) -> str:
     reading it is also the check that the link is encrypted (bleak cannot say)."""
     try:
         return P.decode_identity(await _call("reading the band's identity", client.read(P.IDENTITY_UUID)))
+    except LinkLost:
+        # BlueZ pairs by itself when a read needs encryption; a band that does not know
+        # this computer refuses that pairing by dropping the link.
+        raise NotEncrypted("the band dropped the link when asked for its identity, which needs an encrypted "
+                           "link: it does not know this computer (or it was wiped), so nothing goes on. Press "
+                           "its button, then repband pair (or move closer and try again)") from None
     except LinkError as exc:
         if "encrypted" in str(exc):
             raise NotEncrypted("the link to the band is not encrypted (its identity can only be read over "
