@@ -964,3 +964,29 @@ def test_bit_rot_in_records_the_host_holds_is_not_a_device_reset(tmp_path):
         assert res.complete and res.stored == 10 and db.last_seq(did) == log.next_seq - 1
         assert db.record_count(did) == 70 and log.count_from(0) == 0
         assert res.damaged == []  # the host had those records: nothing is lost
+
+
+def test_damaged_records_show_in_their_session(tmp_path, capsys):
+    """Issue 11: the damaged range is visible in `repband db` and in the session it
+    belongs to (`repband show`)."""
+    from repband import cli
+
+    root = str(tmp_path / "log")
+    hist = build_history(6)
+    log = SessionLog(root, capacity=16 * 1024, segment_size=1024)
+    for rec in hist[:150]:
+        log.append(rec)
+    log.close()
+    third = sorted(n for n in os.listdir(root) if n.endswith(".seg"))[2]
+    _flip_file(os.path.join(root, third), 300, 1)
+    log = SessionLog(root, capacity=16 * 1024, segment_size=1024)
+    path = tmp_path / "r.db"
+    with Database(path) as db:
+        res = run(sync(StoreLink(log), db, DeviceInfo(ADDR)))
+        (a, b), = res.damaged
+        sess = decode_record(hist[a - 2])["session"]  # (seqs start at 1 in the log, hist at 0)
+        sid = db.conn.execute("SELECT id FROM sessions WHERE session = ?", (sess,)).fetchone()[0]
+    assert cli.main(["db", "--db", str(path)]) == 0
+    assert f"lost on the band (damaged on its flash): seqs {a}" in capsys.readouterr().out
+    assert cli.main(["show", str(sid), "--db", str(path)]) == 0
+    assert f"1 record of the band lost (damaged on the band: seq {a})" in capsys.readouterr().out

@@ -142,6 +142,10 @@ def cmd_show(args) -> int:
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
     for e in s["events"]:
         print(f"  event {e['kind']} ({e['code']}) at {e['time'][11:19] if e['time'] else '?'}")
+    for g in s.get("lost", []):  # issue 11: records lost on the band (bit rot) or quarantined
+        n = g["last_seq"] - g["first_seq"] + 1
+        print(f"  {n} record{'s' if n > 1 else ''} of the band lost ({g['why']}: seq {g['first_seq']}"
+              + (f"..{g['last_seq']}" if n > 1 else "") + "): counts here may be short")
     return 0
 
 
