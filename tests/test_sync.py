@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from repband.db import Database, DeviceInfo, decode_record
 from repband.sync import BandError, GapError, SeqRestartError, SyncInterrupted, sync
+from repband.store_stress import StoreLink
 from repband.sync_bench import ModelLink, bench_sync, build_history
 from repcore import events as E
 from repcore import records as R
@@ -836,29 +837,6 @@ def test_several_devices_one_database(tmp_path):
         assert_complete(db, a, "AA:00:00:00:00:01")
         assert db.record_count() == len(a.all) + len(b.all)
         assert len(db.devices()) == 2
-
-
-class StoreLink:
-    """RecordLink over the firmware's real SessionLog (repcore.store)."""
-
-    def __init__(self, log):
-        self.log = log
-
-    async def count_from(self, seq):
-        return self.log.count_from(seq)
-
-    async def records_from(self, seq):
-        for r in list(self.log.read_from(seq)):
-            yield bytes(r)
-
-    async def delete_through(self, seq):
-        self.log.delete_through(seq)
-
-    async def abort(self):
-        pass
-
-    async def seq_range(self):
-        return self.log.first_seq, self.log.next_seq, self.log.capacity
 
 
 def test_against_the_firmware_session_log(tmp_path):

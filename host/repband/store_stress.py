@@ -181,8 +181,8 @@ def session_events(n_sets=3, reps=12, t0=0):
 
 
 
-class _Link:
-    """The sync engine's RecordLink over the band's log itself."""
+class StoreLink:
+    """The sync engine's RecordLink over the band's log itself (repcore.store)."""
 
     def __init__(self, log):
         self.log = log
@@ -230,7 +230,7 @@ def life(seed: int, boots: int = 4, capacity: int = 32 * 1024) -> dict:
 
     def host_sync(log):
         try:
-            res = asyncio.run(sync(_Link(log), db, DeviceInfo("AA:BB:CC:DD:EE:01")))
+            res = asyncio.run(sync(StoreLink(log), db, DeviceInfo("AA:BB:CC:DD:EE:01")))
         except SyncError as exc:
             if isinstance(exc.__cause__, PowerCut):
                 raise exc.__cause__ from None  # the band lost power mid-sync
