@@ -68,6 +68,7 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.radio = radio
         self.bt = bt
         self.svc = None  # app.ble.BandService once started
+        self._reset_at = -1  # uptime to restart at (after a factory reset), or -1
         self._stamp = None
         self._make_detector = detector
         self._make_log = store

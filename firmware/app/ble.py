@@ -1,8 +1,8 @@
-"""The band's GATT server on MicroPython's `bluetooth` module (protocol 1.0, bytes in
+"""The band's GATT server on MicroPython's `bluetooth` module (protocol 1.2, bytes in
 repcore.protocol, documentation in docs/protocol.md).
 
 Services: the custom repband service (status, live, records, RACP, control point,
-raw stream), Device Information (0x180A), Battery (0x180F) and Current Time (0x1805).
+raw stream, settings, identity), Device Information (0x180A), Battery (0x180F) and Current Time (0x1805).
 
 Entry point (the app wires it; nothing here touches the app's internals):
 
@@ -90,7 +90,7 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
     """The GATT server. One central at a time (advertising stops while connected)."""
 
     def __init__(self, ble, log, bt=None, on_control=None, on_time=None, uptime_ms=None,
-                 name="repband", model="repband", firmware="0", secure=True, secrets=None):
+                 name="repband", model="repband", firmware="0", secure=True, secrets=None, identity=None):
         if bt is None:
             import bluetooth
             bt = bluetooth
@@ -107,6 +107,7 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         self.firmware = firmware
         self.secure = secure  # False only on ports without pairing (rp2 btstack)
         self.secrets = secrets if secrets is not None else Secrets()
+        self.identity = identity  # 16 bytes (app.identity), read by the host encrypted only
         self._conn = None
         self._writes = []  # (value handle, bytes) from the IRQ, handled in poll
         self._ind_q = []  # (value handle, bytes) waiting for the indication slot
@@ -199,6 +200,7 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
             (U(P.CONTROL_UUID), _F_WRITE | _F_INDICATE | enc_w),
             (U(P.RAW_UUID), _F_NOTIFY),
             (U(P.SETTINGS_UUID), _F_READ | enc_r),
+            (U(P.IDENTITY_UUID), _F_READ | enc_r),
         ))
         dis = (U(P.DIS_SERVICE), (
             (U(P.DIS_MANUFACTURER), _F_READ),
@@ -210,7 +212,7 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         cts = (U(P.CTS_SERVICE), ((U(P.CTS_CURRENT_TIME), _F_READ | _F_WRITE | enc_r | enc_w),))
         h = ble.gatts_register_services((custom, dis, bas, cts))
         (self.h_status, self.h_live, self.h_records, self.h_racp, self.h_control, self.h_raw,
-         self.h_settings) = h[0]
+         self.h_settings, h_identity) = h[0]
         (h_man, h_model, h_fw, h_sw) = h[1]
         self.h_battery = h[2][0]
         self.h_time = h[3][0]
@@ -227,6 +229,8 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         ble.gatts_write(self.h_battery, bytes((self.battery if 0 <= self.battery <= 100 else 0,)))
         if self._settings is not None:
             ble.gatts_write(self.h_settings, self._settings)
+        if self.identity is not None:
+            ble.gatts_write(h_identity, self.identity)
         self._write_live()
         self._write_status()
         # Switching the band on is physical access: a bonded band takes a new host for

@@ -15,10 +15,13 @@ from repcore.records import END_HOST
 from app import config as cfgmod
 
 FIRMWARE = "1.0"  # Device Information firmware revision
+IDENTITY_FILE = "identity"  # under hal.root, with config.json, bonds.json and log/
+BONDS_FILE = "bonds.json"
 
 BLE_BUSY_MS = const(10)  # BLE poll period while a report / indication is pending
 BLE_CONN_MS = const(30)  # ...while connected and idle
 BLE_IDLE_MS = const(200)  # ...while advertising (fast-to-slow switch only)
+RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
 
 # repcore.protocol values, here so that a board without bluetooth never imports it.
 _CTRL_START = const(1)
@@ -30,6 +33,7 @@ _CTRL_TARGETS = const(6)
 _CTRL_CALIBRATE = const(7)
 _CTRL_RAW = const(8)
 _CTRL_IDENTIFY = const(9)
+_CTRL_FACTORY_RESET = const(10)
 _RESULT_NOT_SUPPORTED = const(2)
 _RESULT_INVALID = const(3)
 
@@ -53,13 +57,21 @@ class _Stamped:
 class Radio:
     def _start_ble(self):
         """The GATT service on `radio`; the app runs without it if the radio fails."""
+        from app import identity
         from app.ble import BandService, Secrets
 
         hal = self.hal
+        try:
+            ident, made = identity.load(hal.root + "/" + IDENTITY_FILE)
+            if made:
+                hal.log("identity: a new one (first boot, or the flash was wiped)")
+        except OSError as e:
+            hal.log("identity: cannot save: %r" % (e,))
+            ident = None
         svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
                           on_time=self._on_time, uptime_ms=self.uptime,
                           model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
-                          secrets=Secrets(hal.root + "/bonds.json"))
+                          secrets=Secrets(hal.root + "/" + BONDS_FILE), identity=ident)
         try:
             svc.start()
         except (OSError, ValueError) as e:
@@ -99,6 +111,8 @@ class Radio:
         elif op == _CTRL_IDENTIFY:
             self.feedback.identify_s = params[0]
             self.feedback.play("identify")
+        elif op == _CTRL_FACTORY_RESET:
+            self.factory_reset()
         elif _CTRL_MODE <= op <= _CTRL_TARGETS:
             v = params[0]
             if op == _CTRL_MODE:
@@ -114,6 +128,38 @@ class Radio:
         else:
             return _RESULT_NOT_SUPPORTED
         return None
+
+    def factory_reset(self):
+        """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
+        it away): session log, bond keys, settings and identity go; the band restarts
+        as a new one (RESET_DELAY_MS later, so the host gets the answer)."""
+        import os
+
+        hal = self.hal
+        self.sessions.log = None  # nothing more is recorded
+        log = self.log
+        self.log = None
+        if log is not None:
+            log.close()
+        svc = self.svc
+        if svc is not None:
+            svc.log = None
+            svc.secrets.items = []
+            svc.secrets.dirty = False
+        root = hal.root
+        for name in ("log", IDENTITY_FILE, BONDS_FILE, "config.json"):
+            path = root + "/" + name
+            try:
+                for f in os.listdir(path):
+                    os.remove(path + "/" + f)
+                os.rmdir(path)
+            except OSError:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        hal.log("factory reset: the band restarts as a new one")
+        self._reset_at = self.uptime() + RESET_DELAY_MS
 
     def _flag(self, bit, on):
         svc = self.svc
@@ -136,6 +182,8 @@ class Radio:
         hal = self.hal
         svc = self.svc
         while self.running and svc is not None:
+            if self._reset_at >= 0 and self.uptime() - self._reset_at >= 0 and not svc.busy:
+                hal.reset()  # after a factory reset
             ms = BLE_IDLE_MS
             try:
                 if svc.poll():

@@ -22,6 +22,7 @@ from repband import exits, progress
 from repband import history as H
 from repband.cli import whole_number
 from repband.db import DatabaseError, NoDatabase, default_path, locate
+from repband.private import open_private
 
 _COMMANDS: dict = {}  # the parser's subcommands (to suggest only commands that exist)
 
@@ -143,6 +144,10 @@ def cmd_show(args) -> int:
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
     for e in s["events"]:
         print(f"  {H.event_text(e['kind'], e['code'])} at {e['time'][11:19] if e['time'] else '?'}")
+    for g in s.get("lost", []):  # records lost on the band (bit rot) or quarantined
+        n = g["last_seq"] - g["first_seq"] + 1
+        print(f"  {H.plural(n, 'record')} of the band lost ({g['why']}: seq {g['first_seq']}"
+              + (f"..{g['last_seq']}" if n > 1 else "") + "): counts here may be short")
     return 0
 
 
@@ -313,7 +318,8 @@ def cmd_export(args) -> int:
     if args.out in (None, "-"):
         sys.stdout.write(text)
     else:
-        Path(args.out).write_text(text, encoding="utf-8")
+        with open_private(args.out, "w", encoding="utf-8") as f:  # health data: 0600 like the database
+            f.write(text)
         print(f"Wrote {args.out}: {what}", file=sys.stderr)
     return 0
 

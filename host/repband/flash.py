@@ -102,8 +102,9 @@ __all__ = [
 # or modules). Older boards are refused rather than flashed with untested code.
 MIN_MICROPYTHON = (1, 22, 0)
 # Never written, renamed or removed, whatever the firmware folder holds: the app keeps
-# the user's settings and session log in /data (config.json, log/); the top-level names
-# are kept too for boards set up by hand.
+# the user's settings, session log, bond keys and the band's identity in /data
+# (config.json, log/, bonds.json, identity: its host knows it by that); the top-level
+# names are kept too for boards set up by hand.
 PROTECTED = ("/data", "/config.json", "/log")
 # Top-level sources that the board runs by name and so stay .py.
 KEEP_SOURCE = ("main.py", "boot.py")
