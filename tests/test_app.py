@@ -17,6 +17,8 @@ for p in (ROOT / "firmware", ROOT / "host"):
 
 from app import app as fw_app  # noqa: E402
 from app import config as fw_config  # noqa: E402
+from app import power as fw_power  # noqa: E402
+from app import sampling as fw_sampling  # noqa: E402
 from repband.recording import Recording, to_samples  # noqa: E402
 from repband.replay import run_events  # noqa: E402
 from repband.sim import simulate  # noqa: E402
@@ -199,9 +201,9 @@ def test_button_session_and_idle_end(routine):
         starts = [r for r in recs if r["kind"] == records.K_SESSION_START]
         ends = [r for r in recs if r["kind"] == records.K_SESSION_END]
         assert len(starts) == len(ends) == 1
-        assert 5000 <= starts[0]["t_ms"] <= 5600
+        assert 5000 <= starts[0]["t_ms"] <= 6100  # a short press acts once no second one follows
         assert ends[0]["reason"] == records.END_BUTTON
-        assert 25000 <= ends[0]["tuple"][2] <= 25600
+        assert 25000 <= ends[0]["tuple"][2] <= 26100
         # then the exercise opens a session by itself, which ends 30 s after its last rep
         dev.run(until_s=len(rec.t) / 104.0 + 60)
         ends = [r for r in dev.records() if r["kind"] == records.K_SESSION_END]
@@ -222,6 +224,51 @@ def test_long_press_calibrates(routine):
         cal = [e for e in dev.events if e[0] == ev.EV_CALIBRATED]
         assert cal and cal[0][2] == ev.CAL_USER
         assert not [r for r in dev.records() if r["kind"] == records.K_SESSION_START]
+    finally:
+        dev.close()
+
+
+def test_double_press_switches_the_leg(routine):
+    """The band moved to the other thigh: a double press switches it there (no computer),
+    says which leg with a pattern, keeps it in its config, and ends the session so far."""
+    rec, _ = routine
+    dev = VirtualDevice(rec, config={"leg": "right", "sleep_idle_s": 600})
+    try:
+        dev.press(0, at_s=2.0, ms=150)  # a session by hand
+        dev.press(0, at_s=6.0, ms=150)  # then a double press: 150 ms down, 150 ms up, 150 ms down
+        dev.press(0, at_s=6.3, ms=150)
+        dev.run(until_s=9)
+        names = [n for _, n in dev.feedback_log]
+        assert names.count("leg_left") == 1 and dev.config()["leg"] == "left"
+        ends = [r for r in dev.records() if r["kind"] == records.K_SESSION_END]
+        assert len(ends) == 1 and ends[0]["reason"] == records.END_BUTTON  # the double press ended it...
+        assert names.count("session_start") == 1  # ...and toggled nothing
+        dev.press(0, at_s=9.0, ms=150)
+        dev.press(0, at_s=9.35, ms=150)
+        dev.run(until_s=12)
+        assert [n for _, n in dev.feedback_log].count("leg_right") == 1 and dev.config()["leg"] == "right"
+        # two presses further apart are two single presses: a session starts and stops
+        dev.press(0, at_s=13.0, ms=150)
+        dev.press(0, at_s=14.0, ms=150)
+        dev.run(until_s=16)
+        starts = [r for r in dev.records() if r["kind"] == records.K_SESSION_START]
+        assert len(starts) == 2 and dev.config()["leg"] == "right"
+    finally:
+        dev.close()
+
+
+def test_a_new_leg_calibrates_anew(routine):
+    """A mode change keeps the mount's calibration; a move to the other leg does not (the
+    old leg's frame would turn the new leg's clams sideways)."""
+    rec, _ = routine
+    dev = VirtualDevice(rec)
+    try:
+        dev.run(until_s=60)  # calibrated while standing and walking
+        frame = dev.app.det.frame
+        dev.app.command("config", {"mode": "bridge"})
+        assert dev.app.det.frame is frame
+        dev.app.command("config", {"mode": "auto", "leg": "left"})
+        assert dev.app.det.frame is not frame and dev.app.det.leg == ev.SIDE_LEFT
     finally:
         dev.close()
 
@@ -249,10 +296,10 @@ def test_target_configurable(routine):
 
 
 @pytest.mark.parametrize("text, code", [
-    ("{not json", fw_app.FAULT_CONFIG_CORRUPT),
-    ("[1, 2]", fw_app.FAULT_CONFIG_CORRUPT),
-    (json.dumps({"schema": 99, "leg": "left"}), fw_app.FAULT_CONFIG_VERSION),
-    ("\xff\xfe garbage", fw_app.FAULT_CONFIG_CORRUPT),
+    ("{not json", ev.FAULT_CONFIG_CORRUPT),
+    ("[1, 2]", ev.FAULT_CONFIG_CORRUPT),
+    (json.dumps({"schema": 99, "leg": "left"}), ev.FAULT_CONFIG_VERSION),
+    ("\xff\xfe garbage", ev.FAULT_CONFIG_CORRUPT),
 ])
 def test_bad_config_falls_back_to_defaults(tmp_path, text, code):
     rec = still_then_moving(10.0, 1.0)
@@ -275,7 +322,7 @@ def test_config_bad_value_keeps_the_rest(tmp_path):
     dev = run_virtual(rec, flash_dir=tmp_path, until_s=2)
     assert dev.app.cfg["leg"] == "left" and dev.app.cfg["mode"] == "clam"
     assert dev.app.cfg["target_reps"] == fw_config.defaults()["target_reps"]
-    assert faults(dev) == [fw_app.FAULT_CONFIG_VALUE]
+    assert faults(dev) == [ev.FAULT_CONFIG_VALUE]
     assert dev.app.det.leg == ev.SIDE_LEFT and dev.app.det.mode == ev.MODE_CLAM
     dev.close()
 
@@ -310,14 +357,14 @@ def test_sensor_fault_survived_signalled_and_recovered(routine):
         dev.run(until_s=len(rec.t) / 104.0 + 240)
         assert len(seen) > n_fault + 250 * 104  # sampling came back
         codes = faults(dev)
-        assert fw_app.FAULT_SENSOR in codes and fw_app.FAULT_SENSOR_OK in codes
-        assert codes.index(fw_app.FAULT_SENSOR) < codes.index(fw_app.FAULT_SENSOR_OK)
+        assert ev.FAULT_SENSOR in codes and ev.FAULT_SENSOR_OK in codes
+        assert codes.index(ev.FAULT_SENSOR) < codes.index(ev.FAULT_SENSOR_OK)
         names = [n for _, n in dev.feedback_log]
         assert "sensor_fault" in names
         assert not dev.watchdog.expiries
         # the gap is visible to the core, and counting went on after it
         t = np.array([s[0] for s in seen])
-        assert np.diff(t).max() >= 15000 - 2 * fw_app.RETRY_MAX_MS
+        assert np.diff(t).max() >= 15000 - 2 * fw_sampling.RETRY_MAX_MS
         reps_after = [e for e in core_events(dev) if e[0] == ev.EV_REP and e[1] > 216000]
         assert len(reps_after) >= 10
     finally:
@@ -331,7 +378,7 @@ def test_no_imu_at_boot_retries(tmp_path):
         dev.bus.fail_all = True
         dev.at(6.0, lambda: setattr(dev.bus, "fail_all", False))
         dev.run(until_s=20)
-        assert faults(dev)[:1] == [fw_app.FAULT_SENSOR]
+        assert faults(dev)[:1] == [ev.FAULT_SENSOR]
         assert dev.app.state == fw_app.ST_RUN and dev.app.samples > 8 * 104
     finally:
         dev.close()
@@ -367,19 +414,19 @@ def test_low_battery_signalled(routine):
     rec, _ = routine
     dev = run_virtual(rec, until_s=5, battery_v=3.28)
     try:
-        assert dev.app.battery == fw_app.battery_pct(3280) < 10
+        assert dev.app.battery == fw_power.battery_pct(3280) < 10
         assert "low_battery" in [n for _, n in dev.feedback_log]
-        assert fw_app.FAULT_LOW_BATTERY in faults(dev)
+        assert ev.FAULT_LOW_BATTERY in faults(dev)
     finally:
         dev.close()
 
 
 def test_battery_curve():
-    assert fw_app.battery_pct(4300) == 100
-    assert fw_app.battery_pct(3720) == 50
-    assert fw_app.battery_pct(3760) == 55
-    assert fw_app.battery_pct(3000) == 0
-    assert fw_app.battery_pct(-1) == -1
+    assert fw_power.battery_pct(4300) == 100
+    assert fw_power.battery_pct(3720) == 50
+    assert fw_power.battery_pct(3760) == 55
+    assert fw_power.battery_pct(3000) == 0
+    assert fw_power.battery_pct(-1) == -1
 
 
 # -- power --------------------------------------------------------------------------------

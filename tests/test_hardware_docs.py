@@ -277,7 +277,7 @@ def test_firmware_uses_the_documented_battery_curve():
     from repband.firmware import import_firmware
 
     import_firmware()
-    from app.app import BATTERY_CURVE, battery_pct
+    from app.power import BATTERY_CURVE, battery_pct
 
     with open(Path(__file__).resolve().parents[1] / "hardware" / "battery_curve.csv") as f:
         rows = [(int(r["open_circuit_mv"]), int(r["percent"])) for r in csv.DictReader(f)]

@@ -219,7 +219,7 @@ def test_concat_recordings_holds_the_last_row():
     assert spans == [(0.0, 2.0), (5.0, 6.0)]
 
 
-# -- the pairing window (firmware/app/ble.py; the button in firmware/app/app.py) ---------------
+# -- the pairing window (firmware/app/security.py; the button in firmware/app/buttons.py) ---------------
 
 OWNER = b"\x01\x02\x03\x04\x05\x06"
 PHONE = b"\x0b\x0b\x0b\x0b\x0b\x0b"
@@ -259,7 +259,7 @@ def test_pairing_window_on_the_band_button_and_reboot(tmp_path):
             phone.want_pair = False
             with pytest.raises(vbt.PairingError):
                 await phone.connect()  # its key is useless: the band never kept it
-            with pytest.raises(LinkError, match="pair it first"):
+            with pytest.raises(LinkError, match="not paired with the band"):
                 async with RecordLink(phone) as link:
                     await link.delete_through(10**6)
             await phone.disconnect()

@@ -26,7 +26,7 @@ from repcore.events import (
 
 SCHEMA = const(1)
 
-# Fault codes (shared with the app's fault events, see app.app).
+# Fault codes (shared with the app's fault events, see app.activity).
 CFG_OK = const(0)
 CFG_CORRUPT = const(1)  # not JSON, not an object
 CFG_VERSION = const(2)  # another schema version

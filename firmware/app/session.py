@@ -21,7 +21,7 @@ from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET
 from repcore.records import END_REBOOT, K_SESSION_END, K_SESSION_START, encode_event
 from repcore.store import StoreFull
 
-# Cues for the feedback player (names of app.app patterns).
+# Cues for the feedback player (names of app.feedback patterns).
 CUE_REP = "rep"
 CUE_PARTIAL = "partial"
 CUE_TARGET = "target"

@@ -78,11 +78,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repband import exits
 from repband.firmware import FirmwareNotFound, firmware_root
 
 __all__ = [
     "FlashError",
-    "DeviceInfo",
+    "BoardInfo",
     "RomInfo",
     "Plan",
     "MIN_MICROPYTHON",
@@ -101,8 +102,9 @@ __all__ = [
 # or modules). Older boards are refused rather than flashed with untested code.
 MIN_MICROPYTHON = (1, 22, 0)
 # Never written, renamed or removed, whatever the firmware folder holds: the app keeps
-# the user's settings and session log in /data (config.json, log/); the top-level names
-# are kept too for boards set up by hand.
+# the user's settings, session log, bond keys and the band's identity in /data
+# (config.json, log/, bonds.json, identity: its host knows it by that); the top-level
+# names are kept too for boards set up by hand.
 PROTECTED = ("/data", "/config.json", "/log")
 # Top-level sources that the board runs by name and so stay .py.
 KEEP_SOURCE = ("main.py", "boot.py")
@@ -112,8 +114,8 @@ WRITE_CHUNK = 1024  # bytes of file data per raw-REPL block
 ROMFS_HEADER = b"\xd2\xcd\x31"  # a valid ROMFS image starts with this
 ROMFS_PARTITION = 0  # the partition --romfs deploys to (the one the board mounts at /rom)
 
-EXIT_REFUSED = 2
-EXIT_FAILED = 1
+EXIT_REFUSED = exits.FIX
+EXIT_FAILED = exits.FAILED
 
 _ARCHES = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
            "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
@@ -401,7 +403,9 @@ except OSError:
 
 
 @dataclass
-class DeviceInfo:
+class BoardInfo:
+    """What a MicroPython board says of itself (version, .mpy version, platform, free flash)."""
+
     name: str
     version: tuple
     mpy: int | None
@@ -488,7 +492,7 @@ class Plan:
         return sum(len(d) for _, d, _ in self.write)
 
 
-def _check_device(info: DeviceInfo, compiler_major: int) -> None:
+def _check_device(info: BoardInfo, compiler_major: int) -> None:
     if info.name != "micropython":
         raise FlashError(f"the board runs {info.name} {info.version_str}, not MicroPython; "
                          "install MicroPython first (see docs/flashing.md)")
@@ -633,9 +637,9 @@ class _State:
         pass
 
 
-def _device_info(board: _Board) -> DeviceInfo:
+def _board_info(board: _Board) -> BoardInfo:
     t = board.eval_repr(_PROBE)
-    return DeviceInfo(name=t[0], version=tuple(t[1]), mpy=t[2], platform=t[3], machine=t[4],
+    return BoardInfo(name=t[0], version=tuple(t[1]), mpy=t[2], platform=t[3], machine=t[4],
                       bluetooth=bool(t[5]), free_bytes=int(t[6]), sha256=bool(t[7]))
 
 
@@ -648,7 +652,7 @@ def _rom_info(board: _Board) -> RomInfo | None:
                    names=None if t[3] is None else list(t[3]))
 
 
-def _check_romfs(rom: RomInfo | None, info: DeviceInfo) -> None:
+def _check_romfs(rom: RomInfo | None, info: BoardInfo) -> None:
     if rom is None or not rom.usable:
         why = "built without ROMFS" if rom is None else "vfs.rom_ioctl finds none"
         raise FlashError(f"the board's MicroPython ({info.version_str} on {info.platform}) has "
@@ -662,7 +666,7 @@ def _rom_hash(board: _Board, n: int) -> tuple[int, bytes, str]:
     return int(t[0]), bytes(t[1]), str(t[2])
 
 
-def _rom_matches(board: _Board, image: bytes, info: DeviceInfo) -> bool:
+def _rom_matches(board: _Board, image: bytes, info: BoardInfo) -> bool:
     """Whether the partition starts with ``image``, byte for byte."""
     size, head, h = _rom_hash(board, len(image) if info.sha256 else 0)
     if size < len(image) or head != image[:12]:
@@ -733,7 +737,7 @@ def _write_file(board: _Board, path: str, data: bytes) -> None:
     board.exec(_RENAME % {"tmp": tmp, "dst": path})
 
 
-def _verify(board: _Board, files, info: DeviceInfo) -> list[str]:
+def _verify(board: _Board, files, info: BoardInfo) -> list[str]:
     """Paths whose contents on the board differ from ``files``."""
     bad = []
     if info.sha256:
@@ -778,7 +782,7 @@ def _print_plan(plan: Plan, out, keep: bool = True) -> None:
         print("  untouched: " + ", ".join(plan.untouched), file=out)
 
 
-def _plan(dev: _Board, info: DeviceInfo, rom: RomInfo | None, files, on_fs, in_rom,
+def _plan(dev: _Board, info: BoardInfo, rom: RomInfo | None, files, on_fs, in_rom,
           image: bytes | None) -> tuple[Plan, list]:
     """What flashing ``files`` (split_romfs: ``on_fs``, ``in_rom``) changes on the board;
     ``image``: the ROMFS image of ``in_rom`` with --romfs, else None. Returns the plan
@@ -817,7 +821,7 @@ def _plan(dev: _Board, info: DeviceInfo, rom: RomInfo | None, files, on_fs, in_r
     return plan, wanted
 
 
-def _apply(dev: _Board, plan: Plan, info: DeviceInfo, image_file: Path, wanted,
+def _apply(dev: _Board, plan: Plan, info: BoardInfo, image_file: Path, wanted,
            verify: bool, out) -> list[str]:
     """Carry the plan out: the ROMFS image first (checked with ``verify``), then the
     filesystem; returns the files ``verify`` found different."""
@@ -876,7 +880,7 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
     dev = _Board(port, out)
     ok = False
     try:
-        info = _device_info(dev)
+        info = _board_info(dev)
         print(f"board on {dev.port}: {info.describe()}", file=out)
         _check_device(info, compiler_major)
         rom = _rom_info(dev)
@@ -964,7 +968,7 @@ def cmd_flash(args) -> int:
         return exc.status
     except KeyboardInterrupt:
         print("repband: flash: interrupted; run it again to finish", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
 
 
 def add_parser(sub) -> None:

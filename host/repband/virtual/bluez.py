@@ -43,6 +43,9 @@ Object tree and the BlueZ behaviour reproduced (see docs/virtual-device.md):
 - Notifications and indications set ``Value`` and emit PropertiesChanged (every time,
   also for a repeated value); a ReadValue does too (BlueZ writes the read value to
   its cache, so a subscribed client sees a read twice).
+- A read or write answered "insufficient encryption" raises the link's security once
+  and is sent again, as bluetoothd does: re-encryption with the stored key, or (no
+  key) a pairing the band may refuse. Only then does the error come back.
 - ATT errors map to BlueZ's D-Bus errors (insufficient encryption ->
   ``org.bluez.Error.NotPermitted: Not paired``; read / write not permitted ->
   ``NotPermitted: Read|Write not permitted``; others -> ``org.bluez.Error.Failed:
@@ -64,6 +67,8 @@ import sys
 import tempfile
 import time
 from typing import Any, Callable
+
+from repband import exits
 
 try:  # bleak's own D-Bus library; installed on Linux only
     from dbus_fast import Message, MessageType, Variant
@@ -394,7 +399,7 @@ class _Char:
         self.sessions: set[str] = set()  # D-Bus senders with a notify session
 
 
-class VirtualDevice:
+class BlueZDevice:
     """One band as bluetoothd sees it: its D-Bus object, its link (`central`)."""
 
     def __init__(self, owner: "VirtualBlueZ", index: int, band):
@@ -602,7 +607,7 @@ class VirtualBlueZ:
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="repband-bands-")
         self.clock = RealClock()
-        self.devices: list[VirtualDevice] = []
+        self.devices: list[BlueZDevice] = []
         self.bus: MessageBus | None = None
         self._objects: dict[str, dict[str, dict[str, Variant]]] = {}
         self._discovery: dict[str, dict] = {}  # sender -> filter
@@ -625,7 +630,7 @@ class VirtualBlueZ:
     async def _start(self):
         for i in range(self.n_devices):
             band = self.band_factory(i, os.path.join(self.workdir, f"band{i}"), self.clock)
-            self.devices.append(VirtualDevice(self, i, band))
+            self.devices.append(BlueZDevice(self, i, band))
         bus = MessageBus(bus_address=self.bus_address)
         await bus.connect()
         self.bus = bus
@@ -776,7 +781,7 @@ class VirtualBlueZ:
                         self._remove_device(d)
                 self._discovery_stopped_at = None
 
-    def _passes_filter(self, d: VirtualDevice, rssi: int) -> bool:
+    def _passes_filter(self, d: BlueZDevice, rssi: int) -> bool:
         filters = list(self._discovery.values())
         if any(not f for f in filters):
             return True  # one client without a filter: bluetoothd reports everything
@@ -794,7 +799,7 @@ class VirtualBlueZ:
             return True
         return False
 
-    def _advertisement(self, d: VirtualDevice):
+    def _advertisement(self, d: BlueZDevice):
         rssi = self.rssi + self._rng.randint(-2, 2)
         adv = d.adv_props()
         d.adv_uuids = [u.lower() for u in adv["UUIDs"].value]
@@ -814,7 +819,7 @@ class VirtualBlueZ:
             adv.pop("Alias", None)
         self._set(d.path, DEVICE, adv)
 
-    def _remove_device(self, d: VirtualDevice):
+    def _remove_device(self, d: BlueZDevice):
         for p in d.gatt_paths:
             self._remove(p)
         d.gatt_paths = []
@@ -976,13 +981,13 @@ class VirtualBlueZ:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _device(self, path) -> VirtualDevice:
+    def _device(self, path) -> BlueZDevice:
         for d in self.devices:
             if d.path == path:
                 return d
         raise BlueZError(E_UNKNOWN_OBJECT, f"no device at {path}")
 
-    def _char(self, path) -> tuple[VirtualDevice, _Char]:
+    def _char(self, path) -> tuple[BlueZDevice, _Char]:
         for d in self.devices:
             ch = d.chars.get(path)
             if ch is not None:
@@ -1058,14 +1063,14 @@ class VirtualBlueZ:
 
     # -- Device1 ----------------------------------------------------------------------------
 
-    async def _wait_advertising(self, d: VirtualDevice):
+    async def _wait_advertising(self, d: BlueZDevice):
         deadline = time.monotonic() + self.connect_timeout
         while d.advertising() is None or not d.advertising()[3]:
             if time.monotonic() >= deadline:
                 raise BlueZError(E_FAILED, "le-connection-abort-by-local")
             await asyncio.sleep(0.01)
 
-    async def _link_up(self, d: VirtualDevice):
+    async def _link_up(self, d: BlueZDevice):
         """LE connection, MTU exchange, re-encryption of a bonded link, service discovery."""
         from repband.virtual import bluetooth as bt
 
@@ -1150,14 +1155,42 @@ class VirtualBlueZ:
 
     # -- GattCharacteristic1 / GattDescriptor1 -----------------------------------------------
 
+    async def _secured(self, d: BlueZDevice, request):
+        """Run an ATT request; on 'insufficient encryption' (or authentication) raise the
+        link's security once and send it again, as bluetoothd's ATT layer does with a
+        channel at security 'auto' (src/shared/att.c: change_security, then a retry):
+        with the stored key the link is encrypted again; without one the kernel pairs
+        (SMP, Just Works here). A band that refuses the pairing fails the request."""
+        from repband.virtual import bluetooth as bt
+
+        try:
+            return await request()
+        except Exception as e:
+            if getattr(e, "code", None) not in (bt.ATT_INSUFFICIENT_ENCRYPTION, 0x05) \
+                    or not d.central.is_connected:
+                raise _att_error(e) from None
+            first = e
+        try:
+            await self._att()  # the SMP exchanges
+            if d.paired and d.central._ltk is not None:
+                await d.central.encrypt()
+            else:
+                await d.central.pair()
+                d.paired = True
+                self._set(d.path, DEVICE, {"Bonded": Variant("b", d.bonded), "Paired": Variant("b", True)})
+            await self._att()
+        except (bt.PairingError, bt.Disconnected):
+            raise _att_error(first) from None
+        try:
+            return await request()
+        except Exception as e:
+            raise _att_error(e) from None
+
     async def m_read_value(self, path, msg):
         d, ch = self._char(path)
         offset = int(msg.body[0].get("offset", Variant("q", 0)).value)
         await self._att()
-        try:
-            value = await d.central.read(ch.uuid)
-        except Exception as e:
-            raise _att_error(e) from None
+        value = await self._secured(d, lambda: d.central.read(ch.uuid))
         if offset > len(value):
             raise BlueZError(E_INVALID_ARGS, "Invalid offset")
         if path in self._objects:  # bluetoothd caches the value: PropertiesChanged
@@ -1191,14 +1224,11 @@ class VirtualBlueZ:
             raise BlueZError(E_INVALID_ARGS, "Invalid arguments in method call")
         if not response and len(data) > d.central.mtu - 3:
             raise BlueZError(E_INVALID_ARGS, "Invalid Length")
-        try:
-            await d.central.write(ch.uuid, data, response=response)
-        except Exception as e:
-            raise _att_error(e) from None
+        await self._secured(d, lambda: d.central.write(ch.uuid, data, response=response))
         if response:
             await self._att()
 
-    def _notify_cb(self, d: VirtualDevice, ch: _Char):
+    def _notify_cb(self, d: BlueZDevice, ch: _Char):
         def cb(_sender, data):
             if ch.path in self._objects:
                 self._set(ch.path, GATT_CHAR, {"Value": Variant("ay", bytes(data))}, force=True)
@@ -1229,7 +1259,7 @@ class VirtualBlueZ:
         if not ch.sessions:
             self._unsubscribe(d, ch)
 
-    def _unsubscribe(self, d: VirtualDevice, ch: _Char):
+    def _unsubscribe(self, d: BlueZDevice, ch: _Char):
         d.central._subs.pop(ch.uuid, None)  # the CCCD write; the reply does not wait for it
         self._set(ch.path, GATT_CHAR, {"Notifying": Variant("b", False)})
 
@@ -1293,15 +1323,15 @@ def cmd_virtual_device(args) -> int:
     if not args.bluez:
         print("repband virtual-device: give --bluez (a BlueZ-compatible D-Bus service for bleak); "
               "the in-process virtual device is used with --device virtual", file=sys.stderr)
-        return 2
+        return exits.FIX
     if args.devices < 1 or args.devices > 250:
         print("repband virtual-device: --devices takes 1..250", file=sys.stderr)
-        return 2
+        return exits.FIX
     try:
         return asyncio.run(serve(devices=args.devices, mtu=args.mtu, workdir=args.workdir))
     except DBusDaemonError as e:
         print(f"repband virtual-device: {e}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     except KeyboardInterrupt:
         return 0
 

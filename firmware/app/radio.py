@@ -1,0 +1,195 @@
+"""The app's side of the GATT service (app.ble, on boards with `bluetooth`): starting
+it, the control point's commands, the host's clock, the live flags, the published
+settings, and the task that polls it (every 10-200 ms: busy, connected, idle).
+
+Nothing here imports app.ble or repcore.protocol until the radio starts: a board
+without bluetooth never loads them, so the protocol values the app needs are inlined.
+
+`Radio` is a mixin of app.app.App (its state is set in App.__init__).
+"""
+# pyright: reportAttributeAccessIssue=false
+# (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
+from repcore.compat import const
+from repcore.records import END_HOST
+
+from app import config as cfgmod
+
+FIRMWARE = "1.0"  # Device Information firmware revision
+IDENTITY_FILE = "identity"  # under hal.root, with config.json, bonds.json and log/
+BONDS_FILE = "bonds.json"
+
+BLE_BUSY_MS = const(10)  # BLE poll period while a report / indication is pending
+BLE_CONN_MS = const(30)  # ...while connected and idle
+BLE_IDLE_MS = const(200)  # ...while advertising (fast-to-slow switch only)
+RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
+
+# repcore.protocol values, here so that a board without bluetooth never imports it.
+_CTRL_START = const(1)
+_CTRL_STOP = const(2)
+_CTRL_MODE = const(3)
+_CTRL_LEG = const(4)
+_CTRL_PLACEMENT = const(5)
+_CTRL_TARGETS = const(6)
+_CTRL_CALIBRATE = const(7)
+_CTRL_RAW = const(8)
+_CTRL_IDENTIFY = const(9)
+_CTRL_FACTORY_RESET = const(10)
+_RESULT_NOT_SUPPORTED = const(2)
+_RESULT_INVALID = const(3)
+
+
+class _Stamped:
+    """The session log as app.session sees it: once the host set the clock, new
+    records carry the wall clock at uptime 0 (`epoch_s`, FLAG_WALL)."""
+
+    def __init__(self, log):
+        self.log = log
+        self.epoch_s = 0
+
+    @property
+    def next_seq(self):
+        return self.log.next_seq
+
+    def append_event(self, rec, session_id, epoch_s=0):
+        return self.log.append_event(rec, session_id, self.epoch_s or epoch_s)
+
+
+class Radio:
+    def _start_ble(self):
+        """The GATT service on `radio`; the app runs without it if the radio fails."""
+        from app import identity
+        from app.ble import BandService, Secrets
+
+        hal = self.hal
+        try:
+            ident, made = identity.load(hal.root + "/" + IDENTITY_FILE)
+            if made:
+                hal.log("identity: a new one (first boot, or the flash was wiped)")
+        except OSError as e:
+            hal.log("identity: cannot save: %r" % (e,))
+            ident = None
+        svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
+                          on_time=self._on_time, uptime_ms=self.uptime,
+                          model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
+                          secrets=Secrets(hal.root + "/" + BONDS_FILE), identity=ident)
+        try:
+            svc.start()
+        except (OSError, ValueError) as e:
+            hal.log("ble: cannot start: %r" % (e,))
+            return
+        self.svc = svc
+        self._publish_settings()
+        if self.log is not None:
+            self._stamp = _Stamped(self.log)
+            self.sessions.log = self._stamp
+        hook = self.ble
+        on = svc.on_event
+        if hook is None:
+            self.ble = on
+        else:
+            def both(ev):
+                on(ev)
+                hook(ev)
+            self.ble = both
+
+    def _on_time(self, epoch_s):
+        if self._stamp is not None:
+            self._stamp.epoch_s = epoch_s
+
+    def _on_control(self, op, params):
+        """The control point (app.ble): a protocol RESULT_* code, None for success."""
+        if op == _CTRL_START:
+            self.command("start")
+        elif op == _CTRL_STOP:
+            self.command("stop", END_HOST)
+        elif op == _CTRL_CALIBRATE:
+            self.command("calibrate")
+        elif op == _CTRL_RAW:
+            svc = self.svc
+            if svc is not None and self._odr > 0:
+                svc.raw_period_10us = 100000000 // self._odr
+        elif op == _CTRL_IDENTIFY:
+            self.feedback.identify_s = params[0]
+            self.feedback.play("identify")
+        elif op == _CTRL_FACTORY_RESET:
+            self.factory_reset()
+        elif _CTRL_MODE <= op <= _CTRL_TARGETS:
+            v = params[0]
+            if op == _CTRL_MODE:
+                ch = {"mode": ("auto", "bridge", "clam", "stretch")[v]}
+            elif op == _CTRL_LEG:
+                ch = {"leg": "left" if v == 1 else "right"}
+            elif op == _CTRL_PLACEMENT:
+                ch = {"placement": "hip" if v == 1 else "thigh"}
+            else:
+                ch = {"target_reps": v, "target_hold_s": params[1]}
+            if self.command("config", ch):
+                return _RESULT_INVALID
+        else:
+            return _RESULT_NOT_SUPPORTED
+        return None
+
+    def factory_reset(self):
+        """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
+        it away): session log, bond keys, settings and identity go; the band restarts
+        as a new one (RESET_DELAY_MS later, so the host gets the answer)."""
+        import os
+
+        hal = self.hal
+        self.sessions.log = None  # nothing more is recorded
+        log = self.log
+        self.log = None
+        if log is not None:
+            log.close()
+        svc = self.svc
+        if svc is not None:
+            svc.log = None
+            svc.secrets.items = []
+            svc.secrets.dirty = False
+        root = hal.root
+        for name in ("log", IDENTITY_FILE, BONDS_FILE, "config.json"):
+            path = root + "/" + name
+            try:
+                for f in os.listdir(path):
+                    os.remove(path + "/" + f)
+                os.rmdir(path)
+            except OSError:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        hal.log("factory reset: the band restarts as a new one")
+        self._reset_at = self.uptime() + RESET_DELAY_MS
+
+    def _flag(self, bit, on):
+        svc = self.svc
+        if svc is not None:
+            svc.set_flag(bit, on)
+
+    def _publish_settings(self):
+        svc = self.svc
+        if svc is None:
+            return
+        cfg = self.cfg
+        leg, placement, mode = cfgmod.codes(cfg)
+        svc.set_settings(cfgmod.SCHEMA, mode, leg, placement, cfg["target_reps"],
+                         cfg["target_hold_s"], cfg["session_idle_s"], cfg["sleep_idle_s"],
+                         cfg["odr_hz"], cfg["gyro"], cfg["vibration"], cfg["buzzer"], cfg["led"],
+                         cfg["low_battery_pct"])
+
+    async def ble_task(self):
+        """Poll the GATT service: often while it has work, rarely while nobody listens."""
+        hal = self.hal
+        svc = self.svc
+        while self.running and svc is not None:
+            if self._reset_at >= 0 and self.uptime() - self._reset_at >= 0 and not svc.busy:
+                hal.reset()  # after a factory reset
+            ms = BLE_IDLE_MS
+            try:
+                if svc.poll():
+                    ms = BLE_BUSY_MS
+                elif svc.connected:
+                    ms = BLE_CONN_MS
+            except Exception as e:  # the radio must never stop the app
+                hal.log("ble: %r" % (e,))
+            await hal.sleep_ms(ms)
