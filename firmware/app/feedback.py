@@ -1,7 +1,8 @@
 """Feedback: patterns played one at a time on LED / buzzer / vibration (a task).
 
 Patterns differ by rhythm, so they read the same on a vibration motor, a buzzer or
-an LED: each rep, the set's target, hold start and target, calibration, session start
+an LED: each rep, the set's target, hold start and target, calibration (done, and asked
+for when a set begins that the band cannot count yet), session start
 and end, low battery, sensor fault, storage full, config fault, identify, pairable, the
 leg the band counts after a double press (left one long pulse, right two).
 """
@@ -19,6 +20,8 @@ PATTERNS = {
     "hold_target": (_ALL, (250, 120, 250, 120, 600)),
     "calibrated": (_ALL, (60, 80, 60, 80, 300)),
     "cal_armed": (OUT_LED | OUT_VIBRATION, (400,)),
+    # a set the band cannot count yet: walk a few steps (or press calibrate, stand still)
+    "calibrate": (_ALL, (400, 150, 80, 150, 80, 150, 400)),
     "session_start": (OUT_LED, (150, 100, 150)),
     "session_end": (OUT_LED, (600,)),
     "low_battery": (OUT_LED | OUT_BUZZER, (30, 200, 30, 200, 30, 200, 30)),

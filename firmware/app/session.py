@@ -16,7 +16,7 @@ Also tracked here, for feedback: the current set's full reps (`set_reps`), so th
 can signal each rep and the set's target.
 """
 from repcore.compat import const
-from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET
+from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET, EX_NONE, FAULT_UNCALIBRATED
 
 from repcore.records import END_REBOOT, K_SESSION_END, K_SESSION_START, encode_event
 from repcore.store import StoreFull
@@ -26,6 +26,7 @@ CUE_REP = "rep"
 CUE_PARTIAL = "partial"
 CUE_TARGET = "target"
 CUE_CALIBRATED = "calibrated"
+CUE_CALIBRATE = "calibrate"  # please: walk a few steps (or press calibrate and stand still)
 
 _FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
 _MAX_FAULT_CODES = const(8)
@@ -161,13 +162,21 @@ class Sessions:
             self.hold_ms += ev[2] - ev[1]
         elif kind == EV_SET:
             self.set_reps = 0
-            if self.active:
+            if self.active and ev[3] != EX_NONE:  # exercise none: a set not counted
                 self.n_sets += 1
         elif kind == EV_CALIBRATED:
             cue = CUE_CALIBRATED
         elif kind == EV_FAULT:
+            if ev[2] == FAULT_UNCALIBRATED:
+                # A set began that the band cannot count yet: it is exercise all the
+                # same (the session keeps it, as not counted), and the wearer is asked
+                # to calibrate.
+                if not self.active:
+                    self.start(ev[1], mode, placement, side, target_hold_s)
+                self.t_last = ev[1]
+                cue = CUE_CALIBRATE
             self.fault(ev[1], ev[2])
-            return None
+            return cue
         self.record(ev)
         return cue
 
@@ -206,7 +215,8 @@ def recover(log, last_n=256):
                 dur = v[0]
                 hold_ms += dur
             elif kind == K_SET:
-                n_sets += 1
+                if v[1]:  # exercise none: a set not counted
+                    n_sets += 1
                 dur = v[0]
             if kind != K_FAULT or h[_H_T] > t_end:
                 t_end = h[_H_T] + dur

@@ -89,7 +89,9 @@ _COS_START3 = 0.99863  # cos 3 deg: the least turn that starts an excursion in a
 _START_FRAC = 0.4
 _PIN_FRAC = 0.35
 _COS_SETTLE = 0.99966  # cos 1.5 deg: settled within this cone for _REST_MS is rest
-_MIN_REP_MS = const(900)  # faster turns are steps or fidgets: the fastest real clams take 1.7 s
+_MIN_REP_MS = const(800)  # faster turns are steps or fidgets (real clams take 1.7 s and more)
+_STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep is not
+_MIN_HIP_MS = const(1200)  # the pelvis sways faster with each step than it turns in a rep
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
@@ -209,7 +211,7 @@ class Detector:
         self._pin_cos = 1.0  # rest may settle this close to it (cos)
         self._typ = 0.0  # the set's typical range (its first rep's while it waits), or 0
         self._cos_start = _COS_START
-        self._pend_n = None  # ...its rest and peak directions
+        self._pend_n = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # ...its rest and peak directions
         self._nroms = 0
         # hold state
         self._hold_in = 0  # ms in the stretch zone
@@ -661,13 +663,17 @@ class Detector:
         if self._typ != 0.0 and t - self._set_t1 > _SET_GAP_MS:
             self._end_set()  # the set (or its lone first rep) is over
             self._pend = None
-        if t - self._t_leave < _MIN_REP_MS:
+        if t - self._t_leave < (_MIN_REP_MS if self.placement != PLACEMENT_HIP else _MIN_HIP_MS):
             return EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS:
             return EX_NONE  # a stair, a hop, a jolt
-        if self.mode == MODE_AUTO and self._walk_ms >= _WALK_MS // 3:
-            # A stride of a walk. Fast clams swing the thigh much like one (one
-            # reversal a second): a wearer who named the exercise is not walking.
+        if self._walk_ms >= _WALK_MS // 3 and (
+            self.mode == MODE_AUTO
+            or (self.mode == EX_CLAM and t - self._t_leave < _STRIDE_MS and self._dyn > _DYN_WALK)
+        ):
+            # A stride of a walk. Fast clams swing the thigh much like one (a reversal
+            # a second): for a wearer who chose clams, only a quick turn with footfalls
+            # in it is one (a stride swings the thigh as far as a clam turns it).
             return EX_NONE
         fr = self.frame
         if self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT:

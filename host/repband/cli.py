@@ -51,7 +51,7 @@ def cmd_evaluate(args) -> int:
     from repband.evaluate import evaluate
 
     evaluate(args.paths, exercise=args.exercise, engine=args.engine, json=args.json,
-             jobs=args.jobs, accel_only=args.accel_only)
+             jobs=args.jobs, accel_only=args.accel_only, no_exercise=args.no_exercise)
     return 0
 
 
@@ -150,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_replay)
 
     e = sub.add_parser("evaluate", help="score recordings that have truth")
-    e.add_argument("paths", nargs="+", metavar="PATH")
+    e.add_argument("paths", nargs="*", metavar="PATH",
+                   help="simulated recordings (NAME.json beside them), MEx files (labels.csv beside them)")
+    e.add_argument("--no-exercise", nargs="+", action="extend", default=[], metavar="PATH",
+                   help="recordings (files or folders) that hold no exercise: every rep counted "
+                        "there is a false rep")
     e.add_argument("--exercise", choices=["auto", "bridge", "clam", "stretch"], default="auto",
                    help="detector mode for simulated recordings (MEx files use their label)")
     e.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")

@@ -386,7 +386,8 @@ def live_line(d: dict) -> str:
         parts.append(f"set: {_EX[d['exercise']]}{' ' + side if side else ''} x{d['set_count']}")
     if d["hold_active"]:
         parts.append(f"holding {d['hold_ds'] / 10:.1f} s")
-    flags = [n for n, k in (("not calibrated", not d["calibrated"]), ("storage full", d["storage_full"]),
+    cal = "not calibrated: walk a few steps" if d["session_active"] else "not calibrated"
+    flags = [n for n, k in ((cal, not d["calibrated"]), ("storage full", d["storage_full"]),
                             ("sensor fault", d["sensor_fault"]), ("low battery", d["low_battery"])) if k]
     return " | ".join(parts + flags)
 

@@ -130,6 +130,10 @@ def cmd_show(args) -> int:
     print(f"  mode {s.get('mode')}, sensor on the {s.get('leg')} {s.get('placement')}; targets on the band: "
           f"{s.get('target_reps')} reps, {s.get('target_hold_s')} s holds; ended: {s.get('end_reason') or 'not yet'}")
     for st in s["set_list"]:
+        if st["exercise"] in (None, "none"):
+            print(f"  set {st['no']}: not counted, {H.plural(st['band_count'], 'movement')} the band could not"
+                  f" name: it was not calibrated; next time {H.CALIBRATE_HINT}")
+            continue
         print(f"  set {st['no']}, {_set_name(st)}: {H.plural(st['count'], 'rep')}" + _fix_text(st)
               + (f" (+{st['partial']} partial)" if st["partial"] else "")
               + f", {st['start'][11:19] if st['start'] else '?'}, {st['duration_s']:.0f} s,"

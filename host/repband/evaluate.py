@@ -6,8 +6,17 @@ Recognised inputs (files or directories, directories are scanned for ``*.csv``):
   accelerometer-only) and placement;
 * MEx recordings: files in a directory that holds ``labels.csv``. Bridging (02) and clam
   (04) files run in manual mode (bridge / clam) and are scored against their label;
-  the other exercises (01, 03, 05, 06, 07) run in auto mode and every count there is
-  a false rep. Grouped by exercise.
+  they also run in auto mode, where the reps counted as the labelled exercise are
+  reported. The other exercises (01, 03, 05, 06, 07) run in auto mode and every count
+  there is a false rep. Grouped by exercise;
+* recordings that hold no exercise at all (daily living): named with ``--no-exercise
+  PATH`` (a file or a directory of ``*.csv``), or a ``labels.csv`` row of kind ``none``.
+  They run in auto mode with their own placement and leg (``# placement=hip``); every
+  count is a false rep. Reported per path given, with how often and how soon the band
+  calibrated.
+
+Every kind reports the share of sets counted within one rep of the truth (the measure
+the published rep counters use).
 """
 from __future__ import annotations
 
@@ -29,20 +38,23 @@ def _is_mex_dir(d: str) -> bool:
     return os.path.isfile(os.path.join(d, "labels.csv"))
 
 
-def collect_tasks(paths, exercise="auto", accel_only=False) -> list[dict]:
+def _csv_files(p) -> list[tuple[str, bool]]:
+    """(path, explicitly named) of the recordings a path names."""
+    p = os.fspath(p)
+    if os.path.isdir(p):
+        return [(os.path.join(p, name), False) for name in sorted(os.listdir(p))
+                if name.endswith(".csv") and name != "labels.csv"]
+    if os.path.exists(p):
+        return [(p, True)]
+    raise RecordingError(p, None, "no such file or directory")
+
+
+def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=()) -> list[dict]:
     """Turn paths into tasks; raises RecordingError for a path with no truth."""
-    files: list[tuple[str, bool]] = []  # (path, explicitly named)
-    for p in paths:
-        p = os.fspath(p)
-        if os.path.isdir(p):
-            for name in sorted(os.listdir(p)):
-                if name.endswith(".csv") and name != "labels.csv":
-                    files.append((os.path.join(p, name), False))
-        elif os.path.exists(p):
-            files.append((p, True))
-        else:
-            raise RecordingError(p, None, "no such file or directory")
-    tasks = []
+    files: list[tuple[str, bool]] = [f for p in paths for f in _csv_files(p)]
+    tasks = [{"type": "idle", "path": path, "group": os.path.basename(os.path.dirname(os.path.abspath(path))),
+              "accel_only": accel_only}
+             for p in no_exercise for path, _ in _csv_files(p)]
     labels_cache: dict[str, dict] = {}
     for path, explicit in files:
         stem, _ = os.path.splitext(path)
@@ -58,6 +70,11 @@ def collect_tasks(paths, exercise="auto", accel_only=False) -> list[dict]:
                     raise RecordingError(os.path.join(d, "labels.csv"), None,
                                          f"cannot read labels: {exc}") from None
             code = scoring.mex_code(path)
+            label = labels_cache[d].get(os.path.basename(stem))
+            if label is not None and label["kind"] == "none":
+                tasks.append({"type": "idle", "path": path, "group": os.path.basename(d),
+                              "accel_only": accel_only})
+                continue
             mode = {"02": "bridge", "04": "clam"}.get(code or "", "auto")
             tasks.append({"type": "mex", "path": path, "labels": labels_cache[d], "mode": mode,
                           "accel_only": accel_only})
@@ -92,13 +109,34 @@ def run_task(task: dict, engine: str = "cpython") -> dict:
             "duration_s": dur,
             "n_counts": out["counts"]["total"],
         })
+        res.update(_calibration(out, rec))
+        return res
+    if task["type"] == "idle":
+        out = detect(rec, exercise="auto", engine=engine, gyro=gyro)
+        res = {"kind": "idle", "file": name, "path": task["path"], "group": task["group"],
+               "placement": out["placement"], "sensor": "gyro" if out["gyro"] else "accel",
+               "duration_s": dur, "false_reps": out["counts"]["total"],
+               "false_times": [r["t"] for r in out["reps"] if not r["partial"]],
+               "uncounted_sets": sum(1 for x in out["sets"] if not x["exercise"])}
+        res.update(_calibration(out, rec))
         return res
     out = detect(rec, exercise=task["mode"], engine=engine, gyro=gyro)
     res = scoring.score_mex(task["path"], out["counts"]["total"], dur, task["labels"])
     res.update({"path": task["path"], "mode": task["mode"],
                 "exercise": scoring.MEX_EXERCISE.get(res["code"] or "", "?"),
                 "sensor": "gyro" if out["gyro"] else "accel"})
+    if task["mode"] != "auto":  # the same file in auto mode: counted as the right exercise?
+        auto = detect(rec, exercise="auto", engine=engine, gyro=gyro)
+        res["auto_right"] = sum(1 for r in auto["reps"] if not r["partial"] and r["exercise"] == task["mode"])
+        res["auto_total"] = auto["counts"]["total"]
     return res
+
+
+def _calibration(out: dict, rec) -> dict:
+    """Whether and when (s from the start) the band calibrated on this recording."""
+    cal = out["calibration"]
+    return {"calibrated": bool(cal),
+            "calibrated_after_s": round(cal[0]["t"] - float(rec.t[0]), 1) if cal else None}
 
 
 def _run_one(args):
@@ -128,7 +166,11 @@ def run_tasks(tasks: list[dict], engine="cpython", jobs: int | None = None, quie
 def summarize(results: list[dict]) -> dict:
     sims = [r for r in results if r["kind"] == "sim"]
     mexs = [r for r in results if r["kind"] == "mex"]
+    idles = [r for r in results if r["kind"] == "idle"]
     groups: dict[str, dict] = {}
+    if idles:
+        groups["no_exercise"] = {v: scoring.aggregate([r for r in idles if r["group"] == v])
+                                 for v in sorted({r["group"] for r in idles})}
     for title, key in SIM_GROUPS:
         values = sorted({r[key] for r in sims})
         if values:
@@ -156,11 +198,20 @@ def _sim_row(label: str, a: dict) -> list[str]:
             _f(a["latency_median_s"], "{:+.2f}"), _f(a["latency_max_s"], "{:+.2f}"),
             f"{a['holds_found']}/{a['holds_scored']}",
             _f(a["hold_error_median_s"], "{:.1f}"),
-            f"{a['side_correct']}/{a['side_total']}"]
+            f"{a['side_correct']}/{a['side_total']}",
+            f"{a['sets_within1']}/{a['sets_total']}" if "sets_within1" in a else "-",
+            _cal(a)]
+
+
+def _cal(a: dict) -> str:
+    """'n/m (median s)' of calibrated recordings, or '-' for a single file's row."""
+    if "calibrated_of" in a:
+        return f"{a['calibrated']}/{a['calibrated_of']}" + _f(a["calibrated_after_median_s"], " ({:.0f} s)", "")
+    return _f(a.get("calibrated_after_s"), "{:.0f} s", "no")
 
 
 _SIM_HEAD = ["group", "files", "tp", "fp", "fn", "prec", "recall", "F1", "sets=", "idleFP/h",
-             "lat med", "lat max", "holds", "hold err", "clam side"]
+             "lat med", "lat max", "holds", "hold err", "clam side", "sets ±1", "calibrated"]
 
 
 def _table(rows: list[list[str]], out) -> None:
@@ -205,26 +256,45 @@ def print_report(summary: dict, out=None) -> None:
                          str(r["count"]), verdict])
         _table(rows, out)
         print(file=out)
-        rows = [["group", "files", "in range", "zero ok", "false reps", "hours", "false/h"]]
+        rows = [["group", "files", "in range", "±1", "zero ok", "false reps", "hours", "false/h",
+                 "auto: right exercise"]]
         items = list(summary["groups"].get("mex_exercise", {}).items())
         items.append(("ALL MEx", summary["overall"]))
         for v, a in items:
             m = a["mex"]
+            auto = (f"{m['auto_right_reps']} of {m['labelled_reps']}+ ({m['auto_counted_reps']} counted)"
+                    if m["labelled_reps"] else "-")
             rows.append([str(v), str(m["files"]), f"{m['rep_files_in_range']}/{m['rep_files']}",
+                         f"{m['rep_files_within1']}/{m['rep_files']}",
                          f"{m['zero_files_ok']}/{m['zero_files']}", str(m["no_rep_false_reps"]),
-                         f"{m['no_rep_hours']:.3f}", _f(m["no_rep_false_per_h"], "{:.1f}")])
+                         f"{m['no_rep_hours']:.3f}", _f(m["no_rep_false_per_h"], "{:.1f}"), auto])
         _table(rows, out)
+        print(file=out)
+    idles = [r for r in results if r["kind"] == "idle"]
+    if idles:
+        print("Recordings with no exercise (auto mode: every rep counted is a false rep)", file=out)
+        rows = [["group", "files", "hours", "false reps", "false/h", "sets not counted", "calibrated"]]
+        for v, a in summary["groups"]["no_exercise"].items():
+            n = a["no_exercise"]
+            rows.append([str(v), str(n["files"]), f"{n['hours']:.2f}", str(n["false_reps"]),
+                         _f(n["false_per_h"], "{:.1f}"), str(n["uncounted_sets"]), _cal(n)])
+        _table(rows, out)
+        for r in idles:
+            if r["false_reps"]:
+                print(f"  {r['file']}: {r['false_reps']} false at "
+                      + ", ".join(f"{t:.0f} s" for t in r["false_times"]), file=out)
     if not results:
         print("no recordings with truth found", file=out)
 
 
 def evaluate(paths, exercise: str = "auto", engine: str = "cpython", json: bool = False,
-             jobs: int | None = None, accel_only: bool = False, out=None) -> dict:
-    """Score every recording under `paths`; print a table (or one JSON object)."""
+             jobs: int | None = None, accel_only: bool = False, no_exercise=(), out=None) -> dict:
+    """Score every recording under `paths` (and `no_exercise`); print a table (or one
+    JSON object)."""
     out = out or sys.stdout
-    tasks = collect_tasks(paths, exercise=exercise, accel_only=accel_only)
+    tasks = collect_tasks(paths, exercise=exercise, accel_only=accel_only, no_exercise=no_exercise)
     if not tasks:
-        raise RecordingError(", ".join(os.fspath(p) for p in paths), None,
+        raise RecordingError(", ".join(os.fspath(p) for p in list(paths) + list(no_exercise)), None,
                              "no recordings with truth (NAME.json or labels.csv) found")
     results = run_tasks(tasks, engine=engine, jobs=jobs, quiet=json)
     summary = summarize(results)

@@ -44,6 +44,9 @@ DEFAULT_SETTINGS = {"version": SETTINGS_VERSION, "leg": "right", "placement": "t
                     "targets": dict(DEFAULT_TARGETS), "patient": {}}
 
 EXERCISE_LABEL = {"bridge": "glute bridge", "clam": "clam", "stretch": "hip flexor stretch"}
+# What a person does when the band cannot tell the exercise (it is not calibrated).
+CALIBRATE_HINT = ("walk a few steps before you start (or press calibrate on the band and stand "
+                  "still for 3 s), so it knows how it sits on your leg")
 
 
 class HistoryError(Exception):
@@ -71,8 +74,11 @@ def event_text(kind: str, code: int) -> str:
     """A session event as a person reads it (events table: kind and its code)."""
     if kind == "calibrated":
         how = {"standing": "while you stood", "user": "when asked (button)",
-               "flexion": "from your first movements"}.get(CAL_METHODS.get(code, ""), f"method {code}")
+               "flexion": "from your first movements", "walking": "while you walked"}.get(
+            CAL_METHODS.get(code, ""), f"method {code}")
         return f"calibrated {how}"
+    if kind == "fault" and FAULTS.get(code) == "uncalibrated":
+        return f"a set began before the band was calibrated: {CALIBRATE_HINT}"
     if kind == "fault":
         what = {"bad_sample": "a bad sensor reading", "gap": "a gap in the sensor data"}
         return f"sensor fault: {what.get(FAULTS.get(code, ''), f'code {code}')}"
@@ -245,7 +251,8 @@ def list_sessions(db: Database, since: str | None = None, until: str | None = No
         "   AND r.partial = 0),"
         " (SELECT count(*) FROM reps r WHERE r.device_id = s.device_id AND r.session = s.session"
         "   AND r.partial = 1),"
-        " (SELECT count(*) FROM sets x WHERE x.device_id = s.device_id AND x.session = s.session),"
+        " (SELECT count(*) FROM sets x WHERE x.device_id = s.device_id AND x.session = s.session"
+        "   AND x.exercise != 0),"  # exercise 0: a set the band could not count
         " (SELECT count(*) FROM holds h WHERE h.device_id = s.device_id AND h.session = s.session),"
         " (SELECT coalesce(sum(duration_ms), 0) FROM holds h WHERE h.device_id = s.device_id"
         "   AND h.session = s.session),"
@@ -553,7 +560,7 @@ def stats(db: Database, settings: dict, since: str | None = None, until: str | N
     nsets = {}
     for ex, side, n in db.conn.execute(
             "SELECT x.exercise, x.side, count(*) FROM sets x JOIN sessions s ON s.device_id = x.device_id"
-            f" AND s.session = x.session WHERE {cond} GROUP BY x.exercise, x.side", args):
+            f" AND s.session = x.session WHERE {cond} AND x.exercise != 0 GROUP BY x.exercise, x.side", args):
         nsets[(EXERCISES.get(ex), SIDES.get(side))] = n
     exercises = []
     for (ex, side), e in sorted(per.items()):

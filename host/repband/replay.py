@@ -39,7 +39,7 @@ PLACEMENTS = {"thigh": ev.PLACEMENT_THIGH, "hip": ev.PLACEMENT_HIP}
 CAL_NAMES = {ev.CAL_STANDING: "standing", ev.CAL_USER: "user", ev.CAL_FLEXION: "forward",
              ev.CAL_WALKING: "walking"}
 FAULT_NAMES = {
-    ev.FAULT_BAD_SAMPLE: "bad_sample", ev.FAULT_GAP: "gap",
+    ev.FAULT_BAD_SAMPLE: "bad_sample", ev.FAULT_GAP: "gap", ev.FAULT_UNCALIBRATED: "uncalibrated",
     ev.FAULT_CONFIG_CORRUPT: "config_corrupt", ev.FAULT_CONFIG_VERSION: "config_version",
     ev.FAULT_CONFIG_VALUE: "config_value", ev.FAULT_SENSOR: "sensor",
     ev.FAULT_FIFO_OVERFLOW: "fifo_overflow", ev.FAULT_STORAGE_FULL: "storage_full",

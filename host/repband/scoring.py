@@ -336,10 +336,18 @@ _SIM_SUM = ("tp", "fp", "fn", "neutral_partial", "neutral_other_leg", "fp_tiny",
             "false_holds", "side_correct", "side_total")
 
 
+def _calibration_totals(results: list[dict]) -> dict:
+    """How often and how soon recordings calibrated (sim and no-exercise ones)."""
+    after = sorted(r["calibrated_after_s"] for r in results if r.get("calibrated"))
+    return {"calibrated": len(after), "calibrated_of": len(results),
+            "calibrated_after_median_s": median(after) if after else None}
+
+
 def aggregate(results: list[dict]) -> dict:
-    """Totals over per-file results (sim and/or MEx)."""
+    """Totals over per-file results (sim, MEx and/or recordings with no exercise)."""
     sims = [r for r in results if r.get("kind") == "sim"]
     mexs = [r for r in results if r.get("kind") == "mex"]
+    idles = [r for r in results if r.get("kind") == "idle"]
     out: dict = {"files": len(results)}
     if sims:
         tot: dict = {k: sum(r[k] for r in sims) for k in _SIM_SUM}
@@ -347,7 +355,18 @@ def aggregate(results: list[dict]) -> dict:
         tot["hold_errors"] = [x for r in sims for x in r["hold_errors"]]
         tot.update(_derived(tot))
         del tot["latencies"], tot["hold_errors"]
+        sets = [x for r in sims for x in r["sets"]]
+        tot["sets_within1"] = sum(1 for x in sets if x["count"] - 1 <= x["counted"] <= x["count"] + x["n_partial"] + 1)
+        tot["sets_within1_frac"] = tot["sets_within1"] / len(sets) if sets else None
+        tot.update(_calibration_totals(sims))
         out["sim"] = dict(files=len(sims), **tot)
+    if idles:
+        hours = sum(r["duration_s"] for r in idles) / 3600.0
+        fr = sum(r["false_reps"] for r in idles)
+        out["no_exercise"] = {"files": len(idles), "hours": hours, "false_reps": fr,
+                              "false_per_h": fr / hours if hours > 0 else None,
+                              "uncounted_sets": sum(r["uncounted_sets"] for r in idles),
+                              **_calibration_totals(idles)}
     if mexs:
         scored = [r for r in mexs if r["in_range"] is not None]
         rep_files = [r for r in scored if r["label"] in ("bridge", "clam")]
@@ -355,10 +374,15 @@ def aggregate(results: list[dict]) -> dict:
         no_rep = [r for r in mexs if r["label"] == "no_rep"]
         false_reps = sum(r["false_reps"] for r in no_rep)
         false_s = sum(r["false_s"] for r in no_rep)
+        auto = [r for r in rep_files if "auto_right" in r]
         out["mex"] = {
             "files": len(mexs),
             "rep_files": len(rep_files),
             "rep_files_in_range": sum(r["in_range"] for r in rep_files),
+            "rep_files_within1": sum(r["lo"] - 1 <= r["count"] <= r["hi"] + 1 for r in rep_files),
+            "auto_right_reps": sum(r["auto_right"] for r in auto),
+            "auto_counted_reps": sum(r["auto_total"] for r in auto),
+            "labelled_reps": sum(r["lo"] for r in auto),
             "rep_in_range_frac": (sum(r["in_range"] for r in rep_files) / len(rep_files)
                                   if rep_files else None),
             "zero_files": len(zero_files),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from repband.history import CALIBRATE_HINT
+
 
 def human_summary(res: dict, name: str = "", out=None) -> None:
     """A short readable account of a replay result (used by `replay` and `demo`)."""
@@ -21,6 +23,10 @@ def human_summary(res: dict, name: str = "", out=None) -> None:
           + (f" ({', '.join(parts)})" if parts else "")
           + (f"; partial reps: {counts['partial']}" if counts.get("partial") else ""), file=out)
     for i, s in enumerate(res.get("sets", []), 1):
+        if not s.get("exercise"):
+            print(f"  set {i}: not counted, {s['count']} alike movements {s['t_start']:.1f}-{s['t_end']:.1f} s"
+                  " that the band could not name: it was not calibrated", file=out)
+            continue
         side = f" {s['side']}" if s.get("side") else ""
         print(f"  set {i}: {s['exercise']}{side} x{s['count']}"
               + (f" (+{s['n_partial']} partial)" if s.get("n_partial") else "")
@@ -38,6 +44,8 @@ def human_summary(res: dict, name: str = "", out=None) -> None:
         side = h.get("side") or "unknown side"
         print(f"  hold: hip flexor stretch ({side}) {h['t_start']:.1f}-{h['t_end']:.1f} s, "
               f"{h['duration_s']:.0f} s", file=out)
-    fc = res.get("fault_counts") or {}
+    fc = dict(res.get("fault_counts") or {})
+    if fc.pop("uncalibrated", 0):
+        print(f"  to count such sets, {CALIBRATE_HINT}", file=out)
     if fc:
         print("  sensor faults: " + ", ".join(f"{k} {v}" for k, v in fc.items()), file=out)
