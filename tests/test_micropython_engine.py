@@ -138,7 +138,7 @@ def test_run_bench_json(capsys):
     assert len(out) == 1
     res = json.loads(out[0])
     for key in ("core_fuel_per_sample", "core_heap_bytes_per_sample", "core_heap_after_import",
-                "cpython_samples_per_s", "loop_fuel_per_sample"):
+                "cpython_samples_per_s", "loop_fuel_per_sample", "csv_rows_per_s", "virtual_speedup"):
         assert isinstance(res[key], (int, float)) and res[key] >= 0, key
     assert res["cpython_samples_per_s"] > 1000
 

@@ -136,6 +136,36 @@ def cpython_rate(samples: np.ndarray, leg: int, placement: int, mode: int, gyro:
     return best
 
 
+def host_rates() -> dict:
+    """Host-side speeds, figures here rather than timed tests: a 35 000-row recording
+    CSV read and converted to samples (rows per second), and the virtual band running
+    a simulated set of bridges (simulated seconds per wall second)."""
+    import tempfile
+    from pathlib import Path
+
+    from repband.recording import Recording, read_csv, to_samples, write_csv
+    from repband.sim import simulate
+    from repband.virtual import run_virtual
+
+    n = 35000
+    rng = np.random.default_rng(2)
+    rec = Recording(t=np.arange(n) / 104.0 + 3.0, acc=rng.normal(0, 1, (n, 3)),
+                    gyro=rng.normal(0, 30, (n, 3)), meta={"rate_hz": "104"})
+    with tempfile.TemporaryDirectory(prefix="repband-bench-") as tmp:
+        path = Path(tmp) / "big.csv"
+        write_csv(path, rec)
+        t0 = time.perf_counter()
+        to_samples(read_csv(path))
+        csv_s = time.perf_counter() - t0
+    sim, _ = simulate("bridges", seed=1)
+    t0 = time.perf_counter()
+    dev = run_virtual(sim)
+    wall = time.perf_counter() - t0
+    simulated = dev.now_s
+    dev.close()
+    return {"csv_rows_per_s": n / csv_s, "virtual_speedup": simulated / wall}
+
+
 def collect(minutes: float = 3.0) -> dict:
     from repcore import events
 
@@ -157,6 +187,7 @@ def collect(minutes: float = 3.0) -> dict:
 
     res.update({f"sync_{k}": v for k, v in bench_sync().items()})
     res.update(bench_live_latency())
+    res.update(host_rates())
     res["source"] = source
     res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
     res["micropython_wall_s"] = mpy_wall
@@ -196,6 +227,8 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     print("CPython:")
     print(f"  cpython_samples_per_s       {res['cpython_samples_per_s']:10.0f}"
           f"  ({res['cpython_samples_per_s'] / FS_HZ / 3600:.1f} h of 104 Hz data per s)")
+    print(f"  csv_rows_per_s              {res['csv_rows_per_s']:10.0f}  (recording CSV read + to samples)")
+    print(f"  virtual_speedup             {res['virtual_speedup']:10.0f}  (the virtual band: simulated s per wall s)")
     print("BLE link (modelled: MTU 185, 15 ms interval, 4 packets per interval):")
     print(f"  sync of {res['sync_sessions']} sessions ({res['sync_records']} records):"
           f" {res['sync_model_link_s']:.2f} s on the link (target <= {res['sync_target_link_s']:g} s),"
