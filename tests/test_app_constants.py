@@ -33,7 +33,7 @@ def _inlined():
 def _definition(name):
     """Where an inlined constant is defined, and its value there (None: app-private)."""
     from app import app as fw_app
-    from app import ble
+    from app import ble, hal, safeboot
 
     public = name[1:]
     if name.startswith("_ST_"):
@@ -42,8 +42,9 @@ def _definition(name):
         return "repband.virtual.bluetooth (MicroPython's codes)", getattr(emulated_bt, name)
     if hasattr(protocol, public):
         return "repcore.protocol", getattr(protocol, public)
-    if hasattr(ble, public):
-        return "app.ble", getattr(ble, public)
+    for mod in (ble, safeboot, hal):
+        if hasattr(mod, public):
+            return mod.__name__, getattr(mod, public)
     return None
 
 
@@ -59,7 +60,7 @@ def test_inlined_constants_equal_their_definitions():
     # Not vacuous: the protocol values the app inlines, the states and the IRQ codes.
     assert {"_CTRL_START", "_CTRL_IDENTIFY", "_RESULT_INVALID", "_LIVE_STORAGE_FULL",
             "_LIVE_SENSOR_FAULT", "_ST_RUN", "_ST_SLEEP", "_FRAME_MAX",
-            "_IRQ_GATTS_WRITE", "_IRQ_SET_SECRET"} <= tied
+            "_IRQ_GATTS_WRITE", "_IRQ_SET_SECRET", "_BUSY_MS", "_HEALTHY_MS", "_OUT_LED"} <= tied
 
 
 def test_a_private_constant_has_one_value_across_modules():

@@ -3,7 +3,8 @@ end or an opened pairing window, then slow (about 1 s); stopped while connected 
 stack stops it at a connection) and while the band sleeps.
 
 `Advertising` is a mixin of app.ble.BandService (its state is set in
-BandService.__init__: `_advertising`, `_adv_fast_until`, `_adv`, `_resp`).
+BandService.__init__: `_advertising`, `_adv_fast_from`, `_adv`, `_resp`). The app's task
+runs it (BandService.poll and the app's calls), never the IRQ handler.
 """
 # pyright: reportAttributeAccessIssue=false
 # (a mixin: the attributes are BandService's, set in its __init__ and the other mixins)
@@ -26,7 +27,7 @@ def uuid128_le(s):
 
 class Advertising:
     def stop_advertising(self):
-        self._adv_fast_until = -1
+        self._adv_fast_from = -1
         if self._advertising:
             self._ble.gap_advertise(None)
         self._advertising = 0
@@ -34,11 +35,8 @@ class Advertising:
     def advertise(self, fast=True):
         """Advertise fast (then slow after FAST_WINDOW_MS) or slow; no-op while connected
         (advertising starts again at the disconnect)."""
-        if fast:
-            self._adv_fast_until = self.now_ms() + FAST_WINDOW_MS
-        else:
-            self._adv_fast_until = -1
-        if self._conn is None:
+        self._adv_fast_from = self._ticks() if fast else -1
+        if self._link is None:
             self._start_adv(FAST_ADV_US if fast else SLOW_ADV_US)
 
     def _start_adv(self, interval):
@@ -46,8 +44,8 @@ class Advertising:
             self._ble.gap_advertise(interval, self._adv, resp_data=self._resp)
             self._advertising = interval
 
-    def _advertise_tick(self, now):
+    def _advertise_tick(self):
         """While nobody is connected (poll): fast advertising turns slow when its
         window is over."""
-        if self._advertising == FAST_ADV_US and now - self._adv_fast_until >= 0:
+        if self._advertising == FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < FAST_WINDOW_MS:
             self._start_adv(SLOW_ADV_US)

@@ -48,6 +48,7 @@ ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
 ST_OFF = const(5)
 
 WDT_MS = const(10000)
+_HEALTHY_MS = const(60000)  # app.safeboot.HEALTHY_MS: then `on_healthy()` (main.py's)
 STALL_MS = const(5000)  # sampling silent this long: stop feeding the watchdog
 LOG_CAPACITY = 262144
 
@@ -58,10 +59,11 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
     `radio`: a bluetooth.BLE object (boards with bluetooth) to run the GATT service
     (app.ble) on, `bt` the module its UUIDs come from (default: `bluetooth`).
     `detector` builds the detector (tests wrap it to see the samples), `store` the
-    session log (repcore.store.SessionLog)."""
+    session log (repcore.store.SessionLog). `on_healthy()` is called once the app has
+    run _HEALTHY_MS (main.py: the crash count of app.safeboot starts again)."""
 
     def __init__(self, hal, board, ble=None, detector=Detector, log_capacity=LOG_CAPACITY,
-                 radio=None, bt=None, store=SessionLog):
+                 radio=None, bt=None, store=SessionLog, on_healthy=None):
         self.hal = hal
         self.board = board
         self.ble = ble
@@ -88,11 +90,14 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.battery = -1  # percent, -1 unknown
         self._low_warned = False
         self.running = False
-        # clock
+        # clock (app.clock): times are ms since the time base, `_base_s` s after boot
         self._t0 = 0
-        self._up = 0  # ms since boot (accumulated: ticks wrap)
+        self._up = 0  # CPU clock, ms since the base (accumulated: ticks wrap)
+        self._base_s = 0
+        self._bat_due = 0  # when the battery is read next (app.power)
+        self._press_up = -1  # when the button press began (app.buttons)
         # sample time
-        self._t = 0  # time of the last sample pushed, ms since boot
+        self._t = 0  # time of the last sample pushed
         self._frac = 0  # sub-ms remainder, in 1/odr_mhz ms
         self._odr = 104000  # samples per 1000 s (mHz): the rate estimate
         self._anchor_up = 0
@@ -109,6 +114,7 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self._full_signalled = False
         self._until = -1
         self.wdt_ms = WDT_MS
+        self.on_healthy = on_healthy
 
     def boot(self):
         """Everything before the tasks: power latch, config, session log, IMU."""
@@ -202,11 +208,11 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
 
     async def supervisor(self, until_ms=-1):
         """The main loop: the watchdog is fed only while sampling makes progress.
-        Returns at `until_ms` of uptime (read from `_until`, so it can be moved)."""
+        Returns at `until_ms` ms since boot (`stop_at` moves it)."""
         hal = self.hal
         hal.wdt_start(self.wdt_ms)
         if until_ms >= 0:
-            self._until = until_ms
+            self.stop_at(until_ms)
         beat = -1
         while self.running:
             up = self.uptime()
@@ -215,18 +221,21 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
                 self._beat_up = up
             if up - self._beat_up < STALL_MS:
                 hal.wdt_feed()
+                if self.on_healthy is not None and up >= _HEALTHY_MS:
+                    self.on_healthy()  # no crash loop: the crash count starts again
+                    self.on_healthy = None
             if self._until >= 0 and up >= self._until:
                 break
             await hal.sleep_ms(SUPERVISE_MS)
 
     async def main(self, until_ms=-1):
-        """Boot, run every task; returns at `until_ms` of uptime (virtual device) or
-        never (the board)."""
+        """Boot, run every task; returns at `until_ms` ms since boot (virtual device)
+        or never (the board)."""
         import asyncio
 
         if self.state == ST_BOOT:
             self.boot()
-        self._until = until_ms
+        self.stop_at(until_ms)
         self.running = True
         tasks = [
             asyncio.create_task(self.sampling_task()),

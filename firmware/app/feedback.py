@@ -69,14 +69,11 @@ class Feedback:
         self.hal.output(_ALL, False)
 
     async def run(self):
-        import asyncio
-
-        self._wake = asyncio.Event()
         hal = self.hal
+        self._wake = hal.flag()
         while True:
             if not self.queue:
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wake.wait()  # play() sets it
                 continue
             name = self.queue.pop(0)
             mask, steps = PATTERNS[name]

@@ -1,6 +1,8 @@
 """The app's side of the GATT service (app.ble, on boards with `bluetooth`): starting
 it, the control point's commands, the host's clock, the live flags, the published
-settings, and the task that polls it (every 10-200 ms: busy, connected, idle).
+settings, and the task that polls it: when the service has news (its IRQ handler and
+the app's changes set a flag), every 10 ms while it streams, else when its next timed
+change is due (advertising turning slow, the pairing window closing; 10 s at most).
 
 Nothing here imports app.ble or repcore.protocol until the radio starts: a board
 without bluetooth never loads them, so the protocol values the app needs are inlined.
@@ -16,9 +18,7 @@ from app import config as cfgmod
 
 FIRMWARE = "1.0"  # Device Information firmware revision
 
-BLE_BUSY_MS = const(10)  # BLE poll period while a report / indication is pending
-BLE_CONN_MS = const(30)  # ...while connected and idle
-BLE_IDLE_MS = const(200)  # ...while advertising (fast-to-slow switch only)
+_BUSY_MS = const(10)  # app.ble.BUSY_MS: poll period while a report / indication is pending
 
 # repcore.protocol values, here so that a board without bluetooth never imports it.
 _CTRL_START = const(1)
@@ -57,7 +57,8 @@ class Radio:
 
         hal = self.hal
         svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
-                          on_time=self._on_time, uptime_ms=self.uptime,
+                          on_time=self._on_time, ticks_ms=hal.ticks_ms, ticks_diff=hal.ticks_diff,
+                          uptime_s=self.uptime_s, wake=hal.flag(),
                           model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
                           secrets=Secrets(hal.root + "/bonds.json"))
         try:
@@ -132,16 +133,16 @@ class Radio:
                          cfg["low_battery_pct"])
 
     async def ble_task(self):
-        """Poll the GATT service: often while it has work, rarely while nobody listens."""
+        """Poll the GATT service when it has news, often while it streams."""
         hal = self.hal
         svc = self.svc
         while self.running and svc is not None:
-            ms = BLE_IDLE_MS
+            busy = False
             try:
-                if svc.poll():
-                    ms = BLE_BUSY_MS
-                elif svc.connected:
-                    ms = BLE_CONN_MS
+                busy = svc.poll()
             except Exception as e:  # the radio must never stop the app
                 hal.log("ble: %r" % (e,))
-            await hal.sleep_ms(ms)
+            if busy:
+                await hal.sleep_ms(_BUSY_MS)
+            else:
+                await hal.wait_ms(svc.wake, svc.due_ms())

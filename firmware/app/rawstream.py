@@ -16,7 +16,7 @@ class RawStream:
     def push_raw(self, t_ms, samples, n):
         """Queue `n` samples (flat: ax ay az gx gy gz each, int16 counts), the first at
         `t_ms`, spaced raw_period_10us apart. Packets fill to the link's MTU."""
-        c = self._conn
+        c = self._link
         if not self.raw_on or c is None or not self.encrypted:
             return
         per = P.raw_samples_per_packet(c.mtu if c.mtu - 3 <= _FRAME_MAX else _FRAME_MAX + 3)
@@ -49,6 +49,7 @@ class RawStream:
             self._raw_q.pop(0)  # the host sees the gap in the packet seq
             self.raw_dropped += 1
         self._raw_q.append(pk)
+        self._wake()
 
     def _send_raw(self, budget):
         while budget > 0 and self._raw_q:

@@ -91,7 +91,7 @@ class Reports:
         return rec
 
     def _build_frame(self):
-        c = self._conn
+        c = self._link
         cap = _FRAME_MAX if c is None or c.mtu - 3 > _FRAME_MAX else c.mtu - 3
         f = self._frame
         n = 1

@@ -18,7 +18,7 @@ can signal each rep and the set's target.
 from repcore.compat import const
 from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET
 
-from repcore.records import END_REBOOT, K_SESSION_END, K_SESSION_START, encode_event
+from repcore.records import END_REBOOT, K_HOLD, K_SESSION_END, K_SESSION_START, K_SET, encode_event
 from repcore.store import StoreFull
 
 # Cues for the feedback player (names of app.feedback patterns).
@@ -44,6 +44,7 @@ class Sessions:
 
     def __init__(self, log, idle_ms=180000, target_reps=10):
         self.log = log
+        self.base_s = 0  # the app's time base, s since boot: times here are ms since it
         self.idle_ms = idle_ms
         self.target_reps = target_reps
         self.active = False
@@ -75,6 +76,13 @@ class Sessions:
         log = self.log
         if log is None:
             return True
+        b = self.base_s
+        if b:  # records carry ms since boot
+            k = rec[0]
+            rec = list(rec)
+            rec[1] += b * 1000
+            if k == K_HOLD or k == K_SET or k == K_SESSION_END:
+                rec[2] += b * 1000  # an end time too
         try:
             log.append_event(rec, self.sid if self.active else 0)
         except StoreFull:
@@ -87,6 +95,15 @@ class Sessions:
         self.written += 1
         self.full = False
         return True
+
+    def rebase(self, ms):
+        """The app's time base moved `ms` (whole seconds) forward."""
+        self.base_s += ms // 1000
+        self.t0 -= ms
+        self.t_last -= ms
+        ft = self._fault_t
+        for code in ft:
+            ft[code] -= ms
 
     def _dropped(self):
         self.dropped += 1

@@ -582,39 +582,10 @@ def lsm6ds3_fifo_stream(samples) -> bytes:
 
 
 _BENCH_BOARD = "xiao_esp32s3_lsm6ds3"
-# The app bench's driver: a prelude per engine, then APP_BENCH_DRIVER (run at module
-# level: the WASI build's collector must not run inside function frames). A prelude
-# defines ROOT (the scratch directory the app's config and log go to), FIFO (the FIFO
-# byte stream file), rom_bytes (heap the ROMFS image buffer takes), and cost() /
-# spent(a, b): a clock and what passed between two of its readings.
-_APP_BENCH_WASI = """
-import gc, sys
-sys.path.insert(0, '/w')
-ROOT = '/w/flash'
-FIFO = '/w/fifo.bin'
-rom_bytes = 0
-if ROMFS:
-    # The firmware as a ROMFS image: bytecode runs in place. On the board the image
-    # sits in memory-mapped flash; here it is a buffer allocated before the baseline.
-    import vfs
-    f = open('/w/firmware.romfs', 'rb')
-    rom = f.read()
-    f.close()
-    rom_bytes = len(rom)
-    vfs.mount(vfs.VfsRom(rom), '/rom')
-    sys.path.insert(0, '/rom')
-import host
-
-def cost():
-    return int(host.call('fuel', ''))
-
-def spent(a, b):
-    return a - b  # fuel counts down
-"""
-APP_BENCH_DRIVER = """
-gc.collect()
-h_start = gc.mem_alloc()
-
+# The board's parts the app meets, as stand-ins in the guest (plain MicroPython, also
+# valid CPython): the LSM6DS3TR-C on its bus, the HAL (ticks that wrap at 2^30 as the
+# board's, from TICKS0), the radio and the `bluetooth` names app.ble uses.
+_APP_STANDINS = """
 class Bus:
     # The LSM6DS3TR-C as the driver sees it: WHO_AM_I, reset done, and a FIFO that
     # holds DRAIN samples at each read of FIFO_STATUS, served from a preloaded chunk.
@@ -656,10 +627,16 @@ class Hal:
         self.board = board
         self.bus = bus
         self.ms = 0
+        self.wake_ms = -1  # light sleep ends at this ms (-1: never by itself)
     def ticks_ms(self):
-        return self.ms
+        return (self.ms + TICKS0) & 0x3FFFFFFF
     def ticks_diff(self, a, b):
-        return a - b
+        return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+    def light_sleep(self, ms, imu_wake):
+        self.ms += ms
+        return 0 <= self.wake_ms <= self.ms
+    def wdt_feed(self):
+        pass
     def i2c(self):
         return self.bus
     def bus_reset(self):
@@ -675,6 +652,12 @@ class Hal:
     def battery_mv(self):
         return -1
     def log(self, msg):
+        pass
+    def flag(self):
+        return Flag()
+
+class Flag:  # asyncio.ThreadSafeFlag's side the app's code calls outside its tasks
+    def set(self):
         pass
 
 class Radio:
@@ -716,6 +699,40 @@ class UUID:
 
 class BT:  # the bluetooth module's names app.ble uses
     UUID = UUID
+"""
+# The app bench's driver: a prelude per engine, then APP_BENCH_DRIVER (run at module
+# level: the WASI build's collector must not run inside function frames). A prelude
+# defines ROOT (the scratch directory the app's config and log go to), FIFO (the FIFO
+# byte stream file), rom_bytes (heap the ROMFS image buffer takes), and cost() /
+# spent(a, b): a clock and what passed between two of its readings.
+_APP_BENCH_WASI = """
+import gc, sys
+sys.path.insert(0, '/w')
+ROOT = '/w/flash'
+FIFO = '/w/fifo.bin'
+rom_bytes = 0
+if ROMFS:
+    # The firmware as a ROMFS image: bytecode runs in place. On the board the image
+    # sits in memory-mapped flash; here it is a buffer allocated before the baseline.
+    import vfs
+    f = open('/w/firmware.romfs', 'rb')
+    rom = f.read()
+    f.close()
+    rom_bytes = len(rom)
+    vfs.mount(vfs.VfsRom(rom), '/rom')
+    sys.path.insert(0, '/rom')
+import host
+
+def cost():
+    return int(host.call('fuel', ''))
+
+def spent(a, b):
+    return a - b  # fuel counts down
+"""
+APP_BENCH_DRIVER = """
+gc.collect()
+h_start = gc.mem_alloc()
+""" + _APP_STANDINS + """
 
 bus = Bus()
 hal = Hal(None, bus)
@@ -829,7 +846,7 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
                 (tmp_path / dev_path[1:]).write_bytes(data)
         (tmp_path / "flash").mkdir()
         (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
-        code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n"
+        code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\nTICKS0 = 0\n"
                 f"BOARD = {_BENCH_BOARD!r}\n" + _APP_BENCH_WASI + APP_BENCH_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
     raw: dict[str, int] = {}
@@ -853,3 +870,136 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         "app_records_dropped": raw["dropped"],
         "app_modules": modules,
     }
+
+
+# ---------------------------------------------------------------------------
+# The whole app across 2^30 ms of uptime (12.4 days) and the ticks wrap
+
+APP_WRAP_DRIVER = """
+import gc
+gc.disable()
+""" + _APP_STANDINS + """
+from repcore.detector import Detector
+from repcore import records
+
+class Seen(Detector):
+    # The detector as the app gives it samples: notes the largest time (a time past
+    # 2^30 - 1 is a long int on the board: heap and fuel for every sample).
+    t_max = 0
+    def push(self, t, ax, ay, az, gx, gy, gz):
+        if t > Seen.t_max:
+            Seen.t_max = t
+        return Detector.push(self, t, ax, ay, az, gx, gy, gz)
+
+f = open(FIFO, 'rb')
+stream = f.read()
+f.close()
+still = stream[-12:] * DRAIN  # the last sample, held: the band put down
+
+bus = Bus()
+hal = Hal(None, bus)
+import boards
+board = boards.load(BOARD)
+hal.board = board
+from app.app import App
+app = App(hal, board, radio=Radio(), bt=BT(), detector=Seen)
+app.boot()
+app.running = True  # as in App.main (the sleep loop runs while it is)
+
+def drain_all(data, until_ms):
+    bus.mv = memoryview(data)
+    bus.pos = 0
+    bus.end = len(data)
+    while bus.pos < bus.end or hal.ms < until_ms:
+        if bus.pos >= bus.end:
+            bus.pos = 0  # the held sample again
+        hal.ms += DRAIN_MS
+        app.drain()
+        app._check_clock()
+        app.after_drain()
+
+drain_all(stream, 0)
+drain_all(still, hal.ms + IDLE_MS)  # the session ends idle
+print('A', app.sessions.sessions, app.sessions.total_reps)
+hal.wake_ms = hal.ms + SLEEP_MS  # motion wakes it SLEEP_MS later
+app.sleep()
+print('W', hal.ms, app.state)
+drain_all(stream, 0)
+drain_all(still, hal.ms + IDLE_MS)
+print('B', app.sessions.sessions, app.sessions.total_reps)
+# (getattr: the same driver reads a firmware from before the time base, for comparison)
+print('T', Seen.t_max, app._up, app._t, getattr(app, '_base_s', 0),
+      app.uptime_s() if hasattr(app, 'uptime_s') else app.uptime() // 1000, hal.ms)
+for k in ('_up', '_t', '_anchor_up', '_last_active', '_beat_up', '_retry_up', '_bat_due', '_until'):
+    v = getattr(app, k, 0)
+    if v > 0x3FFFFFFF or v < -0x40000000:
+        print('LONG', k, v)
+for rec in app.log.read_from(0):
+    h, v = records.fields(rec)
+    print('R', h[2], h[5], h[7], h[8], h[9])
+print('DONE')
+"""
+
+
+def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float = 13.0,
+                        idle_s: int = 240, ticks0: int = (1 << 30) - 60_000) -> dict:
+    """The firmware app (its .py sources) on the XIAO build through `samples`, put down
+    until its session ends, asleep `sleep_days` (in light sleep, 4 s at a time as on the
+    board), woken by motion and through `samples` again; the stand-in HAL's ticks wrap
+    at 2^30 like the board's, starting at `ticks0`. `engine`: "micropython" (the WASI
+    build) or "cpython" (this interpreter). Returns what the app did: sessions and reps
+    before and after the sleep, the largest time its detector was given and the times it
+    carries after (`t_max`, `up`, `t`, `base_s`, `uptime_s`, `ms` the stand-in clock since
+    power-on), the names of any time attribute holding a long int, and its records
+    (kind, boot, t_ms, epoch_s, session)."""
+    arr = _check_samples(samples)
+    consts = (f"CHUNK = 208\nDRAIN = 26\nDRAIN_MS = 250\nTICKS0 = {int(ticks0)}\n"
+              f"BOARD = {_BENCH_BOARD!r}\nIDLE_MS = {int(idle_s) * 1000}\n"
+              f"SLEEP_MS = {int(sleep_days * 86400 * 1000)}\n")
+    with tempfile.TemporaryDirectory(prefix="repband-wrap-") as tmp:
+        tmp_path = Path(tmp)
+        (tmp_path / "flash").mkdir()
+        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+        if engine == "micropython":
+            fw = firmware_root()
+            for pkg in ("repcore", "app", "drivers", "boards"):
+                shutil.copytree(fw / pkg, tmp_path / pkg)
+            code = ("import sys\nsys.path.insert(0, '/w')\nROOT = '/w/flash'\nFIFO = '/w/fifo.bin'\n"
+                    + consts + APP_WRAP_DRIVER)
+            out = run_guest(code, tmp_path, heap_bytes=192 * 1024 * 1024).stdout  # no GC: see above
+        elif engine == "cpython":
+            import contextlib
+            import io
+
+            from repband.firmware import import_firmware
+
+            import_firmware()
+            buf = io.StringIO()
+            code = (f"ROOT = {str(tmp_path / 'flash')!r}\nFIFO = {str(tmp_path / 'fifo.bin')!r}\n"
+                    + consts + APP_WRAP_DRIVER)
+            with contextlib.redirect_stdout(buf):
+                exec(compile(code, "<app-wrap-driver>", "exec"), {"__name__": "__wrap__"})
+            out = buf.getvalue()
+        else:
+            raise ValueError(f"engine must be micropython or cpython, not {engine!r}")
+    if "DONE" not in out.splitlines():
+        raise MicroPythonError(f"the app across the wrap did not finish ({engine}):\n{out[-2000:]}")
+    res: dict = {"records": [], "long": []}
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "A":
+            res["before"] = (int(f[1]), int(f[2]))
+        elif f[0] == "B":
+            res["after"] = (int(f[1]), int(f[2]))
+        elif f[0] == "W":
+            res["woke_ms"] = int(f[1])
+        elif f[0] == "T":
+            for k, v in zip(("t_max", "up", "t", "base_s", "uptime_s", "ms"), f[1:]):
+                res[k] = int(v)
+        elif f[0] == "LONG":
+            res["long"].append(f[1])
+        elif f[0] == "R":
+            res["records"].append(tuple(int(x) for x in f[1:]))
+    return res
