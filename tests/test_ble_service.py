@@ -16,7 +16,7 @@ for p in (ROOT / "firmware", ROOT / "host"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from app.advertising import FAST_ADV_US, SLOW_ADV_US  # noqa: E402
+from app.ble import FAST_ADV_US, SLOW_ADV_US  # noqa: E402
 from app.ble import PAIR_WINDOW_MS, BandService, Secrets  # noqa: E402
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink,  # noqa: E402
                           check_version, control, read_status, set_time)

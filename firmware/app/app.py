@@ -28,6 +28,7 @@ from repcore.records import END_BUTTON, END_HOST
 from repcore.store import SessionLog, StoreError
 
 from app import config as cfgmod
+from app import unload
 from app.activity import Activity
 from app.buttons import Buttons
 from app.clock import Clock
@@ -35,7 +36,7 @@ from app.feedback import Feedback
 from app.power import SUPERVISE_MS, Power
 from app.radio import Radio
 from app.sampling import MAX_SAMPLES, RETRY_MIN_MS, Sampling
-from app.session import Sessions, recover
+from app.session import Sessions
 
 _CFG_FAULTS = (0, FAULT_CONFIG_CORRUPT, FAULT_CONFIG_VERSION, FAULT_CONFIG_VALUE)
 
@@ -70,7 +71,6 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.radio = radio
         self.bt = bt
         self.svc = None  # app.ble.BandService once started
-        self._stamp = None
         self._make_detector = detector
         self._make_log = store
         self.log_capacity = log_capacity
@@ -142,11 +142,14 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.sessions = Sessions(self.log, cfg["session_idle_s"] * 1000, cfg["target_reps"])
         if self.log is not None:
             try:
+                from app.recovery import recover
+
                 sid = recover(self.log)
                 if sid:
                     hal.log("closed session %d cut short before this boot" % sid)
             except Exception as e:  # a damaged log must not stop the boot
                 hal.log("session recovery failed: %r" % (e,))
+            unload("app.recovery")  # once per boot: its code is not kept in RAM
         else:
             self._app_fault(FAULT_STORAGE)
         self.feedback.configure(cfg)

@@ -36,24 +36,24 @@ down, the status value, advertising, errors. The pairing decisions are the
 exception: the stack waits for their answer (app.security), and they read the clock
 without changing any state the app's task writes.
 
-The service is put together the way aioble splits a stack, one module per idea:
-  app.advertising  fast/slow advertising      app.security   pairing window, bond keys
-  app.live         live, status, battery,     app.reports    the RACP and the records
-                   settings, time values                     report
-  app.rawstream    the raw sample stream
-Here: registration, the connection, the IRQ handler, poll(), notify / indicate, the
+The service is put together the way aioble splits a stack, one module per idea
+(app.gatt, the GATT table, runs once at start() and is dropped after; app.reports and
+app.rawstream are imported when the host first needs them):
+  app.security   pairing window, bond keys   app.live       live, status, battery,
+  app.reports    the RACP and the records                   settings, time values
+                 report (Reports)            app.rawstream  the raw sample stream
+Here: the connection, the IRQ handler, poll(), advertising, notify / indicate, the
 control point.
 
 The class takes the `ble` object, the `bluetooth` module (for UUID) and the clock as
 arguments, so CPython tests run it against repband.virtual.bluetooth.
 """
+# pyright: reportAttributeAccessIssue=false
+# (the handles h_* are set by app.gatt.register at start(), which pyright cannot see)
 from repcore import protocol as P
 from repcore.compat import const
 
-from app.advertising import FAST_WINDOW_MS, Advertising, uuid128_le
 from app.live import Live
-from app.rawstream import RawStream
-from app.reports import Reports
 from app.security import PAIR_WINDOW_MS, Pairing, Secrets
 
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -64,17 +64,12 @@ _IRQ_MTU_EXCHANGED = const(21)
 _IRQ_ENCRYPTION_UPDATE = const(28)  # ...to _IRQ_SET_SECRET (30): app.security
 _IRQ_SET_SECRET = const(30)
 
-_F_READ = const(0x0002)
-_F_WRITE = const(0x0008)
-_F_NOTIFY = const(0x0010)
-_F_INDICATE = const(0x0020)
-_F_READ_ENC = const(0x0200)  # NimBLE (esp32): ATT error 0x0F on an unencrypted link
-_F_WRITE_ENC = const(0x1000)
 
-_IO_NO_INPUT_OUTPUT = const(3)
 
-MTU_PREFERRED = const(247)
-FRAME_MAX = const(244)  # MTU_PREFERRED - 3
+FRAME_MAX = const(244)  # app.gatt.MTU_PREFERRED - 3
+FAST_ADV_US = const(100000)  # 100 ms for FAST_WINDOW_MS after boot, disconnect, session end
+SLOW_ADV_US = const(1022500)  # then about 1 s (iOS-friendly value)
+FAST_WINDOW_MS = const(30000)
 BUSY_MS = const(10)  # poll period while poll() says busy (the stack does not say when its buffers free up)
 IDLE_MS = const(10000)  # otherwise at the latest this often
 BURST = const(4)  # notifications handed to the stack per poll at most
@@ -96,7 +91,7 @@ class _Conn:
         self.paired = False  # a fresh pairing inside the window: its keys are stored
 
 
-class BandService(Advertising, Pairing, Live, Reports, RawStream):
+class BandService(Pairing, Live):
     """The GATT server. One central at a time (advertising stops while connected)."""
 
     def __init__(self, ble, log, bt=None, on_control=None, on_time=None, ticks_ms=None,
@@ -140,12 +135,11 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         self.errors = 0  # notifications / indications the stack refused
         self.last_error = ""
         self._pair_from = -1  # ticks the pairing window opened at, -1 closed
-        # advertising (app.advertising)
+        # advertising (below)
         self._adv_fast_from = -1
         self._advertising = 0  # 0 off, else the interval in us
-        self._adv = b"\x02\x01\x06" + bytes((17, 0x07)) + uuid128_le(P.SERVICE_UUID)
-        nm = name.encode()[:26]
-        self._resp = bytes((len(nm) + 1, 0x09)) + nm
+        self._adv = b""  # the advertising payload and scan response (app.gatt, at start())
+        self._resp = b""
         # live state (app.live)
         self._live = bytearray(P.LIVE_SIZE)
         self._live_dirty = True
@@ -165,25 +159,9 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         self._status_seq = -1  # the log's next_seq and flags the status value holds
         self._status_flags = -1
         self._status_dirty = True
-        # records report (app.reports)
-        self._rep = None  # the log's read_from generator while a report runs
-        self._rep_hi = 0
-        self._rep_done = False
-        self._rep_records = 0
-        self._rep_frames = 0
-        self._rec = b""
-        self._rec_off = 0
-        self._frame = bytearray(FRAME_MAX)
-        self._flen = 0
-        # raw stream (app.rawstream)
-        self.raw_on = False
-        self.raw_period_10us = 962  # 104 Hz
-        self._raw_q = []
-        self._raw_seq = 0
-        self._raw_buf = bytearray(P.RAW_HEADER + P.RAW_SAMPLE * ((FRAME_MAX - P.RAW_HEADER) // P.RAW_SAMPLE))
-        self._raw_n = 0
-        self._raw_t0 = 0
-        self.raw_dropped = 0
+        self._reports = None  # app.reports.Reports, from the host's first RACP request
+        self._raw = None  # app.rawstream.RawStream while the raw stream is on
+        self.raw_period_10us = 962  # 104 Hz; the app sets it from its rate estimate
         self.handles = None
 
     def _wake(self):
@@ -195,61 +173,15 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         """ms since ticks `t` (negative: more than 2^29 ms ago, or -1 given)."""
         return -1 if t < 0 else self._diff(self._ticks(), t)
 
-    def _config(self, **kw):
-        try:
-            self._ble.config(**kw)
-        except (ValueError, OSError):  # a port without the setting
-            pass
-
     def start(self):
         """Activate the radio, register the services, start advertising fast."""
         ble = self._ble
         ble.active(True)
         ble.irq(self._irq)
-        self._config(gap_name=self.name)
-        self._config(mtu=MTU_PREFERRED)
-        if self.secure:
-            # LE Secure Connections, bonding, no I/O (Just Works): see the threat model.
-            self._config(bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
-        U = self.bt.UUID
-        enc_r = _F_READ_ENC if self.secure else 0
-        enc_w = _F_WRITE_ENC if self.secure else 0
-        custom = (U(P.SERVICE_UUID), (
-            (U(P.STATUS_UUID), _F_READ | enc_r),
-            (U(P.LIVE_UUID), _F_READ | _F_NOTIFY | enc_r),
-            (U(P.RECORDS_UUID), _F_NOTIFY),
-            (U(P.RACP_UUID), _F_WRITE | _F_INDICATE | enc_w),
-            (U(P.CONTROL_UUID), _F_WRITE | _F_INDICATE | enc_w),
-            (U(P.RAW_UUID), _F_NOTIFY),
-            (U(P.SETTINGS_UUID), _F_READ | enc_r),
-        ))
-        dis = (U(P.DIS_SERVICE), (
-            (U(P.DIS_MANUFACTURER), _F_READ),
-            (U(P.DIS_MODEL), _F_READ),
-            (U(P.DIS_FIRMWARE), _F_READ),
-            (U(P.DIS_SOFTWARE), _F_READ),
-        ))
-        bas = (U(P.BATTERY_SERVICE), ((U(P.BATTERY_LEVEL), _F_READ | _F_NOTIFY | enc_r),))
-        cts = (U(P.CTS_SERVICE), ((U(P.CTS_CURRENT_TIME), _F_READ | _F_WRITE | enc_r | enc_w),))
-        h = ble.gatts_register_services((custom, dis, bas, cts))
-        (self.h_status, self.h_live, self.h_records, self.h_racp, self.h_control, self.h_raw,
-         self.h_settings) = h[0]
-        (h_man, h_model, h_fw, h_sw) = h[1]
-        self.h_battery = h[2][0]
-        self.h_time = h[3][0]
-        self.handles = h
-        # Values over 20 bytes and every writable value get an explicit buffer.
-        ble.gatts_set_buffer(self.h_status, P.STATUS_SIZE)
-        ble.gatts_set_buffer(self.h_racp, 20)
-        ble.gatts_set_buffer(self.h_control, 20)
-        ble.gatts_set_buffer(self.h_time, 20)
-        ble.gatts_write(h_man, b"repband")
-        ble.gatts_write(h_model, self.model.encode()[:20])
-        ble.gatts_write(h_fw, self.firmware.encode()[:20])
-        ble.gatts_write(h_sw, P.VERSION_STRING.encode())
-        ble.gatts_write(self.h_battery, bytes((self.battery if 0 <= self.battery <= 100 else 0,)))
-        if self._settings is not None:
-            ble.gatts_write(self.h_settings, self._settings)
+        from app import gatt, unload
+
+        gatt.register(self)
+        unload("app.gatt")  # run once: its code is not kept in RAM
         self._write_live()
         self._write_status()
         # Switching the band on is physical access: a bonded band takes a new host for
@@ -280,8 +212,24 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
     def busy(self):
         """True while a report streams or an indication waits on a live link."""
         c = self._link
-        return c is not None and c is self._conn and (self._rep is not None or self._ind_busy
-                                                      or bool(self._ind_q))
+        r = self._reports
+        return c is not None and c is self._conn and ((r is not None and r.gen is not None)
+                                                      or self._ind_busy or bool(self._ind_q))
+
+    @property
+    def raw_on(self):
+        return self._raw is not None
+
+    @property
+    def raw_dropped(self):
+        r = self._raw
+        return 0 if r is None else r.dropped
+
+    def push_raw(self, t_ms, samples, n):
+        """Queue `n` raw samples (app.rawstream) while the host has the stream on."""
+        r = self._raw
+        if r is not None:
+            r.push(t_ms, samples, n)
 
     def _irq(self, event, data):
         """The stack's events (see the module doc: copy, set one field, wake)."""
@@ -339,12 +287,13 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         self._n_seen = n
         if self._link is not None:
             self._link = None
-            self._end_report()
+            if self._reports is not None:
+                self._reports.end()
             self._ind_q = []
             self._ind_busy = False
             self._ind_seen = self._ind_done
-            self._raw_q = []
-            self._raw_n = 0
+            if self._raw is not None:
+                self._raw.clear()
         self._advertising = 0  # the stack stops advertising at a connection
         self._link = c
         if c is None:
@@ -391,14 +340,47 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
                 self._batt_dirty = False
                 if 0 <= self.battery <= 100:
                     self._notify(self.h_battery, bytes((self.battery,)))
-            budget = self._send_report(budget)
-            budget = self._send_raw(budget)
+            if self._reports is not None:
+                budget = self._reports.send(budget)
+            raw = self._raw
+            if raw is not None:
+                budget = raw.send(budget)
         log = self.log
         if self._status_dirty or self.flags != self._status_flags \
                 or (log is not None and log.next_seq != self._status_seq):
             self._write_status()  # records appended, flags or battery changed
         self._send_indication()
-        return self.busy or bool(self._raw_q)
+        raw = self._raw
+        return self.busy or (raw is not None and bool(raw.q))
+
+    # -- advertising: fast (100 ms) for FAST_WINDOW_MS after boot, a disconnect, a session
+    # end or an opened pairing window, then slow (about 1 s); stopped while connected
+    # (the stack stops it at a connection) and while the band sleeps. The payloads
+    # (`_adv`, `_resp`) are app.gatt's.
+
+    def stop_advertising(self):
+        self._adv_fast_from = -1
+        if self._advertising:
+            self._ble.gap_advertise(None)
+        self._advertising = 0
+
+    def advertise(self, fast=True):
+        """Advertise fast (then slow after FAST_WINDOW_MS) or slow; no-op while connected
+        (advertising starts again at the disconnect)."""
+        self._adv_fast_from = self._ticks() if fast else -1
+        if self._link is None:
+            self._start_adv(FAST_ADV_US if fast else SLOW_ADV_US)
+
+    def _start_adv(self, interval):
+        if self._advertising != interval:
+            self._ble.gap_advertise(interval, self._adv, resp_data=self._resp)
+            self._advertising = interval
+
+    def _advertise_tick(self):
+        """While nobody is connected (poll): fast advertising turns slow when its
+        window is over."""
+        if self._advertising == FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < FAST_WINDOW_MS:
+            self._start_adv(SLOW_ADV_US)
 
     def _notify(self, handle, data):
         c = self._link
@@ -438,7 +420,11 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
             self.last_error = "write on an unencrypted link ignored"
             return
         if h == self.h_racp:
-            self._racp(data)
+            if self._reports is None:
+                from app.reports import Reports
+
+                self._reports = Reports(self)
+            self._reports.racp(data)
         elif h == self.h_control:
             self._control(data)
         elif h == self.h_time:
@@ -452,10 +438,13 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
             return
         result = P.RESULT_NOT_SUPPORTED
         if op == P.CTRL_RAW:
-            self.raw_on = len(params) == 1 and params[0] == 1
-            self.set_flag(P.LIVE_RAW, self.raw_on)
-            self._raw_q = []
-            self._raw_n = 0
+            on = len(params) == 1 and params[0] == 1
+            self._raw = None
+            if on:
+                from app.rawstream import RawStream
+
+                self._raw = RawStream(self)
+            self.set_flag(P.LIVE_RAW, on)
             result = P.RESULT_SUCCESS
         if self.on_control is not None:
             try:

@@ -34,22 +34,6 @@ _RESULT_NOT_SUPPORTED = const(2)
 _RESULT_INVALID = const(3)
 
 
-class _Stamped:
-    """The session log as app.session sees it: once the host set the clock, new
-    records carry the wall clock at uptime 0 (`epoch_s`, FLAG_WALL)."""
-
-    def __init__(self, log):
-        self.log = log
-        self.epoch_s = 0
-
-    @property
-    def next_seq(self):
-        return self.log.next_seq
-
-    def append_event(self, rec, session_id, epoch_s=0):
-        return self.log.append_event(rec, session_id, self.epoch_s or epoch_s)
-
-
 class Radio:
     def _start_ble(self):
         """The GATT service on `radio`; the app runs without it if the radio fails."""
@@ -68,9 +52,6 @@ class Radio:
             return
         self.svc = svc
         self._publish_settings()
-        if self.log is not None:
-            self._stamp = _Stamped(self.log)
-            self.sessions.log = self._stamp
         hook = self.ble
         on = svc.on_event
         if hook is None:
@@ -82,8 +63,7 @@ class Radio:
             self.ble = both
 
     def _on_time(self, epoch_s):
-        if self._stamp is not None:
-            self._stamp.epoch_s = epoch_s
+        self.sessions.epoch_s = epoch_s  # new records carry the wall clock (FLAG_WALL)
 
     def _on_control(self, op, params):
         """The control point (app.ble): a protocol RESULT_* code, None for success."""

@@ -114,7 +114,7 @@ def bench_board(port: str | None, samples, out=None) -> dict:
             _clean(dev)
             dev.transport.fs_mkdir(DATA_DIR)
             dev.transport.fs_writefile(FIFO_FILE, stream, chunk_size=1024)
-            code = (f"CHUNK = {CHUNK}\nDRAIN = {DRAIN}\nDRAIN_MS = 250\n"
+            code = (f"CHUNK = {CHUNK}\nDRAIN = {DRAIN}\nDRAIN_MS = 250\nTICKS0 = 0\n"
                     f"BOARD = {BENCH_BOARD!r}\nROMFS = False\n" + _prelude(_cpu_hz())
                     + APP_BENCH_DRIVER)
             got, err = dev.transport.exec_raw(code, timeout=SILENCE_S)

@@ -1003,3 +1003,197 @@ def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float 
         elif f[0] == "R":
             res["records"].append(tuple(int(x) for x in f[1:]))
     return res
+
+
+# ---------------------------------------------------------------------------
+# The app as it runs: every task, with a central connected and notifying
+
+APP_LIVE_DRIVER = """
+import gc, sys
+sys.path.insert(0, '/w')
+import host
+""" + _APP_STANDINS + """
+def cost():
+    return int(host.call('fuel', ''))
+
+# The WASI build has no asyncio: the app's tasks (its real coroutines) run on this small
+# scheduler, which stands in for asyncio's: hal.sleep_ms, flags and wait_ms yield to it.
+class Flag:
+    def __init__(self):
+        self.is_set = False
+    def set(self):
+        self.is_set = True
+    def wait(self):
+        if not self.is_set:
+            yield (-1, self)
+        self.is_set = False
+
+class TimedBus(Bus):
+    # The FIFO fills at 104 Hz of the stand-in clock: a read gets what is due.
+    def readfrom_mem_into(self, addr, reg, buf):
+        if reg == 0x3A:
+            due = hal.ms * 104 // 1000 * 12
+            if due > self.end:
+                due = self.end
+            words = (due - self.pos) // 2
+            if words > DRAIN * 6:
+                words = DRAIN * 6
+            if words < 0:
+                words = 0
+            buf[0] = words & 0xFF
+            buf[1] = (words >> 8) & 0x07
+            buf[2] = 0
+            buf[3] = 0
+        else:
+            Bus.readfrom_mem_into(self, addr, reg, buf)
+
+class LiveHal(Hal):
+    def sleep_ms(self, ms):
+        yield (ms, None)
+    def flag(self):
+        return Flag()
+    def wait_ms(self, flag, ms):
+        if not flag.is_set:
+            yield (ms, flag)
+        flag.is_set = False
+    def buttons_wake(self, flag):
+        pass
+    def button(self, k):
+        return False
+    def wdt_start(self, ms):
+        pass
+    def battery_mv(self):
+        return 3900
+
+class LiveRadio(Radio):
+    notified = 0
+    def gatts_notify(self, *a):
+        LiveRadio.notified += 1
+
+f = open('/w/fifo.bin', 'rb')
+stream = f.read()
+f.close()
+bus = TimedBus()
+hal = LiveHal(None, bus)
+import boards
+board = boards.load(BOARD)
+hal.board = board
+from app.app import App
+app = App(hal, board, radio=LiveRadio(), bt=BT())
+app.boot()
+app.running = True
+bus.mv = memoryview(stream)
+bus.pos = 0
+bus.end = len(stream)
+svc = app.svc
+names = ['sampling', 'buttons', 'feedback', 'power', 'ble', 'supervisor']
+coros = [app.sampling_task(), app.button_task(), app.feedback.run(), app.power_task(),
+         app.ble_task(), app.supervisor()]
+n = len(coros)
+wake = [0] * n  # ms it is due (-1: only its flag)
+flags = [None] * n
+spent = [0] * n
+wakes = [0] * n
+pair = -1
+k = 0
+while k < 5:
+    f0 = cost()
+    f1 = cost()
+    if pair < 0 or f0 - f1 < pair:
+        pair = f0 - f1
+    k += 1
+connected = False
+end_ms = len(stream) // 12 * 1000 // 104
+gc.collect()
+gc.disable()
+t_start = cost()
+while hal.ms < end_ms:
+    if not connected and hal.ms >= 1000:
+        svc._irq(1, (1, 0, b'123456'))  # a central connects, and encrypts
+        svc._irq(28, (1, 1, 0, 1, 16))
+        connected = True
+    i = -1
+    best = -1
+    j = 0
+    while j < n:
+        fl = flags[j]
+        if fl is not None and fl.is_set:
+            i = j
+            break
+        w = wake[j]
+        if w >= 0 and (best < 0 or w < best):
+            best = w
+            i = j
+        j += 1
+    if flags[i] is None or not flags[i].is_set:
+        if wake[i] > hal.ms:
+            hal.ms = wake[i]
+    f0 = cost()
+    ms, fl = coros[i].send(None)
+    f1 = cost()
+    spent[i] += f0 - f1 - pair
+    wakes[i] += 1
+    flags[i] = fl
+    wake[i] = hal.ms + ms if ms >= 0 else -1
+t_total = t_start - cost()
+print('R samples', app.samples)
+print('R ms', hal.ms)
+print('R total', t_total)
+print('R reps', app.sessions.total_reps)
+print('R notified', LiveRadio.notified)
+print('R pair', pair)
+for j in range(n):
+    print('T', names[j], spent[j], wakes[j])
+print('DONE')
+"""
+
+
+def bench_app_live(samples, *, heap_bytes: int = 192 * 1024 * 1024) -> dict:
+    """The app as it runs on the XIAO build, in MicroPython: all its tasks (sampling,
+    buttons, feedback, power, the BLE task polling the GATT service, the supervisor),
+    their real coroutines on a small scheduler standing in for asyncio's (the WASI
+    build has none), the FIFO filling at 104 Hz of its clock, and from the first second
+    a central connected, encrypted and sent every live notification. Keys:
+    `live_fuel_per_sample` (everything, the scheduler stand-in included),
+    `live_fuel_per_s`, per task fuel and wake-ups (`live_tasks`), samples, reps and
+    notifications."""
+    arr = _check_samples(samples)
+    from repband.flash import compile_firmware, split_romfs
+
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-live-") as tmp:
+        tmp_path = Path(tmp)
+        _, modules = split_romfs(compile_firmware(firmware_root(), _BENCH_BOARD, tmp_path / "build"))
+        for dev_path, data in modules:
+            (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / dev_path[1:]).write_bytes(data)
+        (tmp_path / "flash").mkdir()
+        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+        code = (f"ROOT = '/w/flash'\nDRAIN = 26\nTICKS0 = 0\nBOARD = {_BENCH_BOARD!r}\n"
+                + APP_LIVE_DRIVER)
+        result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
+    if "DONE" not in result.stdout.splitlines():
+        raise MicroPythonError(f"the live app bench did not finish:\n{result.stdout[-2000:]}")
+    raw: dict[str, int] = {}
+    tasks: dict[str, dict] = {}
+    for line in result.stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "R":
+            raw[f[1]] = int(f[2])
+        elif f and f[0] == "T":
+            tasks[f[1]] = {"fuel": int(f[2]), "wakeups": int(f[3])}
+    n = max(raw["samples"], 1)
+    seconds = raw["ms"] / 1000.0
+    tasks_fuel = sum(t["fuel"] for t in tasks.values())
+    probes = 2 * raw["pair"] * sum(t["wakeups"] for t in tasks.values())  # the fuel probes
+    return {
+        "live_samples": raw["samples"],
+        "live_seconds": seconds,
+        "live_reps": raw["reps"],
+        "live_notifications": raw["notified"],
+        "live_fuel_per_sample": (raw["total"] - probes) / n,
+        "live_fuel_per_s": (raw["total"] - probes) / seconds,
+        "live_tasks_fuel_per_sample": tasks_fuel / n,
+        "live_scheduler_fuel_per_s": (raw["total"] - tasks_fuel - probes) / seconds,
+        "live_tasks": {k: {"fuel_per_s": v["fuel"] / seconds, "wakeups_per_s": v["wakeups"] / seconds}
+                       for k, v in tasks.items()},
+    }
