@@ -33,7 +33,7 @@ def _inlined():
 def _definition(name):
     """Where an inlined constant is defined, and its value there (None: app-private)."""
     from app import app as fw_app
-    from app import ble, hal, safeboot
+    from app import ble, clock, hal, safeboot
 
     public = name[1:]
     if name.startswith("_ST_"):
@@ -42,7 +42,7 @@ def _definition(name):
         return "repband.virtual.bluetooth (MicroPython's codes)", getattr(emulated_bt, name)
     if hasattr(protocol, public):
         return "repcore.protocol", getattr(protocol, public)
-    for mod in (ble, safeboot, hal):
+    for mod in (ble, safeboot, hal, clock):
         if hasattr(mod, public):
             return mod.__name__, getattr(mod, public)
     return None

@@ -102,16 +102,17 @@ def test_bleak_end_to_end(private_bus):
             assert racp.max_write_without_response_size == vb.DEFAULT_MTU - 3
             g = GattAdapter(client)
 
-            # Unpaired: Device Information only; the rest is "Not paired".
+            # Unpaired: Device Information is open. A read that needs encryption makes
+            # BlueZ raise the link's security and pair by itself (the band is pairable:
+            # it has no bond yet), then the read goes through; a stranger would be
+            # refused by the band outside its pairing window (test below).
             assert await check_version(g) == (P.PROTO_MAJOR, P.PROTO_MINOR)
-            with pytest.raises(BleakDBusError) as e:
-                await client.read_gatt_char(P.STATUS_UUID)
-            assert e.value.dbus_error == "org.bluez.Error.NotPermitted" and "Not paired" in str(e.value)
-
-            await client.pair()
+            assert not band.svc.encrypted
+            first = await client.read_gatt_char(P.STATUS_UUID)
             dev_props = bluez._props(bluez.devices[0].path, vb.DEVICE)
             assert dev_props["Paired"].value and dev_props["Bonded"].value
-            assert band.svc.encrypted
+            assert band.svc.encrypted and P.decode_status(first)["major"] == P.PROTO_MAJOR
+            await client.pair()  # already paired: nothing more to do
 
             st = await read_status(g)
             n_log = len(list(band.log.read_from(0)))
@@ -271,6 +272,40 @@ def test_repband_pair_refused_over_bleak_then_allowed_after_a_press(private_bus,
             assert rc == 0 and f"paired with repband ({d0.address})" in out
             assert len([1 for _t, k, _v in svc.secrets.items if bytes(k)[1:] == d0.central.addr]) == 2
     run(go(), timeout=60)
+
+
+def test_sync_over_bleak_refuses_an_unencrypted_link_and_another_band(private_bus, tmp_path, monkeypatch,
+                                                                       capsys):
+    """Issue 11: on the bleak path nothing checked that the link was encrypted, and a
+    band at a known address was merged into that person's history. BlueZ pairs by
+    itself when a read needs encryption (as the emulation does now): outside the band's
+    window the band refuses, and the sync says the link is not encrypted; a band that
+    pairs but has another identity is refused by the identity check."""
+    from repband import cli
+    from repband.db import Database
+
+    monkeypatch.setenv("REPBAND_STATE_DIR", str(tmp_path / "state"))
+    db = str(tmp_path / "r.db")
+
+    async def go():
+        async with vb.VirtualBlueZ(private_bus.address, band_factory=_bonded_band_past_its_window) as bluez:
+            d0 = bluez.devices[0]
+            with Database(db) as d:  # this computer knew a band at this address
+                d.set_identity(d.upsert_device(d0.address), "00" * 16)
+            argv = ["sync", "--device", d0.address, "--db", db, "--timeout", "5", "--retries", "0"]
+            rc = await asyncio.to_thread(cli.main, argv)
+            err = capsys.readouterr().err
+            assert rc == 1 and err.count("\n") == 1, err
+            assert "needs an encrypted link" in err and "repband pair" in err, err
+            assert d0.band.svc.pair_refused >= 1  # BlueZ tried to pair; the band said no
+            d0.band.press(0, ms=150)  # the owner's window: now the pairing goes through ...
+            await asyncio.sleep(0.5)
+            rc = await asyncio.to_thread(cli.main, argv)
+            err = capsys.readouterr().err
+            assert rc == 1 and "is not the band paired here" in err, err  # ... and the identity differs
+            with Database(db) as d:
+                assert d.record_count() == 0
+    run(go(), timeout=90)
 
 
 # -- the command -----------------------------------------------------------------------------

@@ -166,15 +166,64 @@ def test_device_reset(env, capsys):
         band.close()
     assert run("sync", *V, "--db", db_path(env)) == 1
     assert "pair again" in capsys.readouterr().err  # the wiped band forgot the bond
-    paired(env)
-    assert run("sync", *V, "--db", db_path(env)) == 1
-    err = capsys.readouterr().err
-    assert "repband sync --device-reset" in err and err.count("\n") == 1
-    assert run("sync", *V, "--db", db_path(env), "--device-reset") == 0
+    # Issue 11: a wiped band has a new identity at the known address: recognised, never
+    # merged into the old band's history, neither by pair nor by sync.
+    for argv in (["pair"], ["sync"]):
+        assert run(*argv, *V, "--db", db_path(env)) == 1
+        err = capsys.readouterr().err
+        assert "is not the band paired here" in err and "it was wiped" in err and err.count("\n") == 1
+        assert "repband pair --replace" in err
+    with Database(db_path(env)) as db:
+        assert len(db.devices()) == 1 and db.record_count() == n
+    assert run("pair", *V, "--db", db_path(env), "--replace") == 0
+    assert "retired device 1" in capsys.readouterr().out
+    assert run("sync", *V, "--db", db_path(env)) == 0
     with Database(db_path(env)) as db:
         devs = db.devices()
     assert len(devs) == 2 and devs[0]["retired_ms"] and not devs[1]["retired_ms"]
     assert devs[0]["records"] == n and devs[1]["records"] > 0
+    assert devs[0]["identity"] != devs[1]["identity"] and len(devs[1]["identity"]) == 32
+
+
+def test_identity_kept_and_an_unencrypted_link_refused(env, capsys, monkeypatch):
+    """Issue 11: the host knew a band only by its address, and nothing checked that the
+    link was encrypted before syncing."""
+    paired(env)
+    ident = (env / "state" / "virtual-band" / "identity").read_bytes()
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    with Database(db_path(env)) as db:
+        assert db.identity(BAND) == ident[:16].hex()
+    assert (env / "state" / "virtual-band" / "identity").read_bytes() == ident  # the same across boots
+    connect = VirtualClient.connect
+
+    async def unencrypted(self, timeout=30.0, encrypt=True):
+        return await connect(self, timeout, encrypt=False)
+
+    monkeypatch.setattr(VirtualClient, "connect", unencrypted)
+    capsys.readouterr()
+    assert run("sync", *V, "--db", db_path(env)) == 1
+    err = capsys.readouterr().err
+    assert "not encrypted" in err and "refusing" in err and err.count("\n") == 1
+
+
+def test_forget_wipes_the_band_and_this_computer_forgets_it(env, capsys):
+    paired(env)
+    ident = (env / "state" / "virtual-band" / "identity").read_bytes()
+    assert run("forget", *V, "--db", db_path(env)) == 1  # a session waits on the band
+    assert "not synced yet" in capsys.readouterr().err and on_band(env)
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    assert run("forget", *V, "--db", db_path(env)) == 0
+    out = capsys.readouterr().out
+    assert "wiped" in out and "retired device 1" in out
+    assert not (env / "state" / "virtual-band" / "bonds.json").exists() or \
+        (env / "state" / "virtual-band" / "bonds.json").read_text() in ("[]", "")
+    with Database(db_path(env)) as db:
+        assert db.devices()[0]["retired_ms"] and db.record_count() > 0  # the history stays
+    # the band restarts as a new one: a new identity, no bond, pairable by anyone
+    assert run("pair", *V, "--db", db_path(env)) == 0
+    assert (env / "state" / "virtual-band" / "identity").read_bytes() != ident
+    with Database(db_path(env)) as db:
+        assert len(db.devices()) == 2
 
 
 def test_live_prints_counts(env, capsys):

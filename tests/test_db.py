@@ -8,6 +8,7 @@ import os
 import sqlite3
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,8 +82,158 @@ def test_not_a_repband_database(tmp_path):
         Database(path)
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(DatabaseError, match="not a usable database"):
+    with pytest.raises(DatabaseError, match="not a usable database .not an SQLite file"):
         Database(garbage)
+
+
+@pytest.mark.parametrize("user_version", [0, 2])
+def test_another_applications_file_is_left_untouched(tmp_path, user_version):
+    """Issue 11: pointed at another application's SQLite file, repband switched it to
+    WAL mode and chmodded it to 0600 before refusing it."""
+    path = tmp_path / "photos.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE albums (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("INSERT INTO albums (name) VALUES ('summer')")
+    con.execute(f"PRAGMA user_version = {user_version}")
+    con.commit()
+    con.close()
+    os.chmod(path, 0o644)
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError, match="not a repband database .another application"):
+        Database(path)
+    assert path.read_bytes() == before and mode(path) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos.sqlite"]  # no -wal, no -shm
+
+
+def test_another_users_file_is_one_clear_line(tmp_path, capsys):
+    """Issue 11: a database owned by another user gave a traceback on `db` and `sessions`."""
+    path = tmp_path / "r.db"
+    Database(path).close()
+    os.chown(path, 65534, 65534)
+    with pytest.raises(DatabaseError, match="belongs to another user"):
+        Database(path)
+    for argv in (["db", "--db", str(path)], ["sessions", "--db", str(path)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("repband: ") and "belongs to another user" in err and len(err.splitlines()) == 1
+
+
+def _damage(path):
+    """Overwrite one page in the middle of a database (bit rot, a bad sector)."""
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek((size // 4096 // 2) * 4096)
+        f.write(bytes(range(256)) * 16)
+
+
+def test_damaged_database_is_not_written(tmp_path, capsys):
+    """Issue 11: a database failing integrity_check was used without a word, and sync
+    wrote into it."""
+    path = tmp_path / "r.db"
+    with Database(path) as db:
+        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+        db.set_base(did, 0)
+        db.store(did, items(build_history(30)))
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _damage(path)
+    with Database(path) as db:
+        assert db.damaged
+        with pytest.raises(DatabaseError, match="is damaged .* nothing was written.*repband db --restore"):
+            db.upsert_device(DeviceInfo("AA:BB", "band"))
+    assert cli.main(["db", "--db", str(path)]) in (0, 1)  # 1 when not even the summary can be read
+    out = capsys.readouterr().out
+    assert "DAMAGED" in out and "repband db --check" in out
+    assert cli.main(["db", "--db", str(path), "--check"]) == 1
+    assert "integrity_check" in capsys.readouterr().out
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder user nobody can reach (pytest's own is root's alone)."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="repband-nobody-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield Path(d)
+    shutil.rmtree(d)
+
+
+def _as_nobody(base, code, *args):
+    """Run python `code` as user nobody (the tests run as root, who may write anything),
+    on a copy of repband's sources under `base`, with the system's Python 3."""
+    import shutil
+    import subprocess
+    from repband import firmware
+    python = "/usr/bin/python3"
+    assert os.path.exists(python), "the system Python 3 is missing: apt-get install python3"
+    src = base / "src"
+    shutil.copytree(os.path.dirname(dbm.__file__), src / "repband", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(os.path.join(firmware.firmware_root(), "repcore"), src / "repcore",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for d, _dirs, files in os.walk(src):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    return subprocess.run([python, "-c", code, *args], capture_output=True, text=True, user=65534,
+                          group=65534, cwd="/", env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"})
+
+
+def test_read_only_database_one_clear_line(shared_dir):
+    """Issue 11: a read-only database made `sync` fail with a traceback from upsert_device."""
+    path = shared_dir / "data" / "r.db"
+    with Database(path) as db:
+        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+        db.set_base(did, 0)
+        db.store(did, items(build_history(3)))
+    for p in [path.parent, *path.parent.iterdir()]:
+        os.chown(p, 65534, 65534)
+    os.chmod(path.parent, 0o755)
+    os.chmod(path, 0o400)
+    code = ("import sys\n"
+            "from repband.db import Database, DatabaseError, DeviceInfo\n"
+            "db = Database(sys.argv[1])\n"
+            "print(db.summary()['sessions'])\n"
+            "try:\n"
+            "    db.upsert_device(DeviceInfo('AA:BB'))\n"
+            "except DatabaseError as e:\n"
+            "    print('refused:', e)\n")
+    r = _as_nobody(shared_dir, code, str(path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "3" and "read-only for you: nothing was written" in lines[1] and "chmod u+w" in lines[1]
+
+
+def test_backup_while_in_use_and_restore(tmp_path, capsys):
+    """`repband db --backup FILE`: a consistent copy, 0600, also while a sync writes;
+    `--restore FILE` puts it back through SQLite (never a copy over a WAL database)."""
+    path = tmp_path / "r.db"
+    old = os.umask(0)
+    try:
+        with Database(path) as db:
+            did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+            db.set_base(did, 0)
+            hist = build_history(30)
+            db.store(did, items(hist[:300]))
+            writer = Database(path)  # a sync in progress, holding uncommitted records
+            writer.conn.execute("BEGIN IMMEDIATE")
+            writer.conn.execute("INSERT INTO devices (address, first_seen_ms, last_seen_ms) VALUES ('X', 0, 0)")
+            backup = tmp_path / "backup.db"
+            assert cli.main(["db", "--db", str(path), "--backup", str(backup)]) == 0
+            writer.conn.execute("ROLLBACK")
+            writer.close()
+    finally:
+        os.umask(old)
+    assert mode(backup) == 0o600 and "backup.db" in capsys.readouterr().out
+    with Database(backup) as b:
+        assert b.record_count() == 300 and not b.damaged and b.device_id("X") is None
+    with Database(path) as db:
+        db.store(did, items(hist[300:]))
+        assert db.record_count() == len(hist)
+    assert cli.main(["db", "--db", str(path), "--restore", str(backup)]) == 0
+    with Database(path) as db:
+        assert db.record_count() == 300 and db.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with pytest.raises(DatabaseError):
+        Database(tmp_path / "r.db").restore(tmp_path / "nothing.db")
 
 
 def test_newer_schema_refused(tmp_path):

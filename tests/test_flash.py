@@ -34,9 +34,12 @@ def _firmware(monkeypatch, firmware):
 
 
 def _user_data(root: Path) -> None:
-    """What a board in use holds: settings and a session log the flash must keep."""
+    """What a board in use holds: settings, a session log, bond keys and the band's
+    identity (its host knows it by it) that the flash must keep."""
     (root / "data" / "log").mkdir(parents=True)
     (root / "data" / "config.json").write_text('{"schema": 1, "leg": "left"}')
+    (root / "data" / "identity").write_bytes(bytes(range(16)) + bytes(4) + bytes(range(16)) + bytes(4))
+    (root / "data" / "bonds.json").write_text("[]")
     (root / "data" / "log" / "seg00001.bin").write_bytes(bytes(range(256)) * 4)
     (root / "config.json").write_text('{"hand-made": true}')
     (root / "log").mkdir()

@@ -374,3 +374,25 @@ def test_report_outside_the_data_says_which_period_has_data(month_db, capsys, tm
     rc, _, err = _run(capsys, "report", "--db", month_db, "--since", "2099-01-01", "--out", str(tmp_path / "r.html"))
     assert rc == 2 and "holds sessions from" in err and "--days" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_health_data_files_are_written_0600_whatever_the_umask(month_db, capsys, tmp_path):
+    """Issue 11: report --out, --png and export --out were written with the umask's mode
+    (0644, and 0666 under umask 0)."""
+    import stat as _stat
+
+    old = os.umask(0)
+    try:
+        loose = tmp_path / "old.csv"
+        loose.write_text("x")
+        os.chmod(loose, 0o666)  # a file of ours from before: tightened when rewritten
+        assert _run(capsys, "report", "--db", month_db, "--out", str(tmp_path / "r.html"),
+                    "--png", str(tmp_path / "png"))[0] == 0
+        assert _run(capsys, "export", "--format", "csv", "--db", month_db, "--out", str(loose))[0] == 0
+        assert _run(capsys, "export", "--format", "fhir", "--db", month_db, "--out", str(tmp_path / "f.json"))[0] == 0
+    finally:
+        os.umask(old)
+    written = [tmp_path / "r.html", loose, tmp_path / "f.json", *(tmp_path / "png").iterdir()]
+    assert len(written) > 4
+    for p in written:
+        assert _stat.S_IMODE(p.stat().st_mode) == 0o600, p

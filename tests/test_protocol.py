@@ -79,7 +79,7 @@ def test_live_round_trip_and_clamping():
 def test_status_round_trip_and_version():
     b = P.encode_status(0x09, 87, 4096, 262144, 120, 5, 125)
     d = P.decode_status(b)
-    assert (d["major"], d["minor"], d["battery"], d["used"], d["capacity"]) == (1, 1, 87, 4096, 262144)
+    assert (d["major"], d["minor"], d["battery"], d["used"], d["capacity"]) == (1, 2, 87, 4096, 262144)
     assert (d["unsynced"], d["first_seq"], d["next_seq"], d["flags"]) == (120, 5, 125, 9)
     assert P.decode_status(P.encode_status(0, -1, 0, 0, 0, 0, 1))["battery"] is None
     assert P.decode_status(b + b"\x00\x01")["next_seq"] == 125  # a newer minor adds bytes
@@ -161,11 +161,13 @@ def test_control_round_trips_and_errors():
     cases = [(P.CTRL_START, None, None, ()), (P.CTRL_STOP, None, None, ()), (P.CTRL_MODE, 2, None, (2,)),
              (P.CTRL_LEG, 1, None, (1,)), (P.CTRL_PLACEMENT, 1, None, (1,)),
              (P.CTRL_TARGETS, 15, 30, (15, 30)), (P.CTRL_CALIBRATE, None, None, ()),
-             (P.CTRL_RAW, 1, None, (1,)), (P.CTRL_IDENTIFY, 5, None, (5,))]
+             (P.CTRL_RAW, 1, None, (1,)), (P.CTRL_IDENTIFY, 5, None, (5,)),
+             (P.CTRL_FACTORY_RESET, P.FACTORY_RESET_MAGIC, None, (P.FACTORY_RESET_MAGIC,))]
     for op, a, b, params in cases:
         assert P.decode_control(P.encode_control(op, a, b)) == (op, params)
     for data, code in ((b"", P.RESULT_INVALID), (b"\x00", P.RESULT_NOT_SUPPORTED),
-                       (b"\x0a", P.RESULT_NOT_SUPPORTED), (b"\x03", P.RESULT_INVALID),
+                       (b"\x0b", P.RESULT_NOT_SUPPORTED), (b"\x03", P.RESULT_INVALID),
+                       (b"\x0a", P.RESULT_INVALID), (b"\x0aWIPF", P.RESULT_INVALID),  # no stray wipe
                        (b"\x03\x04", P.RESULT_INVALID), (b"\x04\x00", P.RESULT_INVALID),
                        (b"\x06\x00\x00\x10\x00", P.RESULT_INVALID), (b"\x01\x00", P.RESULT_INVALID),
                        (b"\x08\x02", P.RESULT_INVALID), (b"\x09\x00", P.RESULT_INVALID)):
@@ -289,15 +291,31 @@ def test_lost_tail_on_a_record_boundary_is_caught_by_the_counts():
         ra.finish(4, len(frames) + 1)
 
 
-def test_corrupt_stream_raises():
+def test_bytes_that_arrived_whole_but_are_no_record_are_handed_on_in_place():
+    """Issue 11: a bad CRC made the host blame the link; bytes that arrived (every
+    frame, in order) are the band's own: handed on, for the sync to quarantine."""
     recs = _recs(3)
     frames = _frames(recs, 20)
     bad = bytearray(frames[1])
-    bad[5] ^= 0x40
+    bad[5] ^= 0x40  # inside the first record's bytes
     ra = P.Reassembler()
-    with pytest.raises(ERRORS):
-        for f in [frames[0], bytes(bad)] + frames[2:]:
-            ra.feed(f)
+    out = []
+    for f in [frames[0], bytes(bad)] + frames[2:]:
+        out += ra.feed(f)
+    out += ra.finish(len(recs), len(frames))
+    assert len(out) == 3 and out[1:] == recs[1:] and ra.bad == 1
+    with pytest.raises(R.RecordError, match="bad CRC"):
+        R.check(out[0])
+    # a header out of step (a length no record has): one item up to the next record start
+    junk = bytes([0x80, 0xA7, 0x01, 0x01, 0x00, 200, 0]) + bytes(25)
+    rest = _frames(recs[1:], 182)
+    frames = [junk] + [bytes([(f[0] & 0x80) | ((f[0] + 1) & 0x7F)]) + f[1:] for f in rest]
+    ra = P.Reassembler()
+    out = []
+    for f in frames:
+        out += ra.feed(f)
+    out += ra.finish(-1, len(frames))
+    assert out == [junk[1:]] + recs[1:] and ra.bad == 1
 
 
 # -- host helpers -------------------------------------------------------------------------

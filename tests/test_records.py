@@ -41,8 +41,10 @@ def _enc(t, session=7, boot=3, seq=1234, epoch=1_700_000_000):
 def test_kinds_match_event_codes():
     assert (r.K_REP, r.K_HOLD, r.K_SET, r.K_CALIBRATED, r.K_FAULT) == (
         ev.EV_REP, ev.EV_HOLD, ev.EV_SET, ev.EV_CALIBRATED, ev.EV_FAULT)
-    kinds = {r.K_REP, r.K_HOLD, r.K_SET, r.K_CALIBRATED, r.K_FAULT, r.K_SESSION_START, r.K_SESSION_END}
-    assert len(kinds) == 7 and max(kinds) == r.N_KINDS - 1
+    kinds = {r.K_REP, r.K_HOLD, r.K_SET, r.K_CALIBRATED, r.K_FAULT, r.K_SESSION_START, r.K_SESSION_END,
+             r.K_DAMAGED}
+    assert len(kinds) == 8 and max(kinds) == r.N_KINDS - 1
+    assert r.MIN_RECORD == r.OVERHEAD + min(r._PAYLOAD_LEN[1:])
 
 
 def test_payload_sizes_match_formats():
@@ -126,14 +128,67 @@ def test_encode_into_buffer():
         r.encode_into(bytearray(20), 0, SAMPLES[2], 4, 5, 6, 0)
 
 
-def test_out_of_range_values_clamp():
+def test_out_of_range_values_clamp_to_the_one_range_table():
     t = (ev.EV_REP, 2**33, 300, -1, 1, 99_999, 70_000, -5, 10**9)
     d = rd.decode(_enc(t))
     assert d["t_ms"] == U32
     assert (d["exercise"], d["side"], d["rom_x10"], d["up_ms"], d["top_ms"], d["down_ms"]) == (
-        255, 0, 32767, U16, 0, U16)
+        3, 0, 1800, U16, 0, U16)
     d = rd.decode(_enc((ev.EV_HOLD, 5_000, 1_000, 3, 1, -40_000)))  # end before start
-    assert d["duration_ms"] == 0 and d["angle_x10"] == -32768
+    assert d["duration_ms"] == 0 and d["angle_x10"] == -1800
+    d = rd.decode(_enc((ev.EV_HOLD, 0, 10**10, 3, 1, 0)))
+    assert d["duration_ms"] == r.HOLD_MAX_MS
+    d = rd.decode(_enc((ev.EV_HOLD, 0, 1000, 3, 1, 0), epoch=1_000_000))  # no wall clock then
+    assert not d["wall"] and d["epoch_s"] == 0
+
+
+def test_real_use_fits_the_ranges():
+    """Wide enough for real use: a hold of many minutes, a set of 100 reps, a long
+    session."""
+    for t in [(ev.EV_HOLD, 0, 45 * 60_000, ev.EX_STRETCH, ev.SIDE_LEFT, 250),
+              (ev.EV_SET, 0, 40 * 60_000, ev.EX_CLAM, ev.SIDE_RIGHT, 100, 12, 600, 24_000),
+              (r.K_SESSION_START, 0, ev.MODE_AUTO, ev.PLACEMENT_HIP, ev.SIDE_LEFT, 100, 600),
+              (r.K_SESSION_END, 0, 3 * 3600_000, r.END_BUTTON, 30, 900, 40, 20, 20 * 60_000, 300)]:
+        assert rd.decode(_enc(t))["tuple"] == t
+
+
+# Issue 11: valid CRCs over absurd contents were stored and shown.
+ABSURD = [
+    ("exercise 255", "<BBBhHHH", (255, 2, 0, 400, 900, 300, 1000), r.K_REP),
+    ("rom_x10 -32768", "<BBBhHHH", (1, 2, 0, -32768, 900, 300, 1000), r.K_REP),
+    ("duration_ms 4294967295", "<IBBh", (U32, 3, 1, 100), r.K_HOLD),
+    ("count 65535", "<IBBHHhI", (60_000, 1, 0, 65535, 0, 400, 5000), r.K_SET),
+    ("reps 65535", "<IBHHHHIH", (60_000, 1, 1, 65535, 0, 0, 0, 0), r.K_SESSION_END),
+    ("reason 0", "<IBHHHHIH", (60_000, 0, 1, 10, 0, 0, 0, 0), r.K_SESSION_END),
+    ("mean_rom_x10 -32768", "<IBBHHhI", (60_000, 1, 0, 10, 0, -32768, 5000), r.K_SET),
+    ("method 9", "<B", (9,), r.K_CALIBRATED),
+    ("mode 7", "<BBBHH", (7, 0, 1, 10, 30), r.K_SESSION_START),
+]
+
+
+def _forge(kind, fmt, payload, seq=5, epoch=1_700_000_000):
+    """A record with a valid CRC over whatever payload (what a hostile band can send)."""
+    body = struct.pack("<BBBBHHIIII", r.MAGIC, r.VERSION, kind, r.FLAG_WALL if epoch else 0,
+                       struct.calcsize(fmt), 1, seq, 1000, epoch, 0) + struct.pack(fmt, *payload)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("what,fmt,payload,kind", ABSURD, ids=[a[0] for a in ABSURD])
+def test_absurd_contents_with_a_valid_crc_are_refused(what, fmt, payload, kind):
+    b = _forge(kind, fmt, payload)
+    assert r.check(b) == len(b)  # the CRC is fine: the band's log keeps it
+    with pytest.raises(r.RecordError, match=what.split()[0] + " .* out of range"):
+        rd.decode(b)
+
+
+def test_damaged_range_record():
+    b = r.encode_event((r.K_DAMAGED, 0, 60), 0, 0, 53)
+    d = rd.decode(b)
+    assert (d["kind_name"], d["seq"], d["last_seq"]) == ("damaged", 53, 60)
+    with pytest.raises(r.RecordError, match="before it starts"):
+        rd.decode(r.encode_event((r.K_DAMAGED, 0, 52), 0, 0, 53))
+    with pytest.raises(r.RecordError, match="before 2019"):
+        rd.decode(_forge(r.K_REP, "<BBBhHHH", (1, 2, 0, 400, 900, 300, 1000), epoch=86_400))
 
 
 def test_set_seq_rewrites_seq_and_crc():
@@ -224,29 +279,28 @@ u32 = st.integers(0, U32)
 i16 = st.integers(-32768, 32767)
 
 
+def _in(draw, kind, i):
+    rng = r.RANGES[kind]
+    return draw(st.integers(rng[2 * i], rng[2 * i + 1]))
+
+
 @st.composite
 def record_tuples(draw):
+    """Any tuple whose fields are within repcore.records.RANGES."""
     kind = draw(st.integers(1, r.N_KINDS - 1))
     t = draw(u32)
-    end = draw(st.integers(t, U32))
-    if kind == r.K_REP:
-        return (kind, t, draw(u8), draw(u8), draw(u8), draw(i16), draw(u16), draw(u16), draw(u16))
-    if kind == r.K_HOLD:
-        return (kind, t, end, draw(u8), draw(u8), draw(i16))
-    if kind == r.K_SET:
-        return (kind, t, end, draw(u8), draw(u8), draw(u16), draw(u16), draw(i16), draw(u32))
-    if kind == r.K_CALIBRATED:
-        return (kind, t, draw(u8))
-    if kind == r.K_FAULT:
-        return (kind, t, draw(u16))
-    if kind == r.K_SESSION_START:
-        return (kind, t, draw(u8), draw(u8), draw(u8), draw(u16), draw(u16))
-    return (kind, t, end, draw(u8), draw(u16), draw(u16), draw(u16), draw(u16), draw(u32), draw(u16))
+    n = len(r._PAYLOAD_FMT[kind]) - 1
+    v = [_in(draw, kind, i) for i in range(n)]
+    if kind in (r.K_HOLD, r.K_SET, r.K_SESSION_END):  # the first field is a duration
+        return (kind, t, t + v[0]) + tuple(v[1:])
+    return (kind, t) + tuple(v)
 
 
 @settings(max_examples=300, deadline=None)
-@given(record_tuples(), u32, u16, u32, u32)
+@given(record_tuples(), u32, u16, u32, st.one_of(st.just(0), st.integers(r.EPOCH_MIN, U32)))
 def test_fuzz_round_trip(t, session, boot, seq, epoch):
+    if t[0] == r.K_DAMAGED:
+        t = t[:2] + (max(t[2], seq),)
     b = r.encode_event(t, session, boot, seq, epoch)
     d = rd.decode(b)
     assert d["tuple"] == t

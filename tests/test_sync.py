@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repband.db import Database, DeviceInfo, decode_record
-from repband.sync import (CorruptRecordError, GapError, SeqRestartError, SyncInterrupted, sync)
+from repband.sync import BandError, GapError, SeqRestartError, SyncInterrupted, sync
+from repband.store_stress import StoreLink
 from repband.sync_bench import ModelLink, bench_sync, build_history
 from repcore import events as E
 from repcore import records as R
@@ -115,6 +116,9 @@ class FakeDevice:
     def count_from(self, seq):
         return sum(1 for s in self.log if s >= seq)
 
+    def seq_range(self):
+        return (min(self.log) if self.log else None), self.next_seq, 1 << 20
+
     def read_from(self, seq):
         return [self.log[s] for s in sorted(self.log) if s >= seq]
 
@@ -191,6 +195,9 @@ class FaultLink:
     async def abort(self):
         self._step()
 
+    async def seq_range(self):
+        return self.dev.seq_range()
+
 
 def run(coro):
     return asyncio.run(coro)
@@ -208,7 +215,12 @@ def committed_checker(path, dev):
                 row = con.execute("SELECT r.raw FROM raw_records r JOIN devices d ON d.id = r.device_id"
                                   " WHERE d.address = ? AND d.retired_ms IS NULL AND r.seq = ?",
                                   (ADDR, s)).fetchone()
-                assert row is not None, f"device told to delete seq {s}, not committed"
+                if row is None:  # or committed as lost: quarantined, damaged on the band
+                    row = con.execute("SELECT q.raw FROM quarantine q JOIN devices d ON d.id = q.device_id"
+                                      " WHERE d.address = ? AND d.retired_ms IS NULL AND ? BETWEEN"
+                                      " q.first_seq AND q.last_seq", (ADDR, s)).fetchone()
+                    assert row is not None, f"device told to delete seq {s}, not committed"
+                    continue
                 assert bytes(row[0]) == dev.log[s]
         finally:
             con.close()
@@ -674,23 +686,138 @@ def _apply(m, b):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(index=st.integers(0, 30), m=_mutations())
-def test_garbage_and_truncated_records(tmp_path_factory, index, m):
+def test_record_garbled_once_on_the_way_is_asked_for_again(tmp_path_factory, index, m):
+    """Bytes garbled once (the link) are asked for again: nothing is lost or quarantined."""
     path = tmp_path_factory.mktemp("g") / "r.db"
     dev = make_device(3)
     dev.on_delete = committed_checker(path, dev)
     with Database(path) as db:
         link = FaultLink(dev, mutate=lambda i, b: _apply(m, b) if i == index else b)
-        with pytest.raises(CorruptRecordError) as ei:
-            run(sync(link, db, DeviceInfo(ADDR), batch=4))
-        msg = str(ei.value)
-        assert "failed its check" in msg and "Run sync again" in msg
+        res = run(sync(link, db, DeviceInfo(ADDR), batch=4))
+        assert res.complete and res.rerequests >= 1 and not res.quarantined
+        assert_complete(db, dev)
+        assert db.quarantined() == []
+
+
+def _crc_flipped(b):
+    return b[:-1] + bytes([b[-1] ^ 0x40])
+
+
+def _forged(seq, payload=(255, 2, 0, 400, 900, 300, 1000), kind=R.K_REP, fmt="<BBBhHHH"):
+    """A record with a valid CRC over whatever the band wants to say."""
+    import struct
+    import zlib
+    body = struct.pack("<BBBBHHIIII", R.MAGIC, R.VERSION, kind, R.FLAG_WALL, struct.calcsize(fmt), 1, seq,
+                       1000, EPOCH, 0) + struct.pack(fmt, *payload)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+class Poison(FaultLink):
+    """The band sends `poison(seq, bytes)` instead of its record, every time."""
+
+    def __init__(self, dev, poison, **kw):
+        super().__init__(dev, **kw)
+        self.poison = poison
+
+    async def records_from(self, seq):
+        async for r in super().records_from(seq):
+            yield self.poison(R.seq_of(r), r)
+
+
+@pytest.mark.parametrize("first_sync", [True, False])
+def test_bad_crc_from_the_band_is_quarantined_and_acknowledged(tmp_path, first_sync):
+    """Issue 11: a record with a bad CRC made every sync fail as 'link lost', and a
+    first sync never acknowledged anything, so the band deleted nothing, ever."""
+    dev = make_device(2)
+    path = tmp_path / "r.db"
+    dev.on_delete = committed_checker(path, dev)
+    with Database(path) as db:
+        if not first_sync:
+            run(sync(FaultLink(dev), db, DeviceInfo(ADDR)))
+            dev.run_session()
+        victim = dev.next_seq - 5
+        good = dev.log[victim]
+        link = Poison(dev, lambda s, b: _crc_flipped(b) if s == victim else b)
+        res = run(sync(link, db, DeviceInfo(ADDR)))
+        assert res.complete and res.quarantined and res.quarantined[0][:2] == (victim, victim)
+        assert res.rerequests >= 1  # asked once more: the same bytes came, so they are the band's
         did = db.device_id(ADDR)
-        # only valid records stored, acknowledged only through the good run before it
-        assert db.record_count(did) == index
-        assert dev.deleted == index - 1
-        res = run(sync(FaultLink(dev), db, DeviceInfo(ADDR), batch=4))
+        assert db.last_seq(did) == dev.next_seq - 1 and not dev.log  # acknowledged: the band freed it
+        q = db.quarantined(did)
+        assert [(x["first_seq"], x["last_seq"], x["raw"]) for x in q] == [(victim, victim, _crc_flipped(good))]
+        assert "bad CRC" in q[0]["reason"]
+        assert db.raw(did, victim) is None
+        assert (victim, victim, "quarantined") in db.gaps(did)
+        assert any("quarantined" in w for w in res.warnings)
+
+
+def test_absurd_contents_are_quarantined_never_shown(tmp_path):
+    """Issue 11: valid CRCs over exercise 255, a rom of -3276.8 deg, a hold of 49 days
+    were stored and shown as data."""
+    dev = make_device(1, reps=0) if False else make_device(1)
+    victims = {3: _forged(3), 4: _forged(4, (255, 2, 0, -32768, 900, 300, 1000)),
+               5: _forged(5, (0xFFFFFFFF, 3, 1, 0), R.K_HOLD, "<IBBh")}
+    with Database(tmp_path / "r.db") as db:
+        res = run(sync(Poison(dev, lambda s, b: victims.get(s, b)), db, DeviceInfo(ADDR)))
+        assert res.complete and [q[:2] for q in res.quarantined] == [(3, 3), (4, 4), (5, 5)]
+        assert res.rerequests == 0  # a valid CRC: the band's own, no need to ask again
+        did = db.device_id(ADDR)
+        assert db.conn.execute("SELECT count(*) FROM reps WHERE exercise NOT IN (0, 1, 2, 3)"
+                               " OR abs(rom_x10) > 1800").fetchone()[0] == 0
+        assert db.conn.execute("SELECT count(*) FROM holds").fetchone()[0] == 1  # the real one only
+        assert not dev.log and db.last_seq(did) == dev.next_seq - 1
+
+
+@pytest.mark.parametrize("bogus", [0xFFFFFFFF, 100_000])
+def test_seq_outside_the_band_range_is_refused(tmp_path, bogus):
+    """Issue 11: seq 0xFFFFFFFF recorded a gap 3..0xFFFFFFFE and broke every later sync
+    ("'I' format requires ..."); seq 100000 recorded a bogus gap and then refused the
+    band's real records."""
+    dev = make_device(2)
+    with Database(tmp_path / "r.db") as db:
+        class Bogus(FaultLink):
+            async def records_from(self, seq):
+                async for r in super().records_from(seq):
+                    yield r
+                    if R.seq_of(r) == 2:
+                        yield R.encode_event((E.EV_FAULT, 5, 1), 0, 1, bogus, EPOCH)
+
+        with pytest.raises(BandError, match=f"record seq {bogus}, outside the seqs it reports holding"):
+            run(sync(Bogus(dev), db, DeviceInfo(ADDR)))
+        did = db.device_id(ADDR)
+        assert db.last_seq(did) == 2 and db.gaps(did) == [] and dev.deleted == 2
+        res = run(sync(FaultLink(dev), db, DeviceInfo(ADDR)))  # the band behaves: all is well
         assert res.complete
         assert_complete(db, dev)
+
+
+def test_one_sync_accepts_at_most_what_the_band_log_holds(tmp_path):
+    """Issue 11: a band could stream without limit (600 k records in one run)."""
+    dev = make_device(1)
+    cap = 40 * R.MIN_RECORD  # a log that holds 40 records at most
+
+    class Endless(FaultLink):
+        async def seq_range(self):
+            return 0, self.dev.next_seq, cap
+
+        async def records_from(self, seq):
+            while True:  # "appends" as fast as it sends
+                dev.append((E.EV_FAULT, 5, 1))
+                yield dev.log[dev.next_seq - 1]
+
+    with Database(tmp_path / "r.db") as db:
+        with pytest.raises(BandError, match="more new records than its log can hold"):
+            run(sync(Endless(dev), db, DeviceInfo(ADDR)))
+        assert db.record_count() <= 40
+
+    class Huge(FaultLink):
+        async def seq_range(self):
+            return 0, 10**6, cap
+
+    with Database(tmp_path / "h.db") as db:
+        with pytest.raises(BandError, match="more records than its log of 1160 bytes can hold"):
+            run(sync(Huge(dev), db, DeviceInfo(ADDR)))
+        assert db.record_count() == 0
 
 
 # ---------------------------------------------------------------------------- several devices, real log
@@ -710,26 +837,6 @@ def test_several_devices_one_database(tmp_path):
         assert_complete(db, a, "AA:00:00:00:00:01")
         assert db.record_count() == len(a.all) + len(b.all)
         assert len(db.devices()) == 2
-
-
-class StoreLink:
-    """RecordLink over the firmware's real SessionLog (repcore.store)."""
-
-    def __init__(self, log):
-        self.log = log
-
-    async def count_from(self, seq):
-        return self.log.count_from(seq)
-
-    async def records_from(self, seq):
-        for r in list(self.log.read_from(seq)):
-            yield bytes(r)
-
-    async def delete_through(self, seq):
-        self.log.delete_through(seq)
-
-    async def abort(self):
-        pass
 
 
 def test_against_the_firmware_session_log(tmp_path):
@@ -767,3 +874,97 @@ def test_model_link_packs_whole_records():
     with Database(":memory:") as db:
         run(sync(link, db, DeviceInfo(ADDR)))
     assert link.notifications >= sum(len(r) for r in recs) / 182
+
+
+# ---------------------------------------------------------------------------- bit rot on the band
+
+
+def _flip_file(path, byte, bit=0):
+    with open(path, "r+b") as f:
+        f.seek(byte)
+        b = f.read(1)[0]
+        f.seek(byte)
+        f.write(bytes([b ^ (1 << bit)]))
+
+
+def test_bit_rot_in_an_older_segment_sync_completes(tmp_path):
+    """Issue 11: one flipped bit in an older segment stopped every sync ("records from
+    seq 111 did not arrive in 6 requests in a row") and filled the band."""
+    root = str(tmp_path / "log")
+    hist = build_history(12)
+    log = SessionLog(root, capacity=16 * 1024, segment_size=1024)
+    for rec in hist[:200]:
+        log.append(rec)
+    sixth = sorted(n for n in os.listdir(root) if n.endswith(".seg"))[5]
+    _flip_file(os.path.join(root, sixth), 100, 2)
+    log.close()
+    log = SessionLog(root, capacity=16 * 1024, segment_size=1024)
+    lost = [(d["seq"], d["last_seq"]) for d in map(decode_record, log.read_from(0)) if d["kind"] == R.K_DAMAGED]
+    assert len(lost) == 1
+    with Database(tmp_path / "r.db") as db:
+        res = run(sync(StoreLink(log), db, DeviceInfo(ADDR)))
+        did = db.device_id(ADDR)
+        assert res.complete and res.damaged == lost and res.stored == 200 - 1
+        assert db.last_seq(did) == 200 and log.count_from(0) == 0  # the band freed everything
+        assert (lost[0][0], lost[0][1], "damaged on the band") in db.gaps(did)
+        # the session the damaged record belonged to says so
+        sess = decode_record(hist[lost[0][0] - 1])["session"] or decode_record(hist[lost[0][0] + 1])["session"]
+        assert db.session_lost(did, sess) == [(lost[0][0], lost[0][1], "damaged on the band")]
+        for rec in hist[200:260]:  # the band goes on: nothing refused, nothing full
+            log.append(rec)
+        assert run(sync(StoreLink(log), db, DeviceInfo(ADDR))).complete and db.last_seq(did) == 260
+
+
+def test_bit_rot_in_records_the_host_holds_is_not_a_device_reset(tmp_path):
+    """Issue 11: when the host already held 53-60 and the band's newest segment lost
+    them to a flipped bit, every sync said "device reset ... --device-reset"."""
+    root = str(tmp_path / "log")
+    hist = build_history(3)
+    log = SessionLog(root, capacity=16 * 1024, segment_size=4096)
+    for rec in hist[:60]:
+        log.append(rec)
+
+    class NoDelete(StoreLink):  # the delete never reaches the band
+        async def delete_through(self, seq):
+            raise ConnectionError("disconnected")
+
+    with Database(tmp_path / "r.db") as db:
+        with pytest.raises(SyncInterrupted):
+            run(sync(NoDelete(log), db, DeviceInfo(ADDR)))
+        log.close()
+        newest = sorted(n for n in os.listdir(root) if n.endswith(".seg"))[-1]
+        _flip_file(os.path.join(root, newest), os.path.getsize(os.path.join(root, newest)) - 200, 5)
+        log = SessionLog(root, capacity=16 * 1024, segment_size=4096)
+        for rec in hist[60:70]:
+            log.append(rec)
+        res = run(sync(StoreLink(log), db, DeviceInfo(ADDR)))
+        did = db.device_id(ADDR)
+        assert res.complete and res.stored == 10 and db.last_seq(did) == log.next_seq - 1
+        assert db.record_count(did) == 70 and log.count_from(0) == 0
+        assert res.damaged == []  # the host had those records: nothing is lost
+
+
+def test_damaged_records_show_in_their_session(tmp_path, capsys):
+    """Issue 11: the damaged range is visible in `repband db` and in the session it
+    belongs to (`repband show`)."""
+    from repband import cli
+
+    root = str(tmp_path / "log")
+    hist = build_history(6)
+    log = SessionLog(root, capacity=16 * 1024, segment_size=1024)
+    for rec in hist[:150]:
+        log.append(rec)
+    log.close()
+    third = sorted(n for n in os.listdir(root) if n.endswith(".seg"))[2]
+    _flip_file(os.path.join(root, third), 300, 1)
+    log = SessionLog(root, capacity=16 * 1024, segment_size=1024)
+    path = tmp_path / "r.db"
+    with Database(path) as db:
+        res = run(sync(StoreLink(log), db, DeviceInfo(ADDR)))
+        (a, b), = res.damaged
+        sess = decode_record(hist[a - 2])["session"]  # (seqs start at 1 in the log, hist at 0)
+        sid = db.conn.execute("SELECT id FROM sessions WHERE session = ?", (sess,)).fetchone()[0]
+    assert cli.main(["db", "--db", str(path)]) == 0
+    assert f"lost on the band (damaged on its flash): seqs {a}" in capsys.readouterr().out
+    assert cli.main(["show", str(sid), "--db", str(path)]) == 0
+    assert f"1 record of the band lost (damaged on the band: seq {a})" in capsys.readouterr().out

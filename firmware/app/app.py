@@ -5,40 +5,31 @@
   app.sampling  the IMU, the FIFO drained into the detector, the sampling task
   app.activity  the detector's events: sessions and records (app.session), cues, the
                 event hook, live holds, idle end, app faults
-  app.buttons   the buttons task: start/stop, calibrate, power off, pairing window
   app.feedback  patterns on LED / buzzer / vibration (a task of its own)
   app.power     battery, light sleep on the IMU's wake-on-motion, power off
   app.radio     the GATT service of app.ble (boards with `bluetooth`:
                 App(..., radio=bluetooth.BLE())) and the task that polls it
-Here: the state, boot, commands (buttons, the control point), config changes, and the
-supervisor (the main loop: feeds the watchdog while the sampling task makes progress).
+Here: the state, boot (app.startup), commands (the control point), config changes, the
+buttons task and the supervisor (the main loop: feeds the watchdog while the sampling
+task makes progress).
 """
 from array import array
 
 from drivers import SAMPLE_WORDS
 from repcore.compat import const
 from repcore.detector import Detector
-from repcore.events import (
-    FAULT_CONFIG_CORRUPT,
-    FAULT_CONFIG_VERSION,
-    FAULT_CONFIG_VALUE,
-    FAULT_STORAGE,
-)
 from repcore.records import END_BUTTON, END_HOST
-from repcore.store import SessionLog, StoreError
+from repcore.store import SessionLog
 
 from app import config as cfgmod
 from app import unload
 from app.activity import Activity
-from app.buttons import Buttons
 from app.clock import Clock
 from app.feedback import Feedback
 from app.power import SUPERVISE_MS, Power
 from app.radio import Radio
 from app.sampling import MAX_SAMPLES, RETRY_MIN_MS, Sampling
 from app.session import Sessions
-
-_CFG_FAULTS = (0, FAULT_CONFIG_CORRUPT, FAULT_CONFIG_VERSION, FAULT_CONFIG_VALUE)
 
 # App states (App.state); the mixins inline the ones they set.
 ST_BOOT = const(0)
@@ -48,13 +39,17 @@ ST_SLEEP = const(3)
 ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
 ST_OFF = const(5)
 
+BUTTON_MS = const(30)
+LONG_PRESS_MS = const(1500)
+OFF_PRESS_MS = const(5000)
+
 WDT_MS = const(10000)
 _HEALTHY_MS = const(60000)  # app.safeboot.HEALTHY_MS: then `on_healthy()` (main.py's)
 STALL_MS = const(5000)  # sampling silent this long: stop feeding the watchdog
 LOG_CAPACITY = 262144
 
 
-class App(Clock, Sampling, Activity, Buttons, Power, Radio):
+class App(Clock, Sampling, Activity, Power, Radio):
     """The app on a HAL (app.hal). `ble` is a hook called with every event tuple
     (detector events, session records, app faults) after it was recorded.
     `radio`: a bluetooth.BLE object (boards with bluetooth) to run the GATT service
@@ -71,6 +66,7 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.radio = radio
         self.bt = bt
         self.svc = None  # app.ble.BandService once started
+        self._reset_at = -1  # uptime to restart at (after a factory reset), or -1
         self._make_detector = detector
         self._make_log = store
         self.log_capacity = log_capacity
@@ -95,7 +91,7 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self._up = 0  # CPU clock, ms since the base (accumulated: ticks wrap)
         self._base_s = 0
         self._bat_due = 0  # when the battery is read next (app.power)
-        self._press_up = -1  # when the button press began (app.buttons)
+        self._press_up = -1  # when the button press began (button_task)
         # sample time
         self._t = 0  # time of the last sample pushed
         self._frac = 0  # sub-ms remainder, in 1/odr_mhz ms
@@ -117,52 +113,12 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.on_healthy = on_healthy
 
     def boot(self):
-        """Everything before the tasks: power latch, config, session log, IMU."""
-        hal = self.hal
-        hal.power_hold(True)  # first: a latch board switches off when the button is let go
-        self._t0 = hal.ticks_ms()
-        self._up = 0
-        path = hal.root + "/config.json"
-        _mkdir(hal.root)
-        cfg, fault = cfgmod.load(path)
-        self.cfg = cfg
-        self.cfg_fault = fault
-        if fault:
-            cfgmod.set_file_aside(path)
-        if fault or not _exists(path):
-            try:
-                cfgmod.save(path, cfg)
-            except OSError as e:
-                hal.log("config: cannot save: %r" % (e,))
-        try:
-            self.log = self._make_log(hal.root + "/log", self.log_capacity)
-        except (StoreError, OSError, ValueError) as e:
-            hal.log("session log unusable: %r" % (e,))
-            self.log = None
-        self.sessions = Sessions(self.log, cfg["session_idle_s"] * 1000, cfg["target_reps"])
-        if self.log is not None:
-            try:
-                from app.recovery import recover
+        """Everything before the tasks: power latch, config, session log, the GATT
+        service, IMU (app.startup: run once, dropped from RAM after)."""
+        from app import startup
 
-                sid = recover(self.log)
-                if sid:
-                    hal.log("closed session %d cut short before this boot" % sid)
-            except Exception as e:  # a damaged log must not stop the boot
-                hal.log("session recovery failed: %r" % (e,))
-            unload("app.recovery")  # once per boot: its code is not kept in RAM
-        else:
-            self._app_fault(FAULT_STORAGE)
-        self.feedback.configure(cfg)
-        if fault:
-            hal.log("config: fault %d, using defaults" % fault)
-            self._app_fault(_CFG_FAULTS[fault])
-            self.feedback.play("config_fault")
-        if self.radio is not None:
-            self._start_ble()
-        self._new_detector(None)
-        self._open_imu()
-        self.state = ST_RUN if self.imu is not None else ST_FAULT
-        self._last_active = self.uptime()
+        startup.boot(self)
+        unload("app.startup")
 
     def command(self, name, value=None):
         """start | stop | toggle | calibrate | config (value: dict of changes).
@@ -208,6 +164,54 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
             self._open_imu()
 
     # -- tasks -------------------------------------------------------------------
+
+    async def button_task(self):
+        """The buttons: asleep until a pin IRQ says one moved, then read every BUTTON_MS
+        until all are released (debounced: two equal reads). A short press starts or
+        stops a session, a long press asks the detector to calibrate at the next still
+        stand, a very long press switches a board with a power latch off. Every press
+        also opens the BLE pairing window (app.ble: a new host may pair for 2 minutes),
+        signalled "pairable" when it was closed."""
+        hal = self.hal
+        nb = len(self.board.BUTTONS) if self.board is not None else 0
+        self._press_up = -1  # when the press began, -1 when released (moved by _rebase)
+        stable = False
+        long_done = False
+        moved = hal.flag()
+        if nb:
+            hal.buttons_wake(moved)
+        while self.running:
+            pressed = False
+            for k in range(nb):
+                if hal.button(k):
+                    pressed = True
+            if pressed == stable:
+                if pressed:
+                    held = self.uptime() - self._press_up
+                    if not long_done and held >= LONG_PRESS_MS:
+                        long_done = True
+                        self.command("calibrate")
+                    if held >= OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
+                        self.power_off()
+            else:
+                # Two equal reads in a row: a debounced change.
+                stable = pressed
+                now = self.uptime()
+                if pressed:
+                    self._press_up = now
+                    long_done = False
+                    self._last_active = now
+                    # The hand on the button is the owner's: a new host may pair now.
+                    if self.svc is not None and self.svc.open_pairing():
+                        self.feedback.play("pairable")
+                else:
+                    self._press_up = -1
+                    if not long_done:
+                        self.command("toggle")
+            if pressed or stable:
+                await hal.sleep_ms(BUTTON_MS)
+            else:
+                await moved.wait()  # released and settled: nothing to time
 
     async def supervisor(self, until_ms=-1):
         """The main loop: the watchdog is fed only while sampling makes progress.
@@ -264,21 +268,3 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
 
         asyncio.run(self.main())
 
-
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _mkdir(path):
-    import os
-
-    try:
-        os.mkdir(path)
-    except OSError:
-        pass

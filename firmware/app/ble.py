@@ -1,8 +1,8 @@
-"""The band's GATT server on MicroPython's `bluetooth` module (protocol 1.0, bytes in
+"""The band's GATT server on MicroPython's `bluetooth` module (protocol 1.2, bytes in
 repcore.protocol, documentation in docs/protocol.md).
 
 Services: the custom repband service (status, live, records, RACP, control point,
-raw stream), Device Information (0x180A), Battery (0x180F) and Current Time (0x1805).
+raw stream, settings, identity), Device Information (0x180A), Battery (0x180F) and Current Time (0x1805).
 
 Entry point (the app wires it; nothing here touches the app's internals):
 
@@ -96,7 +96,7 @@ class BandService(Pairing, Live):
 
     def __init__(self, ble, log, bt=None, on_control=None, on_time=None, ticks_ms=None,
                  ticks_diff=None, uptime_s=None, wake=None, name="repband", model="repband",
-                 firmware="0", secure=True, secrets=None):
+                 firmware="0", secure=True, secrets=None, identity=None):
         if bt is None:
             import bluetooth
             bt = bluetooth
@@ -118,6 +118,7 @@ class BandService(Pairing, Live):
         self.firmware = firmware
         self.secure = secure  # False only on ports without pairing (rp2 btstack)
         self.secrets = secrets if secrets is not None else Secrets()
+        self.identity = identity  # 16 bytes (app.identity), read by the host encrypted only
         # Written by the IRQ handler only:
         self._conn = None  # the central's _Conn
         self._n_conn = 0  # connections so far

@@ -78,6 +78,8 @@ class Clock:
         self._bat_due = _moved(self._bat_due, ms)
         if self._press_up >= 0:
             self._press_up -= ms
+        if self._reset_at >= 0:
+            self._reset_at = max(0, self._reset_at - ms)
         if self._until >= 0:
             self._until = max(0, self._until - ms)
         self._hold_seen = self._hold_done = -1

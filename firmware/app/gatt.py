@@ -58,6 +58,7 @@ def register(svc):
         (U(P.CONTROL_UUID), _F_WRITE | _F_INDICATE | enc_w),
         (U(P.RAW_UUID), _F_NOTIFY),
         (U(P.SETTINGS_UUID), _F_READ | enc_r),
+        (U(P.IDENTITY_UUID), _F_READ | enc_r),
     ))
     dis = (U(P.DIS_SERVICE), (
         (U(P.DIS_MANUFACTURER), _F_READ),
@@ -69,7 +70,7 @@ def register(svc):
     cts = (U(P.CTS_SERVICE), ((U(P.CTS_CURRENT_TIME), _F_READ | _F_WRITE | enc_r | enc_w),))
     h = ble.gatts_register_services((custom, dis, bas, cts))
     (svc.h_status, svc.h_live, svc.h_records, svc.h_racp, svc.h_control, svc.h_raw,
-     svc.h_settings) = h[0]
+     svc.h_settings, h_identity) = h[0]
     (h_man, h_model, h_fw, h_sw) = h[1]
     svc.h_battery = h[2][0]
     svc.h_time = h[3][0]
@@ -86,3 +87,5 @@ def register(svc):
     ble.gatts_write(svc.h_battery, bytes((svc.battery if 0 <= svc.battery <= 100 else 0,)))
     if svc._settings is not None:
         ble.gatts_write(svc.h_settings, svc._settings)
+    if svc.identity is not None:
+        ble.gatts_write(h_identity, svc.identity)

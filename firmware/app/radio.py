@@ -17,8 +17,11 @@ from repcore.records import END_HOST
 from app import config as cfgmod
 
 FIRMWARE = "1.0"  # Device Information firmware revision
+IDENTITY_FILE = "identity"  # under hal.root, with config.json, bonds.json and log/
+BONDS_FILE = "bonds.json"
 
 _BUSY_MS = const(10)  # app.ble.BUSY_MS: poll period while a report / indication is pending
+RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
 
 # repcore.protocol values, here so that a board without bluetooth never imports it.
 _CTRL_START = const(1)
@@ -30,30 +33,15 @@ _CTRL_TARGETS = const(6)
 _CTRL_CALIBRATE = const(7)
 _CTRL_RAW = const(8)
 _CTRL_IDENTIFY = const(9)
+_CTRL_FACTORY_RESET = const(10)
 _RESULT_NOT_SUPPORTED = const(2)
 _RESULT_INVALID = const(3)
 
 
 class Radio:
-    def _start_ble(self):
-        """The GATT service on `radio`; the app runs without it if the radio fails."""
-        from app.ble import BandService, Secrets
-
-        hal = self.hal
-        svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
-                          on_time=self._on_time, ticks_ms=hal.ticks_ms, ticks_diff=hal.ticks_diff,
-                          uptime_s=self.uptime_s, wake=hal.flag(),
-                          model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
-                          secrets=Secrets(hal.root + "/bonds.json"))
-        try:
-            svc.start()
-        except (OSError, ValueError) as e:
-            hal.log("ble: cannot start: %r" % (e,))
-            return
-        self.svc = svc
-        self._publish_settings()
+    def _hook(self, on):
+        """The service's `on_event` gets every event the app's hook gets (first)."""
         hook = self.ble
-        on = svc.on_event
         if hook is None:
             self.ble = on
         else:
@@ -80,6 +68,8 @@ class Radio:
         elif op == _CTRL_IDENTIFY:
             self.feedback.identify_s = params[0]
             self.feedback.play("identify")
+        elif op == _CTRL_FACTORY_RESET:
+            self.factory_reset()
         elif _CTRL_MODE <= op <= _CTRL_TARGETS:
             v = params[0]
             if op == _CTRL_MODE:
@@ -95,6 +85,38 @@ class Radio:
         else:
             return _RESULT_NOT_SUPPORTED
         return None
+
+    def factory_reset(self):
+        """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
+        it away): session log, bond keys, settings and identity go; the band restarts
+        as a new one (RESET_DELAY_MS later, so the host gets the answer)."""
+        import os
+
+        hal = self.hal
+        self.sessions.log = None  # nothing more is recorded
+        log = self.log
+        self.log = None
+        if log is not None:
+            log.close()
+        svc = self.svc
+        if svc is not None:
+            svc.log = None
+            svc.secrets.items = []
+            svc.secrets.dirty = False
+        root = hal.root
+        for name in ("log", IDENTITY_FILE, BONDS_FILE, "config.json"):
+            path = root + "/" + name
+            try:
+                for f in os.listdir(path):
+                    os.remove(path + "/" + f)
+                os.rmdir(path)
+            except OSError:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        hal.log("factory reset: the band restarts as a new one")
+        self._reset_at = self.uptime() + RESET_DELAY_MS
 
     def _flag(self, bit, on):
         svc = self.svc
@@ -117,12 +139,14 @@ class Radio:
         hal = self.hal
         svc = self.svc
         while self.running and svc is not None:
+            if self._reset_at >= 0 and self.uptime() - self._reset_at >= 0 and not svc.busy:
+                hal.reset()  # after a factory reset
             busy = False
             try:
                 busy = svc.poll()
             except Exception as e:  # the radio must never stop the app
                 hal.log("ble: %r" % (e,))
-            if busy:
+            if busy or self._reset_at >= 0:
                 await hal.sleep_ms(_BUSY_MS)
             else:
                 await hal.wait_ms(svc.wake, svc.due_ms())

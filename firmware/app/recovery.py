@@ -1,6 +1,6 @@
 """At boot, once: a session the log holds a start of but no end (power cut, reset) gets
-its end record. Imported by App.boot and dropped from sys.modules after (app.oneshot):
-its code is not kept in RAM.
+its end record. Imported by app.startup and dropped from sys.modules after
+(app.unload): its code is not kept in RAM.
 """
 from repcore.compat import const
 from repcore.records import END_REBOOT, K_FAULT, K_HOLD, K_REP, K_SESSION_END, K_SESSION_START, K_SET, check, encode_event, fields

@@ -1,4 +1,4 @@
-"""The BLE protocol (version 1.1): UUIDs and the bytes of every characteristic.
+"""The BLE protocol (version 1.2): UUIDs and the bytes of every characteristic.
 
 Runs unchanged in MicroPython 1.27 and CPython. This module is the band's side: the
 layouts, the encoders of what the band sends and the decoders of what the host
@@ -18,8 +18,9 @@ import struct
 from repcore.compat import const
 
 PROTO_MAJOR = const(1)
-PROTO_MINOR = const(1)  # 1.1 added the settings characteristic
-VERSION_STRING = "1.1"  # Device Information, Software Revision String (0x2A28)
+PROTO_MINOR = const(2)  # 1.1 added the settings characteristic; 1.2 the identity,
+# factory reset, damaged-range records in reports
+VERSION_STRING = "1.2"  # Device Information, Software Revision String (0x2A28)
 
 # -- UUIDs ---------------------------------------------------------------------------
 # The custom service and its characteristics share one random 128-bit base; the
@@ -45,6 +46,8 @@ RACP_UUID = uuid128(0x0005)  # write, indicate: record access control point
 CONTROL_UUID = uuid128(0x0006)  # write, indicate: control point
 RAW_UUID = uuid128(0x0007)  # notify: raw IMU packets
 SETTINGS_UUID = uuid128(0x0008)  # read (1.1): the band's settings
+IDENTITY_UUID = uuid128(0x0009)  # read, encrypted (1.2): the band's random identity
+IDENTITY_SIZE = const(16)  # bytes, made at the band's first boot (app.identity)
 
 # Standard services and characteristics (16-bit SIG numbers).
 DIS_SERVICE = const(0x180A)
@@ -245,6 +248,8 @@ CTRL_TARGETS = const(0x06)  # u16 target reps, u16 target hold s
 CTRL_CALIBRATE = const(0x07)
 CTRL_RAW = const(0x08)  # u8 0 off, 1 on
 CTRL_IDENTIFY = const(0x09)  # u8 seconds (1..60)
+CTRL_FACTORY_RESET = const(0x0A)  # u32 FACTORY_RESET_MAGIC (1.2): wipe the band, reboot
+FACTORY_RESET_MAGIC = 0x45504957  # b"WIPE" little-endian: no stray write wipes a band
 CTRL_RESPONSE = const(0x80)
 
 RESULT_SUCCESS = const(1)
@@ -252,12 +257,14 @@ RESULT_NOT_SUPPORTED = const(2)
 RESULT_INVALID = const(3)
 RESULT_FAILED = const(4)
 
-CTRL_NAMES = ("", "start", "stop", "mode", "leg", "placement", "targets", "calibrate", "raw", "identify")
+CTRL_NAMES = ("", "start", "stop", "mode", "leg", "placement", "targets", "calibrate", "raw", "identify",
+              "factory reset")
 # Parameter struct formats by op code (index = op code).
-_CTRL_FMT = ("", "", "", "<B", "<B", "<B", "<HH", "", "<B", "<B")
-_CTRL_LEN = (0, 0, 0, 1, 1, 1, 4, 0, 1, 1)
+_CTRL_FMT = ("", "", "", "<B", "<B", "<B", "<HH", "", "<B", "<B", "<I")
+_CTRL_LEN = (0, 0, 0, 1, 1, 1, 4, 0, 1, 1, 4)
 # Inclusive ranges of the first (and second) parameter.
-_CTRL_RANGE = ((), (), (), (0, 3), (1, 2), (0, 1), (1, 1000, 1, 3600), (), (0, 1), (1, 60))
+_CTRL_RANGE = ((), (), (), (0, 3), (1, 2), (0, 1), (1, 1000, 1, 3600), (), (0, 1), (1, 60),
+               (FACTORY_RESET_MAGIC, FACTORY_RESET_MAGIC))
 
 
 def decode_control(buf):

@@ -1,4 +1,4 @@
-"""The host's side of the BLE protocol (version 1.1): decoders of what the band sends,
+"""The host's side of the BLE protocol (version 1.2): decoders of what the band sends,
 encoders of what the host writes, and the names the host shows.
 
 Everything in repcore.protocol (the band's side: UUIDs, layouts, constants) is
@@ -16,6 +16,7 @@ from repcore.protocol import (
     FILTER_SEQ,
     FRAME_COUNTER,
     FRAME_START,
+    IDENTITY_SIZE,
     LIVE_CALIBRATED,
     LIVE_HOLD,
     LIVE_LOW_BATTERY,
@@ -183,19 +184,31 @@ def decode_racp_response(buf):
 
 
 class Reassembler:
-    """Host side: frames of one report in, whole validated records (bytes) out.
+    """Host side: frames of one report in, records (bytes) out.
 
-    A repeated frame (same counter and bytes as the previous one) is dropped and
-    counted in `duplicates`; a missing frame, a start flag that does not match the
-    stream, or record bytes that do not validate raise ProtocolError (the caller
-    re-requests from the next seq it needs)."""
+    The link's faults raise ProtocolError: a missing frame (a counter jump) or a lost
+    tail (`finish`); the caller re-requests from the next seq it needs. A repeated
+    frame (same counter and bytes as the previous one) is dropped and counted in
+    `duplicates`. Bytes that arrived whole but are not a valid record (the band's own
+    data: a bad CRC, a header out of step) are handed on as they are, for the caller
+    to check and quarantine: a record whose header is sane as its length says, bytes
+    out of step up to the next frame that starts a record (`bad` counts them)."""
 
     def __init__(self):
         self.buf = bytearray()
         self.frames = 0  # frames accepted
         self.records = 0
         self.duplicates = 0
+        self.bad = 0  # items handed on that are not valid records
+        self._skip = False  # out of step: bytes go to buf until a frame starts a record
         self._last = None
+
+    def _flush_bad(self, out):
+        if self.buf:
+            out.append(bytes(self.buf))
+            self.bad += 1
+            self.buf = bytearray()
+        self._skip = False
 
     def feed(self, frame):
         if frame is None or len(frame) < 2:
@@ -209,42 +222,52 @@ class Reassembler:
                 self.duplicates += 1
                 return []
             raise ProtocolError("record frame %d missing (frame %d came)" % (expect, counter))
-        start = bool(h & FRAME_START)
-        if start != (len(self.buf) == 0):
-            raise ProtocolError("record frame %d: start flag %d but %d bytes of a record pending"
-                                % (counter, start, len(self.buf)))
         self._last = bytes(frame)
         self.frames += 1
-        self.buf.extend(memoryview(frame)[1:])
         out = []
+        if h & FRAME_START:
+            self._flush_bad(out)  # a record starts here: whatever was pending was not one
+        elif not self.buf:
+            self._skip = True  # no record starts here and none is pending
+        self.buf.extend(memoryview(frame)[1:])
+        if self._skip:
+            return out
         buf = self.buf
         off = 0
         end = len(buf)
         while end - off >= 6:
-            if buf[off] != records.MAGIC or buf[off + 1] != records.VERSION:
-                raise ProtocolError("record stream out of step: magic 0x%02x, version %d"
-                                    % (buf[off], buf[off + 1]))
             n = buf[off + 4] | (buf[off + 5] << 8)
-            if n > records.MAX_PAYLOAD:
-                raise ProtocolError("record stream: payload length %d too large" % n)
+            if buf[off] != records.MAGIC or buf[off + 1] != records.VERSION or n > records.MAX_PAYLOAD:
+                self.buf = buf[off:]
+                self._skip = True  # out of step until a frame starts a record
+                return out
             size = records.OVERHEAD + n
             if end - off < size:
                 break
-            records.check(buf, off, off + size)
-            out.append(bytes(buf[off:off + size]))
+            rec = bytes(buf[off:off + size])
+            try:
+                records.check(rec)
+                self.records += 1
+            except records.RecordError:
+                self.bad += 1
+            out.append(rec)
             off += size
-            self.records += 1
         if off:
             self.buf = buf[off:]  # (MicroPython's bytearray has no slice deletion)
         return out
 
     def finish(self, n_records, n_frames):
-        """Check the end of a report against its response (lost tail, partial record)."""
-        if self.buf:
-            raise ProtocolError("report ended inside a record (%d bytes pending)" % len(self.buf))
-        if n_frames != self.frames or (n_records >= 0 and n_records != self.records):
+        """The end of a report, checked against its response: a lost tail raises
+        ProtocolError; bytes left over (not a whole record) come back as one item."""
+        if n_frames != self.frames:
             raise ProtocolError("report sent %d records in %d frames, %d records in %d frames arrived"
                                 % (n_records, n_frames, self.records, self.frames))
+        out = []
+        self._flush_bad(out)
+        if not self.bad and n_records >= 0 and n_records != self.records:
+            raise ProtocolError("report sent %d records in %d frames, %d records in %d frames arrived"
+                                % (n_records, n_frames, self.records, self.frames))
+        return out
 
 
 
@@ -254,7 +277,7 @@ def encode_control(op, a=None, b=None):
     fmt = _CTRL_FMT[op]
     if not fmt:
         return bytes((op,))
-    if _CTRL_LEN[op] == 4:
+    if len(fmt) == 3:  # "<HH": two parameters
         return bytes((op,)) + struct.pack(fmt, a, b)
     return bytes((op,)) + struct.pack(fmt, a)
 
@@ -297,6 +320,14 @@ def raw_gap(prev_seq, seq):
     return (seq - prev_seq - 1) & 0xFFFF
 
 
+
+
+def decode_identity(buf):
+    """The band's identity (1.2) as hex; ProtocolError unless it is IDENTITY_SIZE bytes."""
+    from binascii import hexlify
+
+    _exact(buf, IDENTITY_SIZE, "identity")
+    return hexlify(bytes(buf)).decode()
 
 
 MODE_NAMES = ("auto", "bridge", "clam", "stretch")  # repcore.events MODE_*

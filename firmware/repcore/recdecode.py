@@ -2,15 +2,18 @@
 
 The board never decodes a record into a dict, so this lives apart from
 repcore.records and costs the device no RAM (it is not imported there). The format
-itself (layouts, checks) stays in repcore.records: this module only names the fields
-`records.fields` unpacks.
+itself (layouts, checks, field ranges) stays in repcore.records: this module names the
+fields `records.fields` unpacks and refuses values outside `records.RANGES`.
 """
 from repcore.records import (
+    EPOCH_MIN,
     FLAG_WALL,
+    K_DAMAGED,
     K_HOLD,
     K_SESSION_END,
     K_SET,
     KIND_NAMES,
+    RANGES,
     RecordError,
     check,
     fields,
@@ -26,7 +29,23 @@ PAYLOAD_NAMES = (
     ("fault",),
     ("mode", "placement", "side", "target_reps", "target_hold_s"),
     ("duration_ms", "reason", "n_sets", "reps", "partial", "holds", "hold_ms", "dropped"),
+    ("last_seq",),
 )
+
+
+def check_ranges(kind, seq, epoch_s, v):
+    """Refuse (RecordError) a record whose fields are outside repcore.records.RANGES: a
+    valid CRC over absurd contents (exercise 255, a hold of 49 days)."""
+    r = RANGES[kind]
+    names = PAYLOAD_NAMES[kind]
+    for i in range(len(v)):
+        if not r[2 * i] <= v[i] <= r[2 * i + 1]:
+            raise RecordError("%s record seq %d: %s %d out of range %d..%d"
+                              % (KIND_NAMES[kind], seq, names[i], v[i], r[2 * i], r[2 * i + 1]))
+    if epoch_s and epoch_s < EPOCH_MIN:
+        raise RecordError("%s record seq %d: wall clock %d is before 2019" % (KIND_NAMES[kind], seq, epoch_s))
+    if kind == K_DAMAGED and v[0] < seq:
+        raise RecordError("damaged record seq %d: range ends at %d, before it starts" % (seq, v[0]))
 
 
 def decode(buf, off=0, exact=True):
@@ -45,6 +64,7 @@ def decode(buf, off=0, exact=True):
     if exact and len(buf) - off != size:
         raise RecordError("bad length: %d bytes given for a %d-byte record" % (len(buf) - off, size))
     (_m, version, kind, flags, _n, boot, seq, t, epoch_s, session), v = fields(buf, off)
+    check_ranges(kind, seq, epoch_s, v)
     wall = bool(flags & FLAG_WALL) and epoch_s != 0
     d = {
         "version": version,

@@ -20,14 +20,20 @@ one, little-endian) over header and payload. All fields are little-endian.
 24+n   4   CRC-32 of bytes 0 .. 24+n
 
 Records are built from tuples: the detector's event tuples (repcore.events, the record
-kind equals the event code) and two session tuples:
+kind equals the event code), two session tuples and the damaged-range marker:
 
   (K_SESSION_START, t_ms, mode, placement, side, target_reps, target_hold_s)
   (K_SESSION_END, t_start_ms, t_end_ms, reason, n_sets, reps, partial, holds, hold_ms,
    dropped)
+  (K_DAMAGED, 0, last_seq)   header seq = the first seq of the range
 
-`dropped` counts records of the session the log refused (storage full). Integer fields
-that do not fit their width are clamped (never wrapped): see docs/storage.md.
+`dropped` counts records of the session the log refused (storage full). A K_DAMAGED
+record is never stored: the log makes one when it reads a range of seqs whose bytes
+on flash are damaged (repcore.store), so a report covers every seq.
+
+Every payload field has one inclusive range (RANGES, below): the encoder clamps to it
+(never wraps), the host's decoder (repcore.recdecode) refuses a record outside it. The
+ranges hold anything real use produces (a hold of an hour, a set of 1000 reps).
 """
 import struct
 
@@ -56,6 +62,7 @@ K_CALIBRATED = const(4)
 K_FAULT = const(5)
 K_SESSION_START = const(6)
 K_SESSION_END = const(7)
+K_DAMAGED = const(8)  # a range of seqs damaged on flash (made by the log, never stored)
 
 # Why a session ended (K_SESSION_END reason).
 END_IDLE = const(1)
@@ -75,10 +82,39 @@ _PAYLOAD_FMT = (
     "<H",  # fault: code
     "<BBBHH",  # session start: mode, placement, side, target_reps, target_hold_s
     "<IBHHHHIH",  # session end: duration_ms, reason, sets, reps, partial, holds, hold_ms, dropped
+    "<I",  # damaged: the last seq of the range
 )
-_PAYLOAD_LEN = (0, 11, 8, 16, 1, 2, 7, 19)
-KIND_NAMES = ("", "rep", "hold", "set", "calibrated", "fault", "session_start", "session_end")
-N_KINDS = const(8)
+_PAYLOAD_LEN = (0, 11, 8, 16, 1, 2, 7, 19, 4)
+KIND_NAMES = ("", "rep", "hold", "set", "calibrated", "fault", "session_start", "session_end",
+              "damaged")
+N_KINDS = const(9)
+MIN_RECORD = const(29)  # the smallest record (calibrated): bounds how many fit in n bytes
+
+# Inclusive range of every payload field, in payload order, per kind: lo, hi, lo, hi ...
+# The encoder clamps to these, the host's decoder refuses anything outside them.
+HOLD_MAX_MS = 3600000  # an hour (not small ints on 32-bit MicroPython: no const)
+SET_MAX_MS = 7200000
+DAY_MS = 86400000
+EPOCH_MIN = 1546300800  # 2019-01-01: an earlier wall clock is no wall clock (epoch_s 0)
+RANGES = (
+    (),
+    # rep: exercise, side, partial, rom_x10, up_ms, top_ms, down_ms
+    (0, 3, 0, 2, 0, 1, -1800, 1800, 0, 0xFFFF, 0, 0xFFFF, 0, 0xFFFF),
+    # hold: duration_ms, exercise, side, angle_x10
+    (0, HOLD_MAX_MS, 0, 3, 0, 2, -1800, 1800),
+    # set: duration_ms, exercise, side, count, n_partial, mean_rom_x10, period_ms
+    (0, SET_MAX_MS, 0, 3, 0, 2, 0, 1000, 0, 1000, -1800, 1800, 0, 300000),
+    # calibrated: method
+    (1, 3),
+    # fault: code
+    (1, 255),
+    # session start: mode, placement, side (leg), target_reps, target_hold_s
+    (0, 3, 0, 1, 0, 2, 0, 1000, 0, 3600),
+    # session end: duration_ms, reason, n_sets, reps, partial, holds, hold_ms, dropped
+    (0, DAY_MS, 1, 5, 0, 1000, 0, 10000, 0, 10000, 0, 1000, 0, DAY_MS, 0, 0xFFFF),
+    # damaged: last seq
+    (0, 0xFFFFFFFF),
+)
 
 _U16 = const(0xFFFF)
 _U32 = 0xFFFFFFFF  # not a small int on 32-bit MicroPython: no const
@@ -118,12 +154,15 @@ def _u(v, hi):
     return v
 
 
-def _i16(v):
+def _f(v, r, i):
+    """Clamp to the range of payload field `i` (r = RANGES[kind])."""
     v = int(v)
-    if v < -32768:
-        return -32768
-    if v > 32767:
-        return 32767
+    lo = r[2 * i]
+    if v < lo:
+        return lo
+    hi = r[2 * i + 1]
+    if v > hi:
+        return hi
     return v
 
 
@@ -141,28 +180,33 @@ def encode_into(buf, off, rec, session_id, boot, seq, epoch_s=0):
         raise RecordError("buffer too small for a %s record" % KIND_NAMES[kind])
     p = off + HEADER_SIZE
     fmt = _PAYLOAD_FMT[kind]
+    r = RANGES[kind]
     t = rec[1]
     if kind == K_REP:
-        struct.pack_into(fmt, buf, p, _u(rec[2], 255), _u(rec[3], 255), _u(rec[4], 255),
-                         _i16(rec[5]), _u(rec[6], _U16), _u(rec[7], _U16), _u(rec[8], _U16))
+        struct.pack_into(fmt, buf, p, _f(rec[2], r, 0), _f(rec[3], r, 1), _f(rec[4], r, 2),
+                         _f(rec[5], r, 3), _f(rec[6], r, 4), _f(rec[7], r, 5), _f(rec[8], r, 6))
     elif kind == K_HOLD:
-        struct.pack_into(fmt, buf, p, _u(rec[2] - t, _U32), _u(rec[3], 255), _u(rec[4], 255),
-                         _i16(rec[5]))
+        struct.pack_into(fmt, buf, p, _f(rec[2] - t, r, 0), _f(rec[3], r, 1), _f(rec[4], r, 2),
+                         _f(rec[5], r, 3))
     elif kind == K_SET:
-        struct.pack_into(fmt, buf, p, _u(rec[2] - t, _U32), _u(rec[3], 255), _u(rec[4], 255),
-                         _u(rec[5], _U16), _u(rec[6], _U16), _i16(rec[7]), _u(rec[8], _U32))
+        struct.pack_into(fmt, buf, p, _f(rec[2] - t, r, 0), _f(rec[3], r, 1), _f(rec[4], r, 2),
+                         _f(rec[5], r, 3), _f(rec[6], r, 4), _f(rec[7], r, 5), _f(rec[8], r, 6))
     elif kind == K_CALIBRATED:
-        struct.pack_into(fmt, buf, p, _u(rec[2], 255))
+        struct.pack_into(fmt, buf, p, _f(rec[2], r, 0))
     elif kind == K_FAULT:
-        struct.pack_into(fmt, buf, p, _u(rec[2], _U16))
+        struct.pack_into(fmt, buf, p, _f(rec[2], r, 0))
     elif kind == K_SESSION_START:
-        struct.pack_into(fmt, buf, p, _u(rec[2], 255), _u(rec[3], 255), _u(rec[4], 255),
-                         _u(rec[5], _U16), _u(rec[6], _U16))
-    else:  # K_SESSION_END
-        struct.pack_into(fmt, buf, p, _u(rec[2] - t, _U32), _u(rec[3], 255), _u(rec[4], _U16),
-                         _u(rec[5], _U16), _u(rec[6], _U16), _u(rec[7], _U16), _u(rec[8], _U32),
-                         _u(rec[9], _U16))
+        struct.pack_into(fmt, buf, p, _f(rec[2], r, 0), _f(rec[3], r, 1), _f(rec[4], r, 2),
+                         _f(rec[5], r, 3), _f(rec[6], r, 4))
+    elif kind == K_SESSION_END:
+        struct.pack_into(fmt, buf, p, _f(rec[2] - t, r, 0), _f(rec[3], r, 1), _f(rec[4], r, 2),
+                         _f(rec[5], r, 3), _f(rec[6], r, 4), _f(rec[7], r, 5), _f(rec[8], r, 6),
+                         _f(rec[9], r, 7))
+    else:  # K_DAMAGED
+        struct.pack_into(fmt, buf, p, _f(rec[2], r, 0))
     epoch_s = _u(epoch_s, _U32)
+    if epoch_s < EPOCH_MIN:
+        epoch_s = 0  # no wall clock
     struct.pack_into(_HEADER_FMT, buf, off, MAGIC, VERSION, kind, FLAG_WALL if epoch_s else 0,
                      n, _u(boot, _U16), _u(seq, _U32), _u(t, _U32), epoch_s,
                      _u(session_id, _U32))
@@ -223,6 +267,13 @@ def check(buf, off=0, end=-1):
 
 def seq_of(buf, off=0):
     """The sequence number of the (already checked) record at `off`."""
+    return struct.unpack_from("<I", buf, off + 8)[0]
+
+
+def last_seq_of(buf, off=0):
+    """The last seq a (checked) record covers: its own, or a damaged range's end."""
+    if buf[off + 2] == K_DAMAGED:
+        return struct.unpack_from("<I", buf, off + HEADER_SIZE)[0]
     return struct.unpack_from("<I", buf, off + 8)[0]
 
 

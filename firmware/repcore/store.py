@@ -1,21 +1,31 @@
-"""Append-only session log on flash (littlefs on the board), safe against power cuts.
+"""Append-only session log on flash (littlefs on the board), safe against power cuts
+and against a few bits flipped anywhere in its files.
 
 Layout under `root` (guarantees and reasoning in docs/storage.md):
 
-  meta          20 bytes: b"RBLM", version, boot counter, next seq, deleted-through seq,
-                CRC-32; replaced by writing meta.tmp then renaming it over meta
+  meta          META_COPIES (4) copies of a 20-byte block, each with its own CRC-32:
+                b"RBLM", version, boot counter, next seq, deleted-through seq, CRC;
+                replaced by writing meta.tmp then renaming it over meta. 3 flipped bits
+                spoil at most 3 copies: one always survives.
   XXXXXXXX.seg  a segment: records (repcore.records) back to back; the name is the hex
                 seq of its first record; only the newest segment is ever appended to
 
 The log assigns sequence numbers: `append(record)` rewrites the record's seq field (and
-CRC) with the next number, writes it, flushes, and only then returns the seq. Seqs are
-contiguous in the log and only grow, across reboots and deletes (the meta file keeps
-the next seq once every record is deleted).
+CRC) with the next number, writes it, flushes, and only then returns the seq. Seqs only
+grow, across reboots and deletes (the meta file keeps the next seq once every record
+is deleted), and a seq once committed is never given again.
 
-At open, the newest segment is read back: a torn tail (a partial record, a bad CRC)
-is left where it is and the segment is sealed, so the next record starts a new
-segment and nothing valid before the tear is rewritten or lost. A segment holding no
-valid record at all is removed.
+At open, the newest segment is read back. Bytes after its last valid record are a torn
+tail (a write cut by a power cut) or committed records damaged on flash: they cannot
+be told apart, so the next seq is put past every record those bytes could have held
+(one per MIN_RECORD bytes), and the segment is sealed: the next record starts a new
+segment and nothing before the damage is rewritten or lost.
+
+Reading (`read_from`) covers every seq from the first to the last: a record that fails
+its CRC is skipped, the reader finds the next valid record after it (its magic byte,
+checks, a seq in the segment's range), and the seqs in between come out as one
+K_DAMAGED record (repcore.records) so that the host knows they are lost. Counts
+(`count_from`, `usage`) are of seqs, damaged ones included.
 
 `delete_through(seq)` marks records up to seq as deleted (the host committed them)
 and removes segments whose records are all deleted. When an append would pass
@@ -37,10 +47,12 @@ DEFAULT_SEGMENT = const(4096)
 _META = "meta"
 _META_TMP = "meta.tmp"
 _META_MAGIC = b"RBLM"
-_META_VERSION = const(1)
+_META_VERSION = const(2)  # 1: a single copy (read too)
 _META_FMT = "<4sHHII"  # magic, version, boot, next_seq, deleted_through; then CRC
 _META_BODY = const(16)
-_META_SIZE = const(20)
+_META_SIZE = const(20)  # one copy
+META_COPIES = const(4)  # any 3 flipped bits leave one copy whole
+_MAGIC_BYTE = b"\xa7"  # records.MAGIC, to find the next record after damage
 _SEG_EXT = ".seg"
 _ENOSPC = const(28)
 
@@ -90,7 +102,7 @@ class SessionLog:
         self.segment_size = segment_size
         self.fs = fs if fs is not None else OsFs()
         self._buf = bytearray(records.MAX_RECORD)
-        self._meta = bytearray(_META_SIZE)
+        self._meta = bytearray(_META_SIZE * META_COPIES)
         self._f = None  # the newest segment, open for appending
         self._sealed = False  # the newest segment takes no more records
         self._segs = []  # [first_seq, size] per segment, oldest first
@@ -106,7 +118,8 @@ class SessionLog:
         return self.root + "/" + name
 
     def _read_meta(self, name):
-        """(boot, next_seq, deleted) from a meta file, or None when absent or invalid."""
+        """(boot, next_seq, deleted) from a meta file: the largest of each over its
+        valid copies, or None when it is absent or no copy is valid."""
         try:
             f = self.fs.open(self._path(name), "rb")
         except OSError:
@@ -115,19 +128,28 @@ class SessionLog:
             data = f.read()
         finally:
             f.close()
-        if not data or len(data) != _META_SIZE:
-            return None
-        magic, version, boot, nxt, deleted = struct.unpack_from(_META_FMT, data, 0)
-        if magic != _META_MAGIC or version != _META_VERSION:
-            return None
-        if struct.unpack_from("<I", data, _META_BODY)[0] != records.crc32(memoryview(data)[:_META_BODY]):
-            return None
-        return boot, nxt, deleted
+        best = None
+        off = 0
+        while data and off + _META_SIZE <= len(data):
+            magic, version, boot, nxt, deleted = struct.unpack_from(_META_FMT, data, off)
+            if magic == _META_MAGIC and (version == _META_VERSION or version == 1) and \
+                    struct.unpack_from("<I", data, off + _META_BODY)[0] == \
+                    records.crc32(memoryview(data)[off:off + _META_BODY]):
+                if best is None:
+                    best = [boot, nxt, deleted]
+                else:  # all copies are written at once: equal unless a flip hit one
+                    best[0] = max(best[0], boot)
+                    best[1] = max(best[1], nxt)
+                    best[2] = max(best[2], deleted)
+            off += _META_SIZE
+        return best
 
     def _write_meta(self):
         m = self._meta
         struct.pack_into(_META_FMT, m, 0, _META_MAGIC, _META_VERSION, self.boot, self._next, self._deleted)
         struct.pack_into("<I", m, _META_BODY, records.crc32(memoryview(m)[:_META_BODY]))
+        for i in range(_META_SIZE, len(m), _META_SIZE):
+            m[i:i + _META_SIZE] = memoryview(m)[:_META_SIZE]
         tmp = self._path(_META_TMP)
         f = self.fs.open(tmp, "wb")
         try:
@@ -167,20 +189,24 @@ class SessionLog:
         # Finish a reclaim cut short: segments whose records are all deleted.
         while len(segs) > 1 and segs[1][0] - 1 <= deleted:
             fs.remove(self._path(_seg_name(segs.pop(0)[0])))
-        # The newest segment: find the last valid record, drop segments without one.
+        # The newest segment: its last valid record, and how many records the bytes
+        # after it could have held (a torn write, or committed records damaged on
+        # flash: their seqs are never given again). A segment that cannot hold one is
+        # removed.
         last = -1
         last_boot = 0
         while segs:
-            first, size = segs[-1]
+            first = segs[-1][0]
             data = self._read_seg(first)
-            end, n, last_boot = self._scan(data, first)
-            if n == 0:
+            end, lastv, last_boot = self._tail(data, first)
+            top = lastv + (len(data) - end) // records.MIN_RECORD
+            if top < first:
                 fs.remove(self._path(_seg_name(first)))
                 segs.pop()
                 continue
-            last = first + n - 1
+            last = top
             if end < len(data):
-                self._sealed = True  # a torn tail: the next record opens a new segment
+                self._sealed = True  # the next record opens a new segment
             segs[-1][1] = len(data)
             break
         if segs and last <= deleted:
@@ -218,24 +244,39 @@ class SessionLog:
             f.close()
         return data if data else b""
 
-    def _scan(self, data, first):
-        """(end of the valid prefix, number of valid records, boot of the last) of a
-        segment: records must be valid and numbered first, first + 1, ..."""
-        off = 0
-        n = 0
-        boot = 0
+    def _find(self, data, off, lo, hi):
+        """Offset of the first valid record at or after `off` whose seq is in lo..hi,
+        or -1. Undamaged, that is `off` itself; after damage, the next magic byte
+        that starts a valid record (a CRC-32 over it: garbage does not pass)."""
         end = len(data)
-        while off < end:
-            try:
-                size = records.check(data, off, end)
-            except records.RecordError:
-                break
-            if records.seq_of(data, off) != first + n:
-                break
+        while 0 <= off <= end - records.MIN_RECORD:
+            if data[off] == records.MAGIC:
+                try:
+                    records.check(data, off, end)
+                    s = records.seq_of(data, off)
+                    if lo <= s <= hi:
+                        return off
+                except records.RecordError:
+                    pass
+            off = data.find(_MAGIC_BYTE, off + 1)
+        return -1
+
+    def _tail(self, data, first):
+        """(end of the last valid record, its seq or first - 1, its boot) of the
+        segment starting at seq `first`; seqs must grow."""
+        off = 0
+        end = 0
+        last = first - 1
+        boot = 0
+        hi = first + len(data) // records.MIN_RECORD  # no segment holds more
+        while True:
+            off = self._find(data, off, last + 1, hi)
+            if off < 0:
+                return end, last, boot
+            last = records.seq_of(data, off)
             boot = records.boot_of(data, off)
-            off += size
-            n += 1
-        return off, n, boot
+            off += records.OVERHEAD + (data[off + 4] | (data[off + 5] << 8))
+            end = off
 
     # -- state ---------------------------------------------------------------
 
@@ -368,7 +409,9 @@ class SessionLog:
     # -- reading -------------------------------------------------------------
 
     def read_from(self, seq, limit=-1):
-        """Yield the records (bytes) with seq >= `seq`, oldest first, at most `limit`."""
+        """Yield the records (bytes) with seq >= `seq`, oldest first, at most `limit`.
+        Seqs whose records are damaged on flash come as one K_DAMAGED record per range
+        (header seq: the first of it, payload: the last), so every seq is covered."""
         first = self.first_seq
         if first is None or limit == 0:
             return
@@ -382,20 +425,30 @@ class SessionLog:
         left = limit
         while i < len(segs) and seq <= last:
             start = segs[i][0]
+            hi = segs[i + 1][0] - 1 if i + 1 < len(segs) else last  # the seqs it spans
             data = self._read_seg(start)
-            end, cnt, _b = self._scan(data, start)
             off = 0
-            k = 0
-            while k < cnt:
+            expect = start  # the lowest seq of this segment not met yet
+            while True:
+                off = self._find(data, off, expect, hi)
+                s = hi + 1 if off < 0 else records.seq_of(data, off)
+                if s > expect and s > seq:  # expect .. s - 1 are not there whole
+                    yield records.encode_event((records.K_DAMAGED, 0, s - 1), 0, 0, max(expect, seq))
+                    left -= 1
+                    if left == 0:
+                        return
+                if off < 0:
+                    break
                 size = records.OVERHEAD + (data[off + 4] | (data[off + 5] << 8))
-                s = start + k
-                if s >= seq and s <= last:
+                if s >= seq:
                     yield data[off:off + size]
                     left -= 1
                     if left == 0:
                         return
                 off += size
-                k += 1
+                expect = s + 1
+            if seq <= hi:
+                seq = hi + 1
             i += 1
 
     # -- deleting ------------------------------------------------------------

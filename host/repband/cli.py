@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     from repband import db as _db  # `db`: where the session database is, what it holds
 
     _db.add_parser(sub)
+    from repband import store_stress  # `stress`: power cuts and flipped bits on the band's log
+    store_stress.add_parser(sub)
     from repband import commands_ble  # scan, pair, live, sync, record, config, time
     commands_ble.add_parser(sub)
     from repband.virtual import bluez as _bluez  # virtual-device --bluez: a BlueZ D-Bus for bleak

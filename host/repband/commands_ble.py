@@ -1,4 +1,4 @@
-"""The band commands: scan, pair, live, sync, record, config, time (over bleak, or
+"""The band commands: scan, pair, forget, live, sync, record, config, time (over bleak, or
 `--device virtual` for the in-process virtual band). User guide: docs/user-guide-sync.md.
 
 Every command connects through `repband.device.open_device` (retries with backoff),
@@ -25,8 +25,9 @@ from repcore import protocol_host as P
 
 from repband import device as D
 from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, default_path
+from repband.private import open_private
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink, check_version,
-                          control, read_settings, read_status, set_time)
+                          control, read_identity, read_settings, read_status, set_time)
 
 EXIT_FAILED = 1
 EXIT_ENV = 2
@@ -82,9 +83,25 @@ async def _band(args, set_clock: bool = True):
         major, minor = await check_version(c)
         c.protocol_version = f"{major}.{minor}"
         c.protocol_minor = minor
+        # Protocol 1.2: the band's identity, which needs the encrypted link (the check).
+        c.identity = await read_identity(c) if minor >= 2 else None
         if set_clock:
             await set_time(c)
         yield c
+
+
+def _not_this_band(db: Database, c, known: str) -> LinkError:
+    """The band at a known address has another identity: say what that means."""
+    dev = db.device_id(c.address)
+    st = db.sync_state(dev) if dev is not None else {}
+    when = (time.strftime("%Y-%m-%d %H:%M", time.localtime(st["last_sync_ms"] / 1000))
+            if st.get("last_sync_ms") else "never")
+    return LinkError(
+        f"{_label(c)} is not the band paired here (identity {c.identity[:8]}…, this computer knows "
+        f"{known[:8]}…): it was wiped (its flash reformatted, or a factory reset: the records it "
+        f"made after the last sync, {when}, are lost; this database holds everything through seq "
+        f"{st.get('last_seq')}), or it is another band. Nothing was synced or deleted. To take it as a "
+        f"new band, keeping the old one's history apart: repband pair --replace")
 
 
 def _label(c) -> str:
@@ -164,16 +181,51 @@ async def _pair(args) -> int:
                 raise
             await _forget(c)
             raise LinkError(PAIR_REFUSED) from None
+        c.identity = await read_identity(c) if minor >= 2 else None
         await set_time(c)
         st = await read_status(c)
         address, name = c.address, c.name
     with Database(args.db) as db:
-        db.upsert_device(DeviceInfo(address, name, f"{major}.{minor}", seen_ms=int(time.time() * 1000)))
+        known = db.identity(address)
+        if c.identity and known and known != c.identity:
+            if not args.replace:
+                raise _not_this_band(db, c, known)
+            old = db.retire_device(address)
+            print(f"{address}: the old band's history stays in the database as retired device {old}; "
+                  f"this band starts a new one")
+        dev = db.upsert_device(DeviceInfo(address, name, f"{major}.{minor}", seen_ms=int(time.time() * 1000)))
+        if c.identity:
+            db.set_identity(dev, c.identity)
     print(f"paired with {name or 'the band'} ({address}): protocol {major}.{minor}, "
           f"{st['unsynced']} records waiting, clock set. Next: repband sync --device {address}"
           if not getattr(c, "virtual", False) else
           f"paired with {name} ({address}): protocol {major}.{minor}, {st['unsynced']} records "
           f"waiting, clock set. Next: repband sync --device virtual")
+    return 0
+
+
+# ---------------------------------------------------------------------------- forget
+
+
+async def _forget_band(args) -> int:
+    """Wipe the band (factory reset: records, pairings, settings, identity) and make
+    this computer forget it; its history stays in the database, retired."""
+    async with _band(args) as c:
+        label, address = _label(c), c.address
+        if c.protocol_minor < 2:
+            raise LinkError(f"{label}: its firmware (protocol {c.protocol_version}) cannot be wiped from here: "
+                            f"update it first (repband flash)")
+        st = await read_status(c)
+        if st["unsynced"] and not args.force:
+            raise LinkError(f"{label} holds {st['unsynced']} records not synced yet: sync them first "
+                            f"(repband sync), or add --force to wipe them with the band")
+        await control(c, P.CTRL_FACTORY_RESET, P.FACTORY_RESET_MAGIC)
+        await _forget(c)  # this computer's half of the pairing
+    with Database(args.db) as db:
+        old = db.retire_device(address)
+    print(f"{label}: wiped (records, pairings, settings, identity); it restarts as a new band, ready to "
+          f"pair with anyone. This computer forgot it" + (f"; its history stays in the database as retired "
+                                                          f"device {old}" if old is not None else ""))
     return 0
 
 
@@ -224,6 +276,12 @@ async def _sync(args) -> int:
                                 print(f"{c.address}: the old log is kept as retired device {old}; "
                                       f"syncing the band as a new device", file=sys.stderr)
                         info = DeviceInfo(c.address, c.name, c.protocol_version, seen_ms=int(time.time() * 1000))
+                        if c.identity:  # never merge another band (or a wiped one) into this history
+                            known = db.identity(c.address)
+                            if known is not None and known != c.identity:
+                                raise _not_this_band(db, c, known)
+                            if known is None:  # paired before protocol 1.2: known from now on
+                                db.set_identity(db.upsert_device(info), c.identity)
                         link = await RecordLink(c).open()
                         res = await sync(link, db, info, progress=progress)
                         label = _label(c)
@@ -356,7 +414,7 @@ async def _record(args) -> int:
         last_t = None
         skipped = 0
         try:
-            with open(args.out, "w", encoding="utf-8") as f:
+            with open_private(args.out, "w", encoding="utf-8") as f:  # 0600, like the database
                 f.write(f"# placement={placement}\n# leg={leg}\n# rate_hz=104\n# source=repband record\n"
                         f"# device={c.address}\n")
                 f.write("t,ax,ay,az" + ("" if args.no_gyro else ",gx,gy,gz") + "\n")
@@ -529,7 +587,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("pair", help="pair (bond) with a band and set its clock (a band paired already: "
                                     "press its button first, then pair within 2 minutes)")
     _device_args(p)
+    p.add_argument("--replace", action="store_true",
+                   help="the band at this address was wiped or replaced: keep the old band's history "
+                        "apart (retired) and take this one as a new band")
     p.set_defaults(func=lambda a: _run(_pair, a))
+
+    p = sub.add_parser("forget", help="wipe the band (records, pairings, settings) and make this computer "
+                                      "forget it, e.g. before giving it away")
+    _device_args(p)
+    p.add_argument("--force", action="store_true", help="also when it holds records not synced yet")
+    p.set_defaults(func=lambda a: _run(_forget_band, a))
 
     p = sub.add_parser("live", help="show the band's live counts, updated in place")
     _device_args(p)

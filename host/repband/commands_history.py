@@ -19,6 +19,7 @@ from pathlib import Path
 
 from repband import history as H
 from repband.db import DatabaseError, default_path
+from repband.private import open_private
 
 EXIT_ERROR = 2
 _COMMANDS: dict = {}  # the parser's subcommands (to suggest only commands that exist)
@@ -141,6 +142,10 @@ def cmd_show(args) -> int:
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
     for e in s["events"]:
         print(f"  event {e['kind']} ({e['code']}) at {e['time'][11:19] if e['time'] else '?'}")
+    for g in s.get("lost", []):  # issue 11: records lost on the band (bit rot) or quarantined
+        n = g["last_seq"] - g["first_seq"] + 1
+        print(f"  {n} record{'s' if n > 1 else ''} of the band lost ({g['why']}: seq {g['first_seq']}"
+              + (f"..{g['last_seq']}" if n > 1 else "") + "): counts here may be short")
     return 0
 
 
@@ -287,7 +292,8 @@ def cmd_export(args) -> int:
     if args.out in (None, "-"):
         sys.stdout.write(text)
     else:
-        Path(args.out).write_text(text, encoding="utf-8")
+        with open_private(args.out, "w", encoding="utf-8") as f:  # health data: 0600 like the database
+            f.write(text)
         print(f"Wrote {args.out}: {what}", file=sys.stderr)
     return 0
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from repband.flash import FlashError
-from repband.mpremote_link import BoardLink
+from repband.mpremote_link import BoardLink, add_port_argument
 
 DATA = "/data"  # app.hal.Hal.root on the board
 CRASH_COUNT = DATA + "/crashes"  # app.safeboot.COUNT
@@ -88,8 +88,7 @@ def add_parser(sub) -> None:
     c = sub.add_parser("crash-log", help="show the band's last crash (USB), and whether it boots safe",
                        description="Read the last crash's traceback the firmware kept on the "
                        "band, and the crashes in a row (3: safe boot, the app stays off).")
-    c.add_argument("--port", default=None,
-                   help="serial port (default: the first USB serial port found)")
+    add_port_argument(c)
     c.add_argument("--clear", action="store_true",
                    help="clear the crash log and count: the app starts at the next boot")
     c.set_defaults(func=cmd_crash_log)

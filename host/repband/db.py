@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import stat
+import struct
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ from repcore.recdecode import decode as decode_record
 
 APP_NAME = "repband"
 DB_FILENAME = "repband.db"
+APPLICATION_ID = 0x52504244  # "RPBD": PRAGMA application_id of a repband database (schema 3 on)
+
+# Why seqs of a device are missing (gaps.reason)
+GAP_MISSING = "not on the device"  # deleted on the band before this database got them
+GAP_DAMAGED = "damaged on the band"  # the band's flash lost them (its damaged-range record)
+GAP_QUARANTINED = "quarantined"  # arrived, failed their checks: kept raw in `quarantine`
 
 # Names of the codes stored as integers (repcore.events, repcore.records).
 EXERCISES = {0: "none", 1: "bridge", 2: "clam", 3: "stretch"}
@@ -83,18 +90,66 @@ def local_day(wall_ms: int | None) -> str | None:
 
 def _create_private(path: Path) -> None:
     """Create the database file with mode 0600 (before SQLite opens it) and its folder
-    with 0700. An existing file readable by others is tightened to 0600."""
+    with 0700."""
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            os.chmod(path, 0o600)
         return
     os.close(fd)
     os.chmod(path, 0o600)  # whatever the umask was
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+RECOVER = ("the band still holds every record not acknowledged: move the file aside "
+           "(mv {p} {p}.damaged) and sync again, or restore a backup (repband db --restore FILE); "
+           "`repband db --check` says what is wrong, and `sqlite3 {p}.damaged .recover` salvages the rest")
+
+
+def identify(path: Path) -> str:
+    """What the file at `path` is, read from its header before anything opens it:
+    "new" (absent or empty), "repband" (a repband database) or raises DatabaseError
+    (another user's file, not SQLite, another application's database). Changes nothing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "new"
+    if not stat.S_ISREG(st.st_mode):
+        raise DatabaseError(f"{path}: not a database file")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise DatabaseError(f"{path} belongs to another user (uid {st.st_uid}): repband keeps each person's "
+                            f"health data in a file of their own; use yours (--db PATH), or ask its owner for a "
+                            f"copy (repband db --backup FILE)")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not head:
+        return "new"
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        raise DatabaseError(f"{path}: not a usable database (not an SQLite file, so not repband's); "
+                            f"nothing was changed")
+    # The header's copies of these may lag behind the WAL: ask SQLite, read-only.
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        app_id = con.execute("PRAGMA application_id").fetchone()[0]
+        user_version = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        if struct.unpack_from(">i", head, 68)[0] == APPLICATION_ID:
+            return "repband"  # ours, damaged: the open path says so and refuses to write
+        raise DatabaseError(f"{path}: not a usable database ({exc}); nothing was changed") from None
+    finally:
+        con.close()
+    if app_id == APPLICATION_ID:
+        return "repband"
+    if app_id == 0 and (not tables or (1 <= user_version <= SCHEMA_VERSION
+                                       and {"raw_records", "devices"} <= tables)):
+        return "repband"  # empty, or written before schema 3 set the application id
+    raise DatabaseError(f"{path}: not a repband database (another application's SQLite file); nothing "
+                        f"was changed. Point --db at repband's database (repband db shows where it is)")
 
 
 # ---------------------------------------------------------------------------- schema
@@ -256,10 +311,47 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
                        sync_ms=(last_sync[0] if last_sync and last_sync[0] else _now_ms()))
 
 
+_V3 = [
+    """CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        received_ms INTEGER NOT NULL
+    )""",
+    "CREATE INDEX quarantine_device ON quarantine(device_id, first_seq)",
+    "ALTER TABLE devices ADD COLUMN identity TEXT",
+]
+
+
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Quarantine, band identity; records stored before their fields had ranges and
+    outside them move to the quarantine (never shown as data)."""
+    for sql in _V3:
+        conn.execute(sql)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    bad = []
+    for rid, dev, seq, raw in conn.execute("SELECT id, device_id, seq, raw FROM raw_records"):
+        try:
+            decode_record(bytes(raw))
+        except R.RecordError as exc:
+            bad.append((rid, dev, seq, bytes(raw), str(exc)))
+    for rid, dev, seq, raw, why in bad:
+        conn.execute("INSERT INTO quarantine (device_id, first_seq, last_seq, raw, reason, received_ms)"
+                     " VALUES (?,?,?,?,?,?)", (dev, seq, seq, raw, why, _now_ms()))
+        conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, seq, seq, _now_ms(), GAP_QUARANTINED))
+        conn.execute("DELETE FROM raw_records WHERE id = ?", (rid,))
+        for t in ("reps", "holds", "sets", "events"):
+            conn.execute(f"DELETE FROM {t} WHERE device_id = ? AND seq = ?", (dev, seq))
+
+
 # The ordered list of migrations: (version it brings the schema to, description, step).
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "devices, raw records, sync state", lambda c: [c.execute(s) for s in _V1] and None),
     (2, "boots, sessions, sets, reps, holds, events, gaps (decoded from raw records)", _migrate_v2),
+    (3, "quarantine, band identity, application id; out-of-range records quarantined", _migrate_v3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -494,17 +586,39 @@ class Database:
     def __init__(self, path: str | os.PathLike | None = None, *, target_version: int = SCHEMA_VERSION):
         self.path = Path(path) if path not in (None, ":memory:") else (None if path == ":memory:"
                                                                           else default_path())
+        self.readonly = None  # why this database cannot be written, or None
+        self.damaged = None  # what PRAGMA quick_check found, or None
+        target = ":memory:"
         if self.path is not None:
-            _create_private(self.path)
-        self.conn = sqlite3.connect(str(self.path) if self.path else ":memory:", isolation_level=None)
+            # What the file is, before anything changes it (mode, journal, schema).
+            if identify(self.path) == "new":
+                _create_private(self.path)
+            elif stat.S_IMODE(os.stat(self.path).st_mode) & 0o077:
+                os.chmod(self.path, 0o600)
+            if not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):
+                which = self.path if not os.access(self.path, os.W_OK) else self.path.parent
+                self.readonly = f"{which} is read-only for you"
+            target = str(self.path)
+            if self.readonly:
+                target = f"{self.path.resolve().as_uri()}?mode=ro"
+        self.conn = sqlite3.connect(target, isolation_level=None, uri=bool(self.readonly))
         try:
             try:
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self.conn.execute("PRAGMA busy_timeout = 5000")
                 if self.path is not None:
-                    self.conn.execute("PRAGMA journal_mode = WAL")
+                    try:
+                        check = [r[0] for r in self.conn.execute("PRAGMA quick_check").fetchall()]
+                    except sqlite3.DatabaseError as exc:
+                        check = [str(exc)]
+                    if check != ["ok"]:
+                        self.damaged = "; ".join(check[:3])
+                    elif not self.readonly:
+                        self.conn.execute("PRAGMA journal_mode = WAL")
                 # A commit is on disk when COMMIT returns: the device is told to delete after it.
                 self.conn.execute("PRAGMA synchronous = FULL")
+                if schema_version(self.conn) < target_version:
+                    self._writable("upgrading its schema")
                 self.version = migrate(self.conn, target_version)
             except sqlite3.DatabaseError as exc:
                 raise DatabaseError(f"{self.path}: not a usable database ({exc})") from None
@@ -513,6 +627,15 @@ class Database:
             raise
         # Test hook: called inside the batch transaction just before COMMIT.
         self.before_commit: Callable[[], None] | None = None
+
+    def _writable(self, what: str) -> None:
+        """DatabaseError saying why `what` cannot be written, and what to do."""
+        if self.damaged:
+            raise DatabaseError(f"{self.path} is damaged ({self.damaged}); nothing was written ({what}). "
+                                + RECOVER.format(p=self.path))
+        if self.readonly:
+            raise DatabaseError(f"{self.readonly}: nothing was written ({what}). Make it writable "
+                                f"(chmod u+w), or use another database (--db PATH)")
 
     # -- lifetime ----------------------------------------------------------------
 
@@ -526,6 +649,8 @@ class Database:
         self.close()
 
     def _tx(self):
+        if self.damaged or self.readonly:
+            self._writable("a change to the database")
         return _Transaction(self.conn)
 
     # -- devices -----------------------------------------------------------------
@@ -561,6 +686,16 @@ class Database:
                     (info.name, now, info.protocol_version, info.boot, boot_epoch, boot_epoch, dev))
         return dev
 
+    def identity(self, address: str) -> str | None:
+        """The identity this database knows the (non-retired) band at `address` by."""
+        row = self.conn.execute("SELECT identity FROM devices WHERE address = ? AND retired_ms IS NULL",
+                                (address,)).fetchone()
+        return row[0] if row else None
+
+    def set_identity(self, dev: int, identity: str) -> None:
+        with self._tx():
+            self.conn.execute("UPDATE devices SET identity = ? WHERE id = ?", (identity, dev))
+
     def retire_device(self, address: str) -> int | None:
         """Keep the device's records under its current id but stop using it: the next
         sync of this address starts a new device row (after a device reset, whose
@@ -575,11 +710,16 @@ class Database:
         cur = self.conn.execute(
             "SELECT d.id, d.address, d.name, d.first_seen_ms, d.last_seen_ms, d.protocol_version, d.boot,"
             " d.retired_ms, s.first_seq, s.last_seq, s.acked_seq, s.last_sync_ms, s.last_error,"
-            " (SELECT count(*) FROM raw_records r WHERE r.device_id = d.id)"
+            " (SELECT count(*) FROM raw_records r WHERE r.device_id = d.id), d.identity,"
+            " (SELECT count(*) FROM quarantine q WHERE q.device_id = d.id)"
             " FROM devices d LEFT JOIN sync_state s ON s.device_id = d.id ORDER BY d.id")
         keys = ("id", "address", "name", "first_seen_ms", "last_seen_ms", "protocol_version", "boot",
-                "retired_ms", "first_seq", "last_seq", "acked_seq", "last_sync_ms", "last_error", "records")
-        return [dict(zip(keys, r)) for r in cur]
+                "retired_ms", "first_seq", "last_seq", "acked_seq", "last_sync_ms", "last_error", "records",
+                "identity", "quarantined")
+        out = [dict(zip(keys, r)) for r in cur.fetchall()]
+        for d in out:
+            d["lost"] = self.lost_in(d["id"], 0, None)  # damaged on the band, quarantined
+        return out
 
     # -- sync state --------------------------------------------------------------
 
@@ -653,6 +793,60 @@ class Database:
             self.conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, first, last, _now_ms(), reason))
             self._advance(dev)
 
+    def record_lost(self, dev: int, first: int, last: int, reason: str) -> list[tuple[int, int]]:
+        """Seqs first..last will never come (damaged on the band, or quarantined): the
+        parts of it this database does not hold are recorded as gaps. Returns them."""
+        held = [r[0] for r in self.conn.execute(
+            "SELECT seq FROM raw_records WHERE device_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (dev, first, last))]
+        parts = []
+        lo = first
+        for s in held + [last + 1]:
+            if s > lo:
+                parts.append((lo, s - 1))
+            lo = s + 1
+        with self._tx():
+            for a, b in parts:
+                self.conn.execute("INSERT OR IGNORE INTO gaps VALUES (?,?,?,?,?)", (dev, a, b, _now_ms(), reason))
+            self._advance(dev)
+        return parts
+
+    def quarantine(self, dev: int, first: int, last: int, raw: bytes, reason: str) -> None:
+        """Bytes that arrived for seqs first..last and failed their checks: kept raw (never
+        decoded into data), and the seqs recorded as lost so that the band may free them."""
+        with self._tx():
+            self.conn.execute("INSERT INTO quarantine (device_id, first_seq, last_seq, raw, reason, received_ms)"
+                              " VALUES (?,?,?,?,?,?)", (dev, first, last, bytes(raw), reason, _now_ms()))
+            self.record_lost(dev, first, last, GAP_QUARANTINED)
+
+    def quarantined(self, dev: int | None = None) -> list[dict]:
+        cur = self.conn.execute(
+            "SELECT device_id, first_seq, last_seq, raw, reason, received_ms FROM quarantine"
+            + ("" if dev is None else " WHERE device_id = ?") + " ORDER BY id", () if dev is None else (dev,))
+        keys = ("device_id", "first_seq", "last_seq", "raw", "reason", "received_ms")
+        return [dict(zip(keys, r)) for r in cur]
+
+    def lost_in(self, dev: int, first: int, last: int | None) -> list[tuple[int, int, str]]:
+        """Seq ranges lost on the band (damaged, quarantined) that overlap first..last
+        (None: open-ended)."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT first_seq, last_seq, reason FROM gaps WHERE device_id = ? AND reason != ?"
+            " AND last_seq >= ? AND (? IS NULL OR first_seq <= ?) ORDER BY first_seq",
+            (dev, GAP_MISSING, first, last, last))]
+
+    def session_lost(self, dev: int, session: int) -> list[tuple[int, int, str]]:
+        """Ranges lost on the band that may belong to a session: they overlap its seqs,
+        from its id (the seq of its start record) to its end record, or, with no end
+        record, its last record and a lost range right after it (the end's)."""
+        row = self.conn.execute("SELECT end_seq FROM sessions WHERE device_id = ? AND session = ?",
+                                (dev, session)).fetchone()
+        end = row[0] if row else None
+        if end is None:
+            m = self.conn.execute("SELECT max(seq) FROM raw_records WHERE device_id = ? AND session = ?",
+                                  (dev, session)).fetchone()[0]
+            end = (m if m is not None else session) + 1
+        return self.lost_in(dev, session, end)
+
     def gaps(self, dev: int) -> list[tuple[int, int, str]]:
         return [tuple(r) for r in self.conn.execute(
             "SELECT first_seq, last_seq, reason FROM gaps WHERE device_id = ? ORDER BY first_seq", (dev,))]
@@ -715,7 +909,54 @@ class Database:
             "reps": c("SELECT count(*) FROM reps").fetchone()[0],
             "holds": c("SELECT count(*) FROM holds").fetchone()[0],
             "approximate_times": c("SELECT count(*) FROM reps WHERE time_approx = 1").fetchone()[0],
+            "damaged": self.damaged,
+            "readonly": self.readonly,
         }
+
+    # -- the file: check, backup, restore -------------------------------------------
+
+    def check(self) -> list[str]:
+        """PRAGMA integrity_check (every page): ["ok"] or what is wrong."""
+        try:
+            return [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+
+    def backup(self, dest: str | os.PathLike) -> Path:
+        """A consistent copy (SQLite's online backup: a snapshot of what is committed,
+        also while a sync writes) into a new file, mode 0600, journal in the file."""
+        dest = Path(dest)
+        if dest.exists() and dest.stat().st_size:
+            raise DatabaseError(f"{dest} exists: give the backup a new file name")
+        _create_private(dest)
+        out = sqlite3.connect(str(dest), isolation_level=None)
+        try:
+            self.conn.backup(out)
+            out.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            out.close()
+        return dest
+
+    def restore(self, src: str | os.PathLike) -> int:
+        """Replace this database's contents with a backup's (through SQLite, so the
+        journal stays consistent); the backup must be a sound repband database.
+        Returns the number of records it holds."""
+        src = Path(src)
+        if identify(src) != "repband" or not src.exists():
+            raise DatabaseError(f"{src}: no repband database there to restore")
+        if self.readonly:
+            self._writable("restoring a backup")
+        con = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            ok = [r[0] for r in con.execute("PRAGMA integrity_check")]
+            if ok != ["ok"]:
+                raise DatabaseError(f"{src} is damaged too ({ok[0]}): choose another backup")
+            con.backup(self.conn)
+        finally:
+            con.close()
+        self.damaged = None
+        self.version = migrate(self.conn)
+        return self.record_count()
 
 
 class _Transaction:
@@ -750,13 +991,51 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"database file (default: {default_path()})")
 
 
+def _one_line(msg: str) -> None:
+    print("repband: " + " ".join(str(msg).split()), file=sys.stderr)
+
+
+def _ranges(lost: list) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b, _r in lost)
+
+
 def cmd_db(args) -> int:
-    with Database(args.db) as db:
-        s = db.summary()
+    try:
+        with Database(args.db) as db:
+            if args.backup:
+                dest = db.backup(args.backup)
+                print(f"backed up {db.path} to {dest} ({db.record_count()} records); restore it with "
+                      f"repband db --restore {dest}")
+                return 0
+            if args.restore:
+                n = db.restore(args.restore)
+                print(f"restored {args.restore} into {db.path}: it holds {n} records now (records synced "
+                      f"after the backup are no longer on this computer)")
+                return 0
+            if args.check:
+                found = db.check()
+                print(f"{db.path}: integrity_check: " + "; ".join(found[:10]))
+                return 0 if found == ["ok"] else 1
+            try:
+                s = db.summary()
+            except sqlite3.DatabaseError as exc:
+                if not db.damaged:
+                    raise DatabaseError(f"{db.path}: not a usable database ({exc})") from None
+                print(f"{db.path}: DAMAGED ({db.damaged}): repband will not write to it. "
+                      + RECOVER.format(p=db.path))
+                return 1
+    except DatabaseError as exc:
+        _one_line(exc)
+        return 2
     if args.json:
         sys.stdout.write(json.dumps(s) + "\n")
         return 0
     print(f"{s['path']} (schema version {s['schema_version']})")
+    if s["damaged"]:
+        print(f"  DAMAGED ({s['damaged']}): repband will not write to it. "
+              + RECOVER.format(p=s["path"]))
+    if s["readonly"]:
+        print(f"  read-only: {s['readonly']}")
     print(f"  {s['records']} records: {s['sessions']} sessions, {s['sets']} sets, {s['reps']} reps, "
           f"{s['holds']} holds" + (f"; {s['approximate_times']} reps with approximate times"
                                    if s["approximate_times"] else ""))
@@ -767,11 +1046,22 @@ def cmd_db(args) -> int:
         print(f"  device {d['address']}{' ' + d['name'] if d['name'] else ''}{state}: {d['records']} records,"
               f" through seq {d['last_seq']}, last sync {when}"
               + (f"; last error: {d['last_error']}" if d["last_error"] else ""))
+        damaged = [g for g in d["lost"] if g[2] == GAP_DAMAGED]
+        if damaged:
+            print(f"    lost on the band (damaged on its flash): seqs {_ranges(damaged)}")
+        if d["quarantined"]:
+            q = [g for g in d["lost"] if g[2] == GAP_QUARANTINED]
+            print(f"    quarantined (failed their checks, kept raw, not shown): {d['quarantined']} "
+                  f"(seqs {_ranges(q)})")
     return 0
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("db", help="where the session database is and what it holds")
+    p = sub.add_parser("db", help="where the session database is and what it holds; check, back up, restore")
     add_db_argument(p)
     p.add_argument("--json", action="store_true")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="check every page (PRAGMA integrity_check)")
+    g.add_argument("--backup", metavar="FILE", help="write a consistent copy to FILE (also while in use)")
+    g.add_argument("--restore", metavar="FILE", help="replace the database's contents with a backup's")
     p.set_defaults(func=cmd_db)

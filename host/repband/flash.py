@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repband.firmware import FirmwareNotFound, firmware_root
-from repband.mpremote_link import BoardLink, make_romfs_image
+from repband.mpremote_link import BoardLink, add_port_argument, make_romfs_image
 
 __all__ = [
     "FlashError",
@@ -98,8 +98,9 @@ __all__ = [
 # or modules). Older boards are refused rather than flashed with untested code.
 MIN_MICROPYTHON = (1, 22, 0)
 # Never written, renamed or removed, whatever the firmware folder holds: the app keeps
-# the user's settings and session log in /data (config.json, log/); the top-level names
-# are kept too for boards set up by hand.
+# the user's settings, session log, bond keys and the band's identity in /data
+# (config.json, log/, bonds.json, identity: its host knows it by that); the top-level
+# names are kept too for boards set up by hand.
 PROTECTED = ("/data", "/config.json", "/log")
 # Top-level sources that the board runs by name and so stay .py.
 KEEP_SOURCE = ("main.py", "boot.py")
@@ -863,8 +864,7 @@ def add_parser(sub) -> None:
     f = sub.add_parser("flash", help="put the firmware on a MicroPython board (mpremote)",
                        description="Compile the firmware for the board's MicroPython and copy "
                        "it with mpremote; the board's config.json and log/ are kept.")
-    f.add_argument("--port", default=None,
-                   help="serial port (default: the first USB serial port found)")
+    add_port_argument(f)
     f.add_argument("--board", default=None,
                    help="board profile (default: the one already on the device); "
                    "boards: firmware/boards/*.py")

@@ -295,7 +295,9 @@ def show_session(db: Database, session_id: int) -> dict:
               for r in c("SELECT seq, wall_ms, kind, code FROM events WHERE device_id = ? AND session = ?"
                          " ORDER BY seq", (dev, sess))]
     info = dict(info)
-    info.update({"set_list": sets, "reps_outside_sets": loose, "hold_list": holds, "events": events})
+    lost = [{"first_seq": a, "last_seq": b, "why": why} for a, b, why in db.session_lost(dev, sess)]
+    info.update({"set_list": sets, "reps_outside_sets": loose, "hold_list": holds, "events": events,
+                 "lost": lost})
     return info
 
 

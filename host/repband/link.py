@@ -33,6 +33,8 @@ from repcore import records
 
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F
 ATT_INSUFFICIENT_AUTHENTICATION = 0x05
+U32 = 0xFFFFFFFF  # seqs are u32: the host never asks past one
+MAX_REPEATS = 256  # records already given out, in one records_from, before the band is faulty
 
 
 class LinkError(Exception):
@@ -41,6 +43,10 @@ class LinkError(Exception):
 
 class LinkLost(LinkError):
     """The connection dropped (or the band stopped answering)."""
+
+
+class NotEncrypted(LinkError):
+    """The link is not encrypted: nothing that needs the bond may go on."""
 
 
 class GattAdapter:
@@ -101,6 +107,24 @@ async def check_version(client) -> tuple[int, int]:
 
 async def read_status(client) -> dict:
     return P.decode_status(await _call("reading the status", client.read(P.STATUS_UUID)))
+
+
+async def read_identity(client) -> str:
+    """The band's identity (protocol 1.2, hex). Its attribute needs an encrypted link:
+    reading it is also the check that the link is encrypted (bleak cannot say)."""
+    try:
+        return P.decode_identity(await _call("reading the band's identity", client.read(P.IDENTITY_UUID)))
+    except LinkLost:
+        # BlueZ pairs by itself when a read needs encryption; a band that does not know
+        # this computer refuses that pairing by dropping the link.
+        raise NotEncrypted("the band dropped the link when asked for its identity, which needs an encrypted "
+                           "link: it does not know this computer (or it was wiped), so nothing goes on. Press "
+                           "its button, then repband pair (or move closer and try again)") from None
+    except LinkError as exc:
+        if "encrypted" in str(exc):
+            raise NotEncrypted("the link to the band is not encrypted (its identity can only be read over "
+                               "the bond): refusing to go on. Pair this computer with it: repband pair") from None
+        raise
 
 
 async def read_settings(client, minor: int) -> dict | None:
@@ -268,7 +292,9 @@ class RecordLink:
         return r
 
     async def count_from(self, seq: int) -> int:
-        """Number of records on the band with a seq >= `seq`."""
+        """Number of records (seqs) on the band with a seq >= `seq`."""
+        if seq > U32:
+            return 0  # no seq is that high: nothing to ask
         r = await self._simple(P.RACP_REPORT_NUMBER, P.OPR_GE, max(0, int(seq)), "counting records")
         if r["op"] == P.RACP_NUMBER_RESPONSE:
             return r["count"]
@@ -276,10 +302,16 @@ class RecordLink:
             return 0
         raise LinkError(f"counting records: {P.rc_name(r['code'])}")
 
+    async def seq_range(self) -> tuple[int | None, int, int]:
+        """(first seq the band holds or None, the next seq it will give, its log's
+        capacity in bytes), from its status."""
+        st = await read_status(self.client)
+        return (st["first_seq"] if st["unsynced"] else None), st["next_seq"], st["capacity"]
+
     async def delete_through(self, seq: int) -> bool:
         """Let the band delete its records with seq <= `seq` (only after committing
         them). True if it deleted some, False if there were none left to delete."""
-        r = await self._simple(P.RACP_DELETE, P.OPR_LE, max(0, int(seq)), "deleting synced records")
+        r = await self._simple(P.RACP_DELETE, P.OPR_LE, min(max(0, int(seq)), U32), "deleting synced records")
         if r["code"] == P.RC_SUCCESS:
             return True
         if r["code"] == P.RC_NO_RECORDS:
@@ -297,12 +329,17 @@ class RecordLink:
         self.stats["duplicates"] += ra.duplicates
 
     async def records_from(self, seq: int):
-        """Async iterator of the band's records with seq >= `seq`, validated, in seq
-        order, each once (also across re-requests after a lost frame)."""
+        """Async iterator of the band's records with seq >= `seq`, in seq order, each
+        once (also across re-requests after a lost frame). Valid records are checked;
+        bytes that arrived whole but are not a valid record (the band's own) come as
+        they are, in their place, for the sync engine to quarantine."""
+        if seq > U32:
+            return
         await self._ensure()
         assert self._q is not None
         nxt = max(0, int(seq))
         failures = 0
+        repeats = 0
         while True:
             self._drain()
             await self._send(P.encode_racp(P.RACP_REPORT, P.OPR_GE, nxt), "requesting records")
@@ -314,14 +351,22 @@ class RecordLink:
                 if kind == "f":
                     try:
                         recs = ra.feed(data)
-                    except (P.ProtocolError, records.RecordError) as e:
+                    except P.ProtocolError as e:
                         resync = str(e)
                         break
                     for r in recs:
-                        s = records.seq_of(r)
-                        if s < nxt:
-                            continue  # already given out before a re-request
-                        nxt = s + 1
+                        try:
+                            records.check(r)
+                        except records.RecordError:
+                            yield r  # not a record: the sync engine decides
+                            continue
+                        if records.seq_of(r) < nxt:
+                            repeats += 1  # already given out before a re-request
+                            if repeats > MAX_REPEATS:
+                                raise LinkError("reading records: the band keeps sending records it sent "
+                                                "already; its firmware is faulty")
+                            continue
+                        nxt = records.last_seq_of(r) + 1
                         self.stats["records"] += 1
                         yield r
                     continue
@@ -339,11 +384,13 @@ class RecordLink:
                 if code != P.RC_SUCCESS:
                     raise LinkError(f"reading records: {P.rc_name(code)}")
                 try:
-                    ra.finish(r["records"], r["frames"])
+                    rest = ra.finish(r["records"], r["frames"])
                 except P.ProtocolError as e:
                     resync = str(e)
                     break
                 self._account(ra)
+                for b in rest:
+                    yield b
                 return
             # A frame went missing (or arrived out of step): ask again from `nxt`.
             self._account(ra)

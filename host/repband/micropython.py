@@ -747,6 +747,12 @@ from app.app import App
 app = App(hal, board, radio=radio, bt=bt)
 app.boot()
 del App
+# Collected twice, a call between: the collector scans the stack conservatively, and
+# the first pass still finds a pointer the driver's boot call left there to code the
+# boot ran and let go (app.startup's, ~1.9 KB in MicroPython 1.27's WASI build); the
+# second frees it, as the board's next collection does.
+gc.collect()
+gc.mem_alloc()
 gc.collect()
 print('R heap_after_boot', gc.mem_alloc() - h_harness - rom_bytes)
 for name in sys.modules:
@@ -801,6 +807,23 @@ print('DONE')
 """
 
 
+def _app_work_dir(tmp_path: Path, fw: Path, arr: np.ndarray, romfs: bool) -> None:
+    """The guest's directory for the app benches: the firmware as `repband flash`
+    installs it (main.py and /board are not imported here: .mpy files, or their ROMFS
+    image), an empty flash directory and the samples as the chip's FIFO stream."""
+    from repband.flash import build_romfs_image, compile_firmware, split_romfs
+
+    _, modules = split_romfs(compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"))
+    if romfs:
+        (tmp_path / "firmware.romfs").write_bytes(build_romfs_image(modules, tmp_path / "staging"))
+    else:
+        for dev_path, data in modules:
+            (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / dev_path[1:]).write_bytes(data)
+    (tmp_path / "flash").mkdir()
+    (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+
+
 def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
               firmware: str | Path | None = None, romfs: bool = False) -> dict:
     """The app's whole per-sample path in MicroPython on the XIAO build's LSM6DS3TR-C.
@@ -826,26 +849,13 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
     board whose MicroPython has ROMFS, so only the app's objects take heap.
     """
     arr = _check_samples(samples)
-    from repband.flash import build_romfs_image, compile_firmware, split_romfs
-
     fw = Path(firmware) if firmware is not None else firmware_root()
     drain = 26
     if chunk % drain:
         raise ValueError("chunk must be a multiple of 26 samples")
     with tempfile.TemporaryDirectory(prefix="repband-mpy-app-") as tmp:
         tmp_path = Path(tmp)
-        # The modules as `repband flash` installs them (main.py and /board are not
-        # imported here): files in the guest's directory, or its ROMFS image.
-        _, modules = split_romfs(compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"))
-        if romfs:
-            image = build_romfs_image(modules, tmp_path / "staging")
-            (tmp_path / "firmware.romfs").write_bytes(image)
-        else:
-            for dev_path, data in modules:
-                (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
-                (tmp_path / dev_path[1:]).write_bytes(data)
-        (tmp_path / "flash").mkdir()
-        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+        _app_work_dir(tmp_path, fw, arr, romfs)
         code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\nTICKS0 = 0\n"
                 f"BOARD = {_BENCH_BOARD!r}\n" + _APP_BENCH_WASI + APP_BENCH_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
@@ -1158,16 +1168,9 @@ def bench_app_live(samples, *, heap_bytes: int = 192 * 1024 * 1024) -> dict:
     `live_fuel_per_s`, per task fuel and wake-ups (`live_tasks`), samples, reps and
     notifications."""
     arr = _check_samples(samples)
-    from repband.flash import compile_firmware, split_romfs
-
     with tempfile.TemporaryDirectory(prefix="repband-mpy-live-") as tmp:
         tmp_path = Path(tmp)
-        _, modules = split_romfs(compile_firmware(firmware_root(), _BENCH_BOARD, tmp_path / "build"))
-        for dev_path, data in modules:
-            (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / dev_path[1:]).write_bytes(data)
-        (tmp_path / "flash").mkdir()
-        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+        _app_work_dir(tmp_path, firmware_root(), arr, romfs=False)
         code = (f"ROOT = '/w/flash'\nDRAIN = 26\nTICKS0 = 0\nBOARD = {_BENCH_BOARD!r}\n"
                 + APP_LIVE_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)

@@ -136,6 +136,12 @@ class BoardLink:
             pass
 
 
+def add_port_argument(parser) -> None:
+    """The --port option of the commands that talk to a board over USB."""
+    parser.add_argument("--port", default=None,
+                        help="serial port (default: the first USB serial port found)")
+
+
 def make_romfs_image(staging: Path) -> bytes:
     """mpremote's ROMFS builder on a directory of files already compiled."""
     from mpremote.romfs import make_romfs

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from repband import history as H
+from repband.private import open_private
 
 CHARTS = [
     ("calendar", "Reps per day"),
@@ -408,7 +409,8 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
         d.mkdir(parents=True, exist_ok=True)
         for k, f in figs.items():
             path = d / f"{k}.png"
-            path.write_bytes(fig_png(f))
+            with open_private(path, "wb") as fh:  # health data: 0600 like the database
+                fh.write(fig_png(f))
             pngs.append(str(path))
     for f in figs.values():
         plt.close(f)
@@ -416,7 +418,8 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
     out = Path(out)
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    with open_private(out, "w", encoding="utf-8") as fh:  # health data: 0600 like the database
+        fh.write(page)
     if progress:
         progress.step("page")
     return {"html": str(out), "png": pngs, "bytes": len(page.encode()), "since": st["since"],

@@ -4,15 +4,23 @@ fakes in the tests). Guarantees: docs/database.md.
 
     result = await sync(link, db, DeviceInfo(address), progress=cb, batch=64)
 
+- Reads the band's range first (`seq_range`: first seq, next seq, log capacity): a
+  record outside it, a range the log could not hold, or more records than the log can
+  hold in one sync stop the sync with `BandError` (a faulty or hostile band).
 - Asks for records from the database's last committed seq + 1 (from the device's
   first record when the device still holds records this database already has: those
   are compared byte for byte, so a device whose seqs restarted is caught before any
   delete).
-- Every record is checked (recdecode.decode: magic, version, kind, length, CRC). A bad
-  one stops the sync with `CorruptRecordError`; what came before it is kept.
+- Every record is checked (recdecode.decode: magic, version, kind, length, CRC, field
+  ranges). A record whose CRC fails is asked for again (the link may have garbled it);
+  the same bytes at the same place again, or a valid CRC over contents out of range,
+  is the band's own: quarantined (kept raw, never decoded into data), its seqs
+  recorded as lost, and the sync goes on with the next one.
+- A damaged-range record (the band's flash lost seqs a..b) is recorded as lost too.
 - Records are stored in batches, one transaction each. The database computes its
-  contiguous `last_seq` itself; the device is told `delete_through(last_seq)` only
-  after that commit, and never past a seq the database does not hold.
+  contiguous `last_seq` itself (lost ranges count as settled); the device is told
+  `delete_through(last_seq)` only after that commit, and never past a seq the
+  database does not hold or know to be lost.
 - Gaps (a seq missing in what arrived: lost notification) are requested again, never
   skipped. Only when the device itself reports holding nothing in the gap (its
   count_from is the same on both sides of it) is the gap recorded as missing on the
@@ -31,7 +39,8 @@ from typing import AsyncIterator, Callable, Protocol
 
 from repcore import records as R
 
-from repband.db import ConflictError, Database, DeviceInfo, decode_record
+from repband.db import (GAP_DAMAGED, GAP_MISSING, ConflictError, Database, DatabaseError, DeviceInfo,
+                        decode_record)
 
 
 class RecordLink(Protocol):
@@ -53,6 +62,10 @@ class RecordLink(Protocol):
         """Stop a records_from transfer in progress."""
         ...
 
+    async def seq_range(self) -> tuple[int | None, int, int]:
+        """(first seq held or None, next seq the device will give, log capacity bytes)."""
+        ...
+
 
 class SyncError(Exception):
     """A sync that could not finish. `result` holds what was done before it."""
@@ -66,8 +79,9 @@ class SyncInterrupted(SyncError):
     """The link failed (disconnect, timeout): run sync again to resume."""
 
 
-class CorruptRecordError(SyncError):
-    """A record failed its check (CRC, length, ...): the sync stopped there."""
+class BandError(SyncError):
+    """The band broke the protocol's rules (a record outside the range it reports, more
+    records than its log can hold): the sync stopped, nothing more was stored."""
 
 
 class SeqRestartError(SyncError):
@@ -91,6 +105,8 @@ class SyncResult:
     requests: int = 0  # records_from requests made
     rerequests: int = 0  # of which to fill a gap or finish an interrupted stream
     missing: list = field(default_factory=list)  # (first, last): gaps the device does not hold
+    damaged: list = field(default_factory=list)  # (first, last): lost on the band's flash
+    quarantined: list = field(default_factory=list)  # (first, last, reason): failed their checks
     warnings: list = field(default_factory=list)
     elapsed_s: float = 0.0
     complete: bool = False
@@ -159,7 +175,14 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
         db.note_sync(dev, acked=last)
 
     try:
+        band = list(await link.seq_range())  # first held (or None), next seq, capacity
+        limit = max(1, band[2] // R.MIN_RECORD)  # records the band's log can hold at most
+        if band[0] is not None and band[1] - band[0] > limit:
+            raise BandError(f"{device.address}: the band reports seqs {band[0]}..{band[1] - 1}, more records "
+                            f"than its log of {band[2]} bytes can hold ({limit}); refusing to sync it", res)
         last = state["last"]
+        if last is None and db.sync_state(dev)["first_seq"] is None and band[0] is not None:
+            db.set_base(dev, band[0])  # first sync: the band's log starts there
         start = 0 if last is None else last + 1
         n_all = await link.count_from(0)
         n_new = n_all if last is None else await link.count_from(start)
@@ -172,22 +195,72 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
         request = 0 if n_all > n_new else start
         retries = 0
         rounds = 0
+        suspects: dict[int, bytes] = {}  # seq -> bytes that failed their CRC there once
+        new_records = 0
         while request is not None:
             rounds += 1
             before = (db.last_seq(dev), len(db.gaps(dev)))
             res.requests += 1
             if rounds > 1:
                 res.rerequests += 1
-            bad = None
+            again = None  # re-request from this seq (bytes garbled on the way?)
+            pos = max(request, band[0] or 0)  # the seq the next item stands for
+            pending = None  # (first seq, raw, reason) quarantined, its end not known yet
             async for raw in link.records_from(request):
                 res.received += 1
+                if res.received > 4 * limit + 64:
+                    raise BandError(f"{device.address}: the band sent {res.received} records in one sync, "
+                                    f"more than its log can hold ({limit}) many times over; stopping", res)
                 raw = bytes(raw)
                 try:
                     d = decode_record(raw)
                 except R.RecordError as exc:
-                    bad = exc
-                    break
+                    try:  # whole, with a valid CRC: its contents are out of range
+                        whole = R.check(raw) == len(raw) and R.seq_of(raw) >= pos
+                    except (R.RecordError, IndexError):
+                        whole = False
+                    done = state["last"] if state["last"] is not None else -1
+                    if whole:  # the band's own record, under its own seq
+                        s = R.seq_of(raw)
+                        band = await _in_range(link, band, s, s, device.address, res, commit, ack)
+                        commit()
+                        if pending is not None:
+                            _quarantine(db, dev, res, pending, s - 1)
+                            pending = None
+                        if s > done:
+                            _quarantine(db, dev, res, [s, raw, str(exc)], s)
+                        pos = s + 1
+                        continue
+                    if pending is not None:
+                        pending[1] += raw  # more of the same stretch: kept with it
+                        continue
+                    if pos <= done:
+                        continue  # a bad copy of a seq stored already
+                    if suspects.get(pos) != raw:
+                        suspects[pos] = raw  # the link may have garbled it: ask once more
+                        again = pos
+                        break
+                    pending = [pos, raw, str(exc)]  # the same bytes again: the band's own
+                    continue
                 s = d["seq"]
+                hi = d["last_seq"] if d["kind"] == R.K_DAMAGED else s
+                band = await _in_range(link, band, s, hi, device.address, res, commit, ack)
+                if pending is not None:
+                    commit()
+                    _quarantine(db, dev, res, pending, s - 1)
+                    pending = None
+                pos = max(pos, hi + 1)
+                if d["kind"] == R.K_DAMAGED:
+                    commit()
+                    cur = state["last"]
+                    lo = s if cur is None else max(s, cur + 1)
+                    if lo <= hi:
+                        for part in db.record_lost(dev, lo, hi, GAP_DAMAGED):
+                            res.damaged.append(part)
+                            res.warnings.append(f"records {part[0]}..{part[1]} were damaged on the band's "
+                                                f"flash and are lost")
+                        state["last"] = db.last_seq(dev)
+                    continue
                 if s in staged:
                     if staged[s][0] != raw:
                         raise SeqRestartError(_restart_message(
@@ -207,22 +280,25 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                     raise SeqRestartError(_restart_message(
                         device.address, f"the device holds a record seq {s} this database never "
                         f"had, below seq {cur} it already completed"), res)
-                if cur is None and s == 0:
-                    db.set_base(dev, 0)  # nothing can come before seq 0
+                new_records += 1
+                if new_records > limit:
+                    commit()
+                    await ack()
+                    raise BandError(f"{device.address}: the band sent more new records than its log can "
+                                    f"hold ({limit}); stopped after storing them. Run sync again.", res)
                 staged[s] = (raw, d)
                 if len(staged) >= batch:
                     commit()
-            if bad is not None:
+            if again is not None:
                 await _safe_abort(link)
                 commit()
-                await ack()
-                last = db.last_seq(dev)
-                where = "the first record" if last is None else f"the record after seq {last}"
-                raise CorruptRecordError(
-                    f"{device.address}: {where} failed its check ({bad}); the sync stopped, "
-                    f"the device may delete nothing past seq {res.acked_seq}. Run sync again.", res)
-            commit()
-            request = await _next_request(link, db, dev, res)
+                request = again
+            else:
+                if pending is not None:  # the stream ended with it: one seq (the rest is asked for)
+                    commit()
+                    _quarantine(db, dev, res, pending, pending[0])
+                commit()
+                request = await _next_request(link, db, dev, res)
             after = (db.last_seq(dev), len(db.gaps(dev)))
             retries = 0 if after != before else retries + 1
             if request is not None and (retries > max_retries or rounds >= max_rounds):
@@ -240,6 +316,8 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
         await _safe_abort(link)
         _note_error(db, dev, str(exc))
         raise
+    except DatabaseError:
+        raise
     except Exception as exc:  # the link failed: keep what arrived whole, then report
         try:
             commit()
@@ -254,6 +332,33 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
     finally:
         res.elapsed_s = time.perf_counter() - t0
     return res
+
+
+async def _in_range(link, band: list, s: int, hi: int, address: str, res: SyncResult, commit, ack) -> list:
+    """The band's range, read again if seqs s..hi are outside it (the band appended or
+    deleted meanwhile); BandError if they still are."""
+    if band[0] is not None and band[0] <= s and hi < band[1]:
+        return band
+    band = list(await link.seq_range())
+    if band[0] is not None and band[0] <= s and hi < band[1]:
+        return band
+    commit()
+    await ack()
+    raise BandError(f"{address}: the band sent record seq {s}{'' if hi == s else f'..{hi}'}, outside the "
+                    f"seqs it reports holding ({'none' if band[0] is None else f'{band[0]}..{band[1] - 1}'}); "
+                    f"refused. The device may delete nothing past seq {res.acked_seq}. A band that does "
+                    f"this again is faulty or not yours.", res)
+
+
+def _quarantine(db: Database, dev: int, res: SyncResult, pending: list, last: int) -> None:
+    """Keep bytes that failed their checks, raw, for seqs pending[0]..last."""
+    first, raw, why = pending
+    last = max(first, last)
+    db.quarantine(dev, first, last, raw, why)
+    res.quarantined.append((first, last, why))
+    res.warnings.append(f"record{'s' if last > first else ''} {first}{'' if last == first else f'..{last}'} "
+                        f"from the band failed {'its' if last == first else 'their'} checks ({why}): "
+                        f"quarantined, not shown (repband db)")
 
 
 async def _next_request(link, db: Database, dev: int, res: SyncResult) -> int | None:
@@ -278,7 +383,7 @@ async def _next_request(link, db: Database, dev: int, res: SyncResult) -> int | 
         if last is None and db.sync_state(dev)["first_seq"] is None:
             db.set_base(dev, nxt)  # the device's log starts at nxt
         else:
-            db.record_gap(dev, lo, nxt - 1, "not on the device")
+            db.record_gap(dev, lo, nxt - 1, GAP_MISSING)
             res.missing.append((lo, nxt - 1))
             res.warnings.append(
                 f"records {lo}..{nxt - 1} are no longer on the device and were never stored here "

@@ -108,8 +108,11 @@ class ModelLink:
     `link_s`; nothing sleeps."""
 
     def __init__(self, recs: list[bytes], mtu: int = MTU, interval_s: float = INTERVAL_S,
-                 packets_per_interval: int = PACKETS_PER_INTERVAL):
+                 packets_per_interval: int = PACKETS_PER_INTERVAL, capacity: int | None = None):
         self.log = {R.seq_of(r): r for r in recs}
+        self.next_seq = max(self.log, default=-1) + 1
+        # a log that holds them all (a longer history than a band holds, for the demo)
+        self.capacity = capacity or max(262144, 2 * sum(len(r) for r in recs))
         self.payload = mtu - 3
         self.interval_s = interval_s
         self.ppi = packets_per_interval
@@ -152,6 +155,10 @@ class ModelLink:
 
     async def abort(self) -> None:
         self._op()
+
+    async def seq_range(self):
+        self._op()
+        return (min(self.log) if self.log else None), self.next_seq, self.capacity
 
 
 def bench_sync(n_sessions: int = 90, seed: int = 1, batch: int = 64) -> dict:

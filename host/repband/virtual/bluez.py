@@ -43,6 +43,9 @@ Object tree and the BlueZ behaviour reproduced (see docs/virtual-device.md):
 - Notifications and indications set ``Value`` and emit PropertiesChanged (every time,
   also for a repeated value); a ReadValue does too (BlueZ writes the read value to
   its cache, so a subscribed client sees a read twice).
+- A read or write answered "insufficient encryption" raises the link's security once
+  and is sent again, as bluetoothd does: re-encryption with the stored key, or (no
+  key) a pairing the band may refuse. Only then does the error come back.
 - ATT errors map to BlueZ's D-Bus errors (insufficient encryption ->
   ``org.bluez.Error.NotPermitted: Not paired``; read / write not permitted ->
   ``NotPermitted: Read|Write not permitted``; others -> ``org.bluez.Error.Failed:
@@ -1150,14 +1153,42 @@ class VirtualBlueZ:
 
     # -- GattCharacteristic1 / GattDescriptor1 -----------------------------------------------
 
+    async def _secured(self, d: BlueZDevice, request):
+        """Run an ATT request; on 'insufficient encryption' (or authentication) raise the
+        link's security once and send it again, as bluetoothd's ATT layer does with a
+        channel at security 'auto' (src/shared/att.c: change_security, then a retry):
+        with the stored key the link is encrypted again; without one the kernel pairs
+        (SMP, Just Works here). A band that refuses the pairing fails the request."""
+        from repband.virtual import bluetooth as bt
+
+        try:
+            return await request()
+        except Exception as e:
+            if getattr(e, "code", None) not in (bt.ATT_INSUFFICIENT_ENCRYPTION, 0x05) \
+                    or not d.central.is_connected:
+                raise _att_error(e) from None
+            first = e
+        try:
+            await self._att()  # the SMP exchanges
+            if d.paired and d.central._ltk is not None:
+                await d.central.encrypt()
+            else:
+                await d.central.pair()
+                d.paired = True
+                self._set(d.path, DEVICE, {"Bonded": Variant("b", d.bonded), "Paired": Variant("b", True)})
+            await self._att()
+        except (bt.PairingError, bt.Disconnected):
+            raise _att_error(first) from None
+        try:
+            return await request()
+        except Exception as e:
+            raise _att_error(e) from None
+
     async def m_read_value(self, path, msg):
         d, ch = self._char(path)
         offset = int(msg.body[0].get("offset", Variant("q", 0)).value)
         await self._att()
-        try:
-            value = await d.central.read(ch.uuid)
-        except Exception as e:
-            raise _att_error(e) from None
+        value = await self._secured(d, lambda: d.central.read(ch.uuid))
         if offset > len(value):
             raise BlueZError(E_INVALID_ARGS, "Invalid offset")
         if path in self._objects:  # bluetoothd caches the value: PropertiesChanged
@@ -1191,10 +1222,7 @@ class VirtualBlueZ:
             raise BlueZError(E_INVALID_ARGS, "Invalid arguments in method call")
         if not response and len(data) > d.central.mtu - 3:
             raise BlueZError(E_INVALID_ARGS, "Invalid Length")
-        try:
-            await d.central.write(ch.uuid, data, response=response)
-        except Exception as e:
-            raise _att_error(e) from None
+        await self._secured(d, lambda: d.central.write(ch.uuid, data, response=response))
         if response:
             await self._att()
 

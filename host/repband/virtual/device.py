@@ -504,7 +504,7 @@ def _wear(flash_dir, new: bool, seed: int, board: str, config: dict | None, kw: 
     """The band with flash `flash_dir` worn through the routine, put down until its
     session ended (it falls asleep then), as fast as it goes; returns its ledger. For a
     `new` (empty) flash that run is deterministic, so it is made once per process and
-    copied (unless `kw` holds more than radio settings)."""
+    copied (unless `kw` holds more than radio settings), all but its identity."""
     kw = {k: v for k, v in kw.items() if k != "speed"}
     key = (seed, board, json.dumps(config, sort_keys=True)) if new and set(kw) <= _RADIO_KW else None
     made = _worn.get(key) if key is not None else None
@@ -521,7 +521,8 @@ def _wear(flash_dir, new: bool, seed: int, board: str, config: dict | None, kw: 
         made = (tmp, band.ledger)
         if key is not None:
             _worn[key] = made
-    shutil.copytree(made[0].name, flash_dir, dirs_exist_ok=True)
+    # a band of its own: its identity is made at its first boot here, not copied
+    shutil.copytree(made[0].name, flash_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("identity"))
     return dict(made[1])
 
 
