@@ -153,7 +153,7 @@ def test_unencrypted_central_sees_only_device_information(tmp_path):
                             (P.sig_uuid(P.CTS_CURRENT_TIME), P.encode_cts(EPOCH))):
                 with pytest.raises(bt.ATTError):
                     await c.write(u, data)
-            with pytest.raises(LinkError, match="pair it first"):
+            with pytest.raises(LinkError, match="not paired with the band"):
                 await RecordLink(c).count_from(0)
             # Live events while unencrypted: nothing of the custom service goes out.
             await c.start_notify(P.LIVE_UUID, lambda s, d: None)
@@ -631,7 +631,7 @@ def test_pairing_window_refuses_a_second_central_once_bonded_and_expired(tmp_pat
         with pytest.raises(bt.PairingError, match="pair again"):
             await c2.encrypt()
         assert not svc.encrypted
-        with pytest.raises(LinkError, match="pair it first"):
+        with pytest.raises(LinkError, match="not paired with the band"):
             await RecordLink(c2).delete_through(10**6)
         await c2.disconnect()
         svc.poll()

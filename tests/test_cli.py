@@ -172,10 +172,14 @@ def test_replay_micropython_engine_matches_cpython(capsys, rec_path):
     assert [r["t"] for r in mp["reps"]] == pytest.approx([r["t"] for r in py["reps"]], abs=0.011)
 
 
-def test_demo_prints_a_session_summary(capsys):
+def test_demo_prints_a_session_summary(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # the demo's own database goes there
     assert cli.main(["demo", "--seed", "2"]) == 0
     out = capsys.readouterr().out
     assert "reps counted:" in out and "set 1:" in out and "against the simulator's truth" in out
+    db = tmp_path / "repband" / "demo.db"
+    assert db.is_file() and f"repband sessions --db {db}" in out  # kept, with what to run next
+    assert not (tmp_path / "repband" / "repband.db").exists()  # the person's own: untouched
 
 
 @pytest.mark.parametrize("offset", [-1000.0, 1.764e9])

@@ -232,6 +232,11 @@ def test_live_prints_counts(env, capsys):
     assert run("live", *V, "--once") == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("no session | bridges 0")
+    # No session running: it says how to start one and how to leave
+    assert run("live", *V, "--duration", "2") == 0
+    err = capsys.readouterr().err
+    assert "no session running: start one with a press of the band's button, or `repband live --start`" in err
+    assert "Ctrl-C leaves" in err
     # The band is worn through the routine while `live` runs: the counts go up.
     assert run("live", *V, "--start", "--until-end") == 0
     lines = capsys.readouterr().out.splitlines()
@@ -245,7 +250,9 @@ def test_live_prints_counts(env, capsys):
         assert db.summary()["sessions"] == 2
     capsys.readouterr()
     assert run("live", *V, "--json", "--duration", "200") == 0  # the band's seconds
-    states = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    cap = capsys.readouterr()
+    states = [json.loads(line) for line in cap.out.splitlines()]
+    assert cap.err == ""  # JSON: no hint either
     cells = ("bridge", "clam_left", "clam_right", "stretch_left", "stretch_right")
     assert not states[0]["session_active"] and states[-1]["time_set"]
     assert states[-1]["session_active"] and sum(states[-1][k] for k in cells) > 0  # the routine began
@@ -283,11 +290,24 @@ def test_config_through_the_control_point(env, capsys):
     assert run("config", *V, "--json") == 0
     got = json.loads(capsys.readouterr().out)
     assert got["settings"]["leg"] == "left" and 0 < got["status"]["battery"] <= 100
-    # the band refuses a target out of its range: one line, exit 1
-    assert run("config", *V, "--target-reps", "500") == 1
-    err = capsys.readouterr().err
-    assert "refused 'targets': invalid parameter" in err and err.count("\n") == 1
+    # a target out of the band's range is refused before connecting, with the range
+    for flag, value, words in (("--target-reps", "0", "from 1 to 100"), ("--target-reps", "500", "from 1 to 100"),
+                               ("--target-hold", "4", "from 5 to 300 s"), ("--target-reps", "ten", "from 1 to 100")):
+        with pytest.raises(SystemExit) as exit_:
+            run("config", *V, flag, value)
+        assert exit_.value.code == 2
+        assert words in capsys.readouterr().err
     assert band_config(env)["target_reps"] == 12
+
+
+def test_target_ranges_are_the_bands():
+    """The CLI refuses what the band's config refuses (firmware/app/config.py)."""
+    from app import config as band_config_spec
+
+    from repband import commands_ble as C
+
+    spec = band_config_spec._SPEC
+    assert spec["target_reps"][1:] == C.TARGET_REPS and spec["target_hold_s"][1:] == C.TARGET_HOLD_S
 
 
 def test_config_shows_what_the_band_holds(env, capsys):
@@ -466,3 +486,134 @@ def test_pair_refused_outside_the_pairing_window(env, capsys, monkeypatch):
     assert f"paired with repband ({BAND})" in capsys.readouterr().out
     _band_on_for_a_while(monkeypatch)  # and the bond works outside the window
     assert run("sync", *V, "--db", db_path(env)) == 0
+
+
+def test_setup_reaches_the_band_at_pairing_and_after_each_setup(env, capsys, monkeypatch):
+    """`repband setup` chose the leg, the placement and the hold target: pairing gives
+    them to the band and says so; so does the first sync after a new set-up, but not
+    every sync (a leg the band switched itself stays)."""
+    cfg = env / "settings.json"
+    monkeypatch.setenv("REPBAND_CONFIG", str(cfg))
+    assert run("setup", "-y", "--leg", "left", "--placement", "hip", "--hold-seconds", "40") == 0
+    capsys.readouterr()
+    paired(env)
+    out = capsys.readouterr().out
+    assert "told the band what `repband setup` chose: the left hip, stretch holds of 40 s" in out
+    assert {k: band_config(env)[k] for k in ("leg", "placement", "target_hold_s")} == {
+        "leg": "left", "placement": "hip", "target_hold_s": 40}
+    # the band switched to the other leg by itself: a sync leaves that alone
+    c = band_config(env)
+    c["leg"] = "right"
+    (env / "state" / "virtual-band" / "config.json").write_text(json.dumps(c))
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    assert "told the band" not in capsys.readouterr().out and band_config(env)["leg"] == "right"
+    # a new set-up reaches the band at the next sync, once
+    assert run("setup", "-y", "--placement", "thigh") == 0
+    capsys.readouterr()
+    assert run("sync", *V, "--db", db_path(env), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["told_band"].endswith("the left thigh, stretch holds of 40 s")
+    assert band_config(env)["placement"] == "thigh" and band_config(env)["leg"] == "left"
+    assert run("sync", *V, "--db", db_path(env), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["told_band"] is None
+
+
+def test_pair_without_setup_says_where_the_settings_come_from(env, capsys, monkeypatch):
+    monkeypatch.setenv("REPBAND_CONFIG", str(env / "none.json"))
+    paired(env)
+    out = capsys.readouterr().out
+    assert "the band keeps its own leg and placement" in out and f"made the database {db_path(env)}" in out
+    assert out.rstrip().endswith("Next: repband sync --device virtual")
+
+
+# bleak's BleakBluetoothNotAvailableError as each backend raises it (bleak 3.1:
+# backends/bluezdbus/manager.py, backends/corebluetooth/CentralManagerDelegate.py,
+# backends/winrt/scanner.py): (platform, reason, bleak's message, words of our line)
+_NOT_AVAILABLE = [
+    ("linux", "DENIED_BY_SYSTEM", "Authentication failed", "`bluetooth` group"),
+    ("linux", "NO_BLUETOOTH", "No Bluetooth adapters found.", "`bluetoothctl list` shows none"),
+    ("linux", "NO_BLE_CENTRAL_ROLE", "No Bluetooth adapters with BLE 'central' role found.", "Bluetooth 4.0 (LE)"),
+    ("linux", "POWERED_OFF", "No powered Bluetooth adapters found. Turn on Bluetooth and try again.",
+     "`bluetoothctl power on`"),
+    ("darwin", "NO_BLUETOOTH", "Bluetooth is unsupported", "System Information > Bluetooth"),
+    ("darwin", "DENIED_BY_USER", "Bluetooth access is denied by the user for the current application. Check macOS "
+                                 "privacy settings.", "Privacy & Security > Bluetooth"),
+    ("darwin", "DENIED_BY_SYSTEM", "Bluetooth access is restricted for the current application, e.g. by parental "
+                                   "controls. Ask the admin to remove this restriction.",
+     "Privacy & Security > Bluetooth"),
+    ("darwin", "DENIED_BY_UNKNOWN", "Bluetooth is not authorized for an unknown reason. Check macOS privacy "
+                                    "settings.", "Privacy & Security > Bluetooth"),
+    ("darwin", "POWERED_OFF", "Bluetooth device is turned off", "Control Centre > Bluetooth"),
+    ("darwin", "UNKNOWN", "Connection to the Bluetooth system service was lost. Currently trying to reconnect...",
+     "wait a few seconds"),
+    ("win32", "NO_BLUETOOTH", "No Bluetooth adapter found", "Device Manager > Bluetooth"),
+    ("win32", "NO_BLE_CENTRAL_ROLE", "BLE 'central' role not supported on this adapter", "Bluetooth 4.0 (LE)"),
+    ("win32", "POWERED_OFF", "Bluetooth radio is not powered on. Turn on Bluetooth and try again.",
+     "Settings > Bluetooth & devices"),
+]
+
+
+@pytest.mark.parametrize("platform, reason, message, words", _NOT_AVAILABLE,
+                         ids=[f"{p}-{r}" for p, r, _m, _w in _NOT_AVAILABLE])
+def test_bluetooth_not_available_on_each_platform(env, capsys, monkeypatch, platform, reason, message, words):
+    """What is missing and how to fix it, on the platform the person is on: one line,
+    status 2 (repband.exits.FIX), for scan, pair and sync alike, nothing stored."""
+    from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
+
+    exc = BleakBluetoothNotAvailableError(message, BleakBluetoothNotAvailableReason[reason])
+
+    async def boom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(D, "_platform", lambda: platform)
+    monkeypatch.setattr(D, "_bleak_discover", boom)
+    monkeypatch.setattr(D, "_bleak_find", boom)
+    for argv in (["scan"], ["pair", "--db", db_path(env)], ["sync", "--device", "AA:BB:CC:DD:EE:FF", "--db", db_path(env)]):
+        assert run(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("repband: ") and err.count("\n") == 1 and words in err, (argv, err)
+        assert "try again" in err and "Bluetooth error" not in err
+    assert not (env / "repband.db").exists()
+
+
+def test_no_system_dbus(env, capsys, monkeypatch):
+    """No D-Bus on the computer (a container, a minimal system): dbus-fast fails to
+    connect before bleak can say anything; that is what is missing, said as such."""
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={env / 'no-such-socket'}")
+    monkeypatch.setattr(D, "_platform", lambda: "linux")
+    for argv in (["scan", "--scan-timeout", "1"], ["sync", "--device", "AA:BB:CC:DD:EE:FF", "--timeout", "1"]):
+        assert run(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("repband: the Bluetooth service cannot be reached: this computer's system D-Bus") \
+            and err.count("\n") == 1, err
+
+
+def test_not_paired_over_bluez_says_so():
+    from bleak.exc import BleakDBusError
+
+    assert D.explain(BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"])).args[0].startswith(
+        "this computer is not paired with the band: run `repband pair`")
+
+
+def test_the_search_for_a_band_counts_its_seconds(env, capsys, monkeypatch):
+    """A band that is not there takes the whole --timeout to say so: meanwhile a
+    terminal shows what is searched for and for how long (nothing when not a terminal)."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    async def absent(spec, timeout):
+        await asyncio.sleep(timeout)
+        return None
+
+    monkeypatch.setattr(D, "_bleak_find", absent)
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert run("sync", "--device", "AA:BB:CC:DD:EE:FF", "--timeout", "3", "--db", db_path(env)) == 1
+    shown = term.getvalue()
+    assert "looking for the band AA:BB:CC:DD:EE:FF: " in shown and "of up to 3 s" in shown
+    assert shown.rstrip().endswith("no repband band found at 'AA:BB:CC:DD:EE:FF': wake the band (press its "
+                                   "button), keep it within a few metres, check it shows up in `repband scan`, "
+                                   "then try again (or use --device virtual)")

@@ -376,6 +376,52 @@ def test_report_outside_the_data_says_which_period_has_data(month_db, capsys, tm
     assert not (tmp_path / "r.html").exists()
 
 
+def test_a_corrected_count_is_kept_beside_the_bands(tmp_path, capsys):
+    """A person who sees a wrong count corrects it: the band's figure stays in the
+    database, the person's is used (and marked) in show, stats, the report and exports."""
+    path = tmp_path / "c.db"
+    with Database(path) as db:
+        H.fill_demo(db, 9, seed=4)
+        sid = next(s["id"] for s in H.list_sessions(db) if "clam" in s["exercises"])
+        st = H.show_session(db, sid)["set_list"][0]
+        before = H.stats(db, DEFAULTS)["totals"]
+    band, mine = st["count"], st["count"] + 3
+    rc, out, _ = _run(capsys, "correct", str(sid), "1", str(mine), "--note", "counted aloud", "--db", str(path))
+    assert rc == 0 and f"{mine} full reps, corrected by you; the band's count ({band}) is kept" in out
+    rc, out, _ = _run(capsys, "show", str(sid), "--db", str(path))
+    assert f"set 1, clam {st['side']}: {mine} reps (corrected by you; the band counted {band}: counted aloud)" in out
+    assert _sql(path, "SELECT count FROM sets WHERE seq = ?", (st["seq"],))[0][0] == band  # the band's figure
+    rc, out, _ = _run(capsys, "stats", "--db", str(path), "--json")
+    tot = json.loads(out)["totals"]
+    assert (tot["reps"], tot["band_reps"], tot["corrected_sets"]) == (before["reps"] + 3, before["reps"], 1)
+    assert tot[f"clam_{st['side']}"] == before[f"clam_{st['side']}"] + 3
+    rc, out, _ = _run(capsys, "stats", "--db", str(path))
+    assert f"1 set corrected by you, the band counted" in out
+    rc, out, _ = _run(capsys, "export", "--format", "csv", "--table", "sets", "--db", str(path))
+    row = next(r for r in csv.DictReader(io.StringIO(out)) if r["seq"] == str(st["seq"]))
+    assert (row["count"], row["band_count"], row["corrected"], row["correction_note"]) == (
+        str(mine), str(band), "1", "counted aloud")
+    rc, out, _ = _run(capsys, "export", "--format", "fhir", "--db", str(path))
+    obs = next(e["resource"] for e in json.loads(out)["entry"]
+               if e["resource"]["identifier"][0]["value"].endswith(f"/{st['seq']}"))
+    assert obs["valueQuantity"]["value"] == mine and obs["status"] == "amended"
+    assert any(f"the band counted {band}" in n["text"] for n in obs["note"])
+    rc, out, _ = _run(capsys, "report", "--db", str(path), "--out", str(tmp_path / "r.html"), "--json")
+    assert json.loads(out)["totals"]["reps"] == before["reps"] + 3
+    with Database(path) as db:
+        db.rebuild_decoded()  # decoded again from the records: the correction stays
+        assert H.stats(db, DEFAULTS)["totals"]["reps"] == before["reps"] + 3
+    rc, out, _ = _run(capsys, "correct", str(sid), "1", "--undo", "--db", str(path))
+    assert rc == 0 and "back to the band's count" in out
+    rc, out, _ = _run(capsys, "stats", "--db", str(path), "--json")
+    assert json.loads(out)["totals"]["reps"] == before["reps"]
+    # mistakes: one line, what to give instead
+    rc, _, err = _run(capsys, "correct", str(sid), "9", "12", "--db", str(path))
+    assert rc == 2 and "give a set number from 1 to" in err and err.count("\n") == 1
+    rc, _, err = _run(capsys, "correct", str(sid), "1", "-4", "--db", str(path))
+    assert rc == 2 and "from 0 to 500" in err
+
+
 def test_health_data_files_are_written_0600_whatever_the_umask(month_db, capsys, tmp_path):
     """Issue 11: report --out, --png and export --out were written with the umask's mode
     (0644, and 0666 under umask 0)."""

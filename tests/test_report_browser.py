@@ -1,11 +1,13 @@
 """The HTML report in a real headless Chromium (Debian's `chromium` package, which
 .ci/run installs): the page renders offline, its script ran, every chart is there
-with a real size, and the numbers the page shows are those of the database.
+with a real size, the numbers the page shows are those of the database; on a phone's
+width nothing is wider than the screen; printed, it is A4 with no chart cut in two.
 
 Not skipped when Chromium is missing: it fails and says how to install it."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import os
 import shutil
@@ -105,7 +107,10 @@ def rendered(tmp_path_factory):
     dom = _run_chromium(tmp, "--dump-dom", out.as_uri()).stdout
     shot = tmp / "shot.png"
     _run_chromium(tmp, f"--screenshot={shot}", out.as_uri())
-    return {"db": str(db_path), "dom": dom, "tree": _parse(dom), "shot": shot, "html": out.read_text()}
+    pdf = tmp / "report.pdf"
+    _run_chromium(tmp, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", out.as_uri())
+    return {"db": str(db_path), "dom": dom, "tree": _parse(dom), "shot": shot, "html": out.read_text(),
+            "pdf": pdf, "tmp": tmp}
 
 
 def _q(db, sql, args=()):
@@ -190,13 +195,13 @@ def test_numbers_match_the_database(rendered):
     srows = [r for r in rows if "data-id" in r.attrs]
     assert len(srows) == len(sess)
     for r in srows:
-        cells = {c.attrs["data-k"]: int(c.all_text()) for c in r.find_all("td") if "data-k" in c.attrs}
+        cells = {c.attrs["data-k"]: int(c.all_text()) for c in r.iter() if "data-k" in c.attrs}
         assert (cells["reps"], cells["holds"]) == sess[int(r.attrs["data-id"])]
 
     # per exercise and side: reps and mean range
     for ex, side, code_ex, code_side in (("bridge", "none", 1, 0), ("clam", "left", 2, 1), ("clam", "right", 2, 2)):
         row = [r for r in rows if r.attrs.get("data-ex") == ex and r.attrs.get("data-side") == side][0]
-        cells = {c.attrs["data-k"]: c.all_text() for c in row.find_all("td") if "data-k" in c.attrs}
+        cells = {c.attrs["data-k"]: c.all_text() for c in row.iter() if "data-k" in c.attrs}
         n, rom = _q(db, "SELECT count(*), avg(rom_x10) / 10.0 FROM reps WHERE exercise = ? AND side = ?"
                         " AND partial = 0", (code_ex, code_side))[0]
         assert int(cells["reps"]) == n
@@ -212,3 +217,59 @@ def test_page_needs_no_network(rendered):
     page = rendered["html"]
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', page)
     assert "<link" not in page and "<script src" not in page and "url(http" not in page
+
+
+def test_no_debug_output_where_a_person_looks(rendered):
+    tree = rendered["tree"]
+    check = tree.find_all(id="render-check")[0]
+    assert "hidden" in check.attrs  # the browser's self-check, for the tests: not shown, not printed
+    body = tree.find_all("body")[0].all_text()
+    for words in ("Render check", "needs JavaScript", "0.0 deg", "none yet"):  # none yet: there is data
+        assert words not in body.replace(check.all_text(), ""), words
+    bridge = [r for r in tree.find_all("tr") if r.attrs.get("data-ex") == "bridge"][0]
+    assert "both legs" in bridge.all_text() and "none" not in bridge.all_text()
+    for section in ("adherence", "changed", "sides", "discuss"):  # the physiotherapist's glance
+        assert tree.find_all(id=section)[0].all_text().strip()
+
+
+def test_on_a_phone_nothing_is_wider_than_the_screen(rendered):
+    """At a phone's width (390 CSS px: the report in a frame that wide, since headless
+    Chromium lays a window out at 500 px at least) the page does not scroll sideways:
+    tables and charts scroll inside their own boxes."""
+    tmp = rendered["tmp"]
+    wrap = tmp / "phone.html"
+    wrap.write_text(
+        '<!DOCTYPE html><html><body style="margin:0"><iframe id="f" style="width:390px;height:2400px;border:0" '
+        f'srcdoc="{html.escape(rendered["html"], quote=True)}"></iframe><pre id="out"></pre><script>'
+        "window.addEventListener('load', function(){var c = document.getElementById('f').contentDocument"
+        ".getElementById('render-check'); document.getElementById('out').textContent = c.dataset.ok + ' ' + "
+        "c.textContent;});</script></body></html>")
+    dom = _run_chromium(tmp, "--virtual-time-budget=10000", "--dump-dom", wrap.as_uri()).stdout
+    out = _parse(dom).find_all(id="out")[0].all_text()
+    ok, _, text = out.partition(" ")
+    info = json.loads(text)
+    assert ok == "yes", info
+    assert info["viewport"] <= 390 and info["page_width"] <= info["viewport"]
+    assert set(info["charts"]) == set(CHARTS)
+    for name, c in info["charts"].items():  # readable: not shrunk below 28 rem (scrolled instead)
+        assert c["width"] >= 440 and c["elements"] > 20, (name, c)
+
+
+def test_printed_on_a4_with_no_chart_cut(rendered):
+    import unicodedata
+
+    from pypdf import PdfReader
+
+    pdf = PdfReader(rendered["pdf"])
+    pages = [unicodedata.normalize("NFKC", p.extract_text()) for p in pdf.pages]
+    for p in pdf.pages:  # A4 portrait: 210 x 297 mm
+        assert abs(float(p.mediabox.width) - 595.3) < 1.5 and abs(float(p.mediabox.height) - 841.9) < 1.5
+    assert 2 <= len(pages) <= 12
+    # each chart's title (inside its drawing) and its caption (below it) are on one page
+    for title, caption in (("Full reps per day", "Reps per day"), ("Clam reps", "Left / right balance"),
+                           ("Range of motion per rep", "Range of motion"), ("Tempo: time per rep", "Tempo"),
+                           ("Hip flexor stretch holds", "Stretch hold times"),
+                           ("Sessions by time of day", "Session timeline")):
+        where = [i for i, text in enumerate(pages) if title in text]
+        assert len(where) == 1 and caption in pages[where[0]], (title, where)
+    assert "At a glance" in pages[0] and "To discuss" in pages[0]

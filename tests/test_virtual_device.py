@@ -259,7 +259,7 @@ def test_pairing_window_on_the_band_button_and_reboot(tmp_path):
             phone.want_pair = False
             with pytest.raises(vbt.PairingError):
                 await phone.connect()  # its key is useless: the band never kept it
-            with pytest.raises(LinkError, match="pair it first"):
+            with pytest.raises(LinkError, match="not paired with the band"):
                 async with RecordLink(phone) as link:
                     await link.delete_through(10**6)
             await phone.disconnect()

@@ -15,6 +15,7 @@
   app.safeboot main.py's boot: safe boot, the crash log
   app.startup  App.boot: config, session log, the GATT service, IMU (once)
   app.recovery the session a reset cut short, closed at boot
+  app.wipe     the factory reset (imported when the host asks)
 
 `main.py` at the firmware root picks the board and runs `App(EspHal(board), board)`
 through app.safeboot; `repband.virtual` runs the same App on emulated hardware under

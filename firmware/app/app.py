@@ -42,6 +42,7 @@ ST_OFF = const(5)
 BUTTON_MS = const(30)
 LONG_PRESS_MS = const(1500)
 OFF_PRESS_MS = const(5000)
+DOUBLE_MS = const(400)  # the gap a second press must start within to make a double press
 
 WDT_MS = const(10000)
 _HEALTHY_MS = const(60000)  # app.safeboot.HEALTHY_MS: then `on_healthy()` (main.py's)
@@ -121,8 +122,8 @@ class App(Clock, Sampling, Activity, Power, Radio):
         unload("app.startup")
 
     def command(self, name, value=None):
-        """start | stop | toggle | calibrate | config (value: dict of changes).
-        Returns a list of refused config keys for `config`, else None."""
+        """start | stop | toggle | calibrate | switch_leg | config (value: dict of
+        changes). Returns a list of refused config keys for `config`, else None."""
         if name == "toggle":
             name = "stop" if self.sessions.active else "start"
         if name == "start":
@@ -135,6 +136,13 @@ class App(Clock, Sampling, Activity, Power, Radio):
                 self.det.calibrate()
                 self._user_cal = True
             self.feedback.play("cal_armed")
+        elif name == "switch_leg":
+            # The band was moved to the other thigh: its sessions and sides are that
+            # leg's from now on (the session so far ends; the mount is calibrated anew).
+            leg = "left" if self.cfg["leg"] == "right" else "right"
+            self.end_session(END_BUTTON)
+            self.command("config", {"leg": leg})
+            self.feedback.play("leg_" + leg)
         elif name == "config":
             changes = value if isinstance(value, dict) else {}
             bad = cfgmod.update(self.cfg, changes)
@@ -168,15 +176,19 @@ class App(Clock, Sampling, Activity, Power, Radio):
     async def button_task(self):
         """The buttons: asleep until a pin IRQ says one moved, then read every BUTTON_MS
         until all are released (debounced: two equal reads). A short press starts or
-        stops a session, a long press asks the detector to calibrate at the next still
-        stand, a very long press switches a board with a power latch off. Every press
-        also opens the BLE pairing window (app.ble: a new host may pair for 2 minutes),
-        signalled "pairable" when it was closed."""
+        stops a session, a double press (two short presses within DOUBLE_MS) switches
+        the band to the other leg (the person moved it there: no computer needed), a long
+        press asks the detector to calibrate at the next still stand, a very long press
+        switches a board with a power latch off. Every press also opens the BLE pairing
+        window (app.ble: a new host may pair for 2 minutes), signalled "pairable" when it
+        was closed. A short press acts DOUBLE_MS after it ended, once it is clear that no
+        second one follows."""
         hal = self.hal
         nb = len(self.board.BUTTONS) if self.board is not None else 0
         self._press_up = -1  # when the press began, -1 when released (moved by _rebase)
         stable = False
         long_done = False
+        tap = -1  # when a short press ended, while it may still become a double press
         moved = hal.flag()
         if nb:
             hal.buttons_wake(moved)
@@ -185,18 +197,22 @@ class App(Clock, Sampling, Activity, Power, Radio):
             for k in range(nb):
                 if hal.button(k):
                     pressed = True
+            now = self.uptime()
             if pressed == stable:
                 if pressed:
-                    held = self.uptime() - self._press_up
+                    held = now - self._press_up
                     if not long_done and held >= LONG_PRESS_MS:
                         long_done = True
+                        tap = -1
                         self.command("calibrate")
                     if held >= OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
                         self.power_off()
+                elif tap >= 0 and (now - tap >= DOUBLE_MS or now < tap):  # (or the base moved)
+                    tap = -1
+                    self.command("toggle")  # a single short press
             else:
                 # Two equal reads in a row: a debounced change.
                 stable = pressed
-                now = self.uptime()
                 if pressed:
                     self._press_up = now
                     long_done = False
@@ -206,10 +222,17 @@ class App(Clock, Sampling, Activity, Power, Radio):
                         self.feedback.play("pairable")
                 else:
                     self._press_up = -1
-                    if not long_done:
-                        self.command("toggle")
+                    if long_done:
+                        pass
+                    elif tap >= 0:
+                        tap = -1
+                        self.command("switch_leg")  # the second short press of a double press
+                    else:
+                        tap = now
             if pressed or stable:
                 await hal.sleep_ms(BUTTON_MS)
+            elif tap >= 0:
+                await hal.wait_ms(moved, DOUBLE_MS)  # a second press, or the single one acts
             else:
                 await moved.wait()  # released and settled: nothing to time
 

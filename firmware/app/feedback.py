@@ -2,7 +2,8 @@
 
 Patterns differ by rhythm, so they read the same on a vibration motor, a buzzer or
 an LED: each rep, the set's target, hold start and target, calibration, session start
-and end, low battery, sensor fault, storage full, config fault, identify, pairable.
+and end, low battery, sensor fault, storage full, config fault, identify, pairable, the
+leg the band counts after a double press (left one long pulse, right two).
 """
 from repcore.compat import const
 
@@ -27,6 +28,8 @@ PATTERNS = {
     "config_fault": b"\x01\x1e\x1e\x1e",
     "identify": b"\x07\x19\x19",  # repeated for the seconds the host asked for
     "pairable": b"\x05\x03\x07\x03\x07\x03\x07\x32",  # a new host may pair
+    "leg_left": b"\x07\x32",  # the band counts the left leg now: one long pulse
+    "leg_right": b"\x07\x32\x14\x32",  # ... the right leg: two
 }
 
 

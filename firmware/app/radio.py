@@ -15,6 +15,7 @@ from repcore.compat import const
 from repcore.records import END_HOST
 
 from app import config as cfgmod
+from app import unload
 
 FIRMWARE = "1.0"  # Device Information firmware revision
 IDENTITY_FILE = "identity"  # under hal.root, with config.json, bonds.json and log/
@@ -69,7 +70,10 @@ class Radio:
             self.feedback.identify_s = params[0]
             self.feedback.play("identify")
         elif op == _CTRL_FACTORY_RESET:
-            self.factory_reset()
+            from app.wipe import factory_reset  # once in a band's life: not kept in RAM
+
+            factory_reset(self)
+            unload("app.wipe")
         elif _CTRL_MODE <= op <= _CTRL_TARGETS:
             v = params[0]
             if op == _CTRL_MODE:
@@ -85,38 +89,6 @@ class Radio:
         else:
             return _RESULT_NOT_SUPPORTED
         return None
-
-    def factory_reset(self):
-        """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
-        it away): session log, bond keys, settings and identity go; the band restarts
-        as a new one (RESET_DELAY_MS later, so the host gets the answer)."""
-        import os
-
-        hal = self.hal
-        self.sessions.log = None  # nothing more is recorded
-        log = self.log
-        self.log = None
-        if log is not None:
-            log.close()
-        svc = self.svc
-        if svc is not None:
-            svc.log = None
-            svc.secrets.items = []
-            svc.secrets.dirty = False
-        root = hal.root
-        for name in ("log", IDENTITY_FILE, BONDS_FILE, "config.json"):
-            path = root + "/" + name
-            try:
-                for f in os.listdir(path):
-                    os.remove(path + "/" + f)
-                os.rmdir(path)
-            except OSError:
-                try:
-                    os.remove(path)
-                except OSError:
-                    pass
-        hal.log("factory reset: the band restarts as a new one")
-        self._reset_at = self.uptime() + RESET_DELAY_MS
 
     def _flag(self, bit, on):
         svc = self.svc

@@ -36,8 +36,10 @@ class Sampling:
     def _new_detector(self, old):
         leg, placement, mode = cfgmod.codes(self.cfg)
         det = self._make_detector(self._pending.append, leg, placement, mode, bool(self.cfg["gyro"]))
-        if old is not None:
-            det.frame = old.frame  # calibration survives a restart of the stream
+        if old is not None and old.leg == leg and old.placement == placement:
+            # The calibration survives a restart of the stream or another mode; not a
+            # move to the other leg or the hip: that is another mount.
+            det.frame = old.frame
         self.det = det
 
     def _open_imu(self):

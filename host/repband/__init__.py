@@ -1,3 +1,4 @@
-"""repband host tool: replay, evaluate, simulate and (later) sync a repband device."""
+"""repband host tool: pair and sync the band, history, reports and exports; replay,
+evaluate and simulate recordings; the virtual band."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"

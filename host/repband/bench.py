@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from repband import exits
 from repband.micropython import FUEL_PER_US_ESP32, bench_app, bench_app_live, bench_core
 
 FS_HZ = 104.0
@@ -166,28 +167,36 @@ def host_rates() -> dict:
     return {"csv_rows_per_s": n / csv_s, "virtual_speedup": simulated / wall}
 
 
-def collect(minutes: float = 3.0) -> dict:
+def collect(minutes: float = 3.0, bar=None) -> dict:
     from repcore import events
 
+    step = bar.update if bar is not None else (lambda n: None)
     samples, source = bench_samples(minutes)
     kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_AUTO,
               gyro=bool(np.any(samples[:, 4:7])))
     t0 = time.perf_counter()
     res = bench_core(samples, **kw)
     mpy_wall = time.perf_counter() - t0
+    step(1)
     res["cpython_samples_per_s"] = cpython_rate(samples, **kw)
+    step(1)
     # The firmware app's whole per-sample path (FIFO decode -> detector -> recorder).
     res.update(bench_app(samples))
+    step(1)
     # The same boot with the firmware as a ROMFS image (bytecode in place, in flash).
     res["app_heap_after_boot_romfs"] = bench_app(samples[:1], romfs=True)["app_heap_after_boot"]
+    step(1)
     # The BLE link: a month of sessions synced over the modelled link, and the live
     # count latency on the virtual band (both in modelled / virtual time).
     from repband.sync_bench import bench_sync
     from repband.virtual.device import bench_live_latency
 
     res.update({f"sync_{k}": v for k, v in bench_sync().items()})
+    step(1)
     res.update(bench_live_latency())
+    step(1)
     res.update(host_rates())
+    step(1)
     res["source"] = source
     res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
     res["micropython_wall_s"] = mpy_wall
@@ -202,6 +211,7 @@ def collect(minutes: float = 3.0) -> dict:
     # The app as it runs: every task, a central connected and notifying (the scheduler
     # is a stand-in for asyncio's, which the WASI build lacks: reported apart).
     live = bench_app_live(samples)
+    step(1)
     res.update(live)
     pct = live["live_tasks_fuel_per_sample"] / per_us_80 * FS_HZ / 1e4
     res["live_cpu_percent_at_80mhz"] = pct
@@ -211,11 +221,14 @@ def collect(minutes: float = 3.0) -> dict:
 
 
 def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
+    from repband import progress
+
     try:
-        res = collect(minutes)
+        with progress.bar(8, "bench", unit="step", quiet=as_json) as bar:
+            res = collect(minutes, bar)
     except Exception as exc:  # a clear message, not a traceback, for the CLI
         print(f"repband bench: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     if as_json:
         print(_json.dumps(res, sort_keys=True))
         return 0
@@ -261,7 +274,7 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     print(f"  live count latency: median {res['live_latency_ms_median']} ms, max"
           f" {res['live_latency_ms_max']} ms (budget {res['live_latency_budget_ms']:g} ms)")
     if not math.isfinite(res["core_fuel_per_sample"]):
-        return 1
+        return exits.FAILED
     return 0
 
 

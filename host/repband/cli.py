@@ -2,6 +2,9 @@
 
 Bad input (an unreadable or malformed recording, a path with no truth, ...) prints one
 line ``repband: path:line: message`` on stderr and exits with status 2, no traceback.
+Whatever a command lets through is caught here as the last resort: a file the system
+refused (OSError), a database repband cannot use, Ctrl-C (status 130). The statuses:
+repband.exits (docs/troubleshooting.md#exit-statuses).
 """
 from __future__ import annotations
 
@@ -10,10 +13,9 @@ import json
 import os
 import sys
 
+from repband import exits
 from repband.recording import RecordingError
 from repband.summary import human_summary
-
-EXIT_BAD_INPUT = 2
 
 
 class InputError(Exception):
@@ -24,14 +26,24 @@ class InputError(Exception):
 
 
 def cmd_replay(args) -> int:
-    from repband.replay import detect_file
+    from repband.recording import read_csv
+    from repband.replay import detect
 
-    res = detect_file(args.file, exercise=args.exercise, leg=args.leg, placement=args.placement,
-                      engine=args.engine, gyro=False if args.no_gyro else None)
+    rec = read_csv(args.file)  # a recording, or a phone app's export (repband.phone)
+    res = detect(rec, exercise=args.exercise, leg=args.leg, placement=args.placement, engine=args.engine,
+                 gyro=False if args.no_gyro else None)
+    res["file"] = os.fspath(args.file)
+    if rec.meta.get("read_as"):
+        res["read_as"] = rec.meta["read_as"]
     if args.json:
         sys.stdout.write(json.dumps(res) + "\n")
-    else:
-        human_summary(res, os.path.basename(args.file))
+        return 0
+    if res.get("read_as"):
+        print(f"read {res['read_as']}")
+    human_summary(res, os.path.basename(os.path.normpath(args.file)))
+    if not res.get("calibration") and rec.meta.get("source") == "phone":
+        print("  not calibrated: start a phone recording standing still for 5 s, then walk a few steps "
+              "(docs/recording-format.md#phone-recordings)")
     return 0
 
 
@@ -95,13 +107,38 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+def whole_number(lo: int, hi: int, unit: str = ""):
+    """An argparse type (and setup's answer check): a whole number from lo to hi, else
+    ArgumentTypeError naming the range."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from {lo} to {hi}{unit}")
+        return v
+    return parse
+
+
+def _day(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repband", description=(__doc__ or "repband").splitlines()[0])
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    r = sub.add_parser("replay", help="run the detector on a recording")
-    r.add_argument("file")
+    r = sub.add_parser("replay", help="run the detector on a recording (or a phone app's export)")
+    r.add_argument("file", help="a recording (docs/recording-format.md), or a phyphox or Sensor Logger export: "
+                                "its CSV, its folder or its .zip")
     r.add_argument("--exercise", choices=["auto", "bridge", "clam", "stretch"], default="auto")
     r.add_argument("--leg", choices=["left", "right"], default=None,
                    help="sensor leg (default: '# leg=' metadata, else right)")
@@ -144,14 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --port: seconds of the simulated routine to run (default 60)")
     b.set_defaults(func=cmd_bench)
 
-    d = sub.add_parser("demo", help="the virtual band: a simulated session, synced and summarised")
-    d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--leg", choices=["left", "right"], default="right")
-    d.add_argument("--rate", type=float, default=104.0)
-    d.add_argument("--days", type=int, default=None, help="simulated days of use (with --chaos: faults)")
+    d = sub.add_parser("demo", help="the virtual band: a simulated session (or --days N of use), synced and "
+                                    "summarised")
+    d.add_argument("--seed", type=int, default=1, help="the simulated person and their days")
+    d.add_argument("--leg", choices=["left", "right"], default="right", help="the band's leg at the start")
+    d.add_argument("--rate", type=float, default=104.0, help="the simulated sensor's rate (one session)")
+    d.add_argument("--days", type=whole_number(1, 3660), default=None, metavar="N",
+                   help="N days of use ending today: rest days, both sides, progress over the weeks")
+    d.add_argument("--end", type=_day, default=None, metavar="YYYY-MM-DD", help="the last day of --days (default today)")
     d.add_argument("--chaos", type=int, default=None, metavar="SEED",
-                   help="inject link and device faults, seeded; print the record accounting")
-    d.add_argument("--db", default=None, help="database file (default: a temporary one)")
+                   help="inject link, band and host faults, seeded (with --days: on every day)")
+    d.add_argument("--db", default=None, metavar="PATH",
+                   help="a new database file for the demo (default: demo.db in your user data folder, replaced "
+                        "by the next demo; never your own database)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=cmd_demo)
 
@@ -177,16 +219,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    import platform
+
+    from repband import __version__
+    from repcore.protocol import VERSION_STRING
+
+    return (f"repband {__version__} (band protocol {VERSION_STRING}, "
+            f"Python {platform.python_version()})")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An OSError as the system put it: the path first, then what went wrong."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def main(argv=None) -> int:
+    from repband.db import DatabaseError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (RecordingError, InputError) as exc:
+    except (RecordingError, InputError, DatabaseError) as exc:
         print(f"repband: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.FIX
+    except OSError as exc:  # a path the system refused (a missing folder, /proc, no permission)
+        print(f"repband: {_one_line(exc)}; check the path and its permissions", file=sys.stderr)
+        return exits.FIX
     except KeyboardInterrupt:
-        return 130
+        print("repband: interrupted (Ctrl-C); what was stored so far is kept", file=sys.stderr)
+        return exits.INTERRUPTED
 
 
 if __name__ == "__main__":

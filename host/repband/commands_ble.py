@@ -8,47 +8,54 @@ With `--device virtual` the whole command runs on the virtual band's own event l
 simulated routine, `live` in real time; times and durations are the band's
 (the loop's time()).
 Failures print one line `repband: message` on stderr with what to do, no traceback:
-exit status 2 when this computer cannot do Bluetooth now (off, no adapter, no
-permission, BlueZ not running) or the database is unusable, 1 for the rest (band not
-found, link lost, the band refused, sync stopped).
+exit status 2 (repband.exits.FIX) when this computer cannot do Bluetooth now (off, no
+adapter, no permission, BlueZ not running) or the database is unusable, 1 (FAILED) for
+the rest (band not found, link lost, the band refused, sync stopped).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 
 from repcore import protocol_host as P
 
 from repband import device as D
-from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, default_path
+from repband import exits, progress
+from repband.cli import whole_number
+from repband.db import Database, DatabaseError, DeviceInfo, add_db_argument, locate
 from repband.private import open_private
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink, check_version,
                           control, read_identity, read_settings, read_status, set_time)
 
-EXIT_FAILED = 1
-EXIT_ENV = 2
 
 LEGS = {"left": 1, "right": 2}
 PLACEMENTS = {"thigh": 0, "hip": 1}
 MODES = {"auto": 0, "bridge": 1, "clam": 2, "stretch": 3}
 DEFAULT_TARGETS = (10, 30)
+# What the band's config accepts (firmware/app/config.py; tests/test_commands_ble.py
+# checks these against it): refused here, before connecting, with the range.
+TARGET_REPS = (1, 100)
+TARGET_HOLD_S = (5, 300)
 
 
-def _fail(msg: str, code: int = EXIT_FAILED) -> int:
+def _fail(msg: str, code: int = exits.FAILED) -> int:
     print("repband: " + " ".join(str(msg).split()), file=sys.stderr)
     return code
 
 
-def _run(coro_fn, args, worn: bool = False, realtime: bool = False) -> int:
+def _run(coro_fn, args, worn: bool = False, realtime: bool = False, writes: bool = False) -> int:
     """Run an async command; every expected failure becomes one line and an exit code.
-    With the virtual band: on its loop, `worn` through the routine, in `realtime`."""
+    With the virtual band: on its loop, `worn` through the routine, in `realtime`.
+    `writes`: the command stores into the database, whose path is checked first
+    (`args.database`), before any band is touched."""
     from repband.sync import SyncError
 
     try:
+        if writes:
+            args.database = _Database(args)
         if D.resolve_spec(args.device) == D.VIRTUAL:
             return D.run_virtual(lambda: coro_fn(args), play=worn, realtime=realtime)
         return asyncio.run(coro_fn(args))
@@ -61,10 +68,10 @@ def _run(coro_fn, args, worn: bool = False, realtime: bool = False) -> int:
     except LinkError as exc:
         return _fail(str(exc))
     except DatabaseError as exc:
-        return _fail(str(exc), EXIT_ENV)
+        return _fail(str(exc), exits.FIX)
     except (P.ProtocolError, OSError) as exc:
         if isinstance(exc, OSError) and exc.filename and "dbus" not in str(exc.filename):
-            return _fail(f"{exc.filename}: {exc.strerror}", EXIT_ENV)  # --out, --db: a file problem
+            return _fail(f"{exc.filename}: {exc.strerror}", exits.FIX)  # --out, --db: a file problem
         err = D.explain(exc)
         if isinstance(err, D.BluetoothUnavailable):
             return _fail(str(err), err.exit_code)
@@ -77,9 +84,22 @@ def _run(coro_fn, args, worn: bool = False, realtime: bool = False) -> int:
 
 
 @contextlib.asynccontextmanager
+async def _connected(args, **kw):
+    """D.open_device, with a bar counting the seconds of the search (a band that is not
+    there takes the whole --timeout to say so)."""
+    spec = D.resolve_spec(args.device)
+    what = f"looking for the band {spec}" if spec else "looking for a repband band"
+    async with contextlib.AsyncExitStack() as stack:
+        async with progress.waiting(what, args.timeout, quiet=getattr(args, "json", False)):
+            c = await stack.enter_async_context(
+                D.open_device(args.device, timeout=args.timeout, attempts=args.attempts, **kw))
+        yield c
+
+
+@contextlib.asynccontextmanager
 async def _band(args, set_clock: bool = True):
     """Connected, version checked, clock set (the host sets it at every connection)."""
-    async with D.open_device(args.device, timeout=args.timeout, attempts=args.attempts) as c:
+    async with _connected(args) as c:
         major, minor = await check_version(c)
         c.protocol_version = f"{major}.{minor}"
         c.protocol_minor = minor
@@ -88,6 +108,23 @@ async def _band(args, set_clock: bool = True):
         if set_clock:
             await set_time(c)
         yield c
+
+
+class _Database:
+    """The database `pair` and `sync` write to, checked before the band is touched
+    (repband.db.locate: a folder or a missing folder is refused). A new one is made
+    only once the band answered, and the command says so."""
+
+    def __init__(self, args):
+        self.path = locate(args.db, create=True)
+        self.new = not self.path.exists()
+
+    def open(self, quiet: bool = False) -> Database:
+        db = Database(self.path)
+        if self.new and not quiet:
+            print(f"repband: made a new database at {self.path}", file=sys.stderr)
+        self.new = False
+        return db
 
 
 def _not_this_band(db: Database, c, known: str) -> LinkError:
@@ -113,16 +150,15 @@ def _label(c) -> str:
 
 async def _scan(args) -> int:
     spec = D.resolve_spec(args.device)
-    found = await D.scan(D.VIRTUAL if spec == D.VIRTUAL else None, timeout=args.scan_timeout,
-                         all_devices=args.all)
+    async with progress.waiting("scanning for bands", args.scan_timeout, quiet=args.json):
+        found = await D.scan(D.VIRTUAL if spec == D.VIRTUAL else None, timeout=args.scan_timeout,
+                             all_devices=args.all)
     known = {}
-    path = args.db or default_path()
-    if os.path.exists(path):
-        with contextlib.suppress(Exception), Database(path) as db:
-            known = {d["address"]: d for d in db.devices() if not d["retired_ms"]}
+    with contextlib.suppress(Exception), Database(locate(args.db)) as db:  # none yet: nothing known
+        known = {d["address"]: d for d in db.devices() if not d["retired_ms"]}
     if args.json:
         print(json.dumps([{**f.as_dict(), "known": f.address in known} for f in found]))
-        return 0 if found else EXIT_FAILED
+        return 0 if found else exits.FAILED
     if not found:
         return _fail(D.NOT_FOUND.format(what=""))
     for f in found:
@@ -166,8 +202,10 @@ async def _forget(c) -> None:
 
 
 async def _pair(args) -> int:
-    async with D.open_device(args.device, timeout=args.timeout, attempts=args.attempts, encrypt=False) as c:
+    database = args.database
+    async with _connected(args, encrypt=False) as c:
         major, minor = await check_version(c)  # readable before pairing
+        c.protocol_version, c.protocol_minor = f"{major}.{minor}", minor
         try:
             await c.pair()
             # Outside its pairing window the band lets the pairing run, then drops the
@@ -183,9 +221,11 @@ async def _pair(args) -> int:
             raise LinkError(PAIR_REFUSED) from None
         c.identity = await read_identity(c) if minor >= 2 else None
         await set_time(c)
+        told = await _give_setup(c, args, pairing=True)
         st = await read_status(c)
         address, name = c.address, c.name
-    with Database(args.db) as db:
+    new = database.new
+    with database.open(quiet=True) as db:
         known = db.identity(address)
         if c.identity and known and known != c.identity:
             if not args.replace:
@@ -197,10 +237,15 @@ async def _pair(args) -> int:
         if c.identity:
             db.set_identity(dev, c.identity)
     print(f"paired with {name or 'the band'} ({address}): protocol {major}.{minor}, "
-          f"{st['unsynced']} records waiting, clock set. Next: repband sync --device {address}"
-          if not getattr(c, "virtual", False) else
-          f"paired with {name} ({address}): protocol {major}.{minor}, {st['unsynced']} records "
-          f"waiting, clock set. Next: repband sync --device virtual")
+          f"{st['unsynced']} records waiting, clock set")
+    if told:
+        print(told)
+    else:
+        print("the band keeps its own leg and placement: `repband setup` tells repband yours, and the band "
+              "gets them at the next sync")
+    if new:
+        print(f"made the database {database.path}")
+    print(f"Next: repband sync --device {D.VIRTUAL if getattr(c, 'virtual', False) else address}")
     return 0
 
 
@@ -221,8 +266,10 @@ async def _forget_band(args) -> int:
                             f"(repband sync), or add --force to wipe them with the band")
         await control(c, P.CTRL_FACTORY_RESET, P.FACTORY_RESET_MAGIC)
         await _forget(c)  # this computer's half of the pairing
-    with Database(args.db) as db:
-        old = db.retire_device(address)
+    old = None
+    if not args.database.new:  # no database yet: nothing to keep apart, none made
+        with args.database.open() as db:
+            old = db.retire_device(address)
     print(f"{label}: wiped (records, pairings, settings, identity); it restarts as a new band, ready to "
           f"pair with anyone. This computer forgot it" + (f"; its history stays in the database as retired "
                                                           f"device {old}" if old is not None else ""))
@@ -233,85 +280,87 @@ async def _forget_band(args) -> int:
 
 
 class _Progress:
-    """A progress bar on stderr (tqdm; nothing when stderr is not a terminal)."""
+    """The sync's records as a bar (repband.progress), across resumes."""
 
-    def __init__(self, label):
-        self.bar = None
-        try:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=0, unit="rec", desc=label, file=sys.stderr, disable=None, leave=False)
-        except ImportError:  # pragma: no cover
-            pass
+    def __init__(self, label, quiet=False):
+        self.bar = progress.bar(0, label, unit="rec", quiet=quiet)
         self.base = 0  # stored by earlier rounds (after a resume)
 
     def __call__(self, done, total):
-        if self.bar is not None and not self.bar.disable:
+        if not self.bar.disable:
             self.bar.total = self.base + total
             self.bar.n = self.base + done
             self.bar.refresh()
 
     def close(self):
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 async def _sync(args) -> int:
     from repband.sync import SyncInterrupted, sync
 
     total = {"stored": 0, "received": 0, "duplicates": 0, "resumes": 0}
+    told = None
     warnings: list[str] = []
     res = None
     label = "the band"
     delay = 0.5
-    progress = _Progress("sync")
+    database = args.database
+    bar = _Progress("sync", quiet=args.json)
+    db = None if database.new else database.open()
     try:
-        with Database(args.db) as db:
-            for attempt in range(args.retries + 1):
-                try:
-                    async with _band(args) as c:
-                        if args.device_reset and attempt == 0:
-                            old = db.retire_device(c.address)
-                            if old is not None:
-                                print(f"{c.address}: the old log is kept as retired device {old}; "
-                                      f"syncing the band as a new device", file=sys.stderr)
-                        info = DeviceInfo(c.address, c.name, c.protocol_version, seen_ms=int(time.time() * 1000))
-                        if c.identity:  # never merge another band (or a wiped one) into this history
-                            known = db.identity(c.address)
-                            if known is not None and known != c.identity:
-                                raise _not_this_band(db, c, known)
-                            if known is None:  # paired before protocol 1.2: known from now on
-                                db.set_identity(db.upsert_device(info), c.identity)
-                        link = await RecordLink(c).open()
-                        res = await sync(link, db, info, progress=progress)
-                        label = _label(c)
-                except (SyncInterrupted, LinkLost) as exc:
-                    r = getattr(exc, "result", None)
-                    if r is not None:
-                        progress.base += r.stored
-                        for k in ("stored", "received", "duplicates"):
-                            total[k] += getattr(r, k)
-                    if attempt >= args.retries:
-                        raise
-                    total["resumes"] += 1
-                    print(f"repband: link lost, resuming in {delay:g} s ({attempt + 1}/{args.retries})",
-                          file=sys.stderr)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 8.0)
-                    continue
-                break
+        for attempt in range(args.retries + 1):
+            try:
+                async with _band(args) as c:
+                    db = db or database.open()
+                    if attempt == 0:
+                        told = await _give_setup(c, args, pairing=False)
+                    if args.device_reset and attempt == 0:
+                        old = db.retire_device(c.address)
+                        if old is not None:
+                            print(f"{c.address}: the old log is kept as retired device {old}; "
+                                  f"syncing the band as a new device", file=sys.stderr)
+                    info = DeviceInfo(c.address, c.name, c.protocol_version, seen_ms=int(time.time() * 1000))
+                    if c.identity:  # never merge another band (or a wiped one) into this history
+                        known = db.identity(c.address)
+                        if known is not None and known != c.identity:
+                            raise _not_this_band(db, c, known)
+                        if known is None:  # paired before protocol 1.2: known from now on
+                            db.set_identity(db.upsert_device(info), c.identity)
+                    link = await RecordLink(c).open()
+                    res = await sync(link, db, info, progress=bar)
+                    label = _label(c)
+            except (SyncInterrupted, LinkLost) as exc:
+                r = getattr(exc, "result", None)
+                if r is not None:
+                    bar.base += r.stored
+                    for k in ("stored", "received", "duplicates"):
+                        total[k] += getattr(r, k)
+                if attempt >= args.retries:
+                    raise
+                total["resumes"] += 1
+                print(f"repband: link lost, resuming in {delay:g} s ({attempt + 1}/{args.retries})",
+                      file=sys.stderr)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 8.0)
+                continue
+            break
     finally:
-        progress.close()
+        bar.close()
+        if db is not None:
+            db.close()
     assert res is not None
     for k in ("stored", "received", "duplicates"):
         total[k] += getattr(res, k)
     warnings = list(res.warnings)
     if args.json:
-        out = {**res.as_dict(), **total, "warnings": warnings}
+        out = {**res.as_dict(), **total, "warnings": warnings, "told_band": told}
         print(json.dumps(out))
         return 0
     for w in warnings:
         print(f"repband: warning: {w}", file=sys.stderr)
+    if told:
+        print(told)
     if total["stored"]:
         print(f"{label}: {total['stored']} new records stored, the database holds everything through "
               f"seq {res.last_seq}" + (f" ({total['resumes']} reconnects)" if total["resumes"] else ""))
@@ -365,6 +414,9 @@ async def _live(args) -> int:
 
         d = tracker.feed(await c.read(P.LIVE_UUID))
         show(d)
+        if not d["session_active"] and not args.start and not args.once and not args.json:
+            print("(no session running: start one with a press of the band's button, or `repband live --start`; "
+                  "Ctrl-C leaves)", file=sys.stderr)
         seen_session = d["session_active"]
         clock = asyncio.get_running_loop()
         deadline = None if args.duration is None else clock.time() + args.duration
@@ -480,29 +532,51 @@ async def _band_settings(c) -> dict:
 _SHOWN = ("leg", "placement", "mode", "target_reps", "target_hold_s", "session_idle_s")
 
 
+async def _set(c, leg=None, placement=None, mode=None, target_reps=None, target_hold=None) -> dict:
+    """Write settings through the control point (what is None stays); returns them."""
+    changes = {}
+    if mode:
+        await control(c, P.CTRL_MODE, MODES[mode])
+        changes["mode"] = mode
+    if leg:
+        await control(c, P.CTRL_LEG, LEGS[leg])
+        changes["leg"] = leg
+    if placement:
+        await control(c, P.CTRL_PLACEMENT, PLACEMENTS[placement])
+        changes["placement"] = placement
+    if target_reps is not None or target_hold is not None:
+        # The control point sets both targets: the one not given stays as it is.
+        before = await _band_settings(c)
+        reps = target_reps if target_reps is not None else before.get("target_reps", DEFAULT_TARGETS[0])
+        hold = target_hold if target_hold is not None else before.get("target_hold_s", DEFAULT_TARGETS[1])
+        await control(c, P.CTRL_TARGETS, int(reps), int(hold))
+        changes["target_reps"], changes["target_hold_s"] = int(reps), int(hold)
+    if changes:
+        D.remember_settings(c.address, changes)
+    return changes
+
+
+async def _give_setup(c, args, pairing: bool) -> str | None:
+    """Tell the band what `repband setup` chose (leg, placement, hold target): when it is
+    paired, and at the first sync after each `repband setup` (not at every sync: the
+    band's own leg switch, a double press, must stay). Returns the line saying so."""
+    from repband import history as H
+
+    settings = H.load_settings(getattr(args, "config", None))
+    if not settings["configured"]:
+        return None
+    chosen = {"leg": settings["leg"], "placement": settings["placement"], "hold_s": settings["targets"]["hold_s"]}
+    if not pairing and D.remembered_settings(c.address).get("setup") == chosen:
+        return None  # given already: what the band has now is its own (or `repband config`'s)
+    await _set(c, leg=chosen["leg"], placement=chosen["placement"], target_hold=chosen["hold_s"])
+    D.remember_settings(c.address, {"setup": chosen})
+    return (f"told the band what `repband setup` chose: the {chosen['leg']} {chosen['placement']}, "
+            f"stretch holds of {chosen['hold_s']} s")
+
+
 async def _config(args) -> int:
     async with _band(args) as c:
-        before = await _band_settings(c)
-        changes = {}
-        if args.mode:
-            await control(c, P.CTRL_MODE, MODES[args.mode])
-            changes["mode"] = args.mode
-        if args.leg:
-            await control(c, P.CTRL_LEG, LEGS[args.leg])
-            changes["leg"] = args.leg
-        if args.placement:
-            await control(c, P.CTRL_PLACEMENT, PLACEMENTS[args.placement])
-            changes["placement"] = args.placement
-        if args.target_reps is not None or args.target_hold is not None:
-            # The control point sets both targets: the one not given stays as it is.
-            reps = args.target_reps if args.target_reps is not None else before.get("target_reps",
-                                                                                    DEFAULT_TARGETS[0])
-            hold = args.target_hold if args.target_hold is not None else before.get("target_hold_s",
-                                                                                   DEFAULT_TARGETS[1])
-            await control(c, P.CTRL_TARGETS, int(reps), int(hold))
-            changes["target_reps"], changes["target_hold_s"] = int(reps), int(hold)
-        if changes:
-            D.remember_settings(c.address, changes)
+        changes = await _set(c, args.leg, args.placement, args.mode, args.target_reps, args.target_hold)
         settings = await _band_settings(c)
         st = await read_status(c)
         label = _label(c)
@@ -574,6 +648,12 @@ def _device_args(p, connect=True):
     add_db_argument(p)
 
 
+def _config_arg(p):
+    p.add_argument("--config", metavar="PATH", default=None,
+                   help="settings written by `repband setup`, given to the band at pairing and at the first "
+                        "sync after each set-up (default: in your user config folder)")
+
+
 def add_parser(sub) -> None:
     """Register scan, pair, live, sync, record, config and time."""
     p = sub.add_parser("scan", help="list repband bands nearby")
@@ -584,19 +664,20 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: _run(_scan, a))
 
-    p = sub.add_parser("pair", help="pair (bond) with a band and set its clock (a band paired already: "
-                                    "press its button first, then pair within 2 minutes)")
+    p = sub.add_parser("pair", help="pair (bond) with a band, set its clock and give it your set-up (a band "
+                                    "paired already: press its button first, then pair within 2 minutes)")
     _device_args(p)
+    _config_arg(p)
     p.add_argument("--replace", action="store_true",
                    help="the band at this address was wiped or replaced: keep the old band's history "
                         "apart (retired) and take this one as a new band")
-    p.set_defaults(func=lambda a: _run(_pair, a))
+    p.set_defaults(func=lambda a: _run(_pair, a, writes=True))
 
     p = sub.add_parser("forget", help="wipe the band (records, pairings, settings) and make this computer "
                                       "forget it, e.g. before giving it away")
     _device_args(p)
     p.add_argument("--force", action="store_true", help="also when it holds records not synced yet")
-    p.set_defaults(func=lambda a: _run(_forget_band, a))
+    p.set_defaults(func=lambda a: _run(_forget_band, a, writes=True))
 
     p = sub.add_parser("live", help="show the band's live counts, updated in place")
     _device_args(p)
@@ -610,13 +691,14 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("sync", help="copy the band's new records into the database")
     _device_args(p)
+    _config_arg(p)
     p.add_argument("--retries", type=int, default=3,
                    help="reconnect and resume this often when the link drops (default 3)")
     p.add_argument("--device-reset", action="store_true",
                    help="the band was reset or replaced: keep the old records under a retired device "
                         "and sync it as a new one")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=lambda a: _run(_sync, a))
+    p.set_defaults(func=lambda a: _run(_sync, a, writes=True))
 
     p = sub.add_parser("record", help="record the raw IMU stream to a CSV (docs/recording-format.md)")
     _device_args(p)
@@ -635,8 +717,10 @@ def add_parser(sub) -> None:
     p.add_argument("--leg", choices=sorted(LEGS))
     p.add_argument("--placement", choices=sorted(PLACEMENTS))
     p.add_argument("--mode", choices=list(MODES))
-    p.add_argument("--target-reps", type=int, default=None, metavar="N", help="reps per set (1-100)")
-    p.add_argument("--target-hold", type=int, default=None, metavar="S", help="hold seconds (5-300)")
+    p.add_argument("--target-reps", type=whole_number(*TARGET_REPS), default=None, metavar="N",
+                   help="reps per set: the band signals when a set reaches it (%d-%d)" % TARGET_REPS)
+    p.add_argument("--target-hold", type=whole_number(*TARGET_HOLD_S, " s"), default=None, metavar="S",
+                   help="stretch hold seconds: the band signals when a hold reaches it (%d-%d)" % TARGET_HOLD_S)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: _run(_config, a))
 

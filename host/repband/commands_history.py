@@ -4,7 +4,8 @@ the bare `repband` state screen (devices, last sync, today's progress, the next 
 Every command takes ``--db PATH`` (default: the platform's user data folder) and
 ``--config PATH`` (the settings file ``setup`` writes; default: the platform's user
 config folder, or ``$REPBAND_CONFIG``); every read command takes ``--json``. Errors
-print one line saying what to do (``repband: ...``) and exit with status 2.
+print one line saying what to do (``repband: ...``) and exit with status 2
+(repband.exits.FIX).
 
 Registered in repband.cli by ``add_parser(sub)`` and ``bare_command(parser, sub)``.
 """
@@ -17,11 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+from repband import exits, progress
 from repband import history as H
-from repband.db import DatabaseError, default_path
+from repband.cli import whole_number
+from repband.db import DatabaseError, NoDatabase, default_path, locate
 from repband.private import open_private
 
-EXIT_ERROR = 2
 _COMMANDS: dict = {}  # the parser's subcommands (to suggest only commands that exist)
 
 
@@ -29,14 +31,15 @@ def _friendly(fn):
     @functools.wraps(fn)
     def wrapper(args):
         try:
+            H.period(None, getattr(args, "since", None), getattr(args, "until", None))  # before any file
             return fn(args)
         except (H.HistoryError, DatabaseError, ValueError) as exc:
             print(f"repband: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            return exits.FIX
         except OSError as exc:
             print(f"repband: {exc.filename or ''}: {exc.strerror or exc}; check the path and its permissions",
                   file=sys.stderr)
-            return EXIT_ERROR
+            return exits.FIX
     return wrapper
 
 
@@ -127,8 +130,7 @@ def cmd_show(args) -> int:
     print(f"  mode {s.get('mode')}, sensor on the {s.get('leg')} {s.get('placement')}; targets on the band: "
           f"{s.get('target_reps')} reps, {s.get('target_hold_s')} s holds; ended: {s.get('end_reason') or 'not yet'}")
     for st in s["set_list"]:
-        side = "" if st["side"] in (None, "none") else f" {st['side']}"
-        print(f"  set {H.EXERCISE_LABEL.get(st['exercise'], st['exercise'])}{side}: {st['count']} reps"
+        print(f"  set {st['no']}, {_set_name(st)}: {H.plural(st['count'], 'rep')}" + _fix_text(st)
               + (f" (+{st['partial']} partial)" if st["partial"] else "")
               + f", {st['start'][11:19] if st['start'] else '?'}, {st['duration_s']:.0f} s,"
               f" mean range {st['mean_rom_deg']:.1f} deg, {st['period_s']:.1f} s per rep")
@@ -141,11 +143,43 @@ def cmd_show(args) -> int:
         print(f"  hold {H.EXERCISE_LABEL.get(h['exercise'], h['exercise'])} {h['side']}: {h['duration_s']:.0f} s at "
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
     for e in s["events"]:
-        print(f"  event {e['kind']} ({e['code']}) at {e['time'][11:19] if e['time'] else '?'}")
-    for g in s.get("lost", []):  # issue 11: records lost on the band (bit rot) or quarantined
+        print(f"  {H.event_text(e['kind'], e['code'])} at {e['time'][11:19] if e['time'] else '?'}")
+    for g in s.get("lost", []):  # records lost on the band (bit rot) or quarantined
         n = g["last_seq"] - g["first_seq"] + 1
-        print(f"  {n} record{'s' if n > 1 else ''} of the band lost ({g['why']}: seq {g['first_seq']}"
+        print(f"  {H.plural(n, 'record')} of the band lost ({g['why']}: seq {g['first_seq']}"
               + (f"..{g['last_seq']}" if n > 1 else "") + "): counts here may be short")
+    return 0
+
+
+def _set_name(st: dict) -> str:
+    side = "" if st["side"] in (None, "none") else f" {st['side']}"
+    return f"{H.EXERCISE_LABEL.get(st['exercise'], st['exercise'])}{side}"
+
+
+def _fix_text(st: dict) -> str:
+    fix = st.get("corrected")
+    if not fix:
+        return ""
+    note = f": {fix['note']}" if fix["note"] else ""
+    return f" (corrected by you; the band counted {st['band_count']}{note})"
+
+
+@_friendly
+def cmd_correct(args) -> int:
+    if args.reps is None and not args.undo:
+        raise H.HistoryError("give the number of full reps you did (or --undo to go back to the band's count)")
+    with H.open_db(_db_arg(args)) as db:
+        st = H.correct_set(db, args.id, args.set, None if args.undo else args.reps, args.note)
+    if _json(args):
+        _out(st)
+        return 0
+    if st["corrected"]:
+        print(f"Session {args.id}, set {st['no']} ({_set_name(st)}): {H.plural(st['count'], 'full rep')}, "
+              f"corrected by you; the band's count ({st['band_count']}) is kept beside it.")
+    else:
+        print(f"Session {args.id}, set {st['no']} ({_set_name(st)}): back to the band's count, "
+              f"{H.plural(st['count'], 'full rep')}.")
+    print("Stats, the report and exports use it; `repband show ID` shows both.")
     return 0
 
 
@@ -187,19 +221,21 @@ def cmd_stats(args) -> int:
     if not st["days"]:
         print("No sessions in this period. Sync the band (`repband sync`) after a session.")
         return 0
-    print(f"repband stats, {st['since']} to {st['until']} ({a['days']} days)"
+    print(f"repband stats, {st['since']} to {st['until']} ({H.plural(a['days'], 'day')})"
           + ("" if settings["configured"] else "; default targets (`repband setup` sets yours)"))
-    rate = "" if a["rate"] is None else f" ({a['rate'] * 100:.0f} % of the {t['days_per_week']} days a week planned)"
-    print(f"Adherence: {a['days_active']} of {a['days']} days active, {a['days_done']} with every target met{rate};"
-          f" streak {a['current']} day(s), longest {a['longest']}")
+    rate = "" if a["rate"] is None else f" ({a['rate'] * 100:.0f} % of the days planned, {t['days_per_week']} a week)"
+    print(f"Adherence: {a['days_active']} of {H.plural(a['days'], 'day')} active, {a['days_done']} with every "
+          f"target met{rate}; {H.streak_text(a['current'], a['longest'])}")
     if st["today"] is not None:
         print(f"Today: {_today_line(st['today'], t)}")
     print("Per exercise and side:")
     for x in st["exercises"]:
         side = "" if x["side"] in (None, "none") else f" {x['side']}"
         name = f"{H.EXERCISE_LABEL.get(x['exercise'], x['exercise'])}{side}"
-        print(f"  {name:<18} {x['reps']} reps" + (f" (+{x['partial']} partial)" if x["partial"] else "")
-              + f" in {x['sets']} sets on {x['days']} days")
+        fixed = (f"; {H.plural(x['corrected_sets'], 'set')} corrected by you, the band counted {x['band_reps']}"
+                 if x["corrected_sets"] else "")
+        print(f"  {name:<18} {H.plural(x['reps'], 'rep')}" + (f" (+{x['partial']} partial)" if x["partial"] else "")
+              + f" in {H.plural(x['sets'], 'set')} on {H.plural(x['days'], 'day')}{fixed}")
         if x["rom_deg"]["mean"] is not None:
             print(f"  {'':<18} range {x['rom_deg']['mean']:.1f} deg{_fmt_trend(x['rom_trend_deg'], 'deg')}")
             tp = x["tempo_s"]
@@ -208,12 +244,14 @@ def cmd_stats(args) -> int:
                   f"{_fmt_trend(x['tempo_trend_s'], 's')}")
     b = st["clam_balance"]
     if b["left_share"] is not None:
-        print(f"  clam balance: {b['verdict']} (left {b['left_reps']}, right {b['right_reps']} reps; range "
-              f"{b['left_rom_deg']} vs {b['right_rom_deg']} deg)")
+        rng = {s: "no reps" if b[f"{s}_rom_deg"] is None else f"{b[f'{s}_rom_deg']:.1f} deg" for s in ("left", "right")}
+        print(f"  clam balance: {b['verdict']} (left {b['left_reps']}, right {b['right_reps']} reps; mean range "
+              f"left {rng['left']}, right {rng['right']})")
     for side in ("left", "right"):
         h = st["holds"][side]
         if h["holds"]:
-            print(f"  hip flexor stretch {side}: {h['holds']} holds, {h['at_target']} of at least {t['hold_s']} s; "
+            print(f"  hip flexor stretch {side}: {H.plural(h['holds'], 'hold')}, {h['at_target']} of at least "
+                  f"{t['hold_s']} s; "
                   f"mean {h['duration_s']['mean']:.1f} s (longest {h['duration_s']['max']:.1f} s), angle "
                   f"{h['angle_deg']['mean']:.1f} deg{_fmt_trend(h['trend_s'], 's')}")
     return 0
@@ -238,16 +276,14 @@ def cmd_report(args) -> int:
             raise H.HistoryError(f"no sessions from {since or 'the start'} to {until or 'today'}: the database "
                                  f"holds sessions from {lo} to {hi}; choose a period within it (--days, --since, "
                                  f"--until)")
-        bar = H.Progress(len(RP.CHARTS) + 2, "report")
-        try:
+        with progress.bar(len(RP.CHARTS) + 2, "report", unit="step", quiet=_json(args)) as bar:
             info = RP.make_report(db, settings, out, since, until, png_dir=args.png, progress=bar)
-        finally:
-            bar.close()
     if _json(args):
         _out(info)
         return 0
-    print(f"Wrote {info['html']} ({info['bytes'] // 1024} kB, {info['since']} to {info['until']}; "
-          f"opens offline in any browser)")
+    print(f"Wrote {info['html']} ({info['bytes'] // 1024} kB, {info['since']} to {info['until']}; opens offline "
+          f"in any browser, prints on A4)")
+    print(f"Open it: {info['url']}")
     if info["png"]:
         print(f"Charts as PNG in {args.png}: " + ", ".join(Path(p).name for p in info["png"]))
     return 0
@@ -265,26 +301,16 @@ def cmd_export(args) -> int:
             what = f"{text.count(chr(10)) - 1} rows ({args.table})"
         elif args.format == "json":
             n = len(H.list_sessions(db, since, until))
-            bar = H.Progress(n, "export")
-            try:
+            with progress.bar(n, "export", unit="session") as bar:
                 doc = X.export_json(db, settings, since, until, progress=bar)
-            finally:
-                bar.close()
             text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
             what = f"{len(doc['sessions'])} sessions"
         else:
-            bar = H.Progress(X.fhir_total(db, since, until), "export")
-            try:
+            with progress.bar(X.fhir_total(db, since, until), "export", unit="observation") as bar:
                 doc = X.export_fhir(db, settings, since, until, patient_reference=args.patient_reference,
                                     progress=bar)
-            finally:
-                bar.close()
             if not args.no_validate:
-                try:
-                    X.validate_fhir(doc)
-                except X.ValidatorMissing as exc:
-                    args.no_validate = True
-                    print(f"repband: warning: {exc}", file=sys.stderr)
+                X.validate_fhir(doc)
             text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
             n_obs = sum(1 for e in doc["entry"] if e["resource"]["resourceType"] == "Observation")
             what = (f"FHIR R4 transaction Bundle: {n_obs} Observations"
@@ -315,7 +341,7 @@ def _ask(prompt: str, default, parse):
             return default
         try:
             return parse(ans)
-        except ValueError as exc:
+        except (ValueError, argparse.ArgumentTypeError) as exc:
             print(f"  {exc}; try again")
 
 
@@ -326,15 +352,6 @@ def _choice(options):
             if o.startswith(s):
                 return o
         raise ValueError(f"answer one of: {', '.join(options)}")
-    return parse
-
-
-def _count(lo, hi):
-    def parse(s):
-        v = int(s)
-        if not lo <= v <= hi:
-            raise ValueError(f"a number from {lo} to {hi}")
-        return v
     return parse
 
 
@@ -380,7 +397,7 @@ def cmd_setup(args) -> int:
                                     new["placement"], _choice(["thigh", "hip"]))
         for key, attr, q, lo, hi in _TARGET_FLAGS:
             if getattr(args, attr) is None:
-                new["targets"][key] = _ask(q, new["targets"][key], _count(lo, hi))
+                new["targets"][key] = _ask(q, new["targets"][key], whole_number(lo, hi))
     path = H.save_settings(new, _config(args))
     saved = H.load_settings(path)
     if _json(args):
@@ -393,9 +410,9 @@ def cmd_setup(args) -> int:
           f"on each side; {t['days_per_week']} days a week")
     if not interactive and not args.non_interactive:
         print("  (not a terminal: took the flags given and kept the rest; `repband setup --help` lists them)")
-    if _has("config"):
-        print(f"  Tell the band too: `repband config --leg {saved['leg']} --placement {saved['placement']} "
-              f"--target-hold {t['hold_s']}`")
+    if _has("pair"):
+        print("  The band gets the leg, the placement and the hold time when you pair it (`repband pair`), "
+              "or at its next `repband sync`")
     print("Next: " + _next_step(_db_arg(args), saved)[0])
     return 0
 
@@ -403,14 +420,23 @@ def cmd_setup(args) -> int:
 # ---------------------------------------------------------------------------- the bare command
 
 
+def _existing(db_path) -> tuple[Path, bool]:
+    """The database path (repband.db.locate: a folder or a missing folder is an error)
+    and whether a database is there yet."""
+    try:
+        return locate(db_path), True
+    except NoDatabase as exc:
+        return exc.path, False
+
+
 def state(db_path=None, config=None) -> dict:
     """What `repband` alone shows."""
     settings = H.load_settings(config)
-    p = Path(db_path) if db_path else default_path()
-    out = {"database": {"path": str(p), "exists": p.exists()},
+    p, exists = _existing(db_path)
+    out = {"database": {"path": str(p), "exists": exists},
            "settings": {k: settings[k] for k in ("leg", "placement", "targets", "configured", "path")},
            "devices": [], "today": None, "streak": None, "next_steps": []}
-    if p.exists():
+    if exists:
         with H.open_db(p) as db:
             s = db.summary()
             out["database"].update({k: s[k] for k in ("sessions", "reps", "holds", "records", "schema_version")})
@@ -430,9 +456,9 @@ def state(db_path=None, config=None) -> dict:
 
 def _next_step(db_path, settings, st: dict | None = None) -> list[str]:
     if st is None:
-        p = Path(db_path) if db_path else default_path()
-        st = {"database": {"exists": p.exists()}, "devices": [], "today": None}
-        if p.exists():
+        p, exists = _existing(db_path)
+        st = {"database": {"exists": exists}, "devices": [], "today": None}
+        if exists:
             try:
                 with H.open_db(p) as db:
                     st["devices"] = db.devices()
@@ -478,7 +504,7 @@ def cmd_state(args) -> int:
     if db["exists"]:
         print(f"Database: {db['path']} ({db['sessions']} sessions, {db['reps']} reps, {db['holds']} holds)")
     else:
-        print(f"Database: none yet ({db['path']} is made at the first sync)")
+        print(f"Database: none yet ({db['path']} is made by `repband pair` or the first `repband sync`)")
     s = st["settings"]
     if s["configured"]:
         t = s["targets"]
@@ -495,7 +521,7 @@ def cmd_state(args) -> int:
         print("Device: none synced yet")
     if st["today"] is not None:
         print(f"Today ({st['today']['day']}): {_today_line(st['today'], s['targets'])}")
-        print(f"Streak: {st['streak']['current']} day(s) with every target met (longest {st['streak']['longest']})")
+        print(f"Streak: {H.streak_text(st['streak']['current'], st['streak']['longest'])}")
     for i, step in enumerate(st["next_steps"]):
         print(("Next: " if i == 0 else "      ") + step)
     return 0
@@ -532,6 +558,15 @@ def add_parser(sub) -> None:
     p.add_argument("id", type=int, metavar="ID", help="the session's ID (`repband sessions`)")
     _common(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("correct", help="correct a set's count: keep the reps you did beside the band's count")
+    p.add_argument("id", type=int, metavar="ID", help="the session's ID (`repband sessions`)")
+    p.add_argument("set", type=int, metavar="SET", help="the set's number in `repband show ID`")
+    p.add_argument("reps", type=int, nargs="?", metavar="REPS", help="the full reps you did in that set")
+    p.add_argument("--note", default=None, help="why (kept with the correction, shown in exports)")
+    p.add_argument("--undo", action="store_true", help="drop the correction: the band's count again")
+    _common(p)
+    p.set_defaults(func=cmd_correct)
 
     p = sub.add_parser("stats", help="progress per exercise and side, against your targets")
     _common(p, period=True)

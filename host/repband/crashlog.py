@@ -6,13 +6,14 @@ the band boots safe (the app stays off, the REPL and `repband flash` work).
 `repband flash` clears the count (new firmware gets its chances); ``--clear`` here
 clears both, so the app starts at the next boot.
 
-Exit status as `repband flash`: 0 read; 2 the port (none found, cannot be opened, no
-MicroPython REPL answers).
+Exit status (repband.exits, docs/troubleshooting.md) as `repband flash`: 0 read; 2 the
+port (none found, cannot be opened, no MicroPython REPL answers).
 """
 from __future__ import annotations
 
 import sys
 
+from repband import exits
 from repband.flash import FlashError
 from repband.mpremote_link import BoardLink, add_port_argument
 
@@ -71,7 +72,7 @@ def crash_log(port: str | None = None, clear_all: bool = False, out=None) -> int
             print("cleared: the app starts at the next boot", file=out)
     finally:
         dev.close(restart=True)
-    return 0
+    return exits.OK
 
 
 def cmd_crash_log(args) -> int:
@@ -81,7 +82,7 @@ def cmd_crash_log(args) -> int:
         print(f"repband: crash-log: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
-        return 130
+        return exits.INTERRUPTED
 
 
 def add_parser(sub) -> None:

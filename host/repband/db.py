@@ -35,6 +35,8 @@ from repcore import records as R
 
 from repcore.recdecode import decode as decode_record
 
+from repband import exits
+
 APP_NAME = "repband"
 DB_FILENAME = "repband.db"
 APPLICATION_ID = 0x52504244  # "RPBD": PRAGMA application_id of a repband database (schema 3 on)
@@ -75,6 +77,46 @@ def default_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / DB_FILENAME
+
+
+# ---------------------------------------------------------------------------- which file
+
+class DatabasePathError(DatabaseError):
+    """--db names no file repband may use: a folder, or a file in a missing folder."""
+
+
+class NoDatabase(DatabaseError):
+    """A reading command found no database at `path`: it creates none."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
+def locate(path: str | os.PathLike | None = None, *, create: bool = False) -> Path:
+    """The database file a command uses (``--db``, else ``default_path()``), checked
+    before anything opens it, so that a mistyped path creates nothing:
+
+    - a folder is refused, and so is a path in a folder that does not exist (only the
+      default location's folder is made, by the first command that writes);
+    - a missing file is ``NoDatabase`` unless `create` (the commands that write:
+      ``pair``, ``sync``, ``demo``), which then make it and say so.
+    """
+    typed = path not in (None, "")
+    p = Path(os.path.abspath(Path(path).expanduser())) if typed else default_path()
+    if p.is_dir():
+        raise DatabasePathError(f"{p} is a folder, not a database file: give a file path such as "
+                                f"{p / DB_FILENAME}")
+    if p.exists():
+        return p
+    if typed and not p.parent.is_dir():
+        raise DatabasePathError(f"{p}: the folder {p.parent} does not exist; check the path "
+                                f"(repband makes the database file, never its folder)")
+    if not create:
+        raise NoDatabase(f"no database yet at {p}" + ("" if typed else " (the default location)")
+                         + ": `repband pair` and `repband sync` make it at the first sync, `repband demo` "
+                           "makes one of its own to explore; --db PATH for a database elsewhere", p)
+    return p
 
 
 def _now_ms() -> int:
@@ -347,11 +389,25 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
             conn.execute(f"DELETE FROM {t} WHERE device_id = ? AND seq = ?", (dev, seq))
 
 
+# A person's own count of a set, beside the band's (sets.count stays what the band
+# said): not derived from the records, so rebuild_decoded leaves it alone.
+_V4 = [
+    """CREATE TABLE corrections (
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        seq INTEGER NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        note TEXT,
+        made_ms INTEGER NOT NULL,
+        PRIMARY KEY(device_id, seq)
+    )""",
+]
+
 # The ordered list of migrations: (version it brings the schema to, description, step).
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "devices, raw records, sync state", lambda c: [c.execute(s) for s in _V1] and None),
     (2, "boots, sessions, sets, reps, holds, events, gaps (decoded from raw records)", _migrate_v2),
     (3, "quarantine, band identity, application id; out-of-range records quarantined", _migrate_v3),
+    (4, "corrections: a person's count of a set, beside the band's", lambda c: [c.execute(s) for s in _V4] and None),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -1001,7 +1057,8 @@ def _ranges(lost: list) -> str:
 
 def cmd_db(args) -> int:
     try:
-        with Database(args.db) as db:
+        # reading (a missing database is not created); a restore may make a new one
+        with Database(locate(args.db, create=bool(args.restore))) as db:
             if args.backup:
                 dest = db.backup(args.backup)
                 print(f"backed up {db.path} to {dest} ({db.record_count()} records); restore it with "
@@ -1015,7 +1072,7 @@ def cmd_db(args) -> int:
             if args.check:
                 found = db.check()
                 print(f"{db.path}: integrity_check: " + "; ".join(found[:10]))
-                return 0 if found == ["ok"] else 1
+                return exits.OK if found == ["ok"] else exits.FAILED
             try:
                 s = db.summary()
             except sqlite3.DatabaseError as exc:
@@ -1023,10 +1080,10 @@ def cmd_db(args) -> int:
                     raise DatabaseError(f"{db.path}: not a usable database ({exc})") from None
                 print(f"{db.path}: DAMAGED ({db.damaged}): repband will not write to it. "
                       + RECOVER.format(p=db.path))
-                return 1
+                return exits.FAILED
     except DatabaseError as exc:
         _one_line(exc)
-        return 2
+        return exits.FIX
     if args.json:
         sys.stdout.write(json.dumps(s) + "\n")
         return 0

@@ -21,9 +21,10 @@ start_notify, stop_notify, is_connected) and adds `address`, `name`, `virtual`,
   too) and `scan("virtual")` sees the band's advertising.
 
 Every failure of the Bluetooth stack becomes a `DeviceError` whose message says what
-to do; `exit_code` is 2 for a machine that cannot do Bluetooth right now (adapter off
-or missing, no permission, BlueZ not running) and 1 for the rest (band not found,
-connection failed). `explain(exc)` does the mapping.
+to do; `exit_code` is repband.exits.FIX (2) for a machine that cannot do Bluetooth right
+now (adapter off or missing, no permission, BlueZ or D-Bus not running) and FAILED (1)
+for the rest (band not found, connection failed, not paired). `explain(exc)` does the
+mapping, with each platform's remedy.
 """
 from __future__ import annotations
 
@@ -32,16 +33,16 @@ import contextlib
 import contextvars
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from repcore import protocol_host as P
 
-VIRTUAL = "virtual"
-EXIT_BLUETOOTH = 2  # the computer cannot do Bluetooth now: the user must fix something
-EXIT_FAILED = 1  # the band was not found / could not be reached
+from repband import exits
 
+VIRTUAL = "virtual"
 STATE_ENV = "REPBAND_STATE_DIR"  # overrides the per-user state folder
 DEVICE_ENV = "REPBAND_DEVICE"  # default for --device
 SPEED_ENV = "REPBAND_VIRTUAL_SPEED"  # virtual band time per real time; "fast": no pacing
@@ -53,13 +54,13 @@ SPEED_ENV = "REPBAND_VIRTUAL_SPEED"  # virtual band time per real time; "fast": 
 class DeviceError(Exception):
     """A clear, one-line failure with its remedy."""
 
-    exit_code = EXIT_FAILED
+    exit_code = exits.FAILED
 
 
 class BluetoothUnavailable(DeviceError):
     """Bluetooth is off, missing, not permitted or its service is not running."""
 
-    exit_code = EXIT_BLUETOOTH
+    exit_code = exits.FIX
 
 
 class DeviceNotFound(DeviceError):
@@ -70,17 +71,49 @@ class ConnectFailed(DeviceError):
     pass
 
 
-OFF = ("Bluetooth is turned off: turn it on (system settings, or `bluetoothctl power on`; "
-       "check `rfkill list` for a blocked adapter) and try again")
-NO_ADAPTER = ("no Bluetooth adapter found: plug in or enable a Bluetooth LE adapter "
-              "(`bluetoothctl list` shows none) and try again")
-NO_PERMISSION = ("no permission to use Bluetooth: allow this terminal to use Bluetooth "
-                 "(macOS: System Settings > Privacy & Security > Bluetooth; Linux: run as a user "
-                 "in the `bluetooth` group or allowed by the D-Bus policy) and try again")
-NO_SERVICE = ("the Bluetooth service is not running: start it (`sudo systemctl start bluetooth`) "
-              "and try again")
+def _platform() -> str:
+    """'linux', 'darwin' or 'win32' (what the remedies are written for; tests inject it)."""
+    return "darwin" if sys.platform == "darwin" else "win32" if sys.platform.startswith("win") else "linux"
+
+
+# What is missing, and how to fix it, on each platform bleak runs on. bleak reports the
+# first four as BleakBluetoothNotAvailableError with a reason (BlueZ, CoreBluetooth,
+# WinRT); on Linux the system D-Bus itself may be missing, before bleak says anything.
+_REMEDY = {
+    "off": {"linux": "turn it on (`bluetoothctl power on`, or the Bluetooth settings; `rfkill list` shows a "
+                     "blocked adapter)",
+            "darwin": "turn it on (Control Centre > Bluetooth, or System Settings > Bluetooth)",
+            "win32": "turn it on (Settings > Bluetooth & devices > Bluetooth, and Airplane mode off)"},
+    "permission": {"linux": "run repband as a user BlueZ's D-Bus policy allows (on most systems: add yourself to "
+                            "the `bluetooth` group, then log in again)",
+                   "darwin": "allow your terminal app under System Settings > Privacy & Security > Bluetooth, "
+                             "then start the terminal again",
+                   "win32": "allow apps to use Bluetooth under Settings > Privacy & security > Radios"},
+    "adapter": {"linux": "plug in or enable a Bluetooth LE adapter (`bluetoothctl list` shows none; `rfkill list` "
+                         "shows a blocked one)",
+                "darwin": "this Mac reports no Bluetooth: check System Information > Bluetooth",
+                "win32": "plug in or enable a Bluetooth LE adapter (Device Manager > Bluetooth shows none)"},
+    "central": {"linux": "use a Bluetooth 4.0 (LE) adapter: this one cannot connect to LE devices",
+                "darwin": "this Mac's Bluetooth cannot connect to LE devices",
+                "win32": "use a Bluetooth 4.0 (LE) adapter: this one cannot connect to LE devices"},
+}
+NO_SERVICE = ("the Bluetooth service is not running: start it (`sudo systemctl start bluetooth`; "
+              "`systemctl status bluetooth` says why it stopped) and try again")
+NO_DBUS = ("the Bluetooth service cannot be reached: this computer's system D-Bus is not running "
+           "(no /run/dbus/system_bus_socket), so BlueZ is not either: start them (`sudo systemctl start dbus "
+           "bluetooth`; in a container, give it the host's /run/dbus) and try again")
+NOT_READY = ("Bluetooth is not ready (the system's Bluetooth is starting or restarting): wait a few "
+             "seconds and try again; switch Bluetooth off and on if it stays so")
 NOT_FOUND = ("no repband band found{what}: wake the band (press its button), keep it within a few "
              "metres, check it shows up in `repband scan`, then try again (or use --device virtual)")
+
+
+def unavailable(what: str) -> "BluetoothUnavailable":
+    """This computer cannot do Bluetooth now: `what` is off, permission, adapter or central."""
+    head = {"off": "Bluetooth is turned off", "permission": "no permission to use Bluetooth",
+            "adapter": "no Bluetooth adapter found",
+            "central": "this Bluetooth adapter cannot connect to Bluetooth LE devices"}[what]
+    return BluetoothUnavailable(f"{head}: {_REMEDY[what][_platform()]}, and try again")
 
 
 def _not_found(spec=None) -> DeviceNotFound:
@@ -89,6 +122,8 @@ def _not_found(spec=None) -> DeviceNotFound:
 
 def explain(exc: BaseException, spec: str | None = None) -> DeviceError:
     """The DeviceError for a failure of bleak / BlueZ / CoreBluetooth / the OS."""
+    from repband.link import NOT_PAIRED
+
     if isinstance(exc, DeviceError):
         return exc
     name = type(exc).__name__
@@ -97,26 +132,34 @@ def explain(exc: BaseException, spec: str | None = None) -> DeviceError:
     dbus = (getattr(exc, "dbus_error", None) or "") if name == "BleakDBusError" else ""
     reason = getattr(getattr(exc, "reason", None), "name", "") if name == "BleakBluetoothNotAvailableError" else ""
     if reason == "POWERED_OFF":
-        return BluetoothUnavailable(OFF)
+        return unavailable("off")
     if reason.startswith("DENIED"):
-        return BluetoothUnavailable(NO_PERMISSION)
-    if reason in ("NO_BLUETOOTH", "NO_BLE_CENTRAL_ROLE"):
-        return BluetoothUnavailable(NO_ADAPTER)
+        return unavailable("permission")
+    if reason == "NO_BLUETOOTH":
+        return unavailable("adapter")
+    if reason == "NO_BLE_CENTRAL_ROLE":
+        return unavailable("central")
+    if reason == "UNKNOWN":
+        return BluetoothUnavailable(NOT_READY)
+    if dbus == "org.bluez.Error.NotPermitted" and "not paired" in low:
+        return ConnectFailed(NOT_PAIRED)
     if dbus in ("org.bluez.Error.NotReady",) or "not ready" in low and "bluez" in low \
             or "turned off" in low or "powered off" in low or "no powered bluetooth adapters" in low:
-        return BluetoothUnavailable(OFF)
+        return unavailable("off")
     if dbus in ("org.freedesktop.DBus.Error.AccessDenied", "org.bluez.Error.NotPermitted",
                 "org.bluez.Error.NotAuthorized", "org.freedesktop.DBus.Error.AuthFailed") \
             or isinstance(exc, PermissionError) or "unauthorized" in low or "not authorized" in low \
             or "access denied" in low or "permission" in low:
-        return BluetoothUnavailable(NO_PERMISSION)
+        return unavailable("permission")
+    if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and _platform() == "linux":
+        # bleak's D-Bus connection: the socket is missing (no filename in the error)
+        return BluetoothUnavailable(NO_DBUS)
     if dbus in ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NoServer") \
-            or (isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and "dbus" in low) \
-            or "system_bus_socket" in low or "org.bluez was not provided" in low:
+            or "org.bluez was not provided" in low:
         return BluetoothUnavailable(NO_SERVICE)
     if "no bluetooth adapter" in low or ("adapter" in low and "not found" in low) \
             or "bluetooth is unsupported" in low or dbus == "org.bluez.Error.NoSuchAdapter":
-        return BluetoothUnavailable(NO_ADAPTER)
+        return unavailable("adapter")
     if name in ("BleakDeviceNotFoundError", "BleakNotFoundError") or dbus == "org.freedesktop.DBus.Error.UnknownObject":
         return _not_found(spec)
     if dbus in ("org.bluez.Error.AuthenticationFailed", "org.bluez.Error.AuthenticationRejected",

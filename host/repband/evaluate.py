@@ -11,6 +11,7 @@ Recognised inputs (files or directories, directories are scanned for ``*.csv``):
 """
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import os
 import sys
@@ -105,13 +106,23 @@ def _run_one(args):
     return run_task(task, engine)
 
 
-def run_tasks(tasks: list[dict], engine="cpython", jobs: int | None = None) -> list[dict]:
+def run_tasks(tasks: list[dict], engine="cpython", jobs: int | None = None, quiet: bool = True) -> list[dict]:
+    from repband import progress
+
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1)
-    if jobs <= 1 or len(tasks) <= 1:
-        return [run_task(t, engine) for t in tasks]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_run_one, [(t, engine) for t in tasks]))
+    results = []
+    with progress.bar(len(tasks), "evaluate", unit="file", quiet=quiet) as bar, \
+            contextlib.ExitStack() as stack:
+        if jobs <= 1 or len(tasks) <= 1:
+            done = map(_run_one, [(t, engine) for t in tasks])
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
+            done = pool.map(_run_one, [(t, engine) for t in tasks])
+        for r in done:
+            results.append(r)
+            bar.update(1)
+    return results
 
 
 def summarize(results: list[dict]) -> dict:
@@ -215,7 +226,7 @@ def evaluate(paths, exercise: str = "auto", engine: str = "cpython", json: bool 
     if not tasks:
         raise RecordingError(", ".join(os.fspath(p) for p in paths), None,
                              "no recordings with truth (NAME.json or labels.csv) found")
-    results = run_tasks(tasks, engine=engine, jobs=jobs)
+    results = run_tasks(tasks, engine=engine, jobs=jobs, quiet=json)
     summary = summarize(results)
     if json:
         out.write(_json.dumps(scoring.nan_to_none(summary)) + "\n")

@@ -105,14 +105,17 @@ def _rows(db, table: str, since, until) -> tuple[list[str], list[list]]:
     if table == "activity":
         merged = sorted(reps + holds, key=lambda r: (r[1], r[3]))
         return cols, [r[:16] for r in merged]
-    if table == "sets":
+    if table == "sets":  # count: the person's correction where there is one, beside the band's
         cols = ["device", "session_id", "seq", "day", "start", "end", "time_approx", "exercise", "side", "count",
-                "partial", "mean_rom_deg", "period_s", "duration_s"]
+                "band_count", "corrected", "correction_note", "partial", "mean_rom_deg", "period_s", "duration_s"]
         return cols, [[r[0], r[1], r[2], r[3], _iso(r[4]), _iso(r[5]), r[6], H.EXERCISES.get(r[7]),
-                       H.SIDES.get(r[8]), r[9], r[10], r[11] / 10.0, r[12] / 1000.0, r[13] / 1000.0]
+                       H.SIDES.get(r[8]), r[9] if r[14] is None else r[14], r[9], r[14] is not None, r[15],
+                       r[10], r[11] / 10.0, r[12] / 1000.0, r[13] / 1000.0]
                       for r in c("SELECT d.address, s.id, x.seq, s.day, x.wall_ms, x.end_ms, x.time_approx,"
                                  " x.exercise, x.side, x.count, x.n_partial, x.mean_rom_x10, x.period_ms,"
-                                 f" x.duration_ms FROM sets x {J} WHERE {cond} ORDER BY x.device_id, x.seq", args)]
+                                 f" x.duration_ms, k.count, k.note FROM sets x {J} LEFT JOIN corrections k ON"
+                                 " k.device_id = x.device_id AND k.seq = x.seq"
+                                 f" WHERE {cond} ORDER BY x.device_id, x.seq", args)]
     raise H.HistoryError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}")
 
 
@@ -133,7 +136,7 @@ def export_json(db, settings: dict, since=None, until=None, progress=None) -> di
     for s in sessions:
         full.append(H.show_session(db, s["id"]))
         if progress:
-            progress.step(f"session {s['id']}")
+            progress.update(1)
     return {
         "format": "repband-export", "version": 1, "generated": _iso(int(time.time() * 1000)),
         "since": since, "until": until,
@@ -202,12 +205,13 @@ def export_fhir(db, settings: dict, since=None, until=None, patient_reference: s
     c = db.conn.execute
     J = "JOIN sessions s ON s.device_id = x.device_id AND s.session = x.session"
     sets = c("SELECT x.device_id, x.seq, x.wall_ms, x.end_ms, x.time_approx, x.exercise, x.side, x.count,"
-             f" x.n_partial, x.mean_rom_x10, x.period_ms FROM sets x {J} WHERE {cond} ORDER BY x.device_id, x.seq",
-             args).fetchall()
+             " x.n_partial, x.mean_rom_x10, x.period_ms, k.count, k.note FROM sets x"
+             f" {J} LEFT JOIN corrections k ON k.device_id = x.device_id AND k.seq = x.seq"
+             f" WHERE {cond} ORDER BY x.device_id, x.seq", args).fetchall()
     holds = c("SELECT x.device_id, x.seq, x.wall_ms, x.end_ms, x.time_approx, x.exercise, x.side, x.duration_ms,"
               f" x.angle_x10 FROM holds x {J} WHERE {cond} ORDER BY x.device_id, x.seq", args).fetchall()
 
-    def obs(dev, seq, start, end, approx, code, value, components):
+    def obs(dev, seq, start, end, approx, code, value, components, corrected=None):
         dev_url, addr = devices[dev]
         ident = f"{addr}/{seq}"
         res = {"resourceType": "Observation", "identifier": [{"system": ID_SYSTEM_RECORD, "value": ident}],
@@ -219,16 +223,21 @@ def export_fhir(db, settings: dict, since=None, until=None, patient_reference: s
             res["effectivePeriod"] = {"start": _iso(start), "end": _iso(end if end is not None else start)}
         if components:
             res["component"] = components
+        notes = []
         if approx:
-            res["note"] = [{"text": "Approximate time: recorded before the band's clock was set; estimated by the "
-                                    "host at sync."}]
+            notes.append("Approximate time: recorded before the band's clock was set; estimated by the host at sync.")
+        if corrected:  # the person's count replaced the band's: an amended observation
+            res["status"] = "amended"
+            notes.append(corrected)
+        if notes:
+            res["note"] = [{"text": n} for n in notes]
         entries.append({"fullUrl": _uuid("record", ident), "resource": res,
                         "request": {"method": "POST", "url": "Observation",
                                     "ifNoneExist": f"identifier={ID_SYSTEM_RECORD}|{ident}"}})
         if progress:
-            progress.step(ident)
+            progress.update(1)
 
-    for dev, seq, start, end, approx, ex, side, count, npart, rom, per in sets:
+    for dev, seq, start, end, approx, ex, side, count, npart, rom, per, fixed, why in sets:
         name = H.EXERCISES.get(ex)
         code = {"bridge": "glute-bridge-set", "clam": "clam-set"}.get(name)
         if code is None:
@@ -237,7 +246,10 @@ def export_fhir(db, settings: dict, since=None, until=None, patient_reference: s
                  {"code": _cc("mean-range-of-motion"), "valueQuantity": _qty(round(rom / 10.0, 1), "deg", "deg")},
                  {"code": _cc("mean-repetition-duration"),
                   "valueQuantity": _qty(round(per / 1000.0, 2), "s", "s")}] + _side_component(H.SIDES.get(side))
-        obs(dev, seq, start, end, approx, code, _qty(count, "repetitions", "{repetitions}"), comps)
+        corrected = None if fixed is None else (f"Corrected by the patient: the band counted {count} full "
+                                                f"repetitions" + (f" ({why})" if why else ""))
+        obs(dev, seq, start, end, approx, code, _qty(count if fixed is None else fixed, "repetitions", "{repetitions}"),
+            comps, corrected)
     for dev, seq, start, end, approx, ex, side, dur, ang in holds:
         comps = [{"code": _cc("stretch-angle"), "valueQuantity": _qty(round(ang / 10.0, 1), "deg", "deg")}] \
             + _side_component(H.SIDES.get(side))
@@ -251,10 +263,6 @@ def fhir_total(db, since=None, until=None) -> int:
     J = "JOIN sessions s ON s.device_id = x.device_id AND s.session = x.session"
     return sum(db.conn.execute(f"SELECT count(*) FROM {t} x {J} WHERE {cond}", args).fetchone()[0]
                for t in ("sets", "holds"))
-
-
-class ValidatorMissing(ValueError):
-    """fhir.resources is not installed."""
 
 
 # required bindings the models do not enforce (R4 value sets of these elements)
@@ -272,12 +280,9 @@ def validate_fhir(bundle: dict) -> int:
     and every entry's resource by its own type) and check that every reference points
     at an entry of the bundle (or is a relative Type/id reference). Returns the number
     of entries; raises ValueError saying what is wrong."""
-    try:
-        from fhir.resources.R4B import get_fhir_model_class
-        from fhir.resources.R4B.bundle import Bundle
-    except ImportError:
-        raise ValidatorMissing("the export was not validated: FHIR validation needs the fhir.resources "
-                               "package (pip install 'repband[fhir]' or 'fhir.resources>=8')") from None
+    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.bundle import Bundle
+
     try:
         Bundle.model_validate(bundle)
     except Exception as exc:

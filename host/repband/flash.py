@@ -74,6 +74,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repband import exits
 from repband.firmware import FirmwareNotFound, firmware_root
 from repband.mpremote_link import BoardLink, add_port_argument, make_romfs_image
 
@@ -109,8 +110,8 @@ WRITE_CHUNK = 1024  # bytes of file data per raw-REPL block
 ROMFS_HEADER = b"\xd2\xcd\x31"  # a valid ROMFS image starts with this
 ROMFS_PARTITION = 0  # the partition --romfs deploys to (the one the board mounts at /rom)
 
-EXIT_REFUSED = 2
-EXIT_FAILED = 1
+EXIT_REFUSED = exits.FIX
+EXIT_FAILED = exits.FAILED
 
 _ARCHES = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
            "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
@@ -856,7 +857,7 @@ def cmd_flash(args) -> int:
         return exc.status
     except KeyboardInterrupt:
         print("repband: flash: interrupted; run it again to finish", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
 
 
 def add_parser(sub) -> None:

@@ -22,13 +22,12 @@ import datetime as _dt
 import json
 import os
 import stat
-import sys
 import time
 from pathlib import Path
 from statistics import median
 
-from repband.db import EXERCISES, MODES, PLACEMENTS, SIDES, END_REASONS, Database, DatabaseError, \
-    default_path
+from repband.db import (CAL_METHODS, END_REASONS, EXERCISES, FAULTS, MODES, PLACEMENTS, SIDES, Database,
+                        DatabaseError, locate)
 
 APP_NAME = "repband"
 SETTINGS_FILENAME = "settings.json"
@@ -49,6 +48,35 @@ EXERCISE_LABEL = {"bridge": "glute bridge", "clam": "clam", "stretch": "hip flex
 
 class HistoryError(Exception):
     """A problem the user can fix; the message says how."""
+
+
+# ---------------------------------------------------------------------------- words
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 day', '3 days', '0 holds'."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def streak_text(current: int, longest: int) -> str:
+    """The streak of days with every target met, in words."""
+    if not longest:
+        return "no day with every target met yet"
+    if not current:
+        return f"no current streak (longest {plural(longest, 'day')})"
+    return f"a streak of {plural(current, 'day')} (longest {plural(longest, 'day')})"
+
+
+def event_text(kind: str, code: int) -> str:
+    """A session event as a person reads it (events table: kind and its code)."""
+    if kind == "calibrated":
+        how = {"standing": "while you stood", "user": "when asked (button)",
+               "flexion": "from your first movements"}.get(CAL_METHODS.get(code, ""), f"method {code}")
+        return f"calibrated {how}"
+    if kind == "fault":
+        what = {"bad_sample": "a bad sensor reading", "gap": "a gap in the sensor data"}
+        return f"sensor fault: {what.get(FAULTS.get(code, ''), f'code {code}')}"
+    return f"{kind} ({code})"
 
 
 # ---------------------------------------------------------------------------- settings
@@ -116,14 +144,9 @@ def save_settings(settings: dict, path: str | os.PathLike | None = None) -> Path
 
 
 def open_db(path: str | os.PathLike | None = None) -> Database:
-    """Open an existing database for reading. A missing file is an error that says how
-    to get one (reading must not create an empty database in a typo'd place)."""
-    p = Path(path) if path else default_path()
-    if not p.exists():
-        hint = "" if path else " (the default location)"
-        raise HistoryError(f"no repband database at {p}{hint}: sync your band first (`repband sync`), "
-                           f"or make one from the simulated band with `repband demo --db {p}`; use --db PATH for a "
-                           f"database elsewhere")
+    """Open an existing database for reading (repband.db.locate: a missing file is
+    `NoDatabase`, saying how to get one; reading never creates a database)."""
+    p = locate(path)
     try:
         return Database(p)
     except DatabaseError as exc:
@@ -146,6 +169,13 @@ def _deg(x10) -> float | None:
 
 def _s(ms) -> float | None:
     return None if ms is None else round(ms / 1000.0, 1)
+
+
+# A session's corrections (SQL for list_sessions): the reps they add (corrected count
+# minus the band's; may be negative) and how many sets were corrected.
+_CORRECTED = ("(SELECT coalesce(sum(k.count - x.count), 0) FROM corrections k JOIN sets x ON x.device_id = k.device_id"
+              " AND x.seq = k.seq WHERE {where}), (SELECT count(*) FROM corrections k JOIN sets x"
+              " ON x.device_id = k.device_id AND x.seq = k.seq WHERE {where})")
 
 
 def _day_filter(since: str | None, until: str | None, col: str = "s.day") -> tuple[str, list]:
@@ -187,6 +217,8 @@ def period(days: int | None = None, since: str | None = None, until: str | None 
                 end = last
         since = (_dt.date.fromisoformat(end) - _dt.timedelta(days=days - 1)).isoformat()
         until = end
+    if since and until and since > until:
+        raise HistoryError(f"--since {since} is after --until {until}: give the earlier day first")
     return since, until
 
 
@@ -216,13 +248,14 @@ def list_sessions(db: Database, since: str | None = None, until: str | None = No
         " (SELECT count(*) FROM sets x WHERE x.device_id = s.device_id AND x.session = s.session),"
         " (SELECT count(*) FROM holds h WHERE h.device_id = s.device_id AND h.session = s.session),"
         " (SELECT coalesce(sum(duration_ms), 0) FROM holds h WHERE h.device_id = s.device_id"
-        "   AND h.session = s.session)"
+        "   AND h.session = s.session),"
+        f" {_CORRECTED.format(where='x.device_id = s.device_id AND x.session = s.session')}"
         f" FROM sessions s JOIN devices d ON d.id = s.device_id WHERE {cond}"
         " ORDER BY s.start_ms IS NULL, s.start_ms, s.id", args).fetchall()
     out = []
     for r in rows:
         (sid, dev, addr, name, sess, day, start, end, t0, t1, approx, mode, placement, side, reason,
-         treps, thold, reps, partial, nsets, holds, hold_ms) = r
+         treps, thold, reps, partial, nsets, holds, hold_ms, delta, corrected) = r
         exs = _session_exercises(db, dev, sess)
         if exercise and exercise not in exs:
             continue
@@ -237,7 +270,8 @@ def list_sessions(db: Database, since: str | None = None, until: str | None = No
             "placement": PLACEMENTS.get(placement) if placement is not None else None,
             "leg": SIDES.get(side) if side is not None else None,
             "end_reason": END_REASONS.get(reason) if reason is not None else None,
-            "complete": t1 is not None, "exercises": exs, "sets": nsets, "reps": reps,
+            "complete": t1 is not None, "exercises": exs, "sets": nsets, "reps": reps + delta,
+            "band_reps": reps, "corrected_sets": corrected,
             "partial": partial, "holds": holds, "hold_s": round(hold_ms / 1000.0, 1),
             "target_reps": treps, "target_hold_s": thold,
         })
@@ -266,12 +300,16 @@ def show_session(db: Database, session_id: int) -> dict:
             for r in c("SELECT seq, wall_ms, time_approx, exercise, side, partial, rom_x10, up_ms, top_ms,"
                        " down_ms FROM reps WHERE device_id = ? AND session = ? ORDER BY seq", (dev, sess))]
     sets = []
-    for r in c("SELECT seq, wall_ms, end_ms, time_approx, exercise, side, count, n_partial, mean_rom_x10,"
-               " period_ms, t_ms, duration_ms FROM sets WHERE device_id = ? AND session = ? ORDER BY t_ms, seq",
-               (dev, sess)):
+    for no, r in enumerate(c(
+            "SELECT x.seq, x.wall_ms, x.end_ms, x.time_approx, x.exercise, x.side, x.count, x.n_partial,"
+            " x.mean_rom_x10, x.period_ms, x.t_ms, x.duration_ms, k.count, k.note, k.made_ms FROM sets x"
+            " LEFT JOIN corrections k ON k.device_id = x.device_id AND k.seq = x.seq"
+            " WHERE x.device_id = ? AND x.session = ? ORDER BY x.t_ms, x.seq", (dev, sess)), 1):
         ex, side = EXERCISES.get(r[4]), SIDES.get(r[5])
-        sets.append({"seq": r[0], "start": _local(r[1]), "end": _local(r[2]), "time_approx": bool(r[3]),
-                     "exercise": ex, "side": side, "count": r[6], "partial": r[7],
+        fix = None if r[12] is None else {"count": r[12], "note": r[13], "made": _local(r[14])}
+        sets.append({"no": no, "seq": r[0], "start": _local(r[1]), "end": _local(r[2]), "time_approx": bool(r[3]),
+                     "exercise": ex, "side": side, "count": r[6] if fix is None else fix["count"],
+                     "band_count": r[6], "corrected": fix, "partial": r[7],
                      "mean_rom_deg": _deg(r[8]), "period_s": _s(r[9]), "duration_s": _s(r[11]),
                      "t_ms": r[10], "t_end_ms": r[10] + r[11]})
     # a set's record follows its reps: a set takes the (count + partial) latest reps of
@@ -280,7 +318,8 @@ def show_session(db: Database, session_id: int) -> dict:
     for st in sorted(sets, key=lambda x: x["seq"]):
         cand = [r for r in reps if r["seq"] < st["seq"] and r["seq"] not in taken
                 and r["exercise"] == st["exercise"] and r["side"] == st["side"]]
-        mine = cand[-(st["count"] + st["partial"]):] if st["count"] + st["partial"] else []
+        n = st["band_count"] + st["partial"]
+        mine = cand[-n:] if n else []
         taken.update(r["seq"] for r in mine)
         st["reps"] = mine
     for st in sets:
@@ -299,6 +338,30 @@ def show_session(db: Database, session_id: int) -> dict:
     info.update({"set_list": sets, "reps_outside_sets": loose, "hold_list": holds, "events": events,
                  "lost": lost})
     return info
+
+
+# ---------------------------------------------------------------------------- corrections
+
+
+def correct_set(db: Database, session_id: int, set_no: int, count: int | None, note: str | None = None) -> dict:
+    """Keep the person's count of full reps for set `set_no` (as `show` numbers them) of
+    session `session_id` beside the band's (count None: drop the correction). Returns
+    the set as show_session gives it now."""
+    sets = show_session(db, session_id)["set_list"]
+    if not 1 <= set_no <= len(sets):
+        raise HistoryError(f"session {session_id} has {plural(len(sets), 'set')}" + (
+            f": give a set number from 1 to {len(sets)} (`repband show {session_id}`)" if sets else ""))
+    if count is not None and not 0 <= count <= 500:
+        raise HistoryError(f"{count} reps: give the number of full reps you did, from 0 to 500")
+    st = sets[set_no - 1]
+    dev = db.conn.execute("SELECT device_id FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
+    if count is None:
+        db.conn.execute("DELETE FROM corrections WHERE device_id = ? AND seq = ?", (dev, st["seq"]))
+    else:
+        db.conn.execute("INSERT INTO corrections VALUES (?,?,?,?,?) ON CONFLICT(device_id, seq) DO UPDATE"
+                        " SET count = excluded.count, note = excluded.note, made_ms = excluded.made_ms",
+                        (dev, st["seq"], count, note or None, int(time.time() * 1000)))
+    return show_session(db, session_id)["set_list"][set_no - 1]
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -343,6 +406,20 @@ def _hold_rows(db: Database, since, until) -> list[tuple]:
         f" WHERE {cond} ORDER BY h.wall_ms, h.seq", args).fetchall()
 
 
+def _corrections(db: Database, since, until) -> list[tuple[str, str, int]]:
+    """(day, "bridge" | "clam_left" | "clam_right", reps added) of each corrected set."""
+    cond, args = _day_filter(since, until, "s.day")
+    out = []
+    for d, ex, side, delta in db.conn.execute(
+            "SELECT s.day, x.exercise, x.side, k.count - x.count FROM corrections k"
+            " JOIN sets x ON x.device_id = k.device_id AND x.seq = k.seq"
+            " JOIN sessions s ON s.device_id = x.device_id AND s.session = x.session"
+            f" WHERE s.day IS NOT NULL AND {cond}", args):
+        name = EXERCISES.get(ex)
+        out.append((d, name if name == "bridge" else f"{name}_{SIDES.get(side)}", delta))
+    return out
+
+
 def daily(db: Database, settings: dict, since: str | None = None, until: str | None = None,
           fill: bool = True) -> list[dict]:
     """Per-day totals and whether each target was met, every day of the period (days
@@ -371,6 +448,9 @@ def daily(db: Database, settings: dict, since: str | None = None, until: str | N
             row["bridge_reps"] += 1
         elif EXERCISES.get(ex) == "clam" and SIDES.get(side) in ("left", "right"):
             row["clam_" + SIDES[side]] += 1
+    for d, key, delta in _corrections(db, since, until):
+        if key in ("bridge", "clam_left", "clam_right"):
+            day(d)[key + ("_reps" if key == "bridge" else "")] += delta
     for d, ex, side, dur, *_ in _hold_rows(db, since, until):
         if d is None or SIDES.get(side) not in ("left", "right"):
             continue
@@ -429,6 +509,11 @@ def streaks(days: list[dict], until: str | None = None) -> dict:
     return {"current": cur, "longest": longest, "longest_ended": best_end}
 
 
+def _new_entry() -> dict:
+    return {"reps": 0, "partial": 0, "rom": [], "period": [], "up": [], "top": [], "down": [], "rom_by_day": {},
+            "period_by_day": {}, "days": set(), "corrected": 0, "added": 0}
+
+
 def _summ(vals: list[float]) -> dict:
     if not vals:
         return {"n": 0, "mean": None, "median": None, "min": None, "max": None}
@@ -445,8 +530,7 @@ def stats(db: Database, settings: dict, since: str | None = None, until: str | N
     per: dict[tuple[str, str], dict] = {}
     for d, ex, side, partial, rom, up, top, down in reps:
         key = (EXERCISES.get(ex, str(ex)), SIDES.get(side, str(side)))
-        e = per.setdefault(key, {"reps": 0, "partial": 0, "rom": [], "period": [], "up": [], "top": [],
-                                 "down": [], "rom_by_day": {}, "period_by_day": {}, "days": set()})
+        e = per.setdefault(key, _new_entry())
         if partial:
             e["partial"] += 1
             continue
@@ -460,6 +544,11 @@ def stats(db: Database, settings: dict, since: str | None = None, until: str | N
         e["down"].append(down / 1000.0)
         e["rom_by_day"].setdefault(d, []).append(rom / 10.0)
         e["period_by_day"].setdefault(d, []).append(per_s)
+    for d, key, delta in _corrections(db, since, until):  # the person's counts, beside the band's
+        ex, _, side = key.partition("_")
+        e = per.setdefault((ex, side or "none"), _new_entry())
+        e["corrected"] += 1
+        e["added"] += delta
     cond, args = _day_filter(since, until, "s.day")
     nsets = {}
     for ex, side, n in db.conn.execute(
@@ -471,8 +560,9 @@ def stats(db: Database, settings: dict, since: str | None = None, until: str | N
         rom_days = [(d, sum(v) / len(v)) for d, v in e["rom_by_day"].items()]
         per_days = [(d, sum(v) / len(v)) for d, v in e["period_by_day"].items()]
         exercises.append({
-            "exercise": ex, "side": side, "sets": nsets.get((ex, side), 0), "reps": e["reps"],
-            "partial": e["partial"], "days": len(e["days"]),
+            "exercise": ex, "side": side, "sets": nsets.get((ex, side), 0), "reps": e["reps"] + e["added"],
+            "band_reps": e["reps"], "corrected_sets": e["corrected"], "partial": e["partial"],
+            "days": len(e["days"]),
             "rom_deg": _summ(e["rom"]), "rom_trend_deg": _trend(rom_days),
             "tempo_s": {"period": _summ(e["period"]), "up": _summ(e["up"]), "top": _summ(e["top"]),
                         "down": _summ(e["down"])},
@@ -520,6 +610,8 @@ def stats(db: Database, settings: dict, since: str | None = None, until: str | N
         "targets": t,
         "totals": {"sessions": sum(d["sessions"] for d in days),
                    "reps": sum(x["reps"] for x in exercises),
+                   "band_reps": sum(x["band_reps"] for x in exercises),
+                   "corrected_sets": sum(x["corrected_sets"] for x in exercises),
                    "partial": sum(x["partial"] for x in exercises),
                    "bridge_reps": sum(d["bridge_reps"] for d in days),
                    "clam_left": l_n, "clam_right": r_n,
@@ -582,30 +674,3 @@ def fill_demo(db: Database, n_sessions: int = 90, seed: int = 1, end_day: str | 
     link = ModelLink(recs)
     res = asyncio.run(sync(link, db, DeviceInfo(address, name)))
     return res.as_dict()
-
-
-# ---------------------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar on stderr (only when it is a terminal, or `force`)."""
-
-    def __init__(self, total: int, label: str, stream=None, force: bool = False):
-        self.total = max(1, total)
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.on = force or (hasattr(self.stream, "isatty") and self.stream.isatty())
-        self.n = 0
-
-    def step(self, what: str = "") -> None:
-        self.n += 1
-        if self.on:
-            w = 24
-            k = int(w * self.n / self.total)
-            self.stream.write(f"\r{self.label} [{'#' * k}{'.' * (w - k)}] {self.n}/{self.total} {what[:30]:<30}")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.on:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -33,6 +33,9 @@ from repcore import records
 
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F
 ATT_INSUFFICIENT_AUTHENTICATION = 0x05
+NOT_PAIRED = ("this computer is not paired with the band: run `repband pair` (the link is not encrypted, so "
+              "refusing to go on; a band paired with another computer or phone: press its button first, then "
+              "pair within 2 minutes)")
 U32 = 0xFFFFFFFF  # seqs are u32: the host never asks past one
 MAX_REPEATS = 256  # records already given out, in one records_from, before the band is faulty
 
@@ -78,10 +81,11 @@ def _explain(e: BaseException, what: str) -> LinkError:
     code = getattr(e, "code", None)
     text = str(e)
     low = text.lower()
+    # ATT says "insufficient encryption/authentication"; BlueZ (bleak's BleakDBusError)
+    # says "[org.bluez.Error.NotPermitted] Not paired"
     if code in (ATT_INSUFFICIENT_ENCRYPTION, ATT_INSUFFICIENT_AUTHENTICATION) or "encrypt" in low \
-            or "authenticat" in low:
-        return LinkError(f"{what}: the band needs an encrypted (paired) link; pair it first "
-                         f"(repband pair) [{text}]")
+            or "authenticat" in low or "not paired" in low:
+        return NotEncrypted(NOT_PAIRED)
     if isinstance(e, (ConnectionError, EOFError)) or "disconnect" in low or "not connected" in low:
         return LinkLost(f"{what}: the band disconnected [{text}]")
     return LinkError(f"{what}: {text or type(e).__name__}")
@@ -120,11 +124,6 @@ async def read_identity(client) -> str:
         raise NotEncrypted("the band dropped the link when asked for its identity, which needs an encrypted "
                            "link: it does not know this computer (or it was wiped), so nothing goes on. Press "
                            "its button, then repband pair (or move closer and try again)") from None
-    except LinkError as exc:
-        if "encrypted" in str(exc):
-            raise NotEncrypted("the link to the band is not encrypted (its identity can only be read over "
-                               "the bond): refusing to go on. Pair this computer with it: repband pair") from None
-        raise
 
 
 async def read_settings(client, minor: int) -> dict | None:

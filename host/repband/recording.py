@@ -24,7 +24,11 @@ GYRO_LIMIT_DPS = 4000.0  # |gx|, |gy|, |gz| likewise
 RATE_LIMITS_HZ = (1.0, 10000.0)
 
 # Metadata values the tool understands and therefore checks; other keys are kept as text.
-META_CHOICES = {"placement": ("thigh", "hip"), "leg": ("left", "right")}
+META_CHOICES = {"placement": ("thigh", "hip"), "leg": ("left", "right"), "acc_unit": ("g", "m/s^2"),
+                "gyro_unit": ("deg/s", "rad/s")}
+G = 9.80665  # m/s² per g
+EXPECTED = "t,ax,ay,az[,gx,gy,gz] (g and deg/s, docs/recording-format.md)"
+PHONE_APPS = "or a phyphox or Sensor Logger export (its CSV, folder or .zip)"
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _SINGLE_KV = re.compile(r"^(" + _KEY + r")\s*=\s*([^=]*?)\s*$")
@@ -143,14 +147,16 @@ def read_csv(path) -> Recording:
     twice) is dropped; any other row whose t is not after the previous row's is an error.
     Blank lines are ignored.
     """
+    from repband import phone
+
     spath = os.fspath(path)
+    if phone.is_export(spath):
+        return phone.read_export(spath)
     try:
         with open(spath, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
         raise RecordingError(spath, None, "no such file") from None
-    except IsADirectoryError:
-        raise RecordingError(spath, None, "is a directory, not a recording") from None
     except OSError as exc:
         raise RecordingError(spath, None, f"cannot read: {exc.strerror or exc}") from None
     try:
@@ -197,13 +203,17 @@ def read_csv(path) -> Recording:
             raise RecordingError(spath, hline, f"column {c!r} appears twice in the header")
         seen.add(c)
     unknown = [c for c in cols if c not in KNOWN_COLS]
+    if unknown and phone.header_kind(lines[header_idx]):
+        return phone.read_file(spath, "\n".join(lines[header_idx:]))
     if unknown:
         raise RecordingError(
-            spath, hline, f"unknown column(s) {', '.join(repr(c) for c in unknown)} in the header"
+            spath, hline, f"unknown column(s) {', '.join(repr(c) for c in unknown)} in the header: repband reads "
+                          f"{EXPECTED}, {PHONE_APPS}"
         )
     missing = [c for c in REQUIRED_COLS if c not in seen]
     if missing:
-        raise RecordingError(spath, hline, f"missing column(s) {', '.join(missing)} in the header")
+        raise RecordingError(spath, hline, f"missing column(s) {', '.join(missing)} in the header: repband reads "
+                                           f"{EXPECTED}, {PHONE_APPS}")
     gyro_present = [c for c in GYRO_COLS if c in seen]
     if gyro_present and len(gyro_present) != 3:
         lacking = [c for c in GYRO_COLS if c not in seen]
@@ -254,6 +264,15 @@ def read_csv(path) -> Recording:
     t = data[:, idx["t"]]
     acc = data[:, [idx[c] for c in ACC_COLS]]
     gyro = data[:, [idx[c] for c in GYRO_COLS]] if has_gyro else None
+    if meta.get("acc_unit") == "m/s^2":
+        acc = acc / G
+    elif 7.0 < float(np.median(np.linalg.norm(acc, axis=1))) < 13.0:  # gravity reads ~9.8: m/s², not g
+        norm = float(np.median(np.linalg.norm(acc, axis=1)))
+        raise RecordingError(spath, hline, f"ax, ay, az look like m/s², not g (their median magnitude is "
+                                           f"{norm:.2f}; at rest it is 1 g): add the line '# acc_unit=m/s^2' "
+                                           f"above the header and repband converts them")
+    if gyro is not None and meta.get("gyro_unit") == "rad/s":
+        gyro = np.degrees(gyro)
 
     for arr, names, limit, unit in (
         (acc, ACC_COLS, ACC_LIMIT_G, "g"),

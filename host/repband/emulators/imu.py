@@ -22,6 +22,7 @@ self-test, no embedded functions besides the wake-up / motion threshold.
 from __future__ import annotations
 
 import errno
+import struct
 from collections import deque
 
 import numpy as np
@@ -109,6 +110,7 @@ class _Chip:
             self.regs[reg] = val
         self.regs[self.WHO_AM_I_REG] = self.WHO_AM_I
         self._prev_acc = None
+        self._raw_a = None
         self._fifo_clear()
 
     # Physical input ---------------------------------------------------------------
@@ -119,6 +121,7 @@ class _Chip:
         if len(gyro) != len(acc):
             raise ValueError("acc and gyro lengths differ")
         self._acc, self._gyro, self._row, self.exhausted = acc, gyro, 0, False
+        self._raw_a = None  # raw values of every row, made when first needed (_LSM6DS)
 
     def advance(self, seconds):
         rate = self.output_rate_hz()
@@ -144,11 +147,16 @@ class _Chip:
             self.exhausted = True
         else:
             self._row += 1
-        a, g = self._acc[i], self._gyro[i]
         self.samples_made += 1
-        self._sample(a, g)
+        a = self._sample_row(i)
         self._motion(a)
         self._prev_acc = a
+
+    def _sample_row(self, i):
+        """Take input row `i` as the next sample; returns its acceleration."""
+        a = self._acc[i]
+        self._sample(a, self._gyro[i])
+        return a
 
     # Bus side -------------------------------------------------------------------------
     def read(self, reg, n):
@@ -207,16 +215,33 @@ class _LSM6DS(_Chip):
         raw_g = [_q16(v * 1000.0 / gs) for v in g] if self.gyro_on() else [0, 0, 0]
         return raw_a, raw_g
 
+    def _raw_rows(self):
+        """Every input row as raw values at the selected full scales, as raw_from_physical
+        gives them one by one (same arithmetic, round half to even, int16 saturation):
+        made once per load and full-scale setting (write_reg drops them when CTRL1_XL or
+        CTRL2_G changes), so that a sample costs a lookup."""
+        c1, c2 = self.regs[0x10], self.regs[0x11]
+        xs = _ST_XL_SENS[(c1 >> 2) & 3]
+        gs = 4.375 if c2 & 0x02 else _ST_G_SENS[(c2 >> 2) & 3]
+
+        def q(x, sens):
+            return np.clip(np.rint(x * 1000.0 / sens), -32768, 32767).astype(np.int64).tolist()
+        self._raw_a = q(self._acc, xs)
+        self._raw_g = q(self._gyro, gs) if self.gyro_on() else [[0, 0, 0]] * len(self._acc)
+
+    def _sample_row(self, i):
+        if self._raw_a is None:
+            self._raw_rows()
+        self._write_sample(self._raw_a[i], self._raw_g[i])
+        return self._acc[i]
+
     def _sample(self, a, g):
-        raw_a, raw_g = self.raw_from_physical(a, g)
-        ble = self.regs[0x12] & 0x02
-        for base, raw in ((0x22, raw_g), (0x28, raw_a)):  # OUTX_L_G.., OUTX_L_XL..
-            for k, v in enumerate(raw):
-                lo, hi = v & 0xFF, (v >> 8) & 0xFF
-                if ble:
-                    lo, hi = hi, lo
-                self.regs[base + 2 * k] = lo
-                self.regs[base + 2 * k + 1] = hi
+        self._write_sample(*self.raw_from_physical(a, g))
+
+    def _write_sample(self, raw_a, raw_g):
+        fmt = ">3h" if self.regs[0x12] & 0x02 else "<3h"  # CTRL3_C.BLE: big-endian data
+        struct.pack_into(fmt, self.regs, 0x22, *raw_g)  # OUTX_L_G..
+        struct.pack_into(fmt, self.regs, 0x28, *raw_a)  # OUTX_L_XL..
         self._fifo_write(raw_a, raw_g)
 
     def _motion(self, a):
@@ -244,6 +269,8 @@ class _LSM6DS(_Chip):
         if reg == 0x12 and v & 0x01:  # CTRL3_C.SW_RESET: registers back to defaults
             self._power_on()
             return
+        if reg in (0x10, 0x11) and self.regs[reg] != v:  # a full scale or the gyro changes
+            self._raw_a = None
         self.regs[reg] = v
         self._fifo_config_written(reg)
 
@@ -262,6 +289,8 @@ class LSM6DS3TRC(_LSM6DS):
     def __init__(self, address=0x6A, fifo_words=2048):
         self.fifo_words = fifo_words
         super().__init__(address)
+
+    _positions: dict = {}  # (first position, dataset words) -> the pattern positions it takes
 
     def _fifo_clear(self):
         self.fifo = deque()  # (16-bit word, pattern position)
@@ -296,6 +325,14 @@ class LSM6DS3TRC(_LSM6DS):
         for s in self._pattern():
             words.extend(raw_g if s == "g" else raw_a)
         plen = len(words)
+        fifo = self.fifo
+        if len(fifo) + plen <= self.fifo_words:  # room for the whole dataset: no overwrite
+            p0 = self._wpos
+            pos = self._positions.get((p0, plen))
+            if pos is None:
+                pos = self._positions[(p0, plen)] = tuple((p0 + j) % plen for j in range(plen))
+            fifo.extend(zip([w & 0xFFFF for w in words], pos))
+            return  # _wpos: plen words on, it is where it was
         for w in words:
             if len(self.fifo) >= self.fifo_words:
                 if mode == 1:  # FIFO mode: stop when full
@@ -337,6 +374,19 @@ class LSM6DS3TRC(_LSM6DS):
 
     def _fifo_next_addr(self, reg):
         return 0x3E if reg == 0x3F else (reg + 1) & 0xFF  # FIFO reads roll back to 0x3E
+
+    def read(self, reg, n):
+        # The driver's drain: a burst of whole words from FIFO_DATA_OUT_L with
+        # auto-increment. Word by word, the same bytes read_reg would give (an empty
+        # FIFO reads 0), without a call per byte.
+        if reg != 0x3E or n & 1 or self._half or not self.regs[0x12] & 0x04:
+            return super().read(reg, n)
+        fifo = self.fifo
+        k = min(n // 2, len(fifo))
+        if k:
+            self.over_run = False
+        words = [fifo.popleft()[0] for _ in range(k)]
+        return bytearray(struct.pack("<%dH" % k, *words)) + bytearray(n - 2 * k)
 
 
 _DSOX_TAG_GYRO = 0x01

@@ -68,6 +68,8 @@ import tempfile
 import time
 from typing import Any, Callable
 
+from repband import exits
+
 try:  # bleak's own D-Bus library; installed on Linux only
     from dbus_fast import Message, MessageType, Variant
     from dbus_fast.aio import MessageBus
@@ -1321,15 +1323,15 @@ def cmd_virtual_device(args) -> int:
     if not args.bluez:
         print("repband virtual-device: give --bluez (a BlueZ-compatible D-Bus service for bleak); "
               "the in-process virtual device is used with --device virtual", file=sys.stderr)
-        return 2
+        return exits.FIX
     if args.devices < 1 or args.devices > 250:
         print("repband virtual-device: --devices takes 1..250", file=sys.stderr)
-        return 2
+        return exits.FIX
     try:
         return asyncio.run(serve(devices=args.devices, mtu=args.mtu, workdir=args.workdir))
     except DBusDaemonError as e:
         print(f"repband virtual-device: {e}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     except KeyboardInterrupt:
         return 0
 
