@@ -4,9 +4,9 @@ The board is named in `/board` (one line, written by `repband flash --board NAME
 without that file it is guessed: an ESP32-S3 is the XIAO build, otherwise the IMU on
 GPIO21/22 tells the M5StickC Plus2 (MPU6886) from the DevKit (MPU-6050). A port with
 `bluetooth` gets the GATT service (app.ble, docs/protocol.md) through `App(radio=...)`.
+app.safeboot runs it: a crash is kept on flash and resets, and after 3 crashes in a row
+(or with the board's SAFE_BUTTON held after power-up) the app stays off.
 """
-import sys
-
 import boards
 
 BOARD_FILE = "/board"
@@ -66,15 +66,17 @@ def main():
     hal = EspHal(board)
     # The latch first: a board with one switches off when the button is let go.
     hal.power_hold(True)
-    from app.app import App
-
     print("repband: board %s" % name)
-    app = App(hal, board, radio=radio())
-    try:
-        app.run()
-    except Exception as e:  # the last resort: log and let the watchdog-free reset start over
-        sys.print_exception(e)
-        hal.reset()
+    from app import safeboot
+
+    def start():
+        from app.app import App
+
+        App(hal, board, radio=radio(), on_healthy=lambda: safeboot.healthy(hal.root)).run()
+
+    # Safe boot (crashes in a row, or the board's SAFE_BUTTON held after power-up)
+    # leaves the app off; any crash is kept on flash for `repband crash-log`.
+    safeboot.run(hal, board, start)
 
 
 main()

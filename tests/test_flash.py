@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from repband import flash
+from repband import flash, mpremote_link
 from repband.cli import main
 from repband.emulators.board import EmulatedBoard, mpy_version_for
 
@@ -206,7 +206,7 @@ def test_bad_ports(tmp_path, capsys, monkeypatch):
     assert "does not exist" in err and err.count("\n") == 1
 
     # A serial port with no MicroPython behind it (nobody answers).
-    monkeypatch.setattr(flash, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(mpremote_link, "CONNECT_TIMEOUT", 0.5)
     master, slave = os.openpty()
     try:
         assert main(["flash", "--port", os.ttyname(slave), "--board", BOARD]) == 2

@@ -32,12 +32,11 @@ def _cpython(samples, **kw):
     return run_events(samples, engine="cpython", **kw)
 
 
-def _assert_same(mpy, cpy, dt_ms):
+def _assert_same(mpy, cpy):
+    """The same event tuples, field for field: one implementation, two interpreters."""
     assert len(mpy) == len(cpy), f"{len(mpy)} events in MicroPython, {len(cpy)} in CPython"
     for a, b in zip(mpy, cpy):
-        assert a[0] == b[0] and len(a) == len(b), (a, b)
-        assert abs(a[1] - b[1]) <= dt_ms, (a, b)
-    assert sum(e[0] == events.EV_REP for e in mpy) == sum(e[0] == events.EV_REP for e in cpy)
+        assert a == b
 
 
 @pytest.mark.parametrize(
@@ -52,17 +51,17 @@ def test_same_events_as_cpython(samples, kw):
     s = samples.copy()
     if not kw["gyro"]:
         s[:, 4:7] = 0
-    dt_ms = int(np.max(np.diff(s[:, 0]))) if len(s) > 1 else 0
     mpy = mp.run_core(s, **kw)
     cpy = _cpython(s, **kw)
-    _assert_same(mpy, cpy, dt_ms)
+    assert sum(e[0] == events.EV_REP for e in cpy) > 0  # something to compare
+    _assert_same(mpy, cpy)
     assert all(isinstance(e, tuple) for e in mpy)
 
 
 def test_synthetic_reps_same_events():
     s = synthetic_samples(minutes=1.5, seed=7)
     kw = dict(leg=events.SIDE_RIGHT, placement=events.PLACEMENT_THIGH, mode=events.MODE_BRIDGE, gyro=True)
-    _assert_same(mp.run_core(s, **kw), _cpython(s, **kw), 10)
+    _assert_same(mp.run_core(s, **kw), _cpython(s, **kw))
 
 
 def test_empty_and_tiny_inputs():
@@ -102,6 +101,19 @@ def test_guest_errors_are_reported(tmp_path):
         mp.run_core(s, 1, 0, 0, True, src=pkg)
 
 
+def test_wasmtime_is_the_pinned_version():
+    """Fuel is wasmtime's instruction count: budgets and figures compare only on the
+    version pyproject.toml pins."""
+    import importlib.metadata as md
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    pinned = re.search(r'"wasmtime==([^"]+)"', text)
+    assert pinned, "pyproject.toml does not pin wasmtime"
+    assert md.version("wasmtime") == pinned.group(1)
+
+
 def test_guest_is_micropython():
     out = mp.run_guest("import sys\nprint(sys.implementation.name, sys.implementation.version[:2])")
     assert out.stdout.split() == ["micropython", "(1,", "27)"]
@@ -138,7 +150,7 @@ def test_run_bench_json(capsys):
     assert len(out) == 1
     res = json.loads(out[0])
     for key in ("core_fuel_per_sample", "core_heap_bytes_per_sample", "core_heap_after_import",
-                "cpython_samples_per_s", "loop_fuel_per_sample"):
+                "cpython_samples_per_s", "loop_fuel_per_sample", "csv_rows_per_s", "virtual_speedup"):
         assert isinstance(res[key], (int, float)) and res[key] >= 0, key
     assert res["cpython_samples_per_s"] > 1000
 
@@ -167,9 +179,7 @@ def test_replay_engines_agree_on_recordings(scenario, kw):
     py = detect(rec)
     mpy = detect(rec, engine="micropython")
     assert py["counts"]["total"] + py["counts"]["holds"] > 0  # something to compare
-    assert mpy["counts"] == py["counts"]
-    assert [r["t"] for r in mpy["reps"]] == pytest.approx([r["t"] for r in py["reps"]], abs=0.011)
-    assert [(h["t_start"], h["t_end"]) for h in mpy["holds"]] == [(h["t_start"], h["t_end"]) for h in py["holds"]]
+    assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in py.items() if k != "engine"}
 
 
 def test_app_runs_from_a_romfs_image():

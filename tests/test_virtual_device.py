@@ -219,7 +219,7 @@ def test_concat_recordings_holds_the_last_row():
     assert spans == [(0.0, 2.0), (5.0, 6.0)]
 
 
-# -- the pairing window (firmware/app/security.py; the button in firmware/app/buttons.py) ---------------
+# -- the pairing window (firmware/app/security.py; the button in firmware/app/app.py) ---------------
 
 OWNER = b"\x01\x02\x03\x04\x05\x06"
 PHONE = b"\x0b\x0b\x0b\x0b\x0b\x0b"

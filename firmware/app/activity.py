@@ -62,6 +62,7 @@ class Activity:
         elif not s.full and self._full_signalled:
             self._full_signalled = False
             self._flag(_LIVE_STORAGE_FULL, False)
+        self._keep_small(t)
 
     def _handle(self, pend):
         s = self.sessions

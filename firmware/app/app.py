@@ -5,39 +5,31 @@
   app.sampling  the IMU, the FIFO drained into the detector, the sampling task
   app.activity  the detector's events: sessions and records (app.session), cues, the
                 event hook, live holds, idle end, app faults
-  app.buttons   the buttons task: start/stop, calibrate, power off, pairing window
   app.feedback  patterns on LED / buzzer / vibration (a task of its own)
   app.power     battery, light sleep on the IMU's wake-on-motion, power off
   app.radio     the GATT service of app.ble (boards with `bluetooth`:
                 App(..., radio=bluetooth.BLE())) and the task that polls it
-Here: the state, boot, commands (buttons, the control point), config changes, and the
-supervisor (the main loop: feeds the watchdog while the sampling task makes progress).
+Here: the state, boot (app.startup), commands (the control point), config changes, the
+buttons task and the supervisor (the main loop: feeds the watchdog while the sampling
+task makes progress).
 """
 from array import array
 
 from drivers import SAMPLE_WORDS
 from repcore.compat import const
 from repcore.detector import Detector
-from repcore.events import (
-    FAULT_CONFIG_CORRUPT,
-    FAULT_CONFIG_VERSION,
-    FAULT_CONFIG_VALUE,
-    FAULT_STORAGE,
-)
 from repcore.records import END_BUTTON, END_HOST
-from repcore.store import SessionLog, StoreError
+from repcore.store import SessionLog
 
 from app import config as cfgmod
+from app import unload
 from app.activity import Activity
-from app.buttons import Buttons
 from app.clock import Clock
 from app.feedback import Feedback
 from app.power import SUPERVISE_MS, Power
 from app.radio import Radio
 from app.sampling import MAX_SAMPLES, RETRY_MIN_MS, Sampling
-from app.session import Sessions, recover
-
-_CFG_FAULTS = (0, FAULT_CONFIG_CORRUPT, FAULT_CONFIG_VERSION, FAULT_CONFIG_VALUE)
+from app.session import Sessions
 
 # App states (App.state); the mixins inline the ones they set.
 ST_BOOT = const(0)
@@ -47,21 +39,28 @@ ST_SLEEP = const(3)
 ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
 ST_OFF = const(5)
 
+BUTTON_MS = const(30)
+LONG_PRESS_MS = const(1500)
+OFF_PRESS_MS = const(5000)
+DOUBLE_MS = const(400)  # the gap a second press must start within to make a double press
+
 WDT_MS = const(10000)
+_HEALTHY_MS = const(60000)  # app.safeboot.HEALTHY_MS: then `on_healthy()` (main.py's)
 STALL_MS = const(5000)  # sampling silent this long: stop feeding the watchdog
 LOG_CAPACITY = 262144
 
 
-class App(Clock, Sampling, Activity, Buttons, Power, Radio):
+class App(Clock, Sampling, Activity, Power, Radio):
     """The app on a HAL (app.hal). `ble` is a hook called with every event tuple
     (detector events, session records, app faults) after it was recorded.
     `radio`: a bluetooth.BLE object (boards with bluetooth) to run the GATT service
     (app.ble) on, `bt` the module its UUIDs come from (default: `bluetooth`).
     `detector` builds the detector (tests wrap it to see the samples), `store` the
-    session log (repcore.store.SessionLog)."""
+    session log (repcore.store.SessionLog). `on_healthy()` is called once the app has
+    run _HEALTHY_MS (main.py: the crash count of app.safeboot starts again)."""
 
     def __init__(self, hal, board, ble=None, detector=Detector, log_capacity=LOG_CAPACITY,
-                 radio=None, bt=None, store=SessionLog):
+                 radio=None, bt=None, store=SessionLog, on_healthy=None):
         self.hal = hal
         self.board = board
         self.ble = ble
@@ -69,7 +68,6 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.bt = bt
         self.svc = None  # app.ble.BandService once started
         self._reset_at = -1  # uptime to restart at (after a factory reset), or -1
-        self._stamp = None
         self._make_detector = detector
         self._make_log = store
         self.log_capacity = log_capacity
@@ -89,11 +87,14 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self.battery = -1  # percent, -1 unknown
         self._low_warned = False
         self.running = False
-        # clock
+        # clock (app.clock): times are ms since the time base, `_base_s` s after boot
         self._t0 = 0
-        self._up = 0  # ms since boot (accumulated: ticks wrap)
+        self._up = 0  # CPU clock, ms since the base (accumulated: ticks wrap)
+        self._base_s = 0
+        self._bat_due = 0  # when the battery is read next (app.power)
+        self._press_up = -1  # when the button press began (button_task)
         # sample time
-        self._t = 0  # time of the last sample pushed, ms since boot
+        self._t = 0  # time of the last sample pushed
         self._frac = 0  # sub-ms remainder, in 1/odr_mhz ms
         self._odr = 104000  # samples per 1000 s (mHz): the rate estimate
         self._anchor_up = 0
@@ -110,51 +111,15 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
         self._full_signalled = False
         self._until = -1
         self.wdt_ms = WDT_MS
+        self.on_healthy = on_healthy
 
     def boot(self):
-        """Everything before the tasks: power latch, config, session log, IMU."""
-        hal = self.hal
-        hal.power_hold(True)  # first: a latch board switches off when the button is let go
-        self._t0 = hal.ticks_ms()
-        self._up = 0
-        path = hal.root + "/config.json"
-        _mkdir(hal.root)
-        cfg, fault = cfgmod.load(path)
-        self.cfg = cfg
-        self.cfg_fault = fault
-        if fault:
-            cfgmod.set_file_aside(path)
-        if fault or not _exists(path):
-            try:
-                cfgmod.save(path, cfg)
-            except OSError as e:
-                hal.log("config: cannot save: %r" % (e,))
-        try:
-            self.log = self._make_log(hal.root + "/log", self.log_capacity)
-        except (StoreError, OSError, ValueError) as e:
-            hal.log("session log unusable: %r" % (e,))
-            self.log = None
-        self.sessions = Sessions(self.log, cfg["session_idle_s"] * 1000, cfg["target_reps"])
-        if self.log is not None:
-            try:
-                sid = recover(self.log)
-                if sid:
-                    hal.log("closed session %d cut short before this boot" % sid)
-            except Exception as e:  # a damaged log must not stop the boot
-                hal.log("session recovery failed: %r" % (e,))
-        else:
-            self._app_fault(FAULT_STORAGE)
-        self.feedback.configure(cfg)
-        if fault:
-            hal.log("config: fault %d, using defaults" % fault)
-            self._app_fault(_CFG_FAULTS[fault])
-            self.feedback.play("config_fault")
-        if self.radio is not None:
-            self._start_ble()
-        self._new_detector(None)
-        self._open_imu()
-        self.state = ST_RUN if self.imu is not None else ST_FAULT
-        self._last_active = self.uptime()
+        """Everything before the tasks: power latch, config, session log, the GATT
+        service, IMU (app.startup: run once, dropped from RAM after)."""
+        from app import startup
+
+        startup.boot(self)
+        unload("app.startup")
 
     def command(self, name, value=None):
         """start | stop | toggle | calibrate | switch_leg | config (value: dict of
@@ -208,13 +173,76 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
 
     # -- tasks -------------------------------------------------------------------
 
+    async def button_task(self):
+        """The buttons: asleep until a pin IRQ says one moved, then read every BUTTON_MS
+        until all are released (debounced: two equal reads). A short press starts or
+        stops a session, a double press (two short presses within DOUBLE_MS) switches
+        the band to the other leg (the person moved it there: no computer needed), a long
+        press asks the detector to calibrate at the next still stand, a very long press
+        switches a board with a power latch off. Every press also opens the BLE pairing
+        window (app.ble: a new host may pair for 2 minutes), signalled "pairable" when it
+        was closed. A short press acts DOUBLE_MS after it ended, once it is clear that no
+        second one follows."""
+        hal = self.hal
+        nb = len(self.board.BUTTONS) if self.board is not None else 0
+        self._press_up = -1  # when the press began, -1 when released (moved by _rebase)
+        stable = False
+        long_done = False
+        tap = -1  # when a short press ended, while it may still become a double press
+        moved = hal.flag()
+        if nb:
+            hal.buttons_wake(moved)
+        while self.running:
+            pressed = False
+            for k in range(nb):
+                if hal.button(k):
+                    pressed = True
+            now = self.uptime()
+            if pressed == stable:
+                if pressed:
+                    held = now - self._press_up
+                    if not long_done and held >= LONG_PRESS_MS:
+                        long_done = True
+                        tap = -1
+                        self.command("calibrate")
+                    if held >= OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
+                        self.power_off()
+                elif tap >= 0 and (now - tap >= DOUBLE_MS or now < tap):  # (or the base moved)
+                    tap = -1
+                    self.command("toggle")  # a single short press
+            else:
+                # Two equal reads in a row: a debounced change.
+                stable = pressed
+                if pressed:
+                    self._press_up = now
+                    long_done = False
+                    self._last_active = now
+                    # The hand on the button is the owner's: a new host may pair now.
+                    if self.svc is not None and self.svc.open_pairing():
+                        self.feedback.play("pairable")
+                else:
+                    self._press_up = -1
+                    if long_done:
+                        pass
+                    elif tap >= 0:
+                        tap = -1
+                        self.command("switch_leg")  # the second short press of a double press
+                    else:
+                        tap = now
+            if pressed or stable:
+                await hal.sleep_ms(BUTTON_MS)
+            elif tap >= 0:
+                await hal.wait_ms(moved, DOUBLE_MS)  # a second press, or the single one acts
+            else:
+                await moved.wait()  # released and settled: nothing to time
+
     async def supervisor(self, until_ms=-1):
         """The main loop: the watchdog is fed only while sampling makes progress.
-        Returns at `until_ms` of uptime (read from `_until`, so it can be moved)."""
+        Returns at `until_ms` ms since boot (`stop_at` moves it)."""
         hal = self.hal
         hal.wdt_start(self.wdt_ms)
         if until_ms >= 0:
-            self._until = until_ms
+            self.stop_at(until_ms)
         beat = -1
         while self.running:
             up = self.uptime()
@@ -223,18 +251,21 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
                 self._beat_up = up
             if up - self._beat_up < STALL_MS:
                 hal.wdt_feed()
+                if self.on_healthy is not None and up >= _HEALTHY_MS:
+                    self.on_healthy()  # no crash loop: the crash count starts again
+                    self.on_healthy = None
             if self._until >= 0 and up >= self._until:
                 break
             await hal.sleep_ms(SUPERVISE_MS)
 
     async def main(self, until_ms=-1):
-        """Boot, run every task; returns at `until_ms` of uptime (virtual device) or
-        never (the board)."""
+        """Boot, run every task; returns at `until_ms` ms since boot (virtual device)
+        or never (the board)."""
         import asyncio
 
         if self.state == ST_BOOT:
             self.boot()
-        self._until = until_ms
+        self.stop_at(until_ms)
         self.running = True
         tasks = [
             asyncio.create_task(self.sampling_task()),
@@ -260,21 +291,3 @@ class App(Clock, Sampling, Activity, Buttons, Power, Radio):
 
         asyncio.run(self.main())
 
-
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _mkdir(path):
-    import os
-
-    try:
-        os.mkdir(path)
-    except OSError:
-        pass

@@ -9,10 +9,11 @@ Entry point (the app wires it; nothing here touches the app's internals):
     import bluetooth
     from app.ble import BandService
     svc = BandService(bluetooth.BLE(), log, on_control=handler, on_time=set_epoch,
-                      uptime_ms=app.uptime, name="repband", model=board.NAME)
+                      uptime_s=app.uptime_s, wake=flag, name="repband", model=board.NAME)
     svc.start()                          # register services, advertise fast
     app = App(hal, board, ble=svc.on_event)   # live counts from the app's events
-    asyncio.create_task(svc.task(hal.sleep_ms))   # poll() every POLL_MS
+    # a task: svc.poll() whenever `flag` is set, every BUSY_MS while poll() says busy,
+    # and at the latest after svc.due_ms()
 
 `on_control(op, params) -> result` gets the control point's writes (protocol.CTRL_*,
 params decoded and range-checked) and returns a protocol.RESULT_* code (None =
@@ -20,35 +21,39 @@ success); raw on/off is handled here and also passed on. `on_time(epoch_s)` gets
 wall clock (Unix s) at uptime 0 whenever the host writes the Current Time.
 `push_raw(t_ms, samples, n)` feeds the raw stream while the host has it on;
 `set_battery(pct)`, `set_flag(bit, on)`, `set_hold(ds)` update what the host sees.
+Windows (advertising, pairing) are timed with `ticks_ms` / `ticks_diff` (default: the
+`time` module's); `uptime_s()` is the band's seconds since boot (the Current Time).
 
 Pairing window (app.security): a new host may pair only while the band has no bond,
 or within 2 minutes of boot or of a button press (`open_pairing()`).
 
-The IRQ handler only records what happened; `poll()` does the work (log reads,
-notifications, callbacks) from the app's task, so nothing heavy runs in the
-Bluetooth stack's callback context. The one exception is the status value, rewritten
-when a central connects (O(1), no flash access) so that a read right after
-connecting is current; while connected, poll() rewrites it whenever the log gained
-records or the flags or the battery changed, and a delete rewrites it at once.
+The IRQ handler runs beside the app (on esp32, on NimBLE's task, between any two
+bytecodes of the main loop), so it does what aioble's does: it copies what it must (a
+new connection's handle, a written value, an MTU, a count of confirmed indications),
+sets one field or appends to a queue, and sets `wake` (an asyncio.ThreadSafeFlag).
+Every state change happens in `poll()` on the app's task: setting a connection up or
+down, the status value, advertising, errors. The pairing decisions are the
+exception: the stack waits for their answer (app.security), and they read the clock
+without changing any state the app's task writes.
 
-The service is put together the way aioble splits a stack, one module per idea:
-  app.advertising  fast/slow advertising      app.security   pairing window, bond keys
-  app.live         live, status, battery,     app.reports    the RACP and the records
-                   settings, time values                     report
-  app.rawstream    the raw sample stream
-Here: registration, the connection, the IRQ handler, poll(), notify / indicate, the
+The service is put together the way aioble splits a stack, one module per idea
+(app.gatt, the GATT table, runs once at start() and is dropped after; app.reports and
+app.rawstream are imported when the host first needs them):
+  app.security   pairing window, bond keys   app.live       live, status, battery,
+  app.reports    the RACP and the records                   settings, time values
+                 report (Reports)            app.rawstream  the raw sample stream
+Here: the connection, the IRQ handler, poll(), advertising, notify / indicate, the
 control point.
 
 The class takes the `ble` object, the `bluetooth` module (for UUID) and the clock as
 arguments, so CPython tests run it against repband.virtual.bluetooth.
 """
+# pyright: reportAttributeAccessIssue=false
+# (the handles h_* are set by app.gatt.register at start(), which pyright cannot see)
 from repcore import protocol as P
 from repcore.compat import const
 
-from app.advertising import Advertising, uuid128_le
 from app.live import Live
-from app.rawstream import RawStream
-from app.reports import Reports
 from app.security import PAIR_WINDOW_MS, Pairing, Secrets
 
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -59,25 +64,25 @@ _IRQ_MTU_EXCHANGED = const(21)
 _IRQ_ENCRYPTION_UPDATE = const(28)  # ...to _IRQ_SET_SECRET (30): app.security
 _IRQ_SET_SECRET = const(30)
 
-_F_READ = const(0x0002)
-_F_WRITE = const(0x0008)
-_F_NOTIFY = const(0x0010)
-_F_INDICATE = const(0x0020)
-_F_READ_ENC = const(0x0200)  # NimBLE (esp32): ATT error 0x0F on an unencrypted link
-_F_WRITE_ENC = const(0x1000)
 
-_IO_NO_INPUT_OUTPUT = const(3)
 
-MTU_PREFERRED = const(247)
-FRAME_MAX = const(244)  # MTU_PREFERRED - 3
-POLL_MS = const(10)
+FRAME_MAX = const(244)  # app.gatt.MTU_PREFERRED - 3
+FAST_ADV_US = const(100000)  # 100 ms for FAST_WINDOW_MS after boot, disconnect, session end
+SLOW_ADV_US = const(1022500)  # then about 1 s (iOS-friendly value)
+FAST_WINDOW_MS = const(30000)
+BUSY_MS = const(10)  # poll period while poll() says busy (the stack does not say when its buffers free up)
+IDLE_MS = const(10000)  # otherwise at the latest this often
 BURST = const(4)  # notifications handed to the stack per poll at most
 _WRITE_QUEUE = const(8)
 
 
 class _Conn:
+    """A central's link, made by the IRQ handler; its fields below `announced` are
+    written by the IRQ handler only."""
+
     def __init__(self, handle):
         self.handle = handle
+        self.announced = False  # poll() has sent the state an encrypted link gets
         self.mtu = 23
         self.encrypted = False
         self.bonded = False
@@ -86,43 +91,56 @@ class _Conn:
         self.paired = False  # a fresh pairing inside the window: its keys are stored
 
 
-class BandService(Advertising, Pairing, Live, Reports, RawStream):
+class BandService(Pairing, Live):
     """The GATT server. One central at a time (advertising stops while connected)."""
 
-    def __init__(self, ble, log, bt=None, on_control=None, on_time=None, uptime_ms=None,
-                 name="repband", model="repband", firmware="0", secure=True, secrets=None, identity=None):
+    def __init__(self, ble, log, bt=None, on_control=None, on_time=None, ticks_ms=None,
+                 ticks_diff=None, uptime_s=None, wake=None, name="repband", model="repband",
+                 firmware="0", secure=True, secrets=None, identity=None):
         if bt is None:
             import bluetooth
             bt = bluetooth
+        if ticks_ms is None or ticks_diff is None:
+            import time
+            ticks_ms = time.ticks_ms
+            ticks_diff = time.ticks_diff
         self.bt = bt
         self._ble = ble
         self.log = log
         self.on_control = on_control
         self.on_time = on_time
-        self._uptime = uptime_ms
-        self._t_last = -1
-        self._t_acc = 0
+        self._ticks = ticks_ms
+        self._diff = ticks_diff
+        self._uptime_s = uptime_s
+        self.wake = wake
         self.name = name
         self.model = model
         self.firmware = firmware
         self.secure = secure  # False only on ports without pairing (rp2 btstack)
         self.secrets = secrets if secrets is not None else Secrets()
         self.identity = identity  # 16 bytes (app.identity), read by the host encrypted only
-        self._conn = None
-        self._writes = []  # (value handle, bytes) from the IRQ, handled in poll
+        # Written by the IRQ handler only:
+        self._conn = None  # the central's _Conn
+        self._n_conn = 0  # connections so far
+        self._writes = []  # (_Conn, value handle, bytes, encrypted), handled in poll
+        self._ind_done = 0  # indications confirmed (or failed) so far
+        self.ind_failed = 0  # ...of which the stack reported failed
+        self.pair_refused = 0  # fresh pairings refused (window closed)
+        # Written by the app's task:
+        self._link = None  # the _Conn poll() has set up
+        self._n_seen = 0
+        self._ind_seen = 0
         self._ind_q = []  # (value handle, bytes) waiting for the indication slot
         self._ind_busy = False
         self._congested = False
         self.errors = 0  # notifications / indications the stack refused
         self.last_error = ""
-        self._pair_until = 0  # uptime (ms) the pairing window closes at
-        self.pair_refused = 0  # fresh pairings refused (window closed)
-        # advertising (app.advertising)
-        self._adv_fast_until = -1
+        self._pair_from = -1  # ticks the pairing window opened at, -1 closed
+        # advertising (below)
+        self._adv_fast_from = -1
         self._advertising = 0  # 0 off, else the interval in us
-        self._adv = b"\x02\x01\x06" + bytes((17, 0x07)) + uuid128_le(P.SERVICE_UUID)
-        nm = name.encode()[:26]
-        self._resp = bytes((len(nm) + 1, 0x09)) + nm
+        self._adv = b""  # the advertising payload and scan response (app.gatt, at start())
+        self._resp = b""
         # live state (app.live)
         self._live = bytearray(P.LIVE_SIZE)
         self._live_dirty = True
@@ -142,107 +160,42 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         self._status_seq = -1  # the log's next_seq and flags the status value holds
         self._status_flags = -1
         self._status_dirty = True
-        # records report (app.reports)
-        self._rep = None  # the log's read_from generator while a report runs
-        self._rep_hi = 0
-        self._rep_done = False
-        self._rep_records = 0
-        self._rep_frames = 0
-        self._rec = b""
-        self._rec_off = 0
-        self._frame = bytearray(FRAME_MAX)
-        self._flen = 0
-        # raw stream (app.rawstream)
-        self.raw_on = False
-        self.raw_period_10us = 962  # 104 Hz
-        self._raw_q = []
-        self._raw_seq = 0
-        self._raw_buf = bytearray(P.RAW_HEADER + P.RAW_SAMPLE * ((FRAME_MAX - P.RAW_HEADER) // P.RAW_SAMPLE))
-        self._raw_n = 0
-        self._raw_t0 = 0
-        self.raw_dropped = 0
+        self._reports = None  # app.reports.Reports, from the host's first RACP request
+        self._raw = None  # app.rawstream.RawStream while the raw stream is on
+        self.raw_period_10us = 962  # 104 Hz; the app sets it from its rate estimate
         self.handles = None
 
-    def now_ms(self):
-        if self._uptime is not None:
-            return self._uptime()
-        import time
-        t = time.ticks_ms()
-        if self._t_last >= 0:
-            self._t_acc += time.ticks_diff(t, self._t_last)
-        self._t_last = t
-        return self._t_acc
+    def _wake(self):
+        w = self.wake
+        if w is not None:
+            w.set()
 
-    def _config(self, **kw):
-        try:
-            self._ble.config(**kw)
-        except (ValueError, OSError):  # a port without the setting
-            pass
+    def _since(self, t):
+        """ms since ticks `t` (negative: more than 2^29 ms ago, or -1 given)."""
+        return -1 if t < 0 else self._diff(self._ticks(), t)
 
     def start(self):
         """Activate the radio, register the services, start advertising fast."""
         ble = self._ble
         ble.active(True)
         ble.irq(self._irq)
-        self._config(gap_name=self.name)
-        self._config(mtu=MTU_PREFERRED)
-        if self.secure:
-            # LE Secure Connections, bonding, no I/O (Just Works): see the threat model.
-            self._config(bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
-        U = self.bt.UUID
-        enc_r = _F_READ_ENC if self.secure else 0
-        enc_w = _F_WRITE_ENC if self.secure else 0
-        custom = (U(P.SERVICE_UUID), (
-            (U(P.STATUS_UUID), _F_READ | enc_r),
-            (U(P.LIVE_UUID), _F_READ | _F_NOTIFY | enc_r),
-            (U(P.RECORDS_UUID), _F_NOTIFY),
-            (U(P.RACP_UUID), _F_WRITE | _F_INDICATE | enc_w),
-            (U(P.CONTROL_UUID), _F_WRITE | _F_INDICATE | enc_w),
-            (U(P.RAW_UUID), _F_NOTIFY),
-            (U(P.SETTINGS_UUID), _F_READ | enc_r),
-            (U(P.IDENTITY_UUID), _F_READ | enc_r),
-        ))
-        dis = (U(P.DIS_SERVICE), (
-            (U(P.DIS_MANUFACTURER), _F_READ),
-            (U(P.DIS_MODEL), _F_READ),
-            (U(P.DIS_FIRMWARE), _F_READ),
-            (U(P.DIS_SOFTWARE), _F_READ),
-        ))
-        bas = (U(P.BATTERY_SERVICE), ((U(P.BATTERY_LEVEL), _F_READ | _F_NOTIFY | enc_r),))
-        cts = (U(P.CTS_SERVICE), ((U(P.CTS_CURRENT_TIME), _F_READ | _F_WRITE | enc_r | enc_w),))
-        h = ble.gatts_register_services((custom, dis, bas, cts))
-        (self.h_status, self.h_live, self.h_records, self.h_racp, self.h_control, self.h_raw,
-         self.h_settings, h_identity) = h[0]
-        (h_man, h_model, h_fw, h_sw) = h[1]
-        self.h_battery = h[2][0]
-        self.h_time = h[3][0]
-        self.handles = h
-        # Values over 20 bytes and every writable value get an explicit buffer.
-        ble.gatts_set_buffer(self.h_status, P.STATUS_SIZE)
-        ble.gatts_set_buffer(self.h_racp, 20)
-        ble.gatts_set_buffer(self.h_control, 20)
-        ble.gatts_set_buffer(self.h_time, 20)
-        ble.gatts_write(h_man, b"repband")
-        ble.gatts_write(h_model, self.model.encode()[:20])
-        ble.gatts_write(h_fw, self.firmware.encode()[:20])
-        ble.gatts_write(h_sw, P.VERSION_STRING.encode())
-        ble.gatts_write(self.h_battery, bytes((self.battery if 0 <= self.battery <= 100 else 0,)))
-        if self._settings is not None:
-            ble.gatts_write(self.h_settings, self._settings)
-        if self.identity is not None:
-            ble.gatts_write(h_identity, self.identity)
+        from app import gatt, unload
+
+        gatt.register(self)
+        unload("app.gatt")  # run once: its code is not kept in RAM
         self._write_live()
         self._write_status()
         # Switching the band on is physical access: a bonded band takes a new host for
         # PAIR_WINDOW_MS after boot too (docs/protocol.md, threat model).
-        self._pair_until = self.now_ms() + PAIR_WINDOW_MS
+        self._pair_from = self._ticks()
         self.advertise(True)
 
     def stop(self):
         self.stop_advertising()
-        if self._conn is not None:
+        c = self._conn
+        if c is not None:
             try:
-                self._ble.gap_disconnect(self._conn.handle)
+                self._ble.gap_disconnect(c.handle)
             except OSError:
                 pass
         self._ble.active(False)
@@ -258,75 +211,128 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
 
     @property
     def busy(self):
-        """True while a report streams or an indication waits."""
-        return self._rep is not None or self._ind_busy or bool(self._ind_q)
+        """True while a report streams or an indication waits on a live link."""
+        c = self._link
+        r = self._reports
+        return c is not None and c is self._conn and ((r is not None and r.gen is not None)
+                                                      or self._ind_busy or bool(self._ind_q))
+
+    @property
+    def raw_on(self):
+        return self._raw is not None
+
+    @property
+    def raw_dropped(self):
+        r = self._raw
+        return 0 if r is None else r.dropped
+
+    def push_raw(self, t_ms, samples, n):
+        """Queue `n` raw samples (app.rawstream) while the host has the stream on."""
+        r = self._raw
+        if r is not None:
+            r.push(t_ms, samples, n)
 
     def _irq(self, event, data):
+        """The stack's events (see the module doc: copy, set one field, wake)."""
         if event == _IRQ_CENTRAL_CONNECT:
-            handle = data[0]
             if self._conn is not None:
-                self._ble.gap_disconnect(handle)  # one central at a time
-                return
-            self._conn = _Conn(handle)
-            self._advertising = 0  # the stack stops advertising on a connection
-            self._live_dirty = True
-            self._batt_dirty = True
-            self._write_status()  # current before the central's first read
+                self._ble.gap_disconnect(data[0])  # one central at a time
+                return None
+            self._conn = _Conn(data[0])
+            self._n_conn += 1
         elif event == _IRQ_CENTRAL_DISCONNECT:
             c = self._conn
             if c is None or c.handle != data[0]:
-                return
+                return None
             self._conn = None
-            self._end_report()
-            self._writes = []
-            self._ind_q = []
-            self._ind_busy = False
-            self._raw_q = []
-            self._raw_n = 0
-            self.advertise(True)
         elif event == _IRQ_GATTS_WRITE:
             c = self._conn
-            if c is None or c.handle != data[0]:
-                return
+            if c is None or c.handle != data[0] or len(self._writes) >= _WRITE_QUEUE:
+                return None
             h = data[1]
-            if len(self._writes) < _WRITE_QUEUE:
-                self._writes.append((h, bytes(self._ble.gatts_read(h)), c.encrypted or not self.secure))
+            self._writes.append((c, h, bytes(self._ble.gatts_read(h)), c.encrypted or not self.secure))
         elif event == _IRQ_GATTS_INDICATE_DONE:
-            self._ind_busy = False
             if data[2] != 0:
-                self.errors += 1
-                self.last_error = "indication failed: status %d" % data[2]
+                self.ind_failed += 1
+            self._ind_done += 1
         elif event == _IRQ_MTU_EXCHANGED:
             c = self._conn
-            if c is not None and c.handle == data[0]:
-                c.mtu = data[1]
+            if c is None or c.handle != data[0]:
+                return None
+            c.mtu = data[1]
         elif _IRQ_ENCRYPTION_UPDATE <= event <= _IRQ_SET_SECRET:
-            return self._security_irq(event, data)
+            r = self._security_irq(event, data)
+            self._wake()
+            return r
+        else:
+            return None
+        self._wake()
         return None
 
-    async def task(self, sleep_ms):
-        """Run poll() every POLL_MS (pass the HAL's sleep_ms)."""
-        while True:
-            self.poll()
-            await sleep_ms(POLL_MS)
+    def due_ms(self):
+        """ms until poll() has timed work (advertising turning slow, the pairing window
+        closing), at most IDLE_MS."""
+        ms = IDLE_MS
+        for since, span in ((self._since(self._adv_fast_from), FAST_WINDOW_MS),
+                            (self._since(self._pair_from), PAIR_WINDOW_MS)):
+            if 0 <= since < span and span - since < ms:
+                ms = span - since
+        return ms
+
+    def _sync_link(self):
+        """Take up what the IRQ handler saw: a new link, a lost one (or both)."""
+        c = self._conn
+        n = self._n_conn
+        if c is self._link and n == self._n_seen:
+            return c
+        self._n_seen = n
+        if self._link is not None:
+            self._link = None
+            if self._reports is not None:
+                self._reports.end()
+            self._ind_q = []
+            self._ind_busy = False
+            self._ind_seen = self._ind_done
+            if self._raw is not None:
+                self._raw.clear()
+        self._advertising = 0  # the stack stops advertising at a connection
+        self._link = c
+        if c is None:
+            self.advertise(True)
+        else:
+            self._live_dirty = True
+            self._batt_dirty = True
+            self._write_status()  # current for the central's first read
+        return c
 
     def poll(self):
-        """Handle writes, stream what is due; returns True while work is pending."""
-        now = self.now_ms()
+        """Take up the IRQs, handle writes, stream what is due; returns True while work
+        is pending (call again after BUSY_MS)."""
         if self.secrets.dirty:
             try:
                 self.secrets.save()
             except OSError as e:
                 self.last_error = "bond keys not saved: %s" % (e,)
-        c = self._conn
+        if self._pair_from >= 0 and not 0 <= self._since(self._pair_from) < PAIR_WINDOW_MS:
+            self._pair_from = -1  # closed before 2^30 ms of ticks could wrap it open again
+        d = self._ind_done
+        if d != self._ind_seen:
+            self._ind_seen = d
+            self._ind_busy = False
+        c = self._sync_link()
         if c is None:
-            self._advertise_tick(now)
+            self._advertise_tick()
             return False
         while self._writes:
-            h, data, enc = self._writes.pop(0)
-            self._on_write(h, data, enc)
-            if self._conn is None:
+            wc, h, data, enc = self._writes.pop(0)
+            if wc is c:
+                self._on_write(h, data, enc)
+            if self._conn is not c:
                 return False
+        if c.encrypted and not c.announced:
+            c.announced = True
+            self._live_dirty = True
+            self._batt_dirty = True
         self._congested = False
         budget = BURST
         if self.encrypted:
@@ -335,20 +341,54 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
                 self._batt_dirty = False
                 if 0 <= self.battery <= 100:
                     self._notify(self.h_battery, bytes((self.battery,)))
-            budget = self._send_report(budget)
-            budget = self._send_raw(budget)
+            if self._reports is not None:
+                budget = self._reports.send(budget)
+            raw = self._raw
+            if raw is not None:
+                budget = raw.send(budget)
         log = self.log
         if self._status_dirty or self.flags != self._status_flags \
                 or (log is not None and log.next_seq != self._status_seq):
             self._write_status()  # records appended, flags or battery changed
         self._send_indication()
-        return self.busy or bool(self._raw_q)
+        raw = self._raw
+        return self.busy or (raw is not None and bool(raw.q))
+
+    # -- advertising: fast (100 ms) for FAST_WINDOW_MS after boot, a disconnect, a session
+    # end or an opened pairing window, then slow (about 1 s); stopped while connected
+    # (the stack stops it at a connection) and while the band sleeps. The payloads
+    # (`_adv`, `_resp`) are app.gatt's.
+
+    def stop_advertising(self):
+        self._adv_fast_from = -1
+        if self._advertising:
+            self._ble.gap_advertise(None)
+        self._advertising = 0
+
+    def advertise(self, fast=True):
+        """Advertise fast (then slow after FAST_WINDOW_MS) or slow; no-op while connected
+        (advertising starts again at the disconnect)."""
+        self._adv_fast_from = self._ticks() if fast else -1
+        if self._link is None:
+            self._start_adv(FAST_ADV_US if fast else SLOW_ADV_US)
+
+    def _start_adv(self, interval):
+        if self._advertising != interval:
+            self._ble.gap_advertise(interval, self._adv, resp_data=self._resp)
+            self._advertising = interval
+
+    def _advertise_tick(self):
+        """While nobody is connected (poll): fast advertising turns slow when its
+        window is over."""
+        if self._advertising == FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < FAST_WINDOW_MS:
+            self._start_adv(SLOW_ADV_US)
 
     def _notify(self, handle, data):
-        if self._congested or self._conn is None:
+        c = self._link
+        if self._congested or c is None:
             return False
         try:
-            self._ble.gatts_notify(self._conn.handle, handle, data)
+            self._ble.gatts_notify(c.handle, handle, data)
         except OSError as e:  # NimBLE: ENOMEM when its buffers are full: retry later
             self._congested = True
             self.errors += 1
@@ -361,17 +401,19 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
         self._send_indication()
 
     def _send_indication(self):
-        if self._ind_busy or not self._ind_q or self._conn is None:
+        c = self._link
+        if self._ind_busy or not self._ind_q or c is None:
             return
         h, data = self._ind_q[0]
+        self._ind_busy = True  # first: the confirmation may come before the call returns
         try:
-            self._ble.gatts_indicate(self._conn.handle, h, data)
+            self._ble.gatts_indicate(c.handle, h, data)
         except OSError as e:
+            self._ind_busy = False
             self.errors += 1
             self.last_error = "indicate: %s" % (e,)
             return
         self._ind_q.pop(0)
-        self._ind_busy = True
 
     def _on_write(self, h, data, encrypted):
         if self.secure and not encrypted:
@@ -379,7 +421,11 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
             self.last_error = "write on an unencrypted link ignored"
             return
         if h == self.h_racp:
-            self._racp(data)
+            if self._reports is None:
+                from app.reports import Reports
+
+                self._reports = Reports(self)
+            self._reports.racp(data)
         elif h == self.h_control:
             self._control(data)
         elif h == self.h_time:
@@ -393,10 +439,13 @@ class BandService(Advertising, Pairing, Live, Reports, RawStream):
             return
         result = P.RESULT_NOT_SUPPORTED
         if op == P.CTRL_RAW:
-            self.raw_on = len(params) == 1 and params[0] == 1
-            self.set_flag(P.LIVE_RAW, self.raw_on)
-            self._raw_q = []
-            self._raw_n = 0
+            on = len(params) == 1 and params[0] == 1
+            self._raw = None
+            if on:
+                from app.rawstream import RawStream
+
+                self._raw = RawStream(self)
+            self.set_flag(P.LIVE_RAW, on)
             result = P.RESULT_SUCCESS
         if self.on_control is not None:
             try:

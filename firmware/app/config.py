@@ -3,9 +3,10 @@
     {"schema": 1, "leg": "right", "placement": "thigh", "mode": "auto",
      "target_reps": 10, "target_hold_s": 30, "session_idle_s": 180, ...}
 
-`load(path)` never fails: a missing file gives the defaults; a corrupt file, a wrong
-schema version or a bad value gives the defaults (per file or per key) and a fault code
-for the app to log. `save` writes a temporary file and renames it over the old one, so
+Reading it happens once, at boot (app.startup.load_config, dropped from RAM after):
+it never fails: a missing file gives the defaults; a corrupt file, a wrong schema
+version or a bad value gives the defaults (per file or per key) and a fault code for
+the app to log. `save` writes a temporary file and renames it over the old one, so
 a power cut leaves either the old or the new file. Names, not codes, are stored so the
 file reads well; `codes(cfg)` turns them into the core's codes.
 """
@@ -73,34 +74,6 @@ def check(key, value):
     return isinstance(value, int) and not isinstance(value, bool) and spec[1] <= value <= spec[2]
 
 
-def load(path):
-    """(config dict, fault code). Never raises for a bad or missing file."""
-    cfg = defaults()
-    try:
-        f = open(path)
-    except OSError:
-        return cfg, CFG_OK  # first boot
-    try:
-        try:
-            data = json.loads(f.read())
-        finally:
-            f.close()
-    except (ValueError, OSError, UnicodeError):
-        return cfg, CFG_CORRUPT
-    if not isinstance(data, dict):
-        return cfg, CFG_CORRUPT
-    if data.get("schema") != SCHEMA:
-        return cfg, CFG_VERSION
-    fault = CFG_OK
-    for key in _SPEC:
-        if key in data:
-            if check(key, data[key]):
-                cfg[key] = data[key]
-            else:
-                fault = CFG_VALUE
-    return cfg, fault
-
-
 def save(path, cfg):
     tmp = path + ".tmp"
     f = open(tmp, "w")
@@ -113,18 +86,6 @@ def save(path, cfg):
     except OSError:
         os.remove(path)  # FAT refuses to rename over a file
         os.rename(tmp, path)
-
-
-def set_file_aside(path):
-    """Keep a bad file as `path.bad` for diagnosis; its place gets the defaults."""
-    try:
-        try:
-            os.remove(path + ".bad")
-        except OSError:
-            pass
-        os.rename(path, path + ".bad")
-    except OSError:
-        pass
 
 
 def codes(cfg):

@@ -11,27 +11,28 @@ from repcore.compat import const
 from app.hal import OUT_BUZZER, OUT_LED, OUT_VIBRATION
 
 _ALL = const(7)  # OUT_LED | OUT_BUZZER | OUT_VIBRATION
-# (outputs, (on, off, on, ... ms)) per pattern.
+# Per pattern, bytes (no objects of their own in RAM): the outputs (OUT_* bits: 7 all,
+# 5 LED + vibration, 3 LED + buzzer, 1 LED), then on, off, on, ... in 10 ms units.
 PATTERNS = {
-    "rep": (_ALL, (80,)),
-    "partial": (OUT_LED, (40,)),
-    "target": (_ALL, (250, 120, 250, 120, 600)),
-    "hold_start": (OUT_LED | OUT_VIBRATION, (40, 100, 40)),
-    "hold_target": (_ALL, (250, 120, 250, 120, 600)),
-    "calibrated": (_ALL, (60, 80, 60, 80, 300)),
-    "cal_armed": (OUT_LED | OUT_VIBRATION, (400,)),
+    "rep": b"\x07\x08",
+    "partial": b"\x01\x04",
+    "target": b"\x07\x19\x0c\x19\x0c\x3c",
+    "hold_start": b"\x05\x04\x0a\x04",
+    "hold_target": b"\x07\x19\x0c\x19\x0c\x3c",
+    "calibrated": b"\x07\x06\x08\x06\x08\x1e",
+    "cal_armed": b"\x05\x28",
     # a set the band cannot count yet: walk a few steps (or press calibrate, stand still)
-    "calibrate": (_ALL, (400, 150, 80, 150, 80, 150, 400)),
-    "session_start": (OUT_LED, (150, 100, 150)),
-    "session_end": (OUT_LED, (600,)),
-    "low_battery": (OUT_LED | OUT_BUZZER, (30, 200, 30, 200, 30, 200, 30)),
-    "sensor_fault": (_ALL, (700, 300, 700)),
-    "storage_full": (OUT_LED, (100, 100, 100, 100, 100, 100, 100)),
-    "config_fault": (OUT_LED, (300, 300, 300)),
-    "identify": (_ALL, (250, 250)),  # repeated for the seconds the host asked for
-    "pairable": (OUT_LED | OUT_VIBRATION, (30, 70, 30, 70, 30, 70, 500)),  # a new host may pair
-    "leg_left": (_ALL, (500,)),  # the band counts the left leg now: one long pulse
-    "leg_right": (_ALL, (500, 200, 500)),  # ... the right leg: two
+    "calibrate": b"\x07\x28\x0f\x08\x0f\x08\x0f\x28",
+    "session_start": b"\x01\x0f\x0a\x0f",
+    "session_end": b"\x01\x3c",
+    "low_battery": b"\x03\x03\x14\x03\x14\x03\x14\x03",
+    "sensor_fault": b"\x07\x46\x1e\x46",
+    "storage_full": b"\x01\x0a\x0a\x0a\x0a\x0a\x0a\x0a",
+    "config_fault": b"\x01\x1e\x1e\x1e",
+    "identify": b"\x07\x19\x19",  # repeated for the seconds the host asked for
+    "pairable": b"\x05\x03\x07\x03\x07\x03\x07\x32",  # a new host may pair
+    "leg_left": b"\x07\x32",  # the band counts the left leg now: one long pulse
+    "leg_right": b"\x07\x32\x14\x32",  # ... the right leg: two
 }
 
 
@@ -75,26 +76,23 @@ class Feedback:
         self.hal.output(_ALL, False)
 
     async def run(self):
-        import asyncio
-
-        self._wake = asyncio.Event()
         hal = self.hal
+        self._wake = hal.flag()
         while True:
             if not self.queue:
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wake.wait()  # play() sets it
                 continue
             name = self.queue.pop(0)
-            mask, steps = PATTERNS[name]
-            mask &= self.mask
+            steps = PATTERNS[name]
+            mask = steps[0] & self.mask
             hal.signal(name)
             self.played += 1
             on = True
             for _ in range(2 * self.identify_s if name == "identify" else 1):
-                for ms in steps:
+                for i in range(1, len(steps)):
                     if mask:
                         hal.output(mask, on)
-                    await hal.sleep_ms(ms)
+                    await hal.sleep_ms(10 * steps[i])
                     on = not on
             if mask:
                 hal.output(mask, False)

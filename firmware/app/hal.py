@@ -6,15 +6,19 @@
 virtual clock, so the unchanged app runs under CPython faster than real time.
 
 Seams:
-  clock     ticks_ms(), ticks_diff(a, b), and `await sleep_ms(ms)`: every wait in the app
-            goes through sleep_ms, so a virtual HAL can make time pass in simulation;
+  clock     ticks_ms(), ticks_diff(a, b), `await sleep_ms(ms)`, flag() (an
+            asyncio.ThreadSafeFlag: set() from an IRQ or another thread, `await wait()`)
+            and `await wait_ms(flag, ms)` (the flag or ms, whichever first): every wait in
+            the app goes through these, so a virtual HAL can make time pass in simulation;
   i2c       i2c() -> a machine.I2C-like bus, bus_reset() (clock out a stuck slave);
-  buttons   button(k) -> True while button k of board.BUTTONS is pressed;
+  buttons   button(k) -> True while button k of board.BUTTONS is pressed,
+            buttons_wake(flag) sets `flag` at every press and release (pin IRQs);
   outputs   output(mask, on) switches LED / buzzer / vibration (OUT_* bits), outputs()
             says which exist, signal(name) announces the pattern about to play;
   battery   adc_uv() -> microvolts at the sense pin (-1 without one);
   power     power_hold(on) (latch pin), light_sleep(ms, imu_wake) -> woken by the IMU;
-  watchdog  wdt_start(timeout_ms), wdt_feed(); reset() restarts the board;
+  watchdog  wdt_start(timeout_ms), wdt_feed(); reset() restarts the board, and
+            watchdog_reset() says whether this boot came from the watchdog (main.py's);
   flash     `root`, the directory holding config and session log.
 
 Nothing imports `machine` at module level: this module imports under CPython.
@@ -95,6 +99,19 @@ class EspHal(Hal):
 
         return asyncio.sleep_ms(ms)
 
+    def flag(self):
+        import asyncio
+
+        return asyncio.ThreadSafeFlag()
+
+    async def wait_ms(self, flag, ms):
+        import asyncio
+
+        try:
+            await asyncio.wait_for_ms(flag.wait(), ms)
+        except asyncio.TimeoutError:
+            pass
+
     # -- I2C --------------------------------------------------------------------
 
     def i2c(self):
@@ -137,6 +154,13 @@ class EspHal(Hal):
             self._btn = pins
         pin, active_low = self._btn[k]
         return pin.value() == (0 if active_low else 1)
+
+    def buttons_wake(self, flag):
+        from machine import Pin
+
+        self.button(0)  # the pins set up
+        for pin, _ in self._btn or ():
+            pin.irq(lambda _p: flag.set(), Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
     # -- outputs ------------------------------------------------------------------
 
@@ -214,3 +238,9 @@ class EspHal(Hal):
         import machine
 
         machine.reset()
+
+    def watchdog_reset(self):
+        """This boot came from a watchdog reset (app.safeboot counts it as a crash)."""
+        import machine
+
+        return machine.reset_cause() == machine.WDT_RESET

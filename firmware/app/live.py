@@ -1,5 +1,6 @@
 """The values the host reads: live counts (notified), status, battery level, settings
-and the Current Time (the host's clock).
+and the Current Time (the host's clock). The app's changes wake the service's task
+(`wake`): poll() sends them.
 
 `Live` is a mixin of app.ble.BandService (its state is set in BandService.__init__).
 """
@@ -49,20 +50,25 @@ class Live:
             self.flags |= P.LIVE_CALIBRATED
         else:
             return
+        self._changed()
+
+    def _changed(self):
+        """The live state changed: poll() sends it (woken now)."""
         self._live_dirty = True
+        self._wake()
 
     def set_flag(self, bit, on):
         old = self.flags
         self.flags = (self.flags | bit) if on else (self.flags & ~bit)
         if self.flags != old:
-            self._live_dirty = True
+            self._changed()
 
     def set_hold(self, ds):
         """A hold in progress (tenths of a second), or 0 when none."""
         self.set_flag(P.LIVE_HOLD, ds > 0)
         if ds != self.hold_ds:
             self.hold_ds = ds
-            self._live_dirty = True
+            self._changed()
 
     def _write_live(self):
         P.encode_live_into(self._live, self.flags, self._counter, self.session, self.exercise,
@@ -102,6 +108,7 @@ class Live:
         if self.handles is not None and 0 <= pct <= 100:
             self._ble.gatts_write(self.h_battery, bytes((pct,)))
             self._batt_dirty = True
+        self._wake()
 
     def _write_status(self):
         log = self.log
@@ -124,7 +131,8 @@ class Live:
         except P.ProtocolError as e:
             self.last_error = str(e)
             return
-        self.epoch_s = unix - self.now_ms() // 1000
+        up = self._uptime_s
+        self.epoch_s = unix - (up() if up is not None else self._ticks() // 1000)
         self.set_flag(P.LIVE_TIME_SET, True)
         self._ble.gatts_write(self.h_time, P.encode_cts(unix))
         if self.on_time is not None:

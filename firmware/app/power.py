@@ -11,6 +11,8 @@ from repcore.compat import const
 from repcore.events import FAULT_LOW_BATTERY
 from repcore.records import END_BUTTON, END_LOW_BATTERY
 
+from app.clock import REBASE_MS
+
 BATTERY_MS = const(60000)
 SUPERVISE_MS = const(1000)  # the power task's period (and the supervisor's, app.app)
 SLEEP_CHUNK_MS = const(4000)  # light sleep slices: the watchdog is fed between them
@@ -62,11 +64,11 @@ class Power:
 
     async def power_task(self):
         hal = self.hal
-        next_bat = 0
+        self._bat_due = self.uptime()
         while self.running:
             up = self.uptime()
-            if up >= next_bat:
-                next_bat = up + BATTERY_MS
+            if up >= self._bat_due:
+                self._bat_due = up + BATTERY_MS
                 self.read_battery()
             idle_ms = self.cfg["sleep_idle_s"] * 1000
             svc = self.svc
@@ -103,8 +105,10 @@ class Power:
         hal.log("sleep: wake on motion")
         while self.running:
             hal.wdt_feed()
-            if self._until >= 0 and self.uptime() >= self._until:
+            up = self.uptime()  # every chunk: the CPU clock's gaps stay short
+            if self._until >= 0 and up >= self._until:
                 return  # the virtual device's run ends here, still asleep
+            self._keep_small(up)
             woke = hal.light_sleep(SLEEP_CHUNK_MS, pin is not None)
             try:
                 if woke or imu.motion_detected():
@@ -115,6 +119,9 @@ class Power:
                 return
         hal.wdt_feed()
         up = self.uptime()
+        if up >= REBASE_MS:
+            self._rebase(up)  # a fresh detector on a fresh base: nothing runs yet
+            up = self._up
         self._last_active = up
         self._beat_up = up
         self.state = _ST_RUN

@@ -1,6 +1,8 @@
 """The app's side of the GATT service (app.ble, on boards with `bluetooth`): starting
 it, the control point's commands, the host's clock, the live flags, the published
-settings, and the task that polls it (every 10-200 ms: busy, connected, idle).
+settings, and the task that polls it: when the service has news (its IRQ handler and
+the app's changes set a flag), every 10 ms while it streams, else when its next timed
+change is due (advertising turning slow, the pairing window closing; 10 s at most).
 
 Nothing here imports app.ble or repcore.protocol until the radio starts: a board
 without bluetooth never loads them, so the protocol values the app needs are inlined.
@@ -13,14 +15,13 @@ from repcore.compat import const
 from repcore.records import END_HOST
 
 from app import config as cfgmod
+from app import unload
 
 FIRMWARE = "1.0"  # Device Information firmware revision
 IDENTITY_FILE = "identity"  # under hal.root, with config.json, bonds.json and log/
 BONDS_FILE = "bonds.json"
 
-BLE_BUSY_MS = const(10)  # BLE poll period while a report / indication is pending
-BLE_CONN_MS = const(30)  # ...while connected and idle
-BLE_IDLE_MS = const(200)  # ...while advertising (fast-to-slow switch only)
+_BUSY_MS = const(10)  # app.ble.BUSY_MS: poll period while a report / indication is pending
 RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
 
 # repcore.protocol values, here so that a board without bluetooth never imports it.
@@ -38,52 +39,10 @@ _RESULT_NOT_SUPPORTED = const(2)
 _RESULT_INVALID = const(3)
 
 
-class _Stamped:
-    """The session log as app.session sees it: once the host set the clock, new
-    records carry the wall clock at uptime 0 (`epoch_s`, FLAG_WALL)."""
-
-    def __init__(self, log):
-        self.log = log
-        self.epoch_s = 0
-
-    @property
-    def next_seq(self):
-        return self.log.next_seq
-
-    def append_event(self, rec, session_id, epoch_s=0):
-        return self.log.append_event(rec, session_id, self.epoch_s or epoch_s)
-
-
 class Radio:
-    def _start_ble(self):
-        """The GATT service on `radio`; the app runs without it if the radio fails."""
-        from app import identity
-        from app.ble import BandService, Secrets
-
-        hal = self.hal
-        try:
-            ident, made = identity.load(hal.root + "/" + IDENTITY_FILE)
-            if made:
-                hal.log("identity: a new one (first boot, or the flash was wiped)")
-        except OSError as e:
-            hal.log("identity: cannot save: %r" % (e,))
-            ident = None
-        svc = BandService(self.radio, self.log, bt=self.bt, on_control=self._on_control,
-                          on_time=self._on_time, uptime_ms=self.uptime,
-                          model=getattr(self.board, "NAME", "repband"), firmware=FIRMWARE,
-                          secrets=Secrets(hal.root + "/" + BONDS_FILE), identity=ident)
-        try:
-            svc.start()
-        except (OSError, ValueError) as e:
-            hal.log("ble: cannot start: %r" % (e,))
-            return
-        self.svc = svc
-        self._publish_settings()
-        if self.log is not None:
-            self._stamp = _Stamped(self.log)
-            self.sessions.log = self._stamp
+    def _hook(self, on):
+        """The service's `on_event` gets every event the app's hook gets (first)."""
         hook = self.ble
-        on = svc.on_event
         if hook is None:
             self.ble = on
         else:
@@ -93,8 +52,7 @@ class Radio:
             self.ble = both
 
     def _on_time(self, epoch_s):
-        if self._stamp is not None:
-            self._stamp.epoch_s = epoch_s
+        self.sessions.epoch_s = epoch_s  # new records carry the wall clock (FLAG_WALL)
 
     def _on_control(self, op, params):
         """The control point (app.ble): a protocol RESULT_* code, None for success."""
@@ -112,7 +70,10 @@ class Radio:
             self.feedback.identify_s = params[0]
             self.feedback.play("identify")
         elif op == _CTRL_FACTORY_RESET:
-            self.factory_reset()
+            from app.wipe import factory_reset  # once in a band's life: not kept in RAM
+
+            factory_reset(self)
+            unload("app.wipe")
         elif _CTRL_MODE <= op <= _CTRL_TARGETS:
             v = params[0]
             if op == _CTRL_MODE:
@@ -128,38 +89,6 @@ class Radio:
         else:
             return _RESULT_NOT_SUPPORTED
         return None
-
-    def factory_reset(self):
-        """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
-        it away): session log, bond keys, settings and identity go; the band restarts
-        as a new one (RESET_DELAY_MS later, so the host gets the answer)."""
-        import os
-
-        hal = self.hal
-        self.sessions.log = None  # nothing more is recorded
-        log = self.log
-        self.log = None
-        if log is not None:
-            log.close()
-        svc = self.svc
-        if svc is not None:
-            svc.log = None
-            svc.secrets.items = []
-            svc.secrets.dirty = False
-        root = hal.root
-        for name in ("log", IDENTITY_FILE, BONDS_FILE, "config.json"):
-            path = root + "/" + name
-            try:
-                for f in os.listdir(path):
-                    os.remove(path + "/" + f)
-                os.rmdir(path)
-            except OSError:
-                try:
-                    os.remove(path)
-                except OSError:
-                    pass
-        hal.log("factory reset: the band restarts as a new one")
-        self._reset_at = self.uptime() + RESET_DELAY_MS
 
     def _flag(self, bit, on):
         svc = self.svc
@@ -178,18 +107,18 @@ class Radio:
                          cfg["low_battery_pct"])
 
     async def ble_task(self):
-        """Poll the GATT service: often while it has work, rarely while nobody listens."""
+        """Poll the GATT service when it has news, often while it streams."""
         hal = self.hal
         svc = self.svc
         while self.running and svc is not None:
             if self._reset_at >= 0 and self.uptime() - self._reset_at >= 0 and not svc.busy:
                 hal.reset()  # after a factory reset
-            ms = BLE_IDLE_MS
+            busy = False
             try:
-                if svc.poll():
-                    ms = BLE_BUSY_MS
-                elif svc.connected:
-                    ms = BLE_CONN_MS
+                busy = svc.poll()
             except Exception as e:  # the radio must never stop the app
                 hal.log("ble: %r" % (e,))
-            await hal.sleep_ms(ms)
+            if busy or self._reset_at >= 0:
+                await hal.sleep_ms(_BUSY_MS)
+            else:
+                await hal.wait_ms(svc.wake, svc.due_ms())

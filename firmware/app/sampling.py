@@ -89,7 +89,7 @@ class Sampling:
             if n:
                 svc = self.svc
                 if svc is not None and svc.raw_on:
-                    svc.push_raw(self._t + (self._frac + 1000000) // self._odr, buf, n)
+                    svc.push_raw(self.boot_ms(self._t + (self._frac + 1000000) // self._odr), buf, n)
                 self._push(buf, n)
                 total += n
             if n < imu.max_samples:
@@ -131,12 +131,15 @@ class Sampling:
                 else:
                     self._check_clock()
                     self.after_drain()
-            if self.imu is None and self.sessions.idle(self._up):
-                self.end_session(END_IDLE)
+            if self.imu is None:
+                if self.sessions.idle(self._up):
+                    self.end_session(END_IDLE)
+                self._keep_small(self._up)
             self._beat += 1
             svc = self.svc
             if svc is not None and svc.connected:
-                svc.poll()  # live counts out now, not at the next BLE poll
+                # Live counts out within ~75 ms: the events of a drain wake the GATT
+                # service's task (app.radio), which sends them as this task yields.
                 await hal.sleep_ms(LIVE_DRAIN_MS)
             else:
                 await hal.sleep_ms(DRAIN_MS)

@@ -9,8 +9,12 @@ wrote is acted on, and its keys are not stored.
 
 `Secrets` keeps the bond keys, which MicroPython leaves to the application.
 `Pairing` is a mixin of app.ble.BandService (its state is set in BandService.__init__:
-`_pair_until`, `pair_refused`, `secrets`); `_security_irq` handles the IRQ events
-28-30 for BandService._irq.
+`_pair_from`, `pair_refused`, `secrets`); `_security_irq` handles the IRQ events
+28-30 for BandService._irq. The stack waits for its answers, so it runs beside the app
+(BandService's module doc): it reads the clock (ticks, no app state), writes only the
+connection's own fields and `pair_refused`, and changes the bond keys copy-on-write
+(`Secrets.set` builds a new list), so `Secrets.save` on the app's task writes a whole
+list, old or new.
 """
 # pyright: reportAttributeAccessIssue=false
 # (a mixin: the attributes are BandService's, set in its __init__ and the other mixins)
@@ -61,9 +65,10 @@ class Secrets:
             return
         import json
         from binascii import hexlify
+        items = self.items
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump([[t, hexlify(k).decode(), hexlify(v).decode()] for t, k, v in self.items], f)
+            json.dump([[t, hexlify(k).decode(), hexlify(v).decode()] for t, k, v in items], f)
         import os
         os.rename(tmp, path)
 
@@ -88,19 +93,17 @@ class Secrets:
         return False
 
     def set(self, sec_type, key, value):
-        found = False
-        for it in self.items:
-            if it[0] == sec_type and it[1] == key:
-                self.items.remove(it)
-                found = True
-                break
+        items = [it for it in self.items if it[0] != sec_type or it[1] != key]
+        found = len(items) < len(self.items)
         if value is None:
             if found:
+                self.items = items
                 self.dirty = True
             return found
-        if len(self.items) >= _SECRETS_MAX:
-            self.items.pop(0)
-        self.items.append([sec_type, key, value])
+        if len(items) >= _SECRETS_MAX:
+            items.pop(0)
+        items.append([sec_type, key, value])
+        self.items = items  # one store: a save() running meanwhile has the old list
         self.dirty = True
         return True
 
@@ -109,7 +112,7 @@ class Pairing:
     @property
     def pairable(self):
         """A new pairing is accepted now: within the window, or the band has no bond."""
-        return self.now_ms() - self._pair_until < 0 or not self.secrets.bonded()
+        return 0 <= self._since(self._pair_from) < PAIR_WINDOW_MS or not self.secrets.bonded()
 
     def _may_bond(self, c):
         """Keys of a new bond may be stored: the window is open, or this link's pairing
@@ -120,7 +123,7 @@ class Pairing:
         """Open the pairing window for PAIR_WINDOW_MS from now (a button press: the hand
         on the band is its owner's). True if it was closed (the app signals it)."""
         opened = not self.pairable
-        self._pair_until = self.now_ms() + PAIR_WINDOW_MS
+        self._pair_from = self._ticks()
         if opened and self._advertising:
             self.advertise(True)  # the new host finds the band at once
         return opened
@@ -153,8 +156,6 @@ class Pairing:
                     c.paired = True
                 c.encrypted = bool(data[1])
                 c.bonded = bool(data[3])
-                self._live_dirty = True
-                self._batt_dirty = True
         elif event == _IRQ_GET_SECRET:
             t, i, key = data
             c = self._conn

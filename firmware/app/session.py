@@ -18,7 +18,7 @@ can signal each rep and the set's target.
 from repcore.compat import const
 from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET, EX_NONE, FAULT_UNCALIBRATED
 
-from repcore.records import END_REBOOT, K_SESSION_END, K_SESSION_START, encode_event
+from repcore.records import K_HOLD, K_SESSION_END, K_SESSION_START, K_SET
 from repcore.store import StoreFull
 
 # Cues for the feedback player (names of app.feedback patterns).
@@ -30,13 +30,6 @@ CUE_CALIBRATE = "calibrate"  # please: walk a few steps (or press calibrate and 
 
 _FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
 _MAX_FAULT_CODES = const(8)
-# Indices into a record header tuple (repcore.records.fields).
-_H_KIND = const(2)
-_H_BOOT = const(5)
-_H_SEQ = const(6)
-_H_T = const(7)
-_H_EPOCH = const(8)
-_H_SESSION = const(9)
 
 
 class Sessions:
@@ -45,6 +38,8 @@ class Sessions:
 
     def __init__(self, log, idle_ms=180000, target_reps=10):
         self.log = log
+        self.base_s = 0  # the app's time base, s since boot: times here are ms since it
+        self.epoch_s = 0  # wall clock (Unix s) at boot, once the host set it: records say so
         self.idle_ms = idle_ms
         self.target_reps = target_reps
         self.active = False
@@ -76,8 +71,15 @@ class Sessions:
         log = self.log
         if log is None:
             return True
+        b = self.base_s
+        if b:  # records carry ms since boot
+            k = rec[0]
+            rec = list(rec)
+            rec[1] += b * 1000
+            if k == K_HOLD or k == K_SET or k == K_SESSION_END:
+                rec[2] += b * 1000  # an end time too
         try:
-            log.append_event(rec, self.sid if self.active else 0)
+            log.append_event(rec, self.sid if self.active else 0, self.epoch_s)
         except StoreFull:
             self.full = True
             self._dropped()
@@ -88,6 +90,15 @@ class Sessions:
         self.written += 1
         self.full = False
         return True
+
+    def rebase(self, ms):
+        """The app's time base moved `ms` (whole seconds) forward."""
+        self.base_s += ms // 1000
+        self.t0 -= ms
+        self.t_last -= ms
+        ft = self._fault_t
+        for code in ft:
+            ft[code] -= ms
 
     def _dropped(self):
         self.dropped += 1
@@ -179,54 +190,3 @@ class Sessions:
             return cue
         self.record(ev)
         return cue
-
-
-def recover(log, last_n=256):
-    """At boot: a session the log holds a start of but no end (power cut, reset) gets
-    its end record now, summed up from its records, with reason END_REBOOT.
-
-    Only the newest `last_n` records are read. Returns the session id closed, or 0.
-    """
-    if log is None or log.last_seq is None:
-        return 0
-    from repcore.records import K_FAULT, K_HOLD, K_REP, K_SET, check, fields
-    start = None  # header of the open session's start record
-    n_sets = reps = partial = holds = hold_ms = 0
-    t_end = 0
-    for data in log.read_from(log.next_seq - last_n):
-        check(data)
-        h, v = fields(data)
-        kind = h[_H_KIND]
-        if kind == K_SESSION_START:
-            start = h
-            n_sets = reps = partial = holds = hold_ms = 0
-            t_end = h[_H_T]
-        elif kind == K_SESSION_END:
-            start = None
-        elif start is not None and h[_H_SESSION] == start[_H_SEQ] and h[_H_BOOT] == start[_H_BOOT]:
-            dur = 0
-            if kind == K_REP:
-                if v[2]:  # partial
-                    partial += 1
-                else:
-                    reps += 1
-            elif kind == K_HOLD:
-                holds += 1
-                dur = v[0]
-                hold_ms += dur
-            elif kind == K_SET:
-                if v[1]:  # exercise none: a set not counted
-                    n_sets += 1
-                dur = v[0]
-            if kind != K_FAULT or h[_H_T] > t_end:
-                t_end = h[_H_T] + dur
-    if start is None:
-        return 0
-    # The end record belongs to the boot the session ran in, so its times stay right.
-    rec = (K_SESSION_END, start[_H_T], t_end, END_REBOOT, n_sets, reps, partial, holds,
-           hold_ms, 0)
-    try:
-        log.append(encode_event(rec, start[_H_SEQ], start[_H_BOOT], 0, start[_H_EPOCH]))
-    except (StoreFull, OSError):
-        return 0
-    return start[_H_SEQ]

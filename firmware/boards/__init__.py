@@ -9,6 +9,9 @@ Conventions shared by all profiles:
     frame: +x down the thigh toward the knee, +z out of the leg (away from the skin),
     +y = z cross x (right-handed).
   BUTTONS: tuple of (name, gpio, active_low).
+  SAFE_BUTTON: the name of the button held after power-up for a safe boot (app.safeboot);
+    not on a strapping pin (ESP32: GPIO0, 2, 5, 12, 15; ESP32-S3: GPIO0, 3, 45, 46),
+    which held at reset selects the ROM's boot mode instead.
   BAT_DIVIDER: (num, den): battery volts = ADC-pin volts * num / den.
   A pin of None means the board has no such part (the app skips that feature).
 """

@@ -21,6 +21,7 @@ IMU_INT_PIN = 4  # RTC GPIO: can wake the ESP32 from deep sleep (ext0)
 IMU_REMAP = ((0, 1), (1, 1), (2, 1))
 
 BUTTONS = (("BOOT", 0, True), ("A", 27, True))
+SAFE_BUTTON = "A"  # held after power-up: safe boot (app.safeboot); never BOOT (GPIO0, a strapping pin)
 LED_PIN = 2
 LED_ACTIVE_HIGH = True
 BUZZER_PIN = 25

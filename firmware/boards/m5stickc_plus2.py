@@ -24,6 +24,7 @@ IMU_INT_PIN = None  # MPU6886 INT routing not found in vendor documents: poll in
 IMU_REMAP = ((1, 1), (0, -1), (2, 1))
 
 BUTTONS = (("A", 37, True), ("B", 39, True), ("PWR", 35, True))
+SAFE_BUTTON = "A"  # held after power-up: safe boot (app.safeboot); G37, not a strapping pin
 LED_PIN = 19  # red LED, shared with the IR transmitter
 LED_ACTIVE_HIGH = True  # UNVERIFIED polarity
 BUZZER_PIN = 2  # passive buzzer: drive with PWM

@@ -24,6 +24,7 @@ IMU_INT_PIN = 4  # D3 <- INT1 (our wiring; RTC-capable GPIO for deep-sleep wake)
 IMU_REMAP = ((0, 1), (1, 1), (2, 1))
 
 BUTTONS = (("BOOT", 0, True), ("A", 7, True))  # A: D8 to GND, internal pull-up
+SAFE_BUTTON = "A"  # held after power-up: safe boot (app.safeboot); never BOOT (GPIO0, a strapping pin)
 LED_PIN = 21  # user LED (yellow)
 LED_ACTIVE_HIGH = False  # UNVERIFIED polarity
 BUZZER_PIN = None

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from repband import exits
-from repband.micropython import FUEL_PER_US_ESP32, bench_app, bench_core
+from repband.micropython import FUEL_PER_US_ESP32, bench_app, bench_app_live, bench_core
 
 FS_HZ = 104.0
 
@@ -137,6 +137,36 @@ def cpython_rate(samples: np.ndarray, leg: int, placement: int, mode: int, gyro:
     return best
 
 
+def host_rates() -> dict:
+    """Host-side speeds, figures here rather than timed tests: a 35 000-row recording
+    CSV read and converted to samples (rows per second), and the virtual band running
+    a simulated set of bridges (simulated seconds per wall second)."""
+    import tempfile
+    from pathlib import Path
+
+    from repband.recording import Recording, read_csv, to_samples, write_csv
+    from repband.sim import simulate
+    from repband.virtual import run_virtual
+
+    n = 35000
+    rng = np.random.default_rng(2)
+    rec = Recording(t=np.arange(n) / 104.0 + 3.0, acc=rng.normal(0, 1, (n, 3)),
+                    gyro=rng.normal(0, 30, (n, 3)), meta={"rate_hz": "104"})
+    with tempfile.TemporaryDirectory(prefix="repband-bench-") as tmp:
+        path = Path(tmp) / "big.csv"
+        write_csv(path, rec)
+        t0 = time.perf_counter()
+        to_samples(read_csv(path))
+        csv_s = time.perf_counter() - t0
+    sim, _ = simulate("bridges", seed=1)
+    t0 = time.perf_counter()
+    dev = run_virtual(sim)
+    wall = time.perf_counter() - t0
+    simulated = dev.now_s
+    dev.close()
+    return {"csv_rows_per_s": n / csv_s, "virtual_speedup": simulated / wall}
+
+
 def collect(minutes: float = 3.0, bar=None) -> dict:
     from repcore import events
 
@@ -165,10 +195,28 @@ def collect(minutes: float = 3.0, bar=None) -> dict:
     step(1)
     res.update(bench_live_latency())
     step(1)
+    res.update(host_rates())
+    step(1)
     res["source"] = source
     res["duration_s"] = (int(samples[-1, 0]) - int(samples[0, 0])) / 1000.0
     res["micropython_wall_s"] = mpy_wall
     res["fuel_per_us_esp32"] = FUEL_PER_US_ESP32
+    # The firmware runs the CPU at 80 MHz (app.hal.CPU_HZ), not 240: a third of the
+    # fuel per microsecond, if it scales with the clock (flash-cache waits do not, so
+    # the +-40 % of the conversion is a floor on the uncertainty).
+    per_us_80 = FUEL_PER_US_ESP32 * 80 / 240
+    pct = res["app_fuel_per_sample"] / per_us_80 * FS_HZ / 1e4
+    res["app_cpu_percent_at_80mhz"] = pct
+    res["app_cpu_percent_at_80mhz_range"] = [pct / 1.4, pct / 0.6]
+    # The app as it runs: every task, a central connected and notifying (the scheduler
+    # is a stand-in for asyncio's, which the WASI build lacks: reported apart).
+    live = bench_app_live(samples)
+    step(1)
+    res.update(live)
+    pct = live["live_tasks_fuel_per_sample"] / per_us_80 * FS_HZ / 1e4
+    res["live_cpu_percent_at_80mhz"] = pct
+    res["live_cpu_percent_at_80mhz_range"] = [pct / 1.4, pct / 0.6]
+    res["live_scheduler_cpu_percent_at_80mhz"] = live["live_scheduler_fuel_per_s"] / per_us_80 / 1e4
     return res
 
 
@@ -176,7 +224,7 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
     from repband import progress
 
     try:
-        with progress.bar(6, "bench", unit="step", quiet=as_json) as bar:
+        with progress.bar(8, "bench", unit="step", quiet=as_json) as bar:
             res = collect(minutes, bar)
     except Exception as exc:  # a clear message, not a traceback, for the CLI
         print(f"repband bench: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -202,11 +250,23 @@ def run_bench(as_json: bool = False, minutes: float = 3.0) -> int:
           f" {res['est_esp32_cpu_percent_at_104hz']:.1f} % CPU at 104 Hz")
     print(f"  app_fuel_per_sample         {res['app_fuel_per_sample']:10.0f}"
           f"  (FIFO decode + detector + recorder; with GC {res['app_fuel_per_sample_with_gc']:.0f})")
+    lo, hi = res["app_cpu_percent_at_80mhz_range"]
+    print(f"  app_cpu_percent_at_80mhz    {res['app_cpu_percent_at_80mhz']:10.1f}"
+          f"  (the firmware's clock; {lo:.0f}-{hi:.0f} % for fuel/us +-40 %)")
+    lo, hi = res["live_cpu_percent_at_80mhz_range"]
+    print(f"  live_fuel_per_sample        {res['live_tasks_fuel_per_sample']:10.0f}"
+          f"  (every task, a central connected and notifying: {res['live_notifications']}"
+          f" notifications, {res['live_reps']} reps)")
+    print(f"  live_cpu_percent_at_80mhz   {res['live_cpu_percent_at_80mhz']:10.1f}"
+          f"  ({lo:.0f}-{hi:.0f} %; the scheduler stand-in adds"
+          f" {res['live_scheduler_cpu_percent_at_80mhz']:.1f} %)")
     print(f"  app_heap_after_boot         {res['app_heap_after_boot']:10d}"
           f"  (as a ROMFS image, bytecode in flash: {res['app_heap_after_boot_romfs']})")
     print("CPython:")
     print(f"  cpython_samples_per_s       {res['cpython_samples_per_s']:10.0f}"
           f"  ({res['cpython_samples_per_s'] / FS_HZ / 3600:.1f} h of 104 Hz data per s)")
+    print(f"  csv_rows_per_s              {res['csv_rows_per_s']:10.0f}  (recording CSV read + to samples)")
+    print(f"  virtual_speedup             {res['virtual_speedup']:10.0f}  (the virtual band: simulated s per wall s)")
     print("BLE link (modelled: MTU 185, 15 ms interval, 4 packets per interval):")
     print(f"  sync of {res['sync_sessions']} sessions ({res['sync_records']} records):"
           f" {res['sync_model_link_s']:.2f} s on the link (target <= {res['sync_target_link_s']:g} s),"

@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-from repband.flash import FlashError, _Board
+from repband.flash import FlashError
+from repband.mpremote_link import BoardLink
 from repband.micropython import APP_BENCH_DRIVER, lsm6ds3_fifo_stream
 
 __all__ = ["bench_board", "cmd_bench_board"]
@@ -74,7 +75,7 @@ def _cpu_hz() -> int:
     return CPU_HZ
 
 
-def _remove(dev: _Board, path: str) -> None:
+def _remove(dev: BoardLink, path: str) -> None:
     """Remove ``path`` from the board's filesystem, a directory with all it holds;
     nothing when it is not there (mpremote's file calls)."""
     t = dev.transport
@@ -88,7 +89,7 @@ def _remove(dev: _Board, path: str) -> None:
         t.fs_rmfile(path)
 
 
-def _clean(dev: _Board) -> None:
+def _clean(dev: BoardLink) -> None:
     _remove(dev, FIFO_FILE)
     _remove(dev, DATA_DIR)
 
@@ -100,7 +101,7 @@ def bench_board(port: str | None, samples, out=None) -> dict:
     out = out or sys.stdout
     arr = np.asarray(samples)
     stream = lsm6ds3_fifo_stream(arr)
-    dev = _Board(port, out)
+    dev = BoardLink(port, out)
     try:
         where = dev.eval_repr(_PROBE)
         if where.startswith("missing"):
@@ -113,7 +114,7 @@ def bench_board(port: str | None, samples, out=None) -> dict:
             _clean(dev)
             dev.transport.fs_mkdir(DATA_DIR)
             dev.transport.fs_writefile(FIFO_FILE, stream, chunk_size=1024)
-            code = (f"CHUNK = {CHUNK}\nDRAIN = {DRAIN}\nDRAIN_MS = 250\n"
+            code = (f"CHUNK = {CHUNK}\nDRAIN = {DRAIN}\nDRAIN_MS = 250\nTICKS0 = 0\n"
                     f"BOARD = {BENCH_BOARD!r}\nROMFS = False\n" + _prelude(_cpu_hz())
                     + APP_BENCH_DRIVER)
             got, err = dev.transport.exec_raw(code, timeout=SILENCE_S)

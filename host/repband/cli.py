@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     from repband import flash  # the `flash` subcommand: parser and command live there
 
     flash.add_parser(sub)
+    from repband import crashlog  # `crash-log`: the band's last crash, over USB
+
+    crashlog.add_parser(sub)
 
     from repband import db as _db  # `db`: where the session database is, what it holds
 

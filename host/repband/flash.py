@@ -18,12 +18,13 @@ Uses mpremote as a library (its serial transport, raw REPL and file commands):
    files there (e.g. a ``.py`` that would shadow its new ``.mpy``). Nothing outside
    those directories is touched: the user's settings and session log (``/data/``:
    ``config.json``, ``log/``; also a top-level ``/config.json`` or ``/log/``) are
-   never written or removed;
+   never written or removed (only ``/data/crashes`` goes, at the end);
 5. ``--dry-run``: print the plan and stop. Otherwise write each file to ``PATH.new``
    and rename it over ``PATH`` (a cut cable never leaves a half-written module
    under its real name), remove stale files, and with ``--verify`` read back every
    firmware file's sha256 (or its contents, on a board without ``hashlib``);
-6. soft-reset the board from the friendly REPL so the app starts again.
+6. clear the crash count (``/data/crashes``, app.safeboot: a board in safe boot runs the
+   new firmware), and soft-reset the board from the friendly REPL so the app starts again.
 
 ROMFS (MicroPython >= 1.25 built with ROMFS, ``MICROPY_VFS_ROM``; not the standard
 ESP32 downloads): the board runs the .mpy files in place from its ROMFS partition
@@ -64,22 +65,18 @@ the input (unknown board profile); 1 the board failed part-way (connection lost)
 """
 from __future__ import annotations
 
-import argparse
-import ast
-import contextlib
 import hashlib
-import io
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from repband import exits
 from repband.firmware import FirmwareNotFound, firmware_root
+from repband.mpremote_link import BoardLink, add_port_argument, make_romfs_image
 
 __all__ = [
     "FlashError",
@@ -109,7 +106,6 @@ PROTECTED = ("/data", "/config.json", "/log")
 # Top-level sources that the board runs by name and so stay .py.
 KEEP_SOURCE = ("main.py", "boot.py")
 BOARD_FILE = "/board"  # one line, the profile name; read by firmware/main.py
-CONNECT_TIMEOUT = 10.0  # seconds to get the raw REPL prompt (includes a soft reset)
 WRITE_CHUNK = 1024  # bytes of file data per raw-REPL block
 ROMFS_HEADER = b"\xd2\xcd\x31"  # a valid ROMFS image starts with this
 ROMFS_PARTITION = 0  # the partition --romfs deploys to (the one the board mounts at /rom)
@@ -215,21 +211,12 @@ def build_romfs_image(in_rom: list[tuple[str, bytes]], staging: Path) -> bytes:
     """The ROMFS image of ``in_rom`` (device path, bytes), laid out under ``staging``
     as on the board (``repcore/``, ``drivers/``, ...) and packed by mpremote's builder
     (the files are already .mpy: no compiling there)."""
-    from mpremote.romfs import make_romfs
-
     staging.mkdir(parents=True, exist_ok=True)
     for path, data in in_rom:
         dst = staging / path.lstrip("/")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(data)
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured):
-            image = make_romfs(str(staging), mpy_cross=False)
-    except SystemExit:
-        raise FlashError("cannot build the ROMFS image: "
-                         + captured.getvalue().strip()[-300:]) from None
-    return bytes(image)
+    return make_romfs_image(staging)
 
 
 def _romfs_names(in_rom) -> set[str]:
@@ -552,98 +539,13 @@ def _make_plan(files: list[tuple[str, bytes]], manifest: list, top: list, root: 
     return plan
 
 
-class _Board:
-    """An mpremote connection in raw REPL mode."""
-
-    def __init__(self, port: str | None, out):
-        from mpremote.commands import CommandError, do_connect
-        from mpremote.transport import TransportError
-
-        self.out = out
-        state = _State()
-        args = type("A", (), {"device": [port if port else "auto"]})()
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                do_connect(state, args)
-        except CommandError as exc:
-            msg = str(exc)
-            if port is None:
-                raise FlashError("no board found: no USB serial port is attached (plug the "
-                                 "board in, or give --port PORT)") from None
-            if not os.path.exists(port) and not port.startswith(("rfc2217:", "socket:")):
-                raise FlashError(f"port {port} does not exist (list ports with "
-                                 "`python -m mpremote connect list`)") from None
-            raise FlashError(f"cannot open port {port}: {msg}") from None
-        except (TransportError, OSError) as exc:
-            raise FlashError(f"cannot open port {port or 'auto'}: {exc}") from None
-        self.transport = state.transport
-        self.port = self.transport.device_name
-        captured = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(captured):
-                self.transport.enter_raw_repl(soft_reset=True, timeout_overall=CONNECT_TIMEOUT)
-        except (TransportError, OSError) as exc:
-            self.close(restart=False)
-            raise FlashError(
-                f"{self.port} did not answer as a MicroPython board ({exc}); is MicroPython "
-                "installed, and is no other program (a serial monitor) using the port?") from None
-
-    def exec(self, code: str) -> str:
-        return self.transport.exec(code).decode("utf-8", "replace")
-
-    def eval_repr(self, code: str):
-        text = self.exec(code).strip()
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise FlashError(f"unexpected answer from the board: {text[:200]!r}",
-                             EXIT_FAILED) from None
-
-    def close(self, restart: bool = True):
-        t = self.transport
-        if t is None:
-            return
-        self.transport = None
-        try:
-            if restart:
-                # Back to the friendly REPL and soft-reset there: boot.py and main.py run,
-                # so the app starts again.
-                t.exit_raw_repl()
-                t.serial.write(b"\x04")
-                time.sleep(0.05)
-            elif t.in_raw_repl:
-                t.exit_raw_repl()
-        except OSError:
-            pass
-        try:
-            t.close()
-        except OSError:
-            pass
-
-
-class _State:
-    """What mpremote's commands expect of its ``State`` (``do_connect``, ``do_romfs``)."""
-
-    def __init__(self, transport=None):
-        self.transport = transport
-        self._auto_soft_reset = True
-
-    def ensure_raw_repl(self, soft_reset=None):
-        # Already in the raw REPL: no soft reset in the middle of a flash.
-        if not self.transport.in_raw_repl:
-            self.transport.enter_raw_repl(soft_reset=False)
-
-    def did_action(self):
-        pass
-
-
-def _board_info(board: _Board) -> BoardInfo:
+def _board_info(board: BoardLink) -> BoardInfo:
     t = board.eval_repr(_PROBE)
     return BoardInfo(name=t[0], version=tuple(t[1]), mpy=t[2], platform=t[3], machine=t[4],
                       bluetooth=bool(t[5]), free_bytes=int(t[6]), sha256=bool(t[7]))
 
 
-def _rom_info(board: _Board) -> RomInfo | None:
+def _rom_info(board: BoardLink) -> RomInfo | None:
     """The board's ROMFS, or None when its MicroPython has no ``vfs.rom_ioctl``."""
     t = board.eval_repr(_ROMFS_PROBE)
     if t is None:
@@ -660,13 +562,13 @@ def _check_romfs(rom: RomInfo | None, info: BoardInfo) -> None:
                          "MicroPython build with ROMFS (see docs/flashing.md)")
 
 
-def _rom_hash(board: _Board, n: int) -> tuple[int, bytes, str]:
+def _rom_hash(board: BoardLink, n: int) -> tuple[int, bytes, str]:
     """(partition length, its first 12 bytes, sha256 hex of its first n bytes or '')."""
     t = board.eval_repr(f"N = {int(n)}\n" + _ROMFS_HASH)
     return int(t[0]), bytes(t[1]), str(t[2])
 
 
-def _rom_matches(board: _Board, image: bytes, info: BoardInfo) -> bool:
+def _rom_matches(board: BoardLink, image: bytes, info: BoardInfo) -> bool:
     """Whether the partition starts with ``image``, byte for byte."""
     size, head, h = _rom_hash(board, len(image) if info.sha256 else 0)
     if size < len(image) or head != image[:12]:
@@ -682,28 +584,12 @@ def _rom_matches(board: _Board, image: bytes, info: BoardInfo) -> bool:
     return True
 
 
-def _deploy_romfs(board: _Board, image_file: Path) -> str:
+def _deploy_romfs(board: BoardLink, image_file: Path) -> str:
     """``mpremote romfs deploy IMAGE`` on the open connection; returns its output."""
-    from mpremote.commands import CommandError, do_romfs
-
-    state = _State(board.transport)
-    args = argparse.Namespace(command=["deploy"], path=str(image_file),
-                              partition=ROMFS_PARTITION, mpy=False)
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured):
-            do_romfs(state, args)
-    except CommandError as exc:
-        raise FlashError(f"mpremote romfs deploy: {exc}") from None
-    except SystemExit:
-        # Its refusals (image invalid or too big) come before it writes anything.
-        lines = [ln for ln in captured.getvalue().splitlines() if ln.strip()]
-        raise FlashError("mpremote romfs deploy refused the image: "
-                         + (lines[-1] if lines else "no reason given")) from None
-    return captured.getvalue()
+    return board.romfs_deploy(image_file, ROMFS_PARTITION)
 
 
-def _erase_romfs(board: _Board) -> None:
+def _erase_romfs(board: BoardLink) -> None:
     """Invalidate the image in the ROMFS partition (the board then mounts no /rom)."""
     status, head = board.eval_repr(_ROMFS_ERASE)
     if not isinstance(status, int) or status < 0 or bytes(head) == ROMFS_HEADER:
@@ -726,18 +612,18 @@ def _top_level(files) -> list[str]:
     return sorted(p for p in top if not _is_protected(p))
 
 
-def _manifest(board: _Board, top: list[str], hashed: bool) -> list:
+def _manifest(board: BoardLink, top: list[str], hashed: bool) -> list:
     code = f"TOP = {top!r}\nHASH = {bool(hashed)!r}\n" + _MANIFEST
     return board.eval_repr(code)
 
 
-def _write_file(board: _Board, path: str, data: bytes) -> None:
+def _write_file(board: BoardLink, path: str, data: bytes) -> None:
     tmp = path + ".new"
     board.transport.fs_writefile(tmp, data, chunk_size=WRITE_CHUNK)
     board.exec(_RENAME % {"tmp": tmp, "dst": path})
 
 
-def _verify(board: _Board, files, info: BoardInfo) -> list[str]:
+def _verify(board: BoardLink, files, info: BoardInfo) -> list[str]:
     """Paths whose contents on the board differ from ``files``."""
     bad = []
     if info.sha256:
@@ -782,7 +668,7 @@ def _print_plan(plan: Plan, out, keep: bool = True) -> None:
         print("  untouched: " + ", ".join(plan.untouched), file=out)
 
 
-def _plan(dev: _Board, info: BoardInfo, rom: RomInfo | None, files, on_fs, in_rom,
+def _plan(dev: BoardLink, info: BoardInfo, rom: RomInfo | None, files, on_fs, in_rom,
           image: bytes | None) -> tuple[Plan, list]:
     """What flashing ``files`` (split_romfs: ``on_fs``, ``in_rom``) changes on the board;
     ``image``: the ROMFS image of ``in_rom`` with --romfs, else None. Returns the plan
@@ -821,7 +707,7 @@ def _plan(dev: _Board, info: BoardInfo, rom: RomInfo | None, files, on_fs, in_ro
     return plan, wanted
 
 
-def _apply(dev: _Board, plan: Plan, info: BoardInfo, image_file: Path, wanted,
+def _apply(dev: BoardLink, plan: Plan, info: BoardInfo, image_file: Path, wanted,
            verify: bool, out) -> list[str]:
     """Carry the plan out: the ROMFS image first (checked with ``verify``), then the
     filesystem; returns the files ``verify`` found different."""
@@ -877,7 +763,7 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
         raise FlashError(f"unknown board {board!r}; boards: {', '.join(boards)}")
     _, compiler_major, compiler_sub = _mpy_cross()
 
-    dev = _Board(port, out)
+    dev = BoardLink(port, out)
     ok = False
     try:
         info = _board_info(dev)
@@ -949,6 +835,9 @@ def flash(port: str | None = None, board: str | None = None, *, dry_run: bool = 
             print(f"verify: all {len(wanted)} firmware files match ({how})", file=out)
         if plan.romfs_erase:
             print(f"erased the older repband image in ROMFS{ROMFS_PARTITION}", file=out)
+        from repband.crashlog import clear
+
+        clear(dev)  # new firmware starts with no crash count (no safe boot from the old one's)
         ok = True
         return 0
     finally:
@@ -976,8 +865,7 @@ def add_parser(sub) -> None:
     f = sub.add_parser("flash", help="put the firmware on a MicroPython board (mpremote)",
                        description="Compile the firmware for the board's MicroPython and copy "
                        "it with mpremote; the board's config.json and log/ are kept.")
-    f.add_argument("--port", default=None,
-                   help="serial port (default: the first USB serial port found)")
+    add_port_argument(f)
     f.add_argument("--board", default=None,
                    help="board profile (default: the one already on the device); "
                    "boards: firmware/boards/*.py")

@@ -412,11 +412,14 @@ class LiveTracker:
         self.skipped = 0
 
     def feed(self, data) -> dict:
+        """The current state after `data`: a notification behind the state already seen
+        (a read of the value overtook it, or a repeat) changes nothing."""
         d = P.decode_live(bytes(data))
         if self.state is not None:
             gap = (d["counter"] - self.state["counter"] - 1) & 0xFF
-            if gap < 128:
-                self.skipped += gap
+            if gap >= 128:
+                return self.state
+            self.skipped += gap
         self.state = d
         self.updates += 1
         return d

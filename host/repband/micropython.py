@@ -582,39 +582,10 @@ def lsm6ds3_fifo_stream(samples) -> bytes:
 
 
 _BENCH_BOARD = "xiao_esp32s3_lsm6ds3"
-# The app bench's driver: a prelude per engine, then APP_BENCH_DRIVER (run at module
-# level: the WASI build's collector must not run inside function frames). A prelude
-# defines ROOT (the scratch directory the app's config and log go to), FIFO (the FIFO
-# byte stream file), rom_bytes (heap the ROMFS image buffer takes), and cost() /
-# spent(a, b): a clock and what passed between two of its readings.
-_APP_BENCH_WASI = """
-import gc, sys
-sys.path.insert(0, '/w')
-ROOT = '/w/flash'
-FIFO = '/w/fifo.bin'
-rom_bytes = 0
-if ROMFS:
-    # The firmware as a ROMFS image: bytecode runs in place. On the board the image
-    # sits in memory-mapped flash; here it is a buffer allocated before the baseline.
-    import vfs
-    f = open('/w/firmware.romfs', 'rb')
-    rom = f.read()
-    f.close()
-    rom_bytes = len(rom)
-    vfs.mount(vfs.VfsRom(rom), '/rom')
-    sys.path.insert(0, '/rom')
-import host
-
-def cost():
-    return int(host.call('fuel', ''))
-
-def spent(a, b):
-    return a - b  # fuel counts down
-"""
-APP_BENCH_DRIVER = """
-gc.collect()
-h_start = gc.mem_alloc()
-
+# The board's parts the app meets, as stand-ins in the guest (plain MicroPython, also
+# valid CPython): the LSM6DS3TR-C on its bus, the HAL (ticks that wrap at 2^30 as the
+# board's, from TICKS0), the radio and the `bluetooth` names app.ble uses.
+_APP_STANDINS = """
 class Bus:
     # The LSM6DS3TR-C as the driver sees it: WHO_AM_I, reset done, and a FIFO that
     # holds DRAIN samples at each read of FIFO_STATUS, served from a preloaded chunk.
@@ -656,10 +627,16 @@ class Hal:
         self.board = board
         self.bus = bus
         self.ms = 0
+        self.wake_ms = -1  # light sleep ends at this ms (-1: never by itself)
     def ticks_ms(self):
-        return self.ms
+        return (self.ms + TICKS0) & 0x3FFFFFFF
     def ticks_diff(self, a, b):
-        return a - b
+        return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+    def light_sleep(self, ms, imu_wake):
+        self.ms += ms
+        return 0 <= self.wake_ms <= self.ms
+    def wdt_feed(self):
+        pass
     def i2c(self):
         return self.bus
     def bus_reset(self):
@@ -675,6 +652,12 @@ class Hal:
     def battery_mv(self):
         return -1
     def log(self, msg):
+        pass
+    def flag(self):
+        return Flag()
+
+class Flag:  # asyncio.ThreadSafeFlag's side the app's code calls outside its tasks
+    def set(self):
         pass
 
 class Radio:
@@ -716,6 +699,40 @@ class UUID:
 
 class BT:  # the bluetooth module's names app.ble uses
     UUID = UUID
+"""
+# The app bench's driver: a prelude per engine, then APP_BENCH_DRIVER (run at module
+# level: the WASI build's collector must not run inside function frames). A prelude
+# defines ROOT (the scratch directory the app's config and log go to), FIFO (the FIFO
+# byte stream file), rom_bytes (heap the ROMFS image buffer takes), and cost() /
+# spent(a, b): a clock and what passed between two of its readings.
+_APP_BENCH_WASI = """
+import gc, sys
+sys.path.insert(0, '/w')
+ROOT = '/w/flash'
+FIFO = '/w/fifo.bin'
+rom_bytes = 0
+if ROMFS:
+    # The firmware as a ROMFS image: bytecode runs in place. On the board the image
+    # sits in memory-mapped flash; here it is a buffer allocated before the baseline.
+    import vfs
+    f = open('/w/firmware.romfs', 'rb')
+    rom = f.read()
+    f.close()
+    rom_bytes = len(rom)
+    vfs.mount(vfs.VfsRom(rom), '/rom')
+    sys.path.insert(0, '/rom')
+import host
+
+def cost():
+    return int(host.call('fuel', ''))
+
+def spent(a, b):
+    return a - b  # fuel counts down
+"""
+APP_BENCH_DRIVER = """
+gc.collect()
+h_start = gc.mem_alloc()
+""" + _APP_STANDINS + """
 
 bus = Bus()
 hal = Hal(None, bus)
@@ -730,6 +747,12 @@ from app.app import App
 app = App(hal, board, radio=radio, bt=bt)
 app.boot()
 del App
+# Collected twice, a call between: the collector scans the stack conservatively, and
+# the first pass still finds a pointer the driver's boot call left there to code the
+# boot ran and let go (app.startup's, ~1.9 KB in MicroPython 1.27's WASI build); the
+# second frees it, as the board's next collection does.
+gc.collect()
+gc.mem_alloc()
 gc.collect()
 print('R heap_after_boot', gc.mem_alloc() - h_harness - rom_bytes)
 for name in sys.modules:
@@ -784,6 +807,23 @@ print('DONE')
 """
 
 
+def _app_work_dir(tmp_path: Path, fw: Path, arr: np.ndarray, romfs: bool) -> None:
+    """The guest's directory for the app benches: the firmware as `repband flash`
+    installs it (main.py and /board are not imported here: .mpy files, or their ROMFS
+    image), an empty flash directory and the samples as the chip's FIFO stream."""
+    from repband.flash import build_romfs_image, compile_firmware, split_romfs
+
+    _, modules = split_romfs(compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"))
+    if romfs:
+        (tmp_path / "firmware.romfs").write_bytes(build_romfs_image(modules, tmp_path / "staging"))
+    else:
+        for dev_path, data in modules:
+            (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / dev_path[1:]).write_bytes(data)
+    (tmp_path / "flash").mkdir()
+    (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+
+
 def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
               firmware: str | Path | None = None, romfs: bool = False) -> dict:
     """The app's whole per-sample path in MicroPython on the XIAO build's LSM6DS3TR-C.
@@ -809,27 +849,14 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
     board whose MicroPython has ROMFS, so only the app's objects take heap.
     """
     arr = _check_samples(samples)
-    from repband.flash import build_romfs_image, compile_firmware, split_romfs
-
     fw = Path(firmware) if firmware is not None else firmware_root()
     drain = 26
     if chunk % drain:
         raise ValueError("chunk must be a multiple of 26 samples")
     with tempfile.TemporaryDirectory(prefix="repband-mpy-app-") as tmp:
         tmp_path = Path(tmp)
-        # The modules as `repband flash` installs them (main.py and /board are not
-        # imported here): files in the guest's directory, or its ROMFS image.
-        _, modules = split_romfs(compile_firmware(fw, _BENCH_BOARD, tmp_path / "build"))
-        if romfs:
-            image = build_romfs_image(modules, tmp_path / "staging")
-            (tmp_path / "firmware.romfs").write_bytes(image)
-        else:
-            for dev_path, data in modules:
-                (tmp_path / dev_path[1:]).parent.mkdir(parents=True, exist_ok=True)
-                (tmp_path / dev_path[1:]).write_bytes(data)
-        (tmp_path / "flash").mkdir()
-        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
-        code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\n"
+        _app_work_dir(tmp_path, fw, arr, romfs)
+        code = (f"ROMFS = {bool(romfs)}\nCHUNK = {int(chunk)}\nDRAIN = {drain}\nDRAIN_MS = 250\nTICKS0 = 0\n"
                 f"BOARD = {_BENCH_BOARD!r}\n" + _APP_BENCH_WASI + APP_BENCH_DRIVER)
         result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
     raw: dict[str, int] = {}
@@ -852,4 +879,324 @@ def bench_app(samples, *, chunk: int = 208, heap_bytes: int = 256 * 1024,
         "app_records_written": raw["written"],
         "app_records_dropped": raw["dropped"],
         "app_modules": modules,
+    }
+
+
+# ---------------------------------------------------------------------------
+# The whole app across 2^30 ms of uptime (12.4 days) and the ticks wrap
+
+APP_WRAP_DRIVER = """
+import gc
+gc.disable()
+""" + _APP_STANDINS + """
+from repcore.detector import Detector
+from repcore import records
+
+class Seen(Detector):
+    # The detector as the app gives it samples: notes the largest time (a time past
+    # 2^30 - 1 is a long int on the board: heap and fuel for every sample).
+    t_max = 0
+    def push(self, t, ax, ay, az, gx, gy, gz):
+        if t > Seen.t_max:
+            Seen.t_max = t
+        return Detector.push(self, t, ax, ay, az, gx, gy, gz)
+
+f = open(FIFO, 'rb')
+stream = f.read()
+f.close()
+still = stream[-12:] * DRAIN  # the last sample, held: the band put down
+
+bus = Bus()
+hal = Hal(None, bus)
+import boards
+board = boards.load(BOARD)
+hal.board = board
+from app.app import App
+app = App(hal, board, radio=Radio(), bt=BT(), detector=Seen)
+app.boot()
+app.running = True  # as in App.main (the sleep loop runs while it is)
+
+def drain_all(data, until_ms):
+    bus.mv = memoryview(data)
+    bus.pos = 0
+    bus.end = len(data)
+    while bus.pos < bus.end or hal.ms < until_ms:
+        if bus.pos >= bus.end:
+            bus.pos = 0  # the held sample again
+        hal.ms += DRAIN_MS
+        app.drain()
+        app._check_clock()
+        app.after_drain()
+
+drain_all(stream, 0)
+drain_all(still, hal.ms + IDLE_MS)  # the session ends idle
+print('A', app.sessions.sessions, app.sessions.total_reps)
+hal.wake_ms = hal.ms + SLEEP_MS  # motion wakes it SLEEP_MS later
+app.sleep()
+print('W', hal.ms, app.state)
+drain_all(stream, 0)
+drain_all(still, hal.ms + IDLE_MS)
+print('B', app.sessions.sessions, app.sessions.total_reps)
+# (getattr: the same driver reads a firmware from before the time base, for comparison)
+print('T', Seen.t_max, app._up, app._t, getattr(app, '_base_s', 0),
+      app.uptime_s() if hasattr(app, 'uptime_s') else app.uptime() // 1000, hal.ms)
+for k in ('_up', '_t', '_anchor_up', '_last_active', '_beat_up', '_retry_up', '_bat_due', '_until'):
+    v = getattr(app, k, 0)
+    if v > 0x3FFFFFFF or v < -0x40000000:
+        print('LONG', k, v)
+for rec in app.log.read_from(0):
+    h, v = records.fields(rec)
+    print('R', h[2], h[5], h[7], h[8], h[9])
+print('DONE')
+"""
+
+
+def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float = 13.0,
+                        idle_s: int = 240, ticks0: int = (1 << 30) - 60_000) -> dict:
+    """The firmware app (its .py sources) on the XIAO build through `samples`, put down
+    until its session ends, asleep `sleep_days` (in light sleep, 4 s at a time as on the
+    board), woken by motion and through `samples` again; the stand-in HAL's ticks wrap
+    at 2^30 like the board's, starting at `ticks0`. `engine`: "micropython" (the WASI
+    build) or "cpython" (this interpreter). Returns what the app did: sessions and reps
+    before and after the sleep, the largest time its detector was given and the times it
+    carries after (`t_max`, `up`, `t`, `base_s`, `uptime_s`, `ms` the stand-in clock since
+    power-on), the names of any time attribute holding a long int, and its records
+    (kind, boot, t_ms, epoch_s, session)."""
+    arr = _check_samples(samples)
+    consts = (f"CHUNK = 208\nDRAIN = 26\nDRAIN_MS = 250\nTICKS0 = {int(ticks0)}\n"
+              f"BOARD = {_BENCH_BOARD!r}\nIDLE_MS = {int(idle_s) * 1000}\n"
+              f"SLEEP_MS = {int(sleep_days * 86400 * 1000)}\n")
+    with tempfile.TemporaryDirectory(prefix="repband-wrap-") as tmp:
+        tmp_path = Path(tmp)
+        (tmp_path / "flash").mkdir()
+        (tmp_path / "fifo.bin").write_bytes(lsm6ds3_fifo_stream(arr))
+        if engine == "micropython":
+            fw = firmware_root()
+            for pkg in ("repcore", "app", "drivers", "boards"):
+                shutil.copytree(fw / pkg, tmp_path / pkg)
+            code = ("import sys\nsys.path.insert(0, '/w')\nROOT = '/w/flash'\nFIFO = '/w/fifo.bin'\n"
+                    + consts + APP_WRAP_DRIVER)
+            out = run_guest(code, tmp_path, heap_bytes=192 * 1024 * 1024).stdout  # no GC: see above
+        elif engine == "cpython":
+            import contextlib
+            import io
+
+            from repband.firmware import import_firmware
+
+            import_firmware()
+            buf = io.StringIO()
+            code = (f"ROOT = {str(tmp_path / 'flash')!r}\nFIFO = {str(tmp_path / 'fifo.bin')!r}\n"
+                    + consts + APP_WRAP_DRIVER)
+            with contextlib.redirect_stdout(buf):
+                exec(compile(code, "<app-wrap-driver>", "exec"), {"__name__": "__wrap__"})
+            out = buf.getvalue()
+        else:
+            raise ValueError(f"engine must be micropython or cpython, not {engine!r}")
+    if "DONE" not in out.splitlines():
+        raise MicroPythonError(f"the app across the wrap did not finish ({engine}):\n{out[-2000:]}")
+    res: dict = {"records": [], "long": []}
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "A":
+            res["before"] = (int(f[1]), int(f[2]))
+        elif f[0] == "B":
+            res["after"] = (int(f[1]), int(f[2]))
+        elif f[0] == "W":
+            res["woke_ms"] = int(f[1])
+        elif f[0] == "T":
+            for k, v in zip(("t_max", "up", "t", "base_s", "uptime_s", "ms"), f[1:]):
+                res[k] = int(v)
+        elif f[0] == "LONG":
+            res["long"].append(f[1])
+        elif f[0] == "R":
+            res["records"].append(tuple(int(x) for x in f[1:]))
+    return res
+
+
+# ---------------------------------------------------------------------------
+# The app as it runs: every task, with a central connected and notifying
+
+APP_LIVE_DRIVER = """
+import gc, sys
+sys.path.insert(0, '/w')
+import host
+""" + _APP_STANDINS + """
+def cost():
+    return int(host.call('fuel', ''))
+
+# The WASI build has no asyncio: the app's tasks (its real coroutines) run on this small
+# scheduler, which stands in for asyncio's: hal.sleep_ms, flags and wait_ms yield to it.
+class Flag:
+    def __init__(self):
+        self.is_set = False
+    def set(self):
+        self.is_set = True
+    def wait(self):
+        if not self.is_set:
+            yield (-1, self)
+        self.is_set = False
+
+class TimedBus(Bus):
+    # The FIFO fills at 104 Hz of the stand-in clock: a read gets what is due.
+    def readfrom_mem_into(self, addr, reg, buf):
+        if reg == 0x3A:
+            due = hal.ms * 104 // 1000 * 12
+            if due > self.end:
+                due = self.end
+            words = (due - self.pos) // 2
+            if words > DRAIN * 6:
+                words = DRAIN * 6
+            if words < 0:
+                words = 0
+            buf[0] = words & 0xFF
+            buf[1] = (words >> 8) & 0x07
+            buf[2] = 0
+            buf[3] = 0
+        else:
+            Bus.readfrom_mem_into(self, addr, reg, buf)
+
+class LiveHal(Hal):
+    def sleep_ms(self, ms):
+        yield (ms, None)
+    def flag(self):
+        return Flag()
+    def wait_ms(self, flag, ms):
+        if not flag.is_set:
+            yield (ms, flag)
+        flag.is_set = False
+    def buttons_wake(self, flag):
+        pass
+    def button(self, k):
+        return False
+    def wdt_start(self, ms):
+        pass
+    def battery_mv(self):
+        return 3900
+
+class LiveRadio(Radio):
+    notified = 0
+    def gatts_notify(self, *a):
+        LiveRadio.notified += 1
+
+f = open('/w/fifo.bin', 'rb')
+stream = f.read()
+f.close()
+bus = TimedBus()
+hal = LiveHal(None, bus)
+import boards
+board = boards.load(BOARD)
+hal.board = board
+from app.app import App
+app = App(hal, board, radio=LiveRadio(), bt=BT())
+app.boot()
+app.running = True
+bus.mv = memoryview(stream)
+bus.pos = 0
+bus.end = len(stream)
+svc = app.svc
+names = ['sampling', 'buttons', 'feedback', 'power', 'ble', 'supervisor']
+coros = [app.sampling_task(), app.button_task(), app.feedback.run(), app.power_task(),
+         app.ble_task(), app.supervisor()]
+n = len(coros)
+wake = [0] * n  # ms it is due (-1: only its flag)
+flags = [None] * n
+spent = [0] * n
+wakes = [0] * n
+pair = -1
+k = 0
+while k < 5:
+    f0 = cost()
+    f1 = cost()
+    if pair < 0 or f0 - f1 < pair:
+        pair = f0 - f1
+    k += 1
+connected = False
+end_ms = len(stream) // 12 * 1000 // 104
+gc.collect()
+gc.disable()
+t_start = cost()
+while hal.ms < end_ms:
+    if not connected and hal.ms >= 1000:
+        svc._irq(1, (1, 0, b'123456'))  # a central connects, and encrypts
+        svc._irq(28, (1, 1, 0, 1, 16))
+        connected = True
+    i = -1
+    best = -1
+    j = 0
+    while j < n:
+        fl = flags[j]
+        if fl is not None and fl.is_set:
+            i = j
+            break
+        w = wake[j]
+        if w >= 0 and (best < 0 or w < best):
+            best = w
+            i = j
+        j += 1
+    if flags[i] is None or not flags[i].is_set:
+        if wake[i] > hal.ms:
+            hal.ms = wake[i]
+    f0 = cost()
+    ms, fl = coros[i].send(None)
+    f1 = cost()
+    spent[i] += f0 - f1 - pair
+    wakes[i] += 1
+    flags[i] = fl
+    wake[i] = hal.ms + ms if ms >= 0 else -1
+t_total = t_start - cost()
+print('R samples', app.samples)
+print('R ms', hal.ms)
+print('R total', t_total)
+print('R reps', app.sessions.total_reps)
+print('R notified', LiveRadio.notified)
+print('R pair', pair)
+for j in range(n):
+    print('T', names[j], spent[j], wakes[j])
+print('DONE')
+"""
+
+
+def bench_app_live(samples, *, heap_bytes: int = 192 * 1024 * 1024) -> dict:
+    """The app as it runs on the XIAO build, in MicroPython: all its tasks (sampling,
+    buttons, feedback, power, the BLE task polling the GATT service, the supervisor),
+    their real coroutines on a small scheduler standing in for asyncio's (the WASI
+    build has none), the FIFO filling at 104 Hz of its clock, and from the first second
+    a central connected, encrypted and sent every live notification. Keys:
+    `live_fuel_per_sample` (everything, the scheduler stand-in included),
+    `live_fuel_per_s`, per task fuel and wake-ups (`live_tasks`), samples, reps and
+    notifications."""
+    arr = _check_samples(samples)
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-live-") as tmp:
+        tmp_path = Path(tmp)
+        _app_work_dir(tmp_path, firmware_root(), arr, romfs=False)
+        code = (f"ROOT = '/w/flash'\nDRAIN = 26\nTICKS0 = 0\nBOARD = {_BENCH_BOARD!r}\n"
+                + APP_LIVE_DRIVER)
+        result = run_guest(code, tmp_path, heap_bytes=heap_bytes)
+    if "DONE" not in result.stdout.splitlines():
+        raise MicroPythonError(f"the live app bench did not finish:\n{result.stdout[-2000:]}")
+    raw: dict[str, int] = {}
+    tasks: dict[str, dict] = {}
+    for line in result.stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "R":
+            raw[f[1]] = int(f[2])
+        elif f and f[0] == "T":
+            tasks[f[1]] = {"fuel": int(f[2]), "wakeups": int(f[3])}
+    n = max(raw["samples"], 1)
+    seconds = raw["ms"] / 1000.0
+    tasks_fuel = sum(t["fuel"] for t in tasks.values())
+    probes = 2 * raw["pair"] * sum(t["wakeups"] for t in tasks.values())  # the fuel probes
+    return {
+        "live_samples": raw["samples"],
+        "live_seconds": seconds,
+        "live_reps": raw["reps"],
+        "live_notifications": raw["notified"],
+        "live_fuel_per_sample": (raw["total"] - probes) / n,
+        "live_fuel_per_s": (raw["total"] - probes) / seconds,
+        "live_tasks_fuel_per_sample": tasks_fuel / n,
+        "live_scheduler_fuel_per_s": (raw["total"] - tasks_fuel - probes) / seconds,
+        "live_tasks": {k: {"fuel_per_s": v["fuel"] / seconds, "wakeups_per_s": v["wakeups"] / seconds}
+                       for k, v in tasks.items()},
     }

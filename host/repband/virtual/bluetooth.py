@@ -75,6 +75,18 @@ NimBLE, the Core spec):
 
 Fault injection on the central (`Central.faults`): drop or duplicate notifications
 (by index or probability, seeded), disconnect after N notifications.
+
+**IRQs between the app's steps** (`Interleave`). On esp32 the IRQ handler runs on
+NimBLE's task, beside the main loop, between any two of its bytecodes. By default this
+emulation delivers IRQs synchronously from the central's calls and the connection
+events, at points the app's task never is in the middle of something. `Interleave`
+runs the stack's side (any function: a central's action, `BLE.step`, a disconnect) at
+the N-th line the app executes in the functions named, so a test can put it between
+any two lines of, say, `_notify`, and go through every such point in turn:
+
+    with Interleave(at=k, action=lambda: ble._drop(conn), functions=("poll", "_notify")) as il:
+        service.poll()
+    il.fired, il.where, il.lines      # did it run, at which (function, line), lines seen
 """
 from __future__ import annotations
 
@@ -82,6 +94,7 @@ import asyncio
 import errno
 import inspect
 import random
+import sys
 
 FLAG_BROADCAST = 0x0001
 FLAG_READ = 0x0002
@@ -875,4 +888,46 @@ class Air:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        return False
+
+
+class Interleave:
+    """Run `action` (the stack's side: IRQs reach the app from it) at the `at`-th line
+    executed inside the functions named `functions` (code objects' names) of modules
+    whose file path contains one of `files`: a deterministic injection point between
+    two lines of the app's code (sys.settrace, this thread). `at=None` only counts."""
+
+    def __init__(self, action=None, at=None, functions=(), files=("/app/",)):
+        self.action = action
+        self.at = at
+        self.functions = set(functions)
+        self.files = tuple(files)
+        self.lines = 0
+        self.fired = False
+        self.where = None
+        self._old = None
+
+    def _global(self, frame, event, arg):
+        co = frame.f_code
+        if co.co_name in self.functions and any(f in co.co_filename for f in self.files):
+            return self._local
+        return None
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            n = self.lines
+            self.lines += 1
+            if n == self.at and self.action is not None:
+                self.fired = True
+                self.where = (frame.f_code.co_name, frame.f_lineno)
+                self.action()
+        return self._local
+
+    def __enter__(self):
+        self._old = sys.gettrace()
+        sys.settrace(self._global)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(self._old)
         return False

@@ -384,7 +384,7 @@ class VirtualBand(VirtualDevice):
             except (asyncio.CancelledError, RuntimeError):
                 pass
         if task is not None and not task.done():
-            app._until = until_ms - self.boots[-1]
+            app.stop_at(until_ms - self.boots[-1])
             return
         if app.state == ST_OFF:
             self.off = True

@@ -83,6 +83,10 @@ class VirtualClock:
     def advance(self, us: int) -> None:
         self.advance_to(self.us + max(0, int(us)))
 
+    def next_due_us(self) -> int | None:
+        """When the next `at` callback is due (None: none is scheduled)."""
+        return self._timers[0][0] if self._timers else None
+
     def _advanced(self):
         for hook in self.on_advance:
             hook()
@@ -123,9 +127,13 @@ class _VirtualSelector(selectors.BaseSelector):
         ready = self._real.select(0)
         if ready or timeout is not None and timeout <= 0:
             return ready
-        if timeout is None:
+        due = self._clock.next_due_us()
+        if timeout is None and due is None:
             return self._real.select(None)  # nothing scheduled: only real I/O can wake us
-        self._clock.advance(math.ceil(timeout * 1e6))
+        target = None if timeout is None else self._clock.us + math.ceil(timeout * 1e6)
+        if due is not None and (target is None or due < target):
+            target = due  # a callback (an IRQ: a pin, a fault) first: the loop runs after it
+        self._clock.advance_to(target)
         return []
 
 
@@ -270,8 +278,33 @@ class VirtualWatchdog:
             self.expiries.append(self.clock.ms())
 
 
+TICKS_PERIOD = 1 << 30  # MicroPython's ticks_ms wraps at 2^30 ms (12.4 days)
+TICKS_START_MS = TICKS_PERIOD - 120_000  # virtual ticks wrap 2 minutes after power-on
+
+
+class VirtualFlag:
+    """asyncio.ThreadSafeFlag on the virtual loop: `set()` (from the loop's thread: the
+    emulated radio's IRQs and pin IRQs run there), `await wait()` returns once it is set
+    and clears it, `clear()`."""
+
+    def __init__(self):
+        self._ev = asyncio.Event()
+
+    def set(self):
+        self._ev.set()
+
+    def clear(self):
+        self._ev.clear()
+
+    async def wait(self):
+        await self._ev.wait()
+        self._ev.clear()
+
+
 class VirtualHal(fw_hal.Hal):
-    """app.hal.Hal on the virtual hardware of a VirtualDevice."""
+    """app.hal.Hal on the virtual hardware of a VirtualDevice. Its ticks are the
+    board's: `ticks_ms` wraps at 2^30 and starts 2 minutes short of the wrap (as Linux
+    starts its jiffies), so every run crosses a wrap; `ticks_diff` is MicroPython's."""
 
     SLEEP_STEP_MS = 50
 
@@ -290,13 +323,22 @@ class VirtualHal(fw_hal.Hal):
 
     # clock
     def ticks_ms(self):
-        return self.dev.clock.ms()
+        return (self.dev.clock.ms() + self.dev.ticks_start_ms) % TICKS_PERIOD
 
     def ticks_diff(self, a, b):
-        return a - b
+        return (a - b + TICKS_PERIOD // 2) % TICKS_PERIOD - TICKS_PERIOD // 2
 
     def sleep_ms(self, ms):
         return asyncio.sleep(ms / 1000.0)
+
+    def flag(self):
+        return VirtualFlag()
+
+    async def wait_ms(self, flag, ms):
+        try:
+            await asyncio.wait_for(flag.wait(), ms / 1000.0)
+        except asyncio.TimeoutError:
+            pass
 
     # I2C
     def i2c(self):
@@ -308,6 +350,14 @@ class VirtualHal(fw_hal.Hal):
     # buttons, outputs
     def button(self, k):
         return self.dev._button_down(k)
+
+    def buttons_wake(self, flag):
+        self.dev._button_flags.append(flag)
+        now = self.dev.clock.ms()
+        for _b, t0, t1 in self.dev._presses:
+            for t in (t0, t1):
+                if t >= now:
+                    self.dev.clock.at(t / 1000.0, flag.set)
 
     def outputs(self):
         return self._mask
@@ -373,7 +423,8 @@ class VirtualDevice:
     """
 
     def __init__(self, recording, board="xiao_esp32s3_lsm6ds3", config=None, flash_dir=None,
-                 detector=None, speed=None, battery_v=3.95, log_capacity=None):
+                 detector=None, speed=None, battery_v=3.95, log_capacity=None,
+                 ticks_start_ms=TICKS_START_MS):
         self.board_name = board
         self.board = boards.load(board)
         self.clock = VirtualClock()
@@ -404,6 +455,8 @@ class VirtualDevice:
         self.console: list[tuple[int, str]] = []
         self.boots: list[int] = []  # ms of each boot
         self._presses: list[tuple[int, int, int]] = []  # (button, from_ms, to_ms)
+        self._button_flags: list = []  # the app's pin-IRQ flags (VirtualHal.buttons_wake)
+        self.ticks_start_ms = ticks_start_ms  # ticks_ms at power-on
         self._detector = detector
         self._log_capacity = log_capacity
         self.off = False
@@ -426,6 +479,7 @@ class VirtualDevice:
         if self._log_capacity is not None:
             kw["log_capacity"] = self._log_capacity
         self.hal = VirtualHal(self)
+        self._button_flags = []
         return App(self.hal, self.board, ble=self.events.append, **kw)
 
     def at(self, t_s: float, fn) -> None:
@@ -436,6 +490,9 @@ class VirtualDevice:
         """Hold button `button` down for `ms` from `at_s` (default: now)."""
         t0 = self.clock.ms() if at_s is None else int(round(at_s * 1000))
         self._presses.append((button, t0, t0 + int(ms)))
+        for flag in self._button_flags:  # the pin IRQs at the press and the release
+            for t in (t0, t0 + int(ms)):
+                self.clock.at(t / 1000.0, flag.set)
 
     def _button_down(self, k: int) -> bool:
         now = self.clock.ms()

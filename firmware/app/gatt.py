@@ -1,0 +1,91 @@
+"""The GATT table: the services and characteristics of docs/protocol.md with their
+flags, the radio's settings, the advertising payloads, and the values written once. `register(svc)` runs once, at
+BandService.start(), which drops this module after (app.unload): its code is not kept
+in RAM.
+"""
+from repcore import protocol as P
+from repcore.compat import const
+
+_F_READ = const(0x0002)
+_F_WRITE = const(0x0008)
+_F_NOTIFY = const(0x0010)
+_F_INDICATE = const(0x0020)
+_F_READ_ENC = const(0x0200)  # NimBLE (esp32): ATT error 0x0F on an unencrypted link
+_F_WRITE_ENC = const(0x1000)
+
+_IO_NO_INPUT_OUTPUT = const(3)
+
+MTU_PREFERRED = const(247)
+
+
+def uuid128_le(s):
+    """The 16 little-endian bytes of a 128-bit UUID string (advertising data)."""
+    from binascii import unhexlify
+    b = unhexlify(s.replace("-", ""))
+    out = bytearray(16)
+    for i in range(16):
+        out[i] = b[15 - i]
+    return bytes(out)
+
+
+def _config(ble, **kw):
+    try:
+        ble.config(**kw)
+    except (ValueError, OSError):  # a port without the setting
+        pass
+
+
+def register(svc):
+    """Set the radio up and register the services; the handles and the advertising
+    payloads go on `svc`."""
+    ble = svc._ble
+    svc._adv = b"\x02\x01\x06" + bytes((17, 0x07)) + uuid128_le(P.SERVICE_UUID)
+    nm = svc.name.encode()[:26]
+    svc._resp = bytes((len(nm) + 1, 0x09)) + nm
+    _config(ble, gap_name=svc.name)
+    _config(ble, mtu=MTU_PREFERRED)
+    if svc.secure:
+        # LE Secure Connections, bonding, no I/O (Just Works): see the threat model.
+        _config(ble, bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
+    U = svc.bt.UUID
+    enc_r = _F_READ_ENC if svc.secure else 0
+    enc_w = _F_WRITE_ENC if svc.secure else 0
+    custom = (U(P.SERVICE_UUID), (
+        (U(P.STATUS_UUID), _F_READ | enc_r),
+        (U(P.LIVE_UUID), _F_READ | _F_NOTIFY | enc_r),
+        (U(P.RECORDS_UUID), _F_NOTIFY),
+        (U(P.RACP_UUID), _F_WRITE | _F_INDICATE | enc_w),
+        (U(P.CONTROL_UUID), _F_WRITE | _F_INDICATE | enc_w),
+        (U(P.RAW_UUID), _F_NOTIFY),
+        (U(P.SETTINGS_UUID), _F_READ | enc_r),
+        (U(P.IDENTITY_UUID), _F_READ | enc_r),
+    ))
+    dis = (U(P.DIS_SERVICE), (
+        (U(P.DIS_MANUFACTURER), _F_READ),
+        (U(P.DIS_MODEL), _F_READ),
+        (U(P.DIS_FIRMWARE), _F_READ),
+        (U(P.DIS_SOFTWARE), _F_READ),
+    ))
+    bas = (U(P.BATTERY_SERVICE), ((U(P.BATTERY_LEVEL), _F_READ | _F_NOTIFY | enc_r),))
+    cts = (U(P.CTS_SERVICE), ((U(P.CTS_CURRENT_TIME), _F_READ | _F_WRITE | enc_r | enc_w),))
+    h = ble.gatts_register_services((custom, dis, bas, cts))
+    (svc.h_status, svc.h_live, svc.h_records, svc.h_racp, svc.h_control, svc.h_raw,
+     svc.h_settings, h_identity) = h[0]
+    (h_man, h_model, h_fw, h_sw) = h[1]
+    svc.h_battery = h[2][0]
+    svc.h_time = h[3][0]
+    svc.handles = h
+    # Values over 20 bytes and every writable value get an explicit buffer.
+    ble.gatts_set_buffer(svc.h_status, P.STATUS_SIZE)
+    ble.gatts_set_buffer(svc.h_racp, 20)
+    ble.gatts_set_buffer(svc.h_control, 20)
+    ble.gatts_set_buffer(svc.h_time, 20)
+    ble.gatts_write(h_man, b"repband")
+    ble.gatts_write(h_model, svc.model.encode()[:20])
+    ble.gatts_write(h_fw, svc.firmware.encode()[:20])
+    ble.gatts_write(h_sw, P.VERSION_STRING.encode())
+    ble.gatts_write(svc.h_battery, bytes((svc.battery if 0 <= svc.battery <= 100 else 0,)))
+    if svc._settings is not None:
+        ble.gatts_write(svc.h_settings, svc._settings)
+    if svc.identity is not None:
+        ble.gatts_write(h_identity, svc.identity)

@@ -1,0 +1,71 @@
+"""The firmware app inlines constants defined elsewhere (`_NAME = const(...)`: the
+MicroPython compiler folds them, so they cost no RAM): the protocol's values (a board
+without bluetooth never imports repcore.protocol), `App.state` values (each mixin
+inlines those it uses), the `bluetooth` module's IRQ codes, and the same private
+constant in several modules. Each is tied here to its definition."""
+import re
+import sys
+from importlib import import_module
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "firmware" / "app"
+for p in (ROOT / "firmware", ROOT / "host"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from repband.virtual import bluetooth as emulated_bt  # noqa: E402
+from repcore import protocol  # noqa: E402
+
+_PRIVATE_CONST = re.compile(r"^(_[A-Z][A-Z0-9_]*) = const\(", re.M)
+
+
+def _inlined():
+    """(module name, constant name, value) of every private const() in firmware/app."""
+    out = []
+    for path in sorted(APP.glob("*.py")):
+        mod = import_module(f"app.{path.stem}")
+        for name in _PRIVATE_CONST.findall(path.read_text()):
+            out.append((mod.__name__, name, getattr(mod, name)))
+    return out
+
+
+def _definition(name):
+    """Where an inlined constant is defined, and its value there (None: app-private)."""
+    from app import app as fw_app
+    from app import ble, clock, hal, safeboot
+
+    public = name[1:]
+    if name.startswith("_ST_"):
+        return "app.app", getattr(fw_app, public)
+    if name.startswith("_IRQ_"):
+        return "repband.virtual.bluetooth (MicroPython's codes)", getattr(emulated_bt, name)
+    if hasattr(protocol, public):
+        return "repcore.protocol", getattr(protocol, public)
+    for mod in (ble, safeboot, hal, clock):
+        if hasattr(mod, public):
+            return mod.__name__, getattr(mod, public)
+    return None
+
+
+def test_inlined_constants_equal_their_definitions():
+    tied = set()
+    for module, name, value in _inlined():
+        found = _definition(name)
+        if found is None:
+            continue
+        where, expected = found
+        assert value == expected, f"{module}.{name} = {value!r}, but {where} says {expected!r}"
+        tied.add(name)
+    # Not vacuous: the protocol values the app inlines, the states and the IRQ codes.
+    assert {"_CTRL_START", "_CTRL_IDENTIFY", "_RESULT_INVALID", "_LIVE_STORAGE_FULL",
+            "_LIVE_SENSOR_FAULT", "_ST_RUN", "_ST_SLEEP", "_FRAME_MAX",
+            "_IRQ_GATTS_WRITE", "_IRQ_SET_SECRET", "_BUSY_MS", "_HEALTHY_MS", "_OUT_LED"} <= tied
+
+
+def test_a_private_constant_has_one_value_across_modules():
+    seen = {}
+    for module, name, value in _inlined():
+        seen.setdefault(name, set()).add((value, module))
+    for name, defs in seen.items():
+        assert len({v for v, _ in defs}) == 1, f"{name} differs between modules: {sorted(defs)}"
