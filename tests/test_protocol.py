@@ -391,38 +391,64 @@ def test_fuzz_reassembler_frame_sequences(garbage, splice):
         pass
 
 
-# -- the same module in MicroPython ------------------------------------------------------------
+# -- the band's side in MicroPython ------------------------------------------------------------
+
+
+def test_host_names_are_the_bands_values():
+    """repcore.protocol defines every value once, privately (folded on the band);
+    protocol_host gives each its public name, unchanged."""
+    import re
+    from pathlib import Path
+
+    from repcore import protocol as band
+
+    src = Path(band.__file__).read_text()
+    names = re.findall(r"^_([A-Z][A-Z0-9_]*) = const\(", src, re.M)
+    layouts = {"BASE", "LIVE_FMT", "STATUS_FMT", "RAW_HDR_FMT", "SETTINGS_FMT", "CTRL_FMT",
+               "CTRL_LEN", "CTRL_RANGE", "MDAYS"}
+    assert len(names) > 80
+    for name in names:
+        if name in layouts:
+            continue
+        if name.endswith("_UUID16"):
+            assert getattr(P, name[:-2]) == band.uuid128(getattr(band, "_" + name)), name
+        else:
+            assert getattr(P, name) == getattr(band, "_" + name), name
+    assert P.STATUS_UUID == "cc600002-3b9a-427d-978a-2eda6ee2a6b9"
+    assert P.CTRL_NAMES[P.CTRL_FACTORY_RESET] == "factory reset"
 
 
 def test_protocol_runs_in_micropython(tmp_path):
+    """The band's side (repcore.protocol) in MicroPython gives the bytes the host's side
+    reads in CPython, and reads the bytes the host writes."""
     from repband import micropython as mp
 
     shutil.copytree(mp.core_dir(), tmp_path / "repcore", ignore=shutil.ignore_patterns("__pycache__"))
-    recs = _recs(7)
     code = (
         "import sys\n"
         "sys.path.insert(0, '/w')\n"
         "import binascii\n"
-        "from repcore import protocol_host as P\n"
-        "print(binascii.hexlify(P.encode_live(3, 4, 5, 2, 1, 6, 7, (1, 2, 3, 4, 5))).decode())\n"
-        "print(binascii.hexlify(P.encode_cts(1767225600)).decode(), P.decode_cts(P.encode_cts(1767225600)))\n"
-        "print(P.decode_racp(P.encode_racp(1, 4, 3, 9)))\n"
-        "print(binascii.hexlify(P.encode_raw(1, 2, 962, list(range(12)))).decode())\n"
+        "from repcore import protocol as B\n"
+        "buf = bytearray(20)\n"
+        "B.encode_live_into(buf, 3, 4, 5, 2, 1, 6, 7, (1, 2, 3, 4, 5))\n"
+        "print(binascii.hexlify(buf).decode())\n"
+        "print(binascii.hexlify(B.encode_cts(1767225600)).decode(), B.decode_cts(B.encode_cts(1767225600)))\n"
+        f"print(B.decode_racp({P.encode_racp(1, 4, 3, 9)!r}))\n"
+        "buf = bytearray(8 + 2 * 12)\n"
+        "print(binascii.hexlify(buf[:B.encode_raw_into(buf, 1, 2, 962, list(range(12)), 2)]).decode())\n"
         "try:\n"
-        "    P.decode_racp(b'\\x02\\x01')\n"
-        "except P.ProtocolError as e:\n"
+        "    B.decode_racp(b'\\x02\\x01')\n"
+        "except B.ProtocolError as e:\n"
         "    print('E', e.code, e)\n"
+        "print(binascii.hexlify(B.encode_status(0x21, 80, 1000, 2000, 3, 4, 5)).decode())\n"
+        f"print(B.decode_control({P.encode_control(P.CTRL_TARGETS, 14, 45)!r}))\n"
+        f"print(B.decode_control({P.encode_control(P.CTRL_FACTORY_RESET, P.FACTORY_RESET_MAGIC)!r}))\n"
         "try:\n"
-        "    P.decode_status(b'\\x02\\x00' + bytes(22))\n"
-        "except P.VersionError as e:\n"
-        "    print('V', e)\n"
-        f"frames = {_frames(recs, 20)!r}\n"
-        "ra = P.Reassembler()\n"
-        "n = 0\n"
-        "for f in frames:\n"
-        "    n += len(ra.feed(f))\n"
-        "ra.finish(n, len(frames))\n"
-        "print('R', n, ra.frames)\n"
+        f"    B.decode_control({P.encode_control(P.CTRL_IDENTIFY, 61)!r})\n"
+        "except B.ProtocolError as e:\n"
+        "    print('E', e.code, e)\n"
+        "print(binascii.hexlify(B.encode_settings(1, 2, 1, 0, 14, 45, 180, 120, 104, 9, 10)).decode())\n"
+        "print(binascii.hexlify(B.encode_racp_response(1, 1, 7, 3)).decode())\n"
     )
     out = mp.run_guest(code, tmp_path).stdout.split("\n")
     assert out[0] == P.encode_live(3, 4, 5, 2, 1, 6, 7, (1, 2, 3, 4, 5)).hex()
@@ -430,5 +456,15 @@ def test_protocol_runs_in_micropython(tmp_path):
     assert out[2] == "(1, 4, 3, 9)"
     assert out[3] == P.encode_raw(1, 2, 962, list(range(12))).hex()
     assert out[4].startswith("E 4 RACP delete supports only")
-    assert out[5].startswith("V the band speaks protocol 2.0")
-    assert out[6] == "R 7 %d" % len(_frames(recs, 20))
+    assert P.decode_status(bytes.fromhex(out[5])) == {
+        "major": P.PROTO_MAJOR, "minor": P.PROTO_MINOR, "flags": 0x21, "battery": 80, "used": 1000,
+        "capacity": 2000, "unsynced": 3, "first_seq": 4, "next_seq": 5}
+    assert out[6] == "(6, (14, 45))"
+    assert out[7] == "(10, (%d,))" % P.FACTORY_RESET_MAGIC
+    assert out[8] == "E %d control identify: parameter 61 out of range 1..60" % P.RESULT_INVALID
+    assert P.decode_settings(bytes.fromhex(out[9])) == {
+        "schema": 1, "mode": "clam", "leg": "left", "placement": "thigh", "target_reps": 14,
+        "target_hold_s": 45, "session_idle_s": 180, "sleep_idle_s": 120, "odr_hz": 104,
+        "gyro": True, "vibration": False, "buzzer": False, "led": True, "low_battery_pct": 10}
+    assert P.decode_racp_response(bytes.fromhex(out[10])) == {
+        "op": 6, "request": 1, "code": 1, "records": 7, "frames": 3}

@@ -18,7 +18,7 @@ _ST_RUN = const(1)
 _ST_SESSION = const(2)
 _ST_FAULT = const(4)
 
-_LIVE_STORAGE_FULL = const(0x08)  # repcore.protocol.LIVE_STORAGE_FULL
+_LIVE_STORAGE_FULL = const(0x08)  # repcore.protocol's
 
 
 class Activity:

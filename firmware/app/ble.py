@@ -15,8 +15,8 @@ Entry point (the app wires it; nothing here touches the app's internals):
     # a task: svc.poll() whenever `flag` is set, every BUSY_MS while poll() says busy,
     # and at the latest after svc.due_ms()
 
-`on_control(op, params) -> result` gets the control point's writes (protocol.CTRL_*,
-params decoded and range-checked) and returns a protocol.RESULT_* code (None =
+`on_control(op, params) -> result` gets the control point's writes (op codes CTRL_*
+of protocol_host, params decoded and range-checked) and returns a RESULT_* code (None =
 success); raw on/off is handled here and also passed on. `on_time(epoch_s)` gets the
 wall clock (Unix s) at uptime 0 whenever the host writes the Current Time.
 `push_raw(t_ms, samples, n)` feeds the raw stream while the host has it on;
@@ -74,6 +74,15 @@ BUSY_MS = const(10)  # poll period while poll() says busy (the stack does not sa
 IDLE_MS = const(10000)  # otherwise at the latest this often
 BURST = const(4)  # notifications handed to the stack per poll at most
 _WRITE_QUEUE = const(8)
+
+# repcore.protocol's values (folded here: tests/test_app_constants.py ties them).
+_LIVE_SIZE = const(20)
+_LIVE_RAW = const(0x10)
+_N_CELLS = const(5)
+_CTRL_RAW = const(0x08)
+_RESULT_SUCCESS = const(1)
+_RESULT_NOT_SUPPORTED = const(2)
+_RESULT_FAILED = const(4)
 
 
 class _Conn:
@@ -142,11 +151,11 @@ class BandService(Pairing, Live):
         self._adv = b""  # the advertising payload and scan response (app.gatt, at start())
         self._resp = b""
         # live state (app.live)
-        self._live = bytearray(P.LIVE_SIZE)
+        self._live = bytearray(_LIVE_SIZE)
         self._live_dirty = True
         self.flags = 0
         self.session = 0
-        self.counts = [0] * P.N_CELLS
+        self.counts = [0] * _N_CELLS
         self.exercise = 0
         self.side = 0
         self.set_count = 0
@@ -437,21 +446,21 @@ class BandService(Pairing, Live):
         except P.ProtocolError as e:
             self._indicate(self.h_control, P.encode_control_response(data[0] if data else 0, e.code))
             return
-        result = P.RESULT_NOT_SUPPORTED
-        if op == P.CTRL_RAW:
+        result = _RESULT_NOT_SUPPORTED
+        if op == _CTRL_RAW:
             on = len(params) == 1 and params[0] == 1
             self._raw = None
             if on:
                 from app.rawstream import RawStream
 
                 self._raw = RawStream(self)
-            self.set_flag(P.LIVE_RAW, on)
-            result = P.RESULT_SUCCESS
+            self.set_flag(_LIVE_RAW, on)
+            result = _RESULT_SUCCESS
         if self.on_control is not None:
             try:
                 r = self.on_control(op, params)
-                result = P.RESULT_SUCCESS if r is None else r
+                result = _RESULT_SUCCESS if r is None else r
             except Exception as e:  # the app's failure is the host's answer, not a crash
                 self.last_error = "control %d: %r" % (op, e)
-                result = P.RESULT_FAILED
+                result = _RESULT_FAILED
         self._indicate(self.h_control, P.encode_control_response(op, result))

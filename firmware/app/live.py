@@ -7,6 +7,19 @@ and the Current Time (the host's clock). The app's changes wake the service's ta
 # pyright: reportAttributeAccessIssue=false
 # (a mixin: the attributes are BandService's, set in its __init__ and the other mixins)
 from repcore import protocol as P
+from repcore.compat import const
+
+# repcore.protocol's values (folded here: tests/test_app_constants.py ties them).
+_LIVE_SESSION = const(0x01)
+_LIVE_HOLD = const(0x02)
+_LIVE_CALIBRATED = const(0x04)
+_LIVE_TIME_SET = const(0x20)
+_LIVE_LOW_BATTERY = const(0x80)
+_N_CELLS = const(5)
+_SET_GYRO = const(0x01)
+_SET_VIBRATION = const(0x02)
+_SET_BUZZER = const(0x04)
+_SET_LED = const(0x08)
 
 
 class Live:
@@ -15,13 +28,13 @@ class Live:
         k = ev[0]
         if k == "session_start":
             self.session = ev[1]
-            for i in range(P.N_CELLS):
+            for i in range(_N_CELLS):
                 self.counts[i] = 0
             self.set_count = 0
             self.hold_ds = 0
-            self.flags = (self.flags | P.LIVE_SESSION) & ~P.LIVE_HOLD
+            self.flags = (self.flags | _LIVE_SESSION) & ~_LIVE_HOLD
         elif k == "session_end":
-            self.flags &= ~(P.LIVE_SESSION | P.LIVE_HOLD)
+            self.flags &= ~(_LIVE_SESSION | _LIVE_HOLD)
             self.set_count = 0
             self.hold_ds = 0
             self.advertise(True)
@@ -43,11 +56,11 @@ class Live:
             self.exercise = ev[3]
             self.side = ev[4]
             self.hold_ds = 0
-            self.flags &= ~P.LIVE_HOLD
+            self.flags &= ~_LIVE_HOLD
         elif k == 3:  # EV_SET closed
             self.set_count = 0
         elif k == 4:  # EV_CALIBRATED
-            self.flags |= P.LIVE_CALIBRATED
+            self.flags |= _LIVE_CALIBRATED
         else:
             return
         self._changed()
@@ -65,7 +78,7 @@ class Live:
 
     def set_hold(self, ds):
         """A hold in progress (tenths of a second), or 0 when none."""
-        self.set_flag(P.LIVE_HOLD, ds > 0)
+        self.set_flag(_LIVE_HOLD, ds > 0)
         if ds != self.hold_ds:
             self.hold_ds = ds
             self._changed()
@@ -90,8 +103,8 @@ class Live:
                      session_idle_s, sleep_idle_s, odr_hz, gyro, vibration, buzzer, led,
                      low_battery_pct):
         """Publish the band's settings (app.config) for the host to read."""
-        flags = ((P.SET_GYRO if gyro else 0) | (P.SET_VIBRATION if vibration else 0)
-                 | (P.SET_BUZZER if buzzer else 0) | (P.SET_LED if led else 0))
+        flags = ((_SET_GYRO if gyro else 0) | (_SET_VIBRATION if vibration else 0)
+                 | (_SET_BUZZER if buzzer else 0) | (_SET_LED if led else 0))
         self._settings = P.encode_settings(schema, mode, leg, placement, target_reps,
                                            target_hold_s, session_idle_s, sleep_idle_s, odr_hz,
                                            flags, low_battery_pct)
@@ -104,7 +117,7 @@ class Live:
             return
         self.battery = pct
         self._status_dirty = True
-        self.set_flag(P.LIVE_LOW_BATTERY, 0 <= pct <= 10)
+        self.set_flag(_LIVE_LOW_BATTERY, 0 <= pct <= 10)
         if self.handles is not None and 0 <= pct <= 100:
             self._ble.gatts_write(self.h_battery, bytes((pct,)))
             self._batt_dirty = True
@@ -133,7 +146,7 @@ class Live:
             return
         up = self._uptime_s
         self.epoch_s = unix - (up() if up is not None else self._ticks() // 1000)
-        self.set_flag(P.LIVE_TIME_SET, True)
+        self.set_flag(_LIVE_TIME_SET, True)
         self._ble.gatts_write(self.h_time, P.encode_cts(unix))
         if self.on_time is not None:
             self.on_time(self.epoch_s)

@@ -10,6 +10,8 @@ from repcore.compat import const
 
 RAW_QUEUE = const(12)  # raw packets waiting for the link; the oldest goes first
 _FRAME_MAX = const(244)  # app.ble.FRAME_MAX
+_RAW_HEADER = const(8)  # repcore.protocol's (tests/test_app_constants.py ties them)
+_RAW_SAMPLE = const(12)
 
 
 class RawStream:
@@ -17,7 +19,7 @@ class RawStream:
         self.svc = svc
         self.q = []  # packets waiting for the link
         self.seq = 0
-        self.buf = bytearray(P.RAW_HEADER + P.RAW_SAMPLE * ((_FRAME_MAX - P.RAW_HEADER) // P.RAW_SAMPLE))
+        self.buf = bytearray(_RAW_HEADER + _RAW_SAMPLE * ((_FRAME_MAX - _RAW_HEADER) // _RAW_SAMPLE))
         self.n = 0
         self.t0 = 0
         self.dropped = 0
@@ -43,7 +45,7 @@ class RawStream:
             if self.n == 0:
                 self.t0 = t_ms + (i * period) // 100
             j = 6 * i
-            off = P.RAW_HEADER + P.RAW_SAMPLE * self.n
+            off = _RAW_HEADER + _RAW_SAMPLE * self.n
             for a in range(6):
                 v = samples[j + a]
                 v = -32768 if v < -32768 else (32767 if v > 32767 else v)
@@ -57,7 +59,7 @@ class RawStream:
     def _packet(self, period):
         n = self.n
         self.n = 0
-        size = P.RAW_HEADER + P.RAW_SAMPLE * n
+        size = _RAW_HEADER + _RAW_SAMPLE * n
         pk = bytearray(self.buf[:size])
         P.encode_raw_into(pk, self.seq, self.t0, period, pk, 0)
         self.seq = (self.seq + 1) & 0xFFFF

@@ -11,6 +11,20 @@ from repcore.compat import const
 
 _FRAME_MAX = const(244)  # app.ble.FRAME_MAX
 
+# repcore.protocol's values (folded here: tests/test_app_constants.py ties them).
+_RACP_REPORT = const(1)
+_RACP_DELETE = const(2)
+_RACP_ABORT = const(3)
+_RACP_REPORT_NUMBER = const(4)
+_OPR_FIRST = const(5)
+_OPR_LAST = const(6)
+_RC_SUCCESS = const(1)
+_RC_NO_RECORDS = const(6)
+_RC_NOT_COMPLETED = const(8)
+_RC_BUSY = const(10)
+_FRAME_START = const(0x80)
+_FRAME_COUNTER = const(0x7F)
+
 
 class Reports:
     def __init__(self, svc):
@@ -35,46 +49,46 @@ class Reports:
         except P.ProtocolError as e:
             self._reply(data[0] if data else 0, e.code)
             return
-        if op == P.RACP_ABORT:
+        if op == _RACP_ABORT:
             self.end()
-            self._reply(op, P.RC_SUCCESS)
+            self._reply(op, _RC_SUCCESS)
             return
         if self.gen is not None:
-            self._reply(op, P.RC_BUSY)
+            self._reply(op, _RC_BUSY)
             return
         svc = self.svc
         log = svc.log
         if log is None:
-            self._reply(op, P.RC_NOT_COMPLETED)
+            self._reply(op, _RC_NOT_COMPLETED)
             return
-        if op == P.RACP_DELETE:
+        if op == _RACP_DELETE:
             try:
                 n = log.delete_through(hi)
             except Exception as e:  # StoreFull, OSError: nothing deleted or all of it
                 svc.last_error = "delete: %r" % (e,)
-                self._reply(op, P.RC_NOT_COMPLETED)
+                self._reply(op, _RC_NOT_COMPLETED)
                 return
             svc._write_status()
-            self._reply(op, P.RC_SUCCESS if n > 0 else P.RC_NO_RECORDS)
+            self._reply(op, _RC_SUCCESS if n > 0 else _RC_NO_RECORDS)
             return
         first = log.first_seq
         last = log.last_seq
         if first is None or last is None:
             lo, hi = 1, 0
-        elif opr == P.OPR_FIRST:
+        elif opr == _OPR_FIRST:
             lo = hi = first
-        elif opr == P.OPR_LAST:
+        elif opr == _OPR_LAST:
             lo = hi = last
         else:
             lo = max(lo, first)
             hi = min(hi, last)
-        if op == P.RACP_REPORT_NUMBER:
+        if op == _RACP_REPORT_NUMBER:
             n = log.count_from(lo) - log.count_from(hi + 1) if lo <= hi else 0
             svc._indicate(svc.h_racp, P.encode_racp_number(n))
             return
         # RACP_REPORT
         if lo > hi:
-            self._reply(op, P.RC_NO_RECORDS)
+            self._reply(op, _RC_NO_RECORDS)
             return
         self.gen = log.read_from(lo)
         self.hi = hi
@@ -128,7 +142,7 @@ class Reports:
             self.off = off + k
         if n == 1:
             return False
-        f[0] = (P.FRAME_START if start == 1 else 0) | (self.frames & P.FRAME_COUNTER)
+        f[0] = (_FRAME_START if start == 1 else 0) | (self.frames & _FRAME_COUNTER)
         self.flen = n
         return True
 
@@ -141,16 +155,16 @@ class Reports:
                 except Exception as e:  # a flash read failed mid-report
                     self.svc.last_error = "report: %r" % (e,)
                     self.end()
-                    self._reply(P.RACP_REPORT, P.RC_NOT_COMPLETED)
+                    self._reply(_RACP_REPORT, _RC_NOT_COMPLETED)
                     return budget
                 if not more:
                     n = self.records
                     self.end()
                     if n == 0:
-                        self._reply(P.RACP_REPORT, P.RC_NO_RECORDS)
+                        self._reply(_RACP_REPORT, _RC_NO_RECORDS)
                     else:
                         svc._indicate(svc.h_racp, P.encode_racp_response(
-                            P.RACP_REPORT, P.RC_SUCCESS, n, self.frames))
+                            _RACP_REPORT, _RC_SUCCESS, n, self.frames))
                     return budget
             if not svc._notify(svc.h_records, memoryview(self.frame)[:self.flen]):
                 return budget

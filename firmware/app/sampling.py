@@ -29,7 +29,7 @@ _ST_SESSION = const(2)
 _ST_SLEEP = const(3)
 _ST_FAULT = const(4)
 
-_LIVE_SENSOR_FAULT = const(0x40)  # repcore.protocol.LIVE_SENSOR_FAULT
+_LIVE_SENSOR_FAULT = const(0x40)  # repcore.protocol's
 
 
 class Sampling:

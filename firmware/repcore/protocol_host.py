@@ -2,52 +2,106 @@
 encoders of what the host writes, and the names the host shows.
 
 Everything in repcore.protocol (the band's side: UUIDs, layouts, constants) is
-re-exported here, so host code uses one module: `from repcore import protocol_host as P`.
-The layouts are defined once, in repcore.protocol; this module only reads and writes
-them from the other end. The board never imports it. Runs in CPython and MicroPython.
+re-exported here under public names, so host code uses one module:
+`from repcore import protocol_host as P`. The values and layouts are defined once, in
+repcore.protocol; this module only reads and writes them from the other end. The board
+never imports it, and it runs in CPython only: repcore.protocol's values are private
+const()s, which MicroPython folds into the band's code and does not keep by name.
 """
 import struct
 
 from repcore import records
-from repcore.protocol import *  # noqa: F403 - the shared layouts and constants
-from repcore.protocol import (
-    BATTERY_UNKNOWN,
-    CTRL_RESPONSE,
-    FILTER_SEQ,
-    FRAME_COUNTER,
-    FRAME_START,
-    IDENTITY_SIZE,
-    LIVE_CALIBRATED,
-    LIVE_HOLD,
-    LIVE_LOW_BATTERY,
-    LIVE_RAW,
-    LIVE_SENSOR_FAULT,
-    LIVE_SESSION,
-    LIVE_SIZE,
-    LIVE_STORAGE_FULL,
-    LIVE_TIME_SET,
-    N_CELLS,
-    OPR_GE,
-    OPR_LE,
-    OPR_NULL,
-    OPR_RANGE,
-    PROTO_MAJOR,
-    PROTO_MINOR,
-    RACP_NUMBER_RESPONSE,
-    RACP_RESPONSE,
-    RAW_HEADER,
-    RAW_SAMPLE,
-    SET_BUZZER,
-    SET_GYRO,
-    SET_LED,
-    SET_VIBRATION,
-    SETTINGS_SIZE,
-    RC_BUSY,
-    RC_SUCCESS,
-    RESULT_FAILED,
-    RESULT_NOT_SUPPORTED,
-    RESULT_SUCCESS,
-    STATUS_SIZE,
+from repcore.protocol import *  # noqa: F403 - the band's encoders and decoders
+from repcore.protocol import (  # noqa: F401 - re-exported for the host
+    _PROTO_MAJOR as PROTO_MAJOR,
+    _PROTO_MINOR as PROTO_MINOR,
+    _IDENTITY_SIZE as IDENTITY_SIZE,
+    _DIS_SERVICE as DIS_SERVICE,
+    _DIS_MANUFACTURER as DIS_MANUFACTURER,
+    _DIS_MODEL as DIS_MODEL,
+    _DIS_FIRMWARE as DIS_FIRMWARE,
+    _DIS_SOFTWARE as DIS_SOFTWARE,
+    _BATTERY_SERVICE as BATTERY_SERVICE,
+    _BATTERY_LEVEL as BATTERY_LEVEL,
+    _CTS_SERVICE as CTS_SERVICE,
+    _CTS_CURRENT_TIME as CTS_CURRENT_TIME,
+    _LIVE_SIZE as LIVE_SIZE,
+    _LIVE_SESSION as LIVE_SESSION,
+    _LIVE_HOLD as LIVE_HOLD,
+    _LIVE_CALIBRATED as LIVE_CALIBRATED,
+    _LIVE_STORAGE_FULL as LIVE_STORAGE_FULL,
+    _LIVE_RAW as LIVE_RAW,
+    _LIVE_TIME_SET as LIVE_TIME_SET,
+    _LIVE_SENSOR_FAULT as LIVE_SENSOR_FAULT,
+    _LIVE_LOW_BATTERY as LIVE_LOW_BATTERY,
+    _N_CELLS as N_CELLS,
+    _CELL_BRIDGE as CELL_BRIDGE,
+    _CELL_CLAM_LEFT as CELL_CLAM_LEFT,
+    _CELL_CLAM_RIGHT as CELL_CLAM_RIGHT,
+    _CELL_STRETCH_LEFT as CELL_STRETCH_LEFT,
+    _CELL_STRETCH_RIGHT as CELL_STRETCH_RIGHT,
+    _STATUS_SIZE as STATUS_SIZE,
+    _BATTERY_UNKNOWN as BATTERY_UNKNOWN,
+    _RACP_REPORT as RACP_REPORT,
+    _RACP_DELETE as RACP_DELETE,
+    _RACP_ABORT as RACP_ABORT,
+    _RACP_REPORT_NUMBER as RACP_REPORT_NUMBER,
+    _RACP_NUMBER_RESPONSE as RACP_NUMBER_RESPONSE,
+    _RACP_RESPONSE as RACP_RESPONSE,
+    _OPR_NULL as OPR_NULL,
+    _OPR_ALL as OPR_ALL,
+    _OPR_LE as OPR_LE,
+    _OPR_GE as OPR_GE,
+    _OPR_RANGE as OPR_RANGE,
+    _OPR_FIRST as OPR_FIRST,
+    _OPR_LAST as OPR_LAST,
+    _FILTER_SEQ as FILTER_SEQ,
+    _RC_SUCCESS as RC_SUCCESS,
+    _RC_OP_NOT_SUPPORTED as RC_OP_NOT_SUPPORTED,
+    _RC_INVALID_OPERATOR as RC_INVALID_OPERATOR,
+    _RC_OPERATOR_NOT_SUPPORTED as RC_OPERATOR_NOT_SUPPORTED,
+    _RC_INVALID_OPERAND as RC_INVALID_OPERAND,
+    _RC_NO_RECORDS as RC_NO_RECORDS,
+    _RC_ABORT_UNSUCCESSFUL as RC_ABORT_UNSUCCESSFUL,
+    _RC_NOT_COMPLETED as RC_NOT_COMPLETED,
+    _RC_OPERAND_NOT_SUPPORTED as RC_OPERAND_NOT_SUPPORTED,
+    _RC_BUSY as RC_BUSY,
+    _FRAME_START as FRAME_START,
+    _FRAME_COUNTER as FRAME_COUNTER,
+    _CTRL_START as CTRL_START,
+    _CTRL_STOP as CTRL_STOP,
+    _CTRL_MODE as CTRL_MODE,
+    _CTRL_LEG as CTRL_LEG,
+    _CTRL_PLACEMENT as CTRL_PLACEMENT,
+    _CTRL_TARGETS as CTRL_TARGETS,
+    _CTRL_CALIBRATE as CTRL_CALIBRATE,
+    _CTRL_RAW as CTRL_RAW,
+    _CTRL_IDENTIFY as CTRL_IDENTIFY,
+    _CTRL_FACTORY_RESET as CTRL_FACTORY_RESET,
+    _FACTORY_RESET_MAGIC as FACTORY_RESET_MAGIC,
+    _CTRL_RESPONSE as CTRL_RESPONSE,
+    _RESULT_SUCCESS as RESULT_SUCCESS,
+    _RESULT_NOT_SUPPORTED as RESULT_NOT_SUPPORTED,
+    _RESULT_INVALID as RESULT_INVALID,
+    _RESULT_FAILED as RESULT_FAILED,
+    _CTRL_NAMES as CTRL_NAMES,
+    _RAW_HEADER as RAW_HEADER,
+    _RAW_SAMPLE as RAW_SAMPLE,
+    _SETTINGS_SIZE as SETTINGS_SIZE,
+    _SET_GYRO as SET_GYRO,
+    _SET_VIBRATION as SET_VIBRATION,
+    _SET_BUZZER as SET_BUZZER,
+    _SET_LED as SET_LED,
+    _CTS_SIZE as CTS_SIZE,
+    _SERVICE_UUID16,
+    _STATUS_UUID16,
+    _LIVE_UUID16,
+    _RECORDS_UUID16,
+    _RACP_UUID16,
+    _CONTROL_UUID16,
+    _RAW_UUID16,
+    _SETTINGS_UUID16,
+    _IDENTITY_UUID16,
     _CTRL_FMT,
     _CTRL_LEN,
     _LIVE_FMT,
@@ -58,7 +112,25 @@ from repcore.protocol import (
     _exact,
     encode_live_into,
     encode_raw_into,
+    uuid128,
 )
+
+# The UUID strings of the custom service and its characteristics (bleak finds them so).
+SERVICE_UUID = uuid128(_SERVICE_UUID16)
+STATUS_UUID = uuid128(_STATUS_UUID16)
+LIVE_UUID = uuid128(_LIVE_UUID16)
+RECORDS_UUID = uuid128(_RECORDS_UUID16)
+RACP_UUID = uuid128(_RACP_UUID16)
+CONTROL_UUID = uuid128(_CONTROL_UUID16)
+RAW_UUID = uuid128(_RAW_UUID16)
+SETTINGS_UUID = uuid128(_SETTINGS_UUID16)
+IDENTITY_UUID = uuid128(_IDENTITY_UUID16)
+
+
+def sig_uuid(short):
+    """The 128-bit string of a Bluetooth SIG 16-bit UUID (as bleak names them)."""
+    return "0000%04x-0000-1000-8000-00805f9b34fb" % short
+
 
 CELL_NAMES = ("bridge", "clam_left", "clam_right", "stretch_left", "stretch_right")
 RESULT_NAMES = ("", "success", "op code not supported", "invalid parameter", "operation failed")
