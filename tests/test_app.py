@@ -379,7 +379,7 @@ def test_sensor_fault_survived_signalled_and_recovered(routine):
         assert not dev.watchdog.expiries
         # the gap is visible to the core, and counting went on after it
         t = np.array([s[0] for s in seen])
-        assert np.diff(t).max() >= 15000 - 2 * fw_sampling.RETRY_MAX_MS
+        assert np.diff(t).max() >= 15000 - 2 * fw_sampling._RETRY_MAX_MS
         reps_after = [e for e in core_events(dev) if e[0] == ev.EV_REP and e[1] > 216000]
         assert len(reps_after) >= 10
     finally:

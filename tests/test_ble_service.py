@@ -16,8 +16,12 @@ for p in (ROOT / "firmware", ROOT / "host"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from app.ble import FAST_ADV_US, SLOW_ADV_US  # noqa: E402
-from app.ble import PAIR_WINDOW_MS, BandService, Secrets  # noqa: E402
+# The firmware's timing constants are private const()s (folded on the band, no RAM);
+# CPython keeps them as module attributes.
+from app.ble import _FAST_ADV_US as FAST_ADV_US  # noqa: E402
+from app.ble import _SLOW_ADV_US as SLOW_ADV_US  # noqa: E402
+from app.ble import BandService, Secrets  # noqa: E402
+from app.security import _PAIR_WINDOW_MS as PAIR_WINDOW_MS  # noqa: E402
 from repband.link import (LinkError, LinkLost, LiveTracker, RawGapDetector, RecordLink,  # noqa: E402
                           check_version, control, read_status, set_time)
 from repband.virtual import bluetooth as bt  # noqa: E402

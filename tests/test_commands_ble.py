@@ -50,7 +50,7 @@ def band_seqs(env):
 
 def on_band(env) -> list[bytes]:
     """The records on the band's flash (between commands: the band is off)."""
-    from app.app import LOG_CAPACITY
+    from app.app import _LOG_CAPACITY as LOG_CAPACITY
     from repcore.store import SessionLog
 
     log = SessionLog(str(env / "state" / "virtual-band" / "log"), LOG_CAPACITY)

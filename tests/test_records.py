@@ -106,13 +106,6 @@ def test_time_not_set_is_boot_relative():
     assert d["epoch_s"] == 0 and d["boot"] == 9 and d["t_ms"] == 12_345
 
 
-def test_encode_session_only_takes_session_kinds():
-    assert r.encode_session(SAMPLES[6], 1, 1, 1) == r.encode_event(SAMPLES[6], 1, 1, 1)
-    assert rd.decode(r.encode_session(SAMPLES[7], 1, 1, 1))["tuple"] == SAMPLES[7]
-    with pytest.raises(r.RecordError, match="not a session record"):
-        r.encode_session(SAMPLES[0], 1, 1, 1)
-
-
 def test_encode_unknown_kind():
     with pytest.raises(r.RecordError, match="unknown record kind 9"):
         r.encode_event((9, 0), 1, 1, 1)

@@ -11,7 +11,6 @@ from repcore.events import CAL_USER, EV_FAULT, EV_HOLD, EV_REP, FAULT_SENSOR_OK,
 from repcore.records import END_IDLE
 
 from app import config as cfgmod
-from app.session import CUE_CALIBRATED
 
 # App.state values (app.app).
 _ST_RUN = const(1)
@@ -79,7 +78,7 @@ class Activity:
                 self.feedback.play("session_start")
                 self._emit_session_start()
             if cue is not None:
-                if cue == CUE_CALIBRATED:
+                if cue == "calibrated":
                     if ev[2] != CAL_USER and self._calibrated:
                         cue = None  # automatic re-calibrations are silent
                     self._calibrated = True

@@ -15,7 +15,6 @@ task makes progress).
 """
 from array import array
 
-from drivers import SAMPLE_WORDS
 from repcore.compat import const
 from repcore.detector import Detector
 from repcore.records import END_BUTTON, END_HOST
@@ -26,9 +25,9 @@ from app import unload
 from app.activity import Activity
 from app.clock import Clock
 from app.feedback import Feedback
-from app.power import SUPERVISE_MS, Power
+from app.power import Power
 from app.radio import Radio
-from app.sampling import MAX_SAMPLES, RETRY_MIN_MS, Sampling
+from app.sampling import Sampling
 from app.session import Sessions
 
 # App states (App.state); the mixins inline the ones they set.
@@ -39,15 +38,19 @@ ST_SLEEP = const(3)
 ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
 ST_OFF = const(5)
 
-BUTTON_MS = const(30)
-LONG_PRESS_MS = const(1500)
-OFF_PRESS_MS = const(5000)
-DOUBLE_MS = const(400)  # the gap a second press must start within to make a double press
+_BUTTON_MS = const(30)
+_LONG_PRESS_MS = const(1500)
+_OFF_PRESS_MS = const(5000)
+_DOUBLE_MS = const(400)  # the gap a second press must start within to make a double press
 
-WDT_MS = const(10000)
+_WDT_MS = const(10000)
 _HEALTHY_MS = const(60000)  # app.safeboot.HEALTHY_MS: then `on_healthy()` (main.py's)
-STALL_MS = const(5000)  # sampling silent this long: stop feeding the watchdog
-LOG_CAPACITY = 262144
+_STALL_MS = const(5000)  # sampling silent this long: stop feeding the watchdog
+_SUPERVISE_MS = const(1000)  # app.power's
+_MAX_SAMPLES = const(32)  # app.sampling's
+_RETRY_MIN_MS = const(1000)  # app.sampling's
+_SAMPLE_WORDS = const(6)  # drivers'
+_LOG_CAPACITY = const(262144)
 
 
 class App(Clock, Sampling, Activity, Power, Radio):
@@ -59,7 +62,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
     session log (repcore.store.SessionLog). `on_healthy()` is called once the app has
     run _HEALTHY_MS (main.py: the crash count of app.safeboot starts again)."""
 
-    def __init__(self, hal, board, ble=None, detector=Detector, log_capacity=LOG_CAPACITY,
+    def __init__(self, hal, board, ble=None, detector=Detector, log_capacity=_LOG_CAPACITY,
                  radio=None, bt=None, store=SessionLog, on_healthy=None):
         self.hal = hal
         self.board = board
@@ -80,7 +83,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
         self.imu = None
         self.det = None
         self._pending = []  # events from the detector, handled after each drain
-        self._buf = array("h", bytes(2 * SAMPLE_WORDS * MAX_SAMPLES))
+        self._buf = array("h", bytes(2 * _SAMPLE_WORDS * _MAX_SAMPLES))
         self.samples = 0  # pushed since boot
         self.overflows = 0
         self.sensor_faults = 0
@@ -103,14 +106,14 @@ class App(Clock, Sampling, Activity, Power, Radio):
         self._beat_up = 0
         self._last_active = 0  # uptime of the last motion, rep, hold or button
         self._retry_up = 0
-        self._retry_ms = RETRY_MIN_MS
+        self._retry_ms = _RETRY_MIN_MS
         self._hold_seen = -1  # t0 of the live hold already signalled as started
         self._hold_done = -1  # ...as having reached the target
         self._user_cal = False
         self._calibrated = False
         self._full_signalled = False
         self._until = -1
-        self.wdt_ms = WDT_MS
+        self.wdt_ms = _WDT_MS
         self.on_healthy = on_healthy
 
     def boot(self):
@@ -174,14 +177,14 @@ class App(Clock, Sampling, Activity, Power, Radio):
     # -- tasks -------------------------------------------------------------------
 
     async def button_task(self):
-        """The buttons: asleep until a pin IRQ says one moved, then read every BUTTON_MS
+        """The buttons: asleep until a pin IRQ says one moved, then read every _BUTTON_MS
         until all are released (debounced: two equal reads). A short press starts or
-        stops a session, a double press (two short presses within DOUBLE_MS) switches
+        stops a session, a double press (two short presses within _DOUBLE_MS) switches
         the band to the other leg (the person moved it there: no computer needed), a long
         press asks the detector to calibrate at the next still stand, a very long press
         switches a board with a power latch off. Every press also opens the BLE pairing
         window (app.ble: a new host may pair for 2 minutes), signalled "pairable" when it
-        was closed. A short press acts DOUBLE_MS after it ended, once it is clear that no
+        was closed. A short press acts _DOUBLE_MS after it ended, once it is clear that no
         second one follows."""
         hal = self.hal
         nb = len(self.board.BUTTONS) if self.board is not None else 0
@@ -201,13 +204,13 @@ class App(Clock, Sampling, Activity, Power, Radio):
             if pressed == stable:
                 if pressed:
                     held = now - self._press_up
-                    if not long_done and held >= LONG_PRESS_MS:
+                    if not long_done and held >= _LONG_PRESS_MS:
                         long_done = True
                         tap = -1
                         self.command("calibrate")
-                    if held >= OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
+                    if held >= _OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
                         self.power_off()
-                elif tap >= 0 and (now - tap >= DOUBLE_MS or now < tap):  # (or the base moved)
+                elif tap >= 0 and (now - tap >= _DOUBLE_MS or now < tap):  # (or the base moved)
                     tap = -1
                     self.command("toggle")  # a single short press
             else:
@@ -230,9 +233,9 @@ class App(Clock, Sampling, Activity, Power, Radio):
                     else:
                         tap = now
             if pressed or stable:
-                await hal.sleep_ms(BUTTON_MS)
+                await hal.sleep_ms(_BUTTON_MS)
             elif tap >= 0:
-                await hal.wait_ms(moved, DOUBLE_MS)  # a second press, or the single one acts
+                await hal.wait_ms(moved, _DOUBLE_MS)  # a second press, or the single one acts
             else:
                 await moved.wait()  # released and settled: nothing to time
 
@@ -249,14 +252,14 @@ class App(Clock, Sampling, Activity, Power, Radio):
             if self._beat != beat:
                 beat = self._beat
                 self._beat_up = up
-            if up - self._beat_up < STALL_MS:
+            if up - self._beat_up < _STALL_MS:
                 hal.wdt_feed()
                 if self.on_healthy is not None and up >= _HEALTHY_MS:
                     self.on_healthy()  # no crash loop: the crash count starts again
                     self.on_healthy = None
             if self._until >= 0 and up >= self._until:
                 break
-            await hal.sleep_ms(SUPERVISE_MS)
+            await hal.sleep_ms(_SUPERVISE_MS)
 
     async def main(self, until_ms=-1):
         """Boot, run every task; returns at `until_ms` ms since boot (virtual device)

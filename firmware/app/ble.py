@@ -12,7 +12,7 @@ Entry point (the app wires it; nothing here touches the app's internals):
                       uptime_s=app.uptime_s, wake=flag, name="repband", model=board.NAME)
     svc.start()                          # register services, advertise fast
     app = App(hal, board, ble=svc.on_event)   # live counts from the app's events
-    # a task: svc.poll() whenever `flag` is set, every BUSY_MS while poll() says busy,
+    # a task: svc.poll() whenever `flag` is set, every _BUSY_MS while poll() says busy,
     # and at the latest after svc.due_ms()
 
 `on_control(op, params) -> result` gets the control point's writes (op codes CTRL_*
@@ -54,7 +54,7 @@ from repcore import protocol as P
 from repcore.compat import const
 
 from app.live import Live
-from app.security import PAIR_WINDOW_MS, Pairing, Secrets
+from app.security import Pairing, Secrets
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -66,14 +66,15 @@ _IRQ_SET_SECRET = const(30)
 
 
 
-FRAME_MAX = const(244)  # app.gatt.MTU_PREFERRED - 3
-FAST_ADV_US = const(100000)  # 100 ms for FAST_WINDOW_MS after boot, disconnect, session end
-SLOW_ADV_US = const(1022500)  # then about 1 s (iOS-friendly value)
-FAST_WINDOW_MS = const(30000)
-BUSY_MS = const(10)  # poll period while poll() says busy (the stack does not say when its buffers free up)
-IDLE_MS = const(10000)  # otherwise at the latest this often
-BURST = const(4)  # notifications handed to the stack per poll at most
+_FRAME_MAX = const(244)  # app.gatt.MTU_PREFERRED - 3
+_FAST_ADV_US = const(100000)  # 100 ms for _FAST_WINDOW_MS after boot, disconnect, session end
+_SLOW_ADV_US = const(1022500)  # then about 1 s (iOS-friendly value)
+_FAST_WINDOW_MS = const(30000)
+_BUSY_MS = const(10)  # poll period while poll() says busy (the stack does not say when its buffers free up)
+_IDLE_MS = const(10000)  # otherwise at the latest this often
+_BURST = const(4)  # notifications handed to the stack per poll at most
 _WRITE_QUEUE = const(8)
+_PAIR_WINDOW_MS = const(120000)  # app.security's
 
 # repcore.protocol's values (folded here: tests/test_app_constants.py ties them).
 _LIVE_SIZE = const(20)
@@ -195,7 +196,7 @@ class BandService(Pairing, Live):
         self._write_live()
         self._write_status()
         # Switching the band on is physical access: a bonded band takes a new host for
-        # PAIR_WINDOW_MS after boot too (docs/protocol.md, threat model).
+        # _PAIR_WINDOW_MS after boot too (docs/protocol.md, threat model).
         self._pair_from = self._ticks()
         self.advertise(True)
 
@@ -280,10 +281,10 @@ class BandService(Pairing, Live):
 
     def due_ms(self):
         """ms until poll() has timed work (advertising turning slow, the pairing window
-        closing), at most IDLE_MS."""
-        ms = IDLE_MS
-        for since, span in ((self._since(self._adv_fast_from), FAST_WINDOW_MS),
-                            (self._since(self._pair_from), PAIR_WINDOW_MS)):
+        closing), at most _IDLE_MS."""
+        ms = _IDLE_MS
+        for since, span in ((self._since(self._adv_fast_from), _FAST_WINDOW_MS),
+                            (self._since(self._pair_from), _PAIR_WINDOW_MS)):
             if 0 <= since < span and span - since < ms:
                 ms = span - since
         return ms
@@ -316,13 +317,13 @@ class BandService(Pairing, Live):
 
     def poll(self):
         """Take up the IRQs, handle writes, stream what is due; returns True while work
-        is pending (call again after BUSY_MS)."""
+        is pending (call again after _BUSY_MS)."""
         if self.secrets.dirty:
             try:
                 self.secrets.save()
             except OSError as e:
                 self.last_error = "bond keys not saved: %s" % (e,)
-        if self._pair_from >= 0 and not 0 <= self._since(self._pair_from) < PAIR_WINDOW_MS:
+        if self._pair_from >= 0 and not 0 <= self._since(self._pair_from) < _PAIR_WINDOW_MS:
             self._pair_from = -1  # closed before 2^30 ms of ticks could wrap it open again
         d = self._ind_done
         if d != self._ind_seen:
@@ -343,7 +344,7 @@ class BandService(Pairing, Live):
             self._live_dirty = True
             self._batt_dirty = True
         self._congested = False
-        budget = BURST
+        budget = _BURST
         if self.encrypted:
             budget = self._send_live(budget)
             if self._batt_dirty:
@@ -363,7 +364,7 @@ class BandService(Pairing, Live):
         raw = self._raw
         return self.busy or (raw is not None and bool(raw.q))
 
-    # -- advertising: fast (100 ms) for FAST_WINDOW_MS after boot, a disconnect, a session
+    # -- advertising: fast (100 ms) for _FAST_WINDOW_MS after boot, a disconnect, a session
     # end or an opened pairing window, then slow (about 1 s); stopped while connected
     # (the stack stops it at a connection) and while the band sleeps. The payloads
     # (`_adv`, `_resp`) are app.gatt's.
@@ -375,11 +376,11 @@ class BandService(Pairing, Live):
         self._advertising = 0
 
     def advertise(self, fast=True):
-        """Advertise fast (then slow after FAST_WINDOW_MS) or slow; no-op while connected
+        """Advertise fast (then slow after _FAST_WINDOW_MS) or slow; no-op while connected
         (advertising starts again at the disconnect)."""
         self._adv_fast_from = self._ticks() if fast else -1
         if self._link is None:
-            self._start_adv(FAST_ADV_US if fast else SLOW_ADV_US)
+            self._start_adv(_FAST_ADV_US if fast else _SLOW_ADV_US)
 
     def _start_adv(self, interval):
         if self._advertising != interval:
@@ -389,8 +390,8 @@ class BandService(Pairing, Live):
     def _advertise_tick(self):
         """While nobody is connected (poll): fast advertising turns slow when its
         window is over."""
-        if self._advertising == FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < FAST_WINDOW_MS:
-            self._start_adv(SLOW_ADV_US)
+        if self._advertising == _FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < _FAST_WINDOW_MS:
+            self._start_adv(_SLOW_ADV_US)
 
     def _notify(self, handle, data):
         c = self._link

@@ -2,7 +2,7 @@
 
 Every time the app and the core carry is a MicroPython small int (below 2^30): a time
 is ms since the *time base*, which starts at boot and moves forward in whole seconds
-(`_rebase`) once the sample clock passes REBASE_MS (3.1 days) outside a session, at
+(`_rebase`) once the sample clock passes _REBASE_MS (3.1 days) outside a session, at
 rest or at a wake from sleep; `_base_s` counts the base's seconds since boot (small for
 34 years). The CPU clock is read as `ticks_ms` and only its gaps are used
 (`ticks_diff`, right for gaps under 2^29 ms: `uptime()` runs at least every few
@@ -20,15 +20,15 @@ A mixin of app.app.App: the state (`_t0`, `_up`, `_base_s`, `_t`, `_frac`, `_odr
 # (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
 from repcore.compat import const
 
-RESYNC_MS = const(1000)  # sample clock this far from the CPU clock: re-anchor
-DRIFT_MS = const(150)  # ...this far: correct the sample rate estimate
-REBASE_MS = const(0x10000000)  # 2^28 ms (3.1 days) since the base: move it when at rest
+_RESYNC_MS = const(1000)  # sample clock this far from the CPU clock: re-anchor
+_DRIFT_MS = const(150)  # ...this far: correct the sample rate estimate
+_REBASE_MS = const(0x10000000)  # 2^28 ms (3.1 days) since the base: move it when at rest
 _WRAP_MS = const(0x20000000)  # 2^29 ms: move it whatever runs (half way to a long int)
 
 
 def _moved(t, ms):
     t -= ms
-    return t if t > -REBASE_MS else -REBASE_MS
+    return t if t > -_REBASE_MS else -_REBASE_MS
 
 
 class Clock:
@@ -55,8 +55,8 @@ class Clock:
 
     def _keep_small(self, now):
         """Move the time base to `now` (ms since it: the newest sample, or the CPU clock
-        while no sample comes) once it is REBASE_MS old, at a moment nothing is lost."""
-        if now >= REBASE_MS:
+        while no sample comes) once it is _REBASE_MS old, at a moment nothing is lost."""
+        if now >= _REBASE_MS:
             det = self.det
             if now >= _WRAP_MS or (not self.sessions.active and (det is None or det.still)):
                 self._rebase(now)
@@ -69,7 +69,7 @@ class Clock:
         ms = k * 1000
         self._base_s += k
         self._up -= ms
-        # Times of the past stay at most REBASE_MS in the past (as old as it gets here).
+        # Times of the past stay at most _REBASE_MS in the past (as old as it gets here).
         self._t = _moved(self._t, ms)
         self._anchor_up = _moved(self._anchor_up, ms)
         self._last_active = _moved(self._last_active, ms)
@@ -99,9 +99,9 @@ class Clock:
         """After a drain: keep the sample clock near the CPU clock."""
         up = self.uptime()
         err = self._t - up  # the newest sample was taken at most a drain ago: err ~ 0
-        if err > RESYNC_MS or err < -RESYNC_MS:
+        if err > _RESYNC_MS or err < -_RESYNC_MS:
             self._anchor(up)
-        elif (err > DRIFT_MS or err < -DRIFT_MS) and up - self._anchor_up > 10000:
+        elif (err > _DRIFT_MS or err < -_DRIFT_MS) and up - self._anchor_up > 10000:
             # The chip's clock differs from ours: measure its rate since the anchor.
             odr = self._anchor_n * 1000000 // (up - self._anchor_up)
             if odr > 0:

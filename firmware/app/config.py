@@ -25,13 +25,7 @@ from repcore.events import (
     SIDE_RIGHT,
 )
 
-SCHEMA = const(1)
-
-# Fault codes (shared with the app's fault events, see app.activity).
-CFG_OK = const(0)
-CFG_CORRUPT = const(1)  # not JSON, not an object
-CFG_VERSION = const(2)  # another schema version
-CFG_VALUE = const(3)  # a key with a bad value (that key falls back to its default)
+_SCHEMA = const(1)
 
 LEGS = {"left": SIDE_LEFT, "right": SIDE_RIGHT}
 PLACEMENTS = {"thigh": PLACEMENT_THIGH, "hip": PLACEMENT_HIP}
@@ -56,7 +50,7 @@ _SPEC = {
 
 
 def defaults():
-    cfg = {"schema": SCHEMA}
+    cfg = {"schema": _SCHEMA}
     for key in _SPEC:
         cfg[key] = _SPEC[key][0]
     return cfg

@@ -11,11 +11,11 @@ from repcore.compat import const
 from repcore.events import FAULT_LOW_BATTERY
 from repcore.records import END_BUTTON, END_LOW_BATTERY
 
-from app.clock import REBASE_MS
 
-BATTERY_MS = const(60000)
-SUPERVISE_MS = const(1000)  # the power task's period (and the supervisor's, app.app)
-SLEEP_CHUNK_MS = const(4000)  # light sleep slices: the watchdog is fed between them
+_BATTERY_MS = const(60000)
+_SUPERVISE_MS = const(1000)  # the power task's period (and the supervisor's, app.app)
+_SLEEP_CHUNK_MS = const(4000)  # light sleep slices: the watchdog is fed between them
+_REBASE_MS = const(0x10000000)  # app.clock's
 
 # App.state values (app.app).
 _ST_RUN = const(1)
@@ -68,7 +68,7 @@ class Power:
         while self.running:
             up = self.uptime()
             if up >= self._bat_due:
-                self._bat_due = up + BATTERY_MS
+                self._bat_due = up + _BATTERY_MS
                 self.read_battery()
             idle_ms = self.cfg["sleep_idle_s"] * 1000
             svc = self.svc
@@ -76,7 +76,7 @@ class Power:
                 self._last_active = up  # a host is talking to the band: stay awake
             if not self.sessions.active and self.imu is not None and up - self._last_active >= idle_ms:
                 self.sleep()
-            await hal.sleep_ms(SUPERVISE_MS)
+            await hal.sleep_ms(_SUPERVISE_MS)
 
     def sleep(self):
         """Idle: the IMU watches for motion, the CPU sleeps (blocking: everything stops)."""
@@ -109,7 +109,7 @@ class Power:
             if self._until >= 0 and up >= self._until:
                 return  # the virtual device's run ends here, still asleep
             self._keep_small(up)
-            woke = hal.light_sleep(SLEEP_CHUNK_MS, pin is not None)
+            woke = hal.light_sleep(_SLEEP_CHUNK_MS, pin is not None)
             try:
                 if woke or imu.motion_detected():
                     break
@@ -119,7 +119,7 @@ class Power:
                 return
         hal.wdt_feed()
         up = self.uptime()
-        if up >= REBASE_MS:
+        if up >= _REBASE_MS:
             self._rebase(up)  # a fresh detector on a fresh base: nothing runs yet
             up = self._up
         self._last_active = up

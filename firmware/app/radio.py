@@ -17,12 +17,8 @@ from repcore.records import END_HOST
 from app import config as cfgmod
 from app import unload
 
-FIRMWARE = "1.0"  # Device Information firmware revision
-IDENTITY_FILE = "identity"  # under hal.root, with config.json, bonds.json and log/
-BONDS_FILE = "bonds.json"
-
-_BUSY_MS = const(10)  # app.ble.BUSY_MS: poll period while a report / indication is pending
-RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
+_BUSY_MS = const(10)  # app.ble's: poll period while a report / indication is pending
+_SCHEMA = const(1)  # app.config's
 
 # repcore.protocol values, here so that a board without bluetooth never imports it.
 _CTRL_START = const(1)
@@ -101,7 +97,7 @@ class Radio:
             return
         cfg = self.cfg
         leg, placement, mode = cfgmod.codes(cfg)
-        svc.set_settings(cfgmod.SCHEMA, mode, leg, placement, cfg["target_reps"],
+        svc.set_settings(_SCHEMA, mode, leg, placement, cfg["target_reps"],
                          cfg["target_hold_s"], cfg["session_idle_s"], cfg["sleep_idle_s"],
                          cfg["odr_hz"], cfg["gyro"], cfg["vibration"], cfg["buzzer"], cfg["led"],
                          cfg["low_battery_pct"])

@@ -8,8 +8,8 @@ its code nor its buffer.
 from repcore import protocol as P
 from repcore.compat import const
 
-RAW_QUEUE = const(12)  # raw packets waiting for the link; the oldest goes first
-_FRAME_MAX = const(244)  # app.ble.FRAME_MAX
+_RAW_QUEUE = const(12)  # raw packets waiting for the link; the oldest goes first
+_FRAME_MAX = const(244)  # app.ble's
 _RAW_HEADER = const(8)  # repcore.protocol's (tests/test_app_constants.py ties them)
 _RAW_SAMPLE = const(12)
 
@@ -63,7 +63,7 @@ class RawStream:
         pk = bytearray(self.buf[:size])
         P.encode_raw_into(pk, self.seq, self.t0, period, pk, 0)
         self.seq = (self.seq + 1) & 0xFFFF
-        if len(self.q) >= RAW_QUEUE:
+        if len(self.q) >= _RAW_QUEUE:
             self.q.pop(0)  # the host sees the gap in the packet seq
             self.dropped += 1
         self.q.append(pk)

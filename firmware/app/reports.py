@@ -9,7 +9,7 @@ from repcore import protocol as P
 from repcore import records
 from repcore.compat import const
 
-_FRAME_MAX = const(244)  # app.ble.FRAME_MAX
+_FRAME_MAX = const(244)  # app.ble's
 
 # repcore.protocol's values (folded here: tests/test_app_constants.py ties them).
 _RACP_REPORT = const(1)

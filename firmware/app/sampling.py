@@ -1,6 +1,6 @@
 """Sampling: the IMU, its FIFO drained into the detector, and the sampling task.
 
-Every DRAIN_MS (LIVE_DRAIN_MS while a central is connected) the task drains the IMU
+Every _DRAIN_MS (_LIVE_DRAIN_MS while a central is connected) the task drains the IMU
 FIFO (one burst read, decoded into a preallocated array) and pushes each sample into
 the detector with its time from the sample clock (app.clock); then the events it
 produced are handled (app.activity). An I2C SensorFault logs a fault, signals it and
@@ -10,18 +10,19 @@ A mixin of app.app.App (its state is set in App.__init__).
 """
 # pyright: reportAttributeAccessIssue=false
 # (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
-from drivers import SAMPLE_WORDS, IMUError, SensorFault, open_imu
+from drivers import IMUError, SensorFault, open_imu
 from repcore.compat import const
 from repcore.events import FAULT_FIFO_OVERFLOW, FAULT_SENSOR, FAULT_SENSOR_OK
 from repcore.records import END_IDLE
 
 from app import config as cfgmod
 
-MAX_SAMPLES = const(32)  # per FIFO burst read: a drain at 104 Hz is 26 (more: a 2nd read)
-DRAIN_MS = const(250)  # 26 samples at 104 Hz; every FIFO holds > 0.7 s
-LIVE_DRAIN_MS = const(50)  # while a central is connected: live counts within ~75 ms
-RETRY_MIN_MS = const(1000)
-RETRY_MAX_MS = const(30000)
+_MAX_SAMPLES = const(32)  # per FIFO burst read: a drain at 104 Hz is 26 (more: a 2nd read)
+_DRAIN_MS = const(250)  # 26 samples at 104 Hz; every FIFO holds > 0.7 s
+_LIVE_DRAIN_MS = const(50)  # while a central is connected: live counts within ~75 ms
+_RETRY_MIN_MS = const(1000)
+_RETRY_MAX_MS = const(30000)
+_SAMPLE_WORDS = const(6)  # drivers'
 
 # App.state values (app.app).
 _ST_RUN = const(1)
@@ -48,7 +49,7 @@ class Sampling:
         try:
             if self.imu is None:
                 self.imu = open_imu(self.hal.i2c(), self.board, bus_reset=self.hal.bus_reset,
-                                    max_samples=MAX_SAMPLES)
+                                    max_samples=_MAX_SAMPLES)
             self.imu.configure(odr_hz=self.cfg["odr_hz"], gyro=bool(self.cfg["gyro"]))
         except (SensorFault, IMUError, OSError) as e:
             self.imu = None
@@ -59,7 +60,7 @@ class Sampling:
         if self.sensor_faults and self.state == _ST_FAULT:
             self._app_fault(FAULT_SENSOR_OK)
         self._flag(_LIVE_SENSOR_FAULT, False)
-        self._retry_ms = RETRY_MIN_MS
+        self._retry_ms = _RETRY_MIN_MS
         return True
 
     def _sensor_failed(self, err, up):
@@ -70,7 +71,7 @@ class Sampling:
         self._app_fault(FAULT_SENSOR)
         self.feedback.play("sensor_fault")
         self._retry_up = up + self._retry_ms
-        self._retry_ms = min(self._retry_ms * 2, RETRY_MAX_MS)
+        self._retry_ms = min(self._retry_ms * 2, _RETRY_MAX_MS)
 
     def drain(self):
         """Read the FIFO until it is empty and push every sample; returns the count.
@@ -105,11 +106,11 @@ class Sampling:
         t = self._t
         q = self._frac
         j = 0
-        end = n * SAMPLE_WORDS
+        end = n * _SAMPLE_WORDS
         while j < end:
             q += 1000000
             det.push(t + q // odr, b[j], b[j + 1], b[j + 2], b[j + 3], b[j + 4], b[j + 5])
-            j += SAMPLE_WORDS
+            j += _SAMPLE_WORDS
         self._t = t + q // odr
         self._frac = q % odr
         self.samples += n
@@ -140,6 +141,6 @@ class Sampling:
             if svc is not None and svc.connected:
                 # Live counts out within ~75 ms: the events of a drain wake the GATT
                 # service's task (app.radio), which sends them as this task yields.
-                await hal.sleep_ms(LIVE_DRAIN_MS)
+                await hal.sleep_ms(_LIVE_DRAIN_MS)
             else:
-                await hal.sleep_ms(DRAIN_MS)
+                await hal.sleep_ms(_DRAIN_MS)

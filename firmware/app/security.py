@@ -1,7 +1,7 @@
 """Pairing policy and bond storage (docs/protocol.md, threat model).
 
 A *new* pairing is accepted only while `pairable`: the band has no bond yet, or it is
-within PAIR_WINDOW_MS of start() (the boot: switching the band on) or of
+within _PAIR_WINDOW_MS of start() (the boot: switching the band on) or of
 `open_pairing()` (the app calls it at every button press). A bonded host reconnecting
 (its keys restored through _IRQ_GET_SECRET) is always let in. Outside the window a
 fresh pairing is disconnected as soon as the stack reports its encryption, nothing it
@@ -31,7 +31,7 @@ _SEC_OUR = const(1)
 _SEC_PEER = const(2)
 _SECRETS_MAX = const(16)
 
-PAIR_WINDOW_MS = const(120000)  # new pairings accepted this long after boot or a press
+_PAIR_WINDOW_MS = const(120000)  # new pairings accepted this long after boot or a press
 
 
 class Secrets:
@@ -112,7 +112,7 @@ class Pairing:
     @property
     def pairable(self):
         """A new pairing is accepted now: within the window, or the band has no bond."""
-        return 0 <= self._since(self._pair_from) < PAIR_WINDOW_MS or not self.secrets.bonded()
+        return 0 <= self._since(self._pair_from) < _PAIR_WINDOW_MS or not self.secrets.bonded()
 
     def _may_bond(self, c):
         """Keys of a new bond may be stored: the window is open, or this link's pairing
@@ -120,7 +120,7 @@ class Pairing:
         return self.pairable or (c is not None and c.paired)
 
     def open_pairing(self):
-        """Open the pairing window for PAIR_WINDOW_MS from now (a button press: the hand
+        """Open the pairing window for _PAIR_WINDOW_MS from now (a button press: the hand
         on the band is its owner's). True if it was closed (the app signals it)."""
         opened = not self.pairable
         self._pair_from = self._ticks()

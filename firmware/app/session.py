@@ -21,13 +21,6 @@ from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET, EX_
 from repcore.records import K_HOLD, K_SESSION_END, K_SESSION_START, K_SET
 from repcore.store import StoreFull
 
-# Cues for the feedback player (names of app.feedback patterns).
-CUE_REP = "rep"
-CUE_PARTIAL = "partial"
-CUE_TARGET = "target"
-CUE_CALIBRATED = "calibrated"
-CUE_CALIBRATE = "calibrate"  # please: walk a few steps (or press calibrate and stand still)
-
 _FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
 _MAX_FAULT_CODES = const(8)
 
@@ -148,7 +141,7 @@ class Sessions:
 
     def event(self, ev, mode, placement, side, target_hold_s):
         """Handle one detector event: start a session if it is exercise, record it.
-        Returns the feedback cue for it, or None."""
+        Returns the feedback cue for it (the name of an app.feedback pattern), or None."""
         kind = ev[0]
         cue = None
         if kind == EV_REP:
@@ -158,12 +151,12 @@ class Sessions:
             self.t_last = ev[1]
             if ev[4]:
                 self.partial += 1
-                cue = CUE_PARTIAL
+                cue = "partial"
             else:
                 self.reps += 1
                 self.total_reps += 1
                 self.set_reps += 1
-                cue = CUE_TARGET if self.set_reps == self.target_reps else CUE_REP
+                cue = "target" if self.set_reps == self.target_reps else "rep"
         elif kind == EV_HOLD:
             if not self.active:
                 self.start(ev[1], mode, placement, side, target_hold_s)
@@ -176,7 +169,7 @@ class Sessions:
             if self.active and ev[3] != EX_NONE:  # exercise none: a set not counted
                 self.n_sets += 1
         elif kind == EV_CALIBRATED:
-            cue = CUE_CALIBRATED
+            cue = "calibrated"
         elif kind == EV_FAULT:
             if ev[2] == FAULT_UNCALIBRATED:
                 # A set began that the band cannot count yet: it is exercise all the
@@ -185,7 +178,7 @@ class Sessions:
                 if not self.active:
                     self.start(ev[1], mode, placement, side, target_hold_s)
                 self.t_last = ev[1]
-                cue = CUE_CALIBRATE
+                cue = "calibrate"  # please: walk a few steps (or press calibrate and stand still)
             self.fault(ev[1], ev[2])
             return cue
         self.record(ev)

@@ -19,6 +19,15 @@ from app.session import Sessions
 _CFG_FAULTS = (0, FAULT_CONFIG_CORRUPT, FAULT_CONFIG_VERSION, FAULT_CONFIG_VALUE)
 _ST_RUN = const(1)  # app.app.ST_RUN
 _ST_FAULT = const(4)  # app.app.ST_FAULT
+_SCHEMA = const(1)  # app.config's
+# What reading config.json found (index of _CFG_FAULTS: the fault it records).
+_CFG_OK = const(0)
+_CFG_CORRUPT = const(1)  # not JSON, not an object
+_CFG_VERSION = const(2)  # another schema version
+_CFG_VALUE = const(3)  # a key with a bad value (that key falls back to its default)
+_FIRMWARE = const("1.0")  # Device Information firmware revision
+_IDENTITY_FILE = const("identity")  # under hal.root, with config.json, bonds.json and log/
+_BONDS_FILE = const("bonds.json")
 
 
 def boot(app):
@@ -73,11 +82,10 @@ def start_ble(app):
     """The GATT service on `app.radio`; the app runs without it if the radio fails."""
     from app import identity
     from app.ble import BandService, Secrets
-    from app.radio import BONDS_FILE, FIRMWARE, IDENTITY_FILE
 
     hal = app.hal
     try:
-        ident, made = identity.load(hal.root + "/" + IDENTITY_FILE)
+        ident, made = identity.load(hal.root + "/" + _IDENTITY_FILE)
         if made:
             hal.log("identity: a new one (first boot, or the flash was wiped)")
     except OSError as e:
@@ -87,8 +95,8 @@ def start_ble(app):
     svc = BandService(app.radio, app.log, bt=app.bt, on_control=app._on_control,
                       on_time=app._on_time, ticks_ms=hal.ticks_ms, ticks_diff=hal.ticks_diff,
                       uptime_s=app.uptime_s, wake=hal.flag(),
-                      model=getattr(app.board, "NAME", "repband"), firmware=FIRMWARE,
-                      secrets=Secrets(hal.root + "/" + BONDS_FILE), identity=ident)
+                      model=getattr(app.board, "NAME", "repband"), firmware=_FIRMWARE,
+                      secrets=Secrets(hal.root + "/" + _BONDS_FILE), identity=ident)
     try:
         svc.start()
     except (OSError, ValueError) as e:
@@ -105,25 +113,25 @@ def load_config(path):
     try:
         f = open(path)
     except OSError:
-        return cfg, cfgmod.CFG_OK  # first boot
+        return cfg, _CFG_OK  # first boot
     try:
         try:
             data = json.loads(f.read())
         finally:
             f.close()
     except (ValueError, OSError, UnicodeError):
-        return cfg, cfgmod.CFG_CORRUPT
+        return cfg, _CFG_CORRUPT
     if not isinstance(data, dict):
-        return cfg, cfgmod.CFG_CORRUPT
-    if data.get("schema") != cfgmod.SCHEMA:
-        return cfg, cfgmod.CFG_VERSION
-    fault = cfgmod.CFG_OK
+        return cfg, _CFG_CORRUPT
+    if data.get("schema") != _SCHEMA:
+        return cfg, _CFG_VERSION
+    fault = _CFG_OK
     for key in cfg:
         if key != "schema" and key in data:
             if cfgmod.check(key, data[key]):
                 cfg[key] = data[key]
             else:
-                fault = cfgmod.CFG_VALUE
+                fault = _CFG_VALUE
     return cfg, fault
 
 

@@ -6,13 +6,17 @@ runs it once in its life, if ever.
 # (App's attributes, set in App.__init__ and its mixins)
 import os
 
-from app.radio import BONDS_FILE, IDENTITY_FILE, RESET_DELAY_MS
+from repcore.compat import const
+
+_RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
+_IDENTITY_FILE = const("identity")  # app.startup's
+_BONDS_FILE = const("bonds.json")  # app.startup's
 
 
 def factory_reset(app):
     """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
     it away): session log, bond keys, settings and identity go; the band restarts
-    as a new one (RESET_DELAY_MS later, so the host gets the answer)."""
+    as a new one (_RESET_DELAY_MS later, so the host gets the answer)."""
     hal = app.hal
     app.sessions.log = None  # nothing more is recorded
     log = app.log
@@ -25,7 +29,7 @@ def factory_reset(app):
         svc.secrets.items = []
         svc.secrets.dirty = False
     root = hal.root
-    for name in ("log", IDENTITY_FILE, BONDS_FILE, "config.json"):
+    for name in ("log", _IDENTITY_FILE, _BONDS_FILE, "config.json"):
         path = root + "/" + name
         try:
             for f in os.listdir(path):
@@ -37,4 +41,4 @@ def factory_reset(app):
             except OSError:
                 pass
     hal.log("factory reset: the band restarts as a new one")
-    app._reset_at = app.uptime() + RESET_DELAY_MS
+    app._reset_at = app.uptime() + _RESET_DELAY_MS

@@ -49,8 +49,8 @@ _WU_IA = const(0x08)
 
 # ODR code (CTRL1_XL/CTRL2_G bits 7:4, also ODR_FIFO and BDR_XL/BDR_GY) per rate
 # in mHz, so 12.5 Hz stays an integer.
-_ODR = ((12500, 1), (26000, 2), (52000, 3), (104000, 4), (208000, 5), (416000, 6),
-        (833000, 7), (1660000, 8), (3330000, 9), (6660000, 10))
+_ODR = const(((12500, 1), (26000, 2), (52000, 3), (104000, 4), (208000, 5), (416000, 6),
+              (833000, 7), (1660000, 8), (3330000, 9), (6660000, 10)))
 
 # Full scale -> (CTRL1_XL bits 3:2, mg per LSB as num/den). Note the odd order of
 # the codes: 01 is +-16 g.

@@ -5,9 +5,12 @@ repcore.records and costs the device no RAM (it is not imported there). The form
 itself (layouts, checks, field ranges) stays in repcore.records: this module names the
 fields `records.fields` unpacks and refuses values outside `records.RANGES`.
 """
+import struct
+
 from repcore.records import (
     EPOCH_MIN,
     FLAG_WALL,
+    HEADER_SIZE,
     K_DAMAGED,
     K_HOLD,
     K_SESSION_END,
@@ -89,6 +92,13 @@ def decode(buf, off=0, exact=True):
         d[names[i]] = v[i]
     d["tuple"] = tup
     return d
+
+
+def last_seq_of(buf, off=0):
+    """The last seq a (checked) record covers: its own, or a damaged range's end."""
+    if buf[off + 2] == K_DAMAGED:
+        return struct.unpack_from("<I", buf, off + HEADER_SIZE)[0]
+    return struct.unpack_from("<I", buf, off + 8)[0]
 
 
 def decode_all(buf):

@@ -71,9 +71,9 @@ END_HOST = const(3)
 END_LOW_BATTERY = const(4)
 END_REBOOT = const(5)  # closed at the next boot from what the log held
 
-_HEADER_FMT = "<BBBBHHIIII"
+_HEADER_FMT = const("<BBBBHHIIII")
 # Payload layouts, indexed by kind (index 0 unused).
-_PAYLOAD_FMT = (
+_PAYLOAD_FMT = const((
     "",
     "<BBBhHHH",  # rep: exercise, side, partial, rom_x10, up_ms, top_ms, down_ms
     "<IBBh",  # hold: duration_ms, exercise, side, angle_x10
@@ -83,8 +83,8 @@ _PAYLOAD_FMT = (
     "<BBBHH",  # session start: mode, placement, side, target_reps, target_hold_s
     "<IBHHHHIH",  # session end: duration_ms, reason, sets, reps, partial, holds, hold_ms, dropped
     "<I",  # damaged: the last seq of the range
-)
-_PAYLOAD_LEN = (0, 11, 8, 16, 1, 2, 7, 19, 4)
+))
+_PAYLOAD_LEN = const((0, 11, 8, 16, 1, 2, 7, 19, 4))
 KIND_NAMES = ("", "rep", "hold", "set", "calibrated", "fault", "session_start", "session_end",
               "damaged")
 N_KINDS = const(9)
@@ -117,7 +117,7 @@ RANGES = (
 )
 
 _U16 = const(0xFFFF)
-_U32 = 0xFFFFFFFF  # not a small int on 32-bit MicroPython: no const
+_U32 = const(0xFFFFFFFF)  # a long int on 32-bit MicroPython: one constant object
 
 
 class RecordError(ValueError):
@@ -225,13 +225,6 @@ def encode_event(ev, session_id, boot, seq, epoch_s=0):
     return bytes(buf)
 
 
-def encode_session(rec, session_id, boot, seq, epoch_s=0):
-    """Bytes of a session start or session end (summary) record; see the module doc."""
-    if rec[0] != K_SESSION_START and rec[0] != K_SESSION_END:
-        raise RecordError("not a session record kind: %d" % rec[0])
-    return encode_event(rec, session_id, boot, seq, epoch_s)
-
-
 def check(buf, off=0, end=-1):
     """Validate the record starting at `off` (within buf[:end]); returns its length.
 
@@ -267,13 +260,6 @@ def check(buf, off=0, end=-1):
 
 def seq_of(buf, off=0):
     """The sequence number of the (already checked) record at `off`."""
-    return struct.unpack_from("<I", buf, off + 8)[0]
-
-
-def last_seq_of(buf, off=0):
-    """The last seq a (checked) record covers: its own, or a damaged range's end."""
-    if buf[off + 2] == K_DAMAGED:
-        return struct.unpack_from("<I", buf, off + HEADER_SIZE)[0]
     return struct.unpack_from("<I", buf, off + 8)[0]
 
 

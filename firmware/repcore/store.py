@@ -3,7 +3,7 @@ and against a few bits flipped anywhere in its files.
 
 Layout under `root` (guarantees and reasoning in docs/storage.md):
 
-  meta          META_COPIES (4) copies of a 20-byte block, each with its own CRC-32:
+  meta          _META_COPIES (4) copies of a 20-byte block, each with its own CRC-32:
                 b"RBLM", version, boot counter, next seq, deleted-through seq, CRC;
                 replaced by writing meta.tmp then renaming it over meta. 3 flipped bits
                 spoil at most 3 copies: one always survives.
@@ -41,18 +41,18 @@ import struct
 from repcore import records
 from repcore.compat import const
 
-DEFAULT_CAPACITY = const(262144)
-DEFAULT_SEGMENT = const(4096)
+_DEFAULT_CAPACITY = const(262144)
+_DEFAULT_SEGMENT = const(4096)
 
 _META = "meta"
 _META_TMP = "meta.tmp"
-_META_MAGIC = b"RBLM"
+_META_MAGIC = const(b"RBLM")
 _META_VERSION = const(2)  # 1: a single copy (read too)
 _META_FMT = "<4sHHII"  # magic, version, boot, next_seq, deleted_through; then CRC
 _META_BODY = const(16)
 _META_SIZE = const(20)  # one copy
-META_COPIES = const(4)  # any 3 flipped bits leave one copy whole
-_MAGIC_BYTE = b"\xa7"  # records.MAGIC, to find the next record after damage
+_META_COPIES = const(4)  # any 3 flipped bits leave one copy whole
+_MAGIC_BYTE = const(b"\xa7")  # records.MAGIC, to find the next record after damage
 _SEG_EXT = ".seg"
 _ENOSPC = const(28)
 
@@ -94,7 +94,7 @@ def _parse_seg(name):
 class SessionLog:
     """The record log. Not thread-safe: one task appends, reads and deletes."""
 
-    def __init__(self, root, capacity=DEFAULT_CAPACITY, fs=None, segment_size=DEFAULT_SEGMENT):
+    def __init__(self, root, capacity=_DEFAULT_CAPACITY, fs=None, segment_size=_DEFAULT_SEGMENT):
         if segment_size < records.MAX_RECORD or capacity < 2 * segment_size:
             raise ValueError("capacity must hold at least two segments of >= one record")
         self.root = root
@@ -102,7 +102,7 @@ class SessionLog:
         self.segment_size = segment_size
         self.fs = fs if fs is not None else OsFs()
         self._buf = bytearray(records.MAX_RECORD)
-        self._meta = bytearray(_META_SIZE * META_COPIES)
+        self._meta = bytearray(_META_SIZE * _META_COPIES)
         self._f = None  # the newest segment, open for appending
         self._sealed = False  # the newest segment takes no more records
         self._segs = []  # [first_seq, size] per segment, oldest first

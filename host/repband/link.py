@@ -29,7 +29,7 @@ import asyncio
 import time
 
 from repcore import protocol_host as P
-from repcore import records
+from repcore import recdecode, records
 
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F
 ATT_INSUFFICIENT_AUTHENTICATION = 0x05
@@ -365,7 +365,7 @@ class RecordLink:
                                 raise LinkError("reading records: the band keeps sending records it sent "
                                                 "already; its firmware is faulty")
                             continue
-                        nxt = records.last_seq_of(r) + 1
+                        nxt = recdecode.last_seq_of(r) + 1
                         self.stats["records"] += 1
                         yield r
                     continue
