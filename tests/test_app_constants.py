@@ -1,7 +1,8 @@
 """The firmware app inlines constants defined elsewhere (`_NAME = const(...)`: the
-MicroPython compiler folds them, so they cost no RAM): the protocol's values (a board
-without bluetooth never imports repcore.protocol), `App.state` values (each mixin
-inlines those it uses), the `bluetooth` module's IRQ codes, and the same private
+MicroPython compiler folds them, so they cost no RAM, where an imported name costs a
+slot in the module's dictionary and a lookup at every use): the protocol's values
+(private there too), the core's event codes and record kinds, `App.state` values (each
+mixin inlines those it uses), the `bluetooth` module's IRQ codes, and the same private
 constant in several modules. Each is tied here to its definition."""
 import re
 import sys
@@ -15,7 +16,7 @@ for p in (ROOT / "firmware", ROOT / "host"):
         sys.path.insert(0, str(p))
 
 from repband.virtual import bluetooth as emulated_bt  # noqa: E402
-from repcore import protocol  # noqa: E402
+from repcore import events, protocol, records  # noqa: E402
 
 _PRIVATE_CONST = re.compile(r"^(_[A-Z][A-Z0-9_]*) = const\(", re.M)
 
@@ -52,6 +53,9 @@ def _definition(name):
     if name == "_SAMPLE_WORDS":
         import drivers
         return "drivers", drivers.SAMPLE_WORDS
+    for mod in (events, records):  # the core's codes: events, record kinds, end reasons
+        if hasattr(mod, public):
+            return mod.__name__, getattr(mod, public)
     if name in _OWNERS:
         owner = import_module("app." + _OWNERS[name])
         return owner.__name__, getattr(owner, name)
@@ -75,7 +79,8 @@ def test_inlined_constants_equal_their_definitions():
             "_LIVE_SENSOR_FAULT", "_LIVE_HOLD", "_RC_BUSY", "_RAW_SAMPLE", "_STATUS_UUID16",
             "_DIS_SOFTWARE", "_ST_RUN", "_ST_SLEEP", "_FRAME_MAX", "_PAIR_WINDOW_MS",
             "_REBASE_MS", "_SUPERVISE_MS", "_MAX_SAMPLES", "_SCHEMA", "_SAMPLE_WORDS",
-            "_BONDS_FILE",
+            "_BONDS_FILE", "_EV_REP", "_FAULT_SENSOR", "_MODE_CLAM", "_SIDE_LEFT", "_K_SESSION_END",
+            "_END_HOST",
             "_IRQ_GATTS_WRITE", "_IRQ_SET_SECRET", "_BUSY_MS", "_HEALTHY_MS", "_OUT_LED"} <= tied
 
 

@@ -7,10 +7,18 @@ A mixin of app.app.App (its state is set in App.__init__).
 # pyright: reportAttributeAccessIssue=false
 # (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
 from repcore.compat import const
-from repcore.events import CAL_USER, EV_FAULT, EV_HOLD, EV_REP, FAULT_SENSOR_OK, FAULT_STORAGE_FULL
-from repcore.records import END_IDLE
 
 from app import config as cfgmod
+
+# repcore.events' values (folded here: tests/test_app_constants.py ties them).
+_CAL_USER = const(2)
+_EV_FAULT = const(5)
+_EV_HOLD = const(2)
+_EV_REP = const(1)
+_FAULT_SENSOR_OK = const(24)
+_FAULT_STORAGE_FULL = const(21)
+# repcore.records' values (folded here: tests/test_app_constants.py ties them).
+_END_IDLE = const(1)
 
 # App.state values (app.app).
 _ST_RUN = const(1)
@@ -52,12 +60,12 @@ class Activity:
             self.svc.set_hold(0)
         s = self.sessions
         if s.idle(t):
-            self.end_session(END_IDLE)
+            self.end_session(_END_IDLE)
         if s.full and not self._full_signalled:
             self._full_signalled = True
             self.feedback.play("storage_full")
             self._flag(_LIVE_STORAGE_FULL, True)
-            self._app_fault(FAULT_STORAGE_FULL)
+            self._app_fault(_FAULT_STORAGE_FULL)
         elif not s.full and self._full_signalled:
             self._full_signalled = False
             self._flag(_LIVE_STORAGE_FULL, False)
@@ -79,12 +87,12 @@ class Activity:
                 self._emit_session_start()
             if cue is not None:
                 if cue == "calibrated":
-                    if ev[2] != CAL_USER and self._calibrated:
+                    if ev[2] != _CAL_USER and self._calibrated:
                         cue = None  # automatic re-calibrations are silent
                     self._calibrated = True
                 if cue is not None:
                     self.feedback.play(cue)
-            if ev[0] == EV_REP or ev[0] == EV_HOLD:
+            if ev[0] == _EV_REP or ev[0] == _EV_HOLD:
                 self._last_active = self._up
             if self.ble is not None:
                 self.ble(ev)
@@ -124,8 +132,8 @@ class Activity:
 
     def _app_fault(self, code):
         t = self._up
-        ev = (EV_FAULT, t, code)
-        if code != FAULT_SENSOR_OK:
+        ev = (_EV_FAULT, t, code)
+        if code != _FAULT_SENSOR_OK:
             self.sessions.fault(t, code)
         else:
             self.sessions.record(ev)

@@ -17,7 +17,6 @@ from array import array
 
 from repcore.compat import const
 from repcore.detector import Detector
-from repcore.records import END_BUTTON, END_HOST
 from repcore.store import SessionLog
 
 from app import config as cfgmod
@@ -29,6 +28,10 @@ from app.power import Power
 from app.radio import Radio
 from app.sampling import Sampling
 from app.session import Sessions
+
+# repcore.records' values (folded here: tests/test_app_constants.py ties them).
+_END_BUTTON = const(2)
+_END_HOST = const(3)
 
 # App states (App.state); the mixins inline the ones they set.
 ST_BOOT = const(0)
@@ -76,7 +79,6 @@ class App(Clock, Sampling, Activity, Power, Radio):
         self.log_capacity = log_capacity
         self.state = ST_BOOT
         self.cfg = cfgmod.defaults()
-        self.cfg_fault = 0
         self.log = None
         self.sessions = Sessions(None)
         self.feedback = Feedback(hal, self.cfg)
@@ -113,7 +115,6 @@ class App(Clock, Sampling, Activity, Power, Radio):
         self._calibrated = False
         self._full_signalled = False
         self._until = -1
-        self.wdt_ms = _WDT_MS
         self.on_healthy = on_healthy
 
     def boot(self):
@@ -133,7 +134,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
             self._last_active = self.uptime()
             self._start_session(self._t if self._t > 0 else self._up)
         elif name == "stop":
-            self.end_session(END_BUTTON if value is None else value)
+            self.end_session(_END_BUTTON if value is None else value)
         elif name == "calibrate":
             if self.det is not None:
                 self.det.calibrate()
@@ -143,7 +144,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
             # The band was moved to the other thigh: its sessions and sides are that
             # leg's from now on (the session so far ends; the mount is calibrated anew).
             leg = "left" if self.cfg["leg"] == "right" else "right"
-            self.end_session(END_BUTTON)
+            self.end_session(_END_BUTTON)
             self.command("config", {"leg": leg})
             self.feedback.play("leg_" + leg)
         elif name == "config":
@@ -168,7 +169,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
         leg, placement, mode = cfgmod.codes(cfg)
         if det is None or det.leg != leg or det.placement != placement or det.mode != mode \
                 or det.gyro != bool(cfg["gyro"]):
-            self.end_session(END_HOST)
+            self.end_session(_END_HOST)
             self._new_detector(det)
         imu = self.imu
         if imu is not None and (imu.odr_hz != cfg["odr_hz"] or imu.gyro_on != bool(cfg["gyro"])):
@@ -243,7 +244,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
         """The main loop: the watchdog is fed only while sampling makes progress.
         Returns at `until_ms` ms since boot (`stop_at` moves it)."""
         hal = self.hal
-        hal.wdt_start(self.wdt_ms)
+        hal.wdt_start(_WDT_MS)
         if until_ms >= 0:
             self.stop_at(until_ms)
         beat = -1

@@ -114,7 +114,6 @@ class BandService(Pairing, Live):
             import time
             ticks_ms = time.ticks_ms
             ticks_diff = time.ticks_diff
-        self.bt = bt
         self._ble = ble
         self.log = log
         self.on_control = on_control
@@ -124,17 +123,18 @@ class BandService(Pairing, Live):
         self._uptime_s = uptime_s
         self.wake = wake
         self.name = name
-        self.model = model
-        self.firmware = firmware
         self.secure = secure  # False only on ports without pairing (rp2 btstack)
         self.secrets = secrets if secrets is not None else Secrets()
-        self.identity = identity  # 16 bytes (app.identity), read by the host encrypted only
+        # What only app.gatt uses, at start(), which drops it: the bluetooth module (for
+        # UUID), the Device Information values and the identity (16 bytes, app.identity,
+        # read by the host encrypted only). One attribute, not four: the object's
+        # attribute table stays a size smaller.
+        self._gatt = (bt, model, firmware, identity)
         # Written by the IRQ handler only:
         self._conn = None  # the central's _Conn
         self._n_conn = 0  # connections so far
         self._writes = []  # (_Conn, value handle, bytes, encrypted), handled in poll
         self._ind_done = 0  # indications confirmed (or failed) so far
-        self.ind_failed = 0  # ...of which the stack reported failed
         self.pair_refused = 0  # fresh pairings refused (window closed)
         # Written by the app's task:
         self._link = None  # the _Conn poll() has set up
@@ -185,7 +185,8 @@ class BandService(Pairing, Live):
         return -1 if t < 0 else self._diff(self._ticks(), t)
 
     def start(self):
-        """Activate the radio, register the services, start advertising fast."""
+        """Activate the radio, register the services, start advertising fast (once: the
+        values only the GATT table needs are dropped after)."""
         ble = self._ble
         ble.active(True)
         ble.irq(self._irq)
@@ -231,11 +232,6 @@ class BandService(Pairing, Live):
     def raw_on(self):
         return self._raw is not None
 
-    @property
-    def raw_dropped(self):
-        r = self._raw
-        return 0 if r is None else r.dropped
-
     def push_raw(self, t_ms, samples, n):
         """Queue `n` raw samples (app.rawstream) while the host has the stream on."""
         r = self._raw
@@ -262,9 +258,7 @@ class BandService(Pairing, Live):
             h = data[1]
             self._writes.append((c, h, bytes(self._ble.gatts_read(h)), c.encrypted or not self.secure))
         elif event == _IRQ_GATTS_INDICATE_DONE:
-            if data[2] != 0:
-                self.ind_failed += 1
-            self._ind_done += 1
+            self._ind_done += 1  # confirmed or failed: the slot is free either way
         elif event == _IRQ_MTU_EXCHANGED:
             c = self._conn
             if c is None or c.handle != data[0]:

@@ -14,22 +14,22 @@ import json
 import os
 
 from repcore.compat import const
-from repcore.events import (
-    MODE_AUTO,
-    MODE_BRIDGE,
-    MODE_CLAM,
-    MODE_STRETCH,
-    PLACEMENT_HIP,
-    PLACEMENT_THIGH,
-    SIDE_LEFT,
-    SIDE_RIGHT,
-)
+
+# repcore.events' values (folded here: tests/test_app_constants.py ties them).
+_MODE_AUTO = const(0)
+_MODE_BRIDGE = const(1)
+_MODE_CLAM = const(2)
+_MODE_STRETCH = const(3)
+_PLACEMENT_HIP = const(1)
+_PLACEMENT_THIGH = const(0)
+_SIDE_LEFT = const(1)
+_SIDE_RIGHT = const(2)
 
 _SCHEMA = const(1)
 
-LEGS = {"left": SIDE_LEFT, "right": SIDE_RIGHT}
-PLACEMENTS = {"thigh": PLACEMENT_THIGH, "hip": PLACEMENT_HIP}
-MODES = {"auto": MODE_AUTO, "bridge": MODE_BRIDGE, "clam": MODE_CLAM, "stretch": MODE_STRETCH}
+LEGS = {"left": _SIDE_LEFT, "right": _SIDE_RIGHT}
+PLACEMENTS = {"thigh": _PLACEMENT_THIGH, "hip": _PLACEMENT_HIP}
+MODES = {"auto": _MODE_AUTO, "bridge": _MODE_BRIDGE, "clam": _MODE_CLAM, "stretch": _MODE_STRETCH}
 
 # key: (default, low, high) for numbers, (default, choices) for names, (default,) for bools
 _SPEC = {

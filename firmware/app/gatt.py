@@ -60,6 +60,8 @@ def register(svc):
     """Set the radio up and register the services; the handles and the advertising
     payloads go on `svc`."""
     ble = svc._ble
+    bt, model, firmware, identity = svc._gatt
+    svc._gatt = None
     service = P.uuid128(_SERVICE_UUID16)
     svc._adv = b"\x02\x01\x06" + bytes((17, 0x07)) + uuid128_le(service)
     nm = svc.name.encode()[:26]
@@ -69,7 +71,7 @@ def register(svc):
     if svc.secure:
         # LE Secure Connections, bonding, no I/O (Just Works): see the threat model.
         _config(ble, bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
-    U = svc.bt.UUID
+    U = bt.UUID
     enc_r = _F_READ_ENC if svc.secure else 0
     enc_w = _F_WRITE_ENC if svc.secure else 0
     custom = (U(service), (
@@ -103,11 +105,11 @@ def register(svc):
     ble.gatts_set_buffer(svc.h_control, 20)
     ble.gatts_set_buffer(svc.h_time, 20)
     ble.gatts_write(h_man, b"repband")
-    ble.gatts_write(h_model, svc.model.encode()[:20])
-    ble.gatts_write(h_fw, svc.firmware.encode()[:20])
+    ble.gatts_write(h_model, model.encode()[:20])
+    ble.gatts_write(h_fw, firmware.encode()[:20])
     ble.gatts_write(h_sw, P.VERSION_STRING.encode())
     ble.gatts_write(svc.h_battery, bytes((svc.battery if 0 <= svc.battery <= 100 else 0,)))
     if svc._settings is not None:
         ble.gatts_write(svc.h_settings, svc._settings)
-    if svc.identity is not None:
-        ble.gatts_write(h_identity, svc.identity)
+    if identity is not None:
+        ble.gatts_write(h_identity, identity)

@@ -8,8 +8,12 @@ it fires (or power off on a latch board without an IMU pin); power off.
 # (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
 from drivers import SensorFault
 from repcore.compat import const
-from repcore.events import FAULT_LOW_BATTERY
-from repcore.records import END_BUTTON, END_LOW_BATTERY
+
+# repcore.events' values (folded here: tests/test_app_constants.py ties them).
+_FAULT_LOW_BATTERY = const(22)
+# repcore.records' values (folded here: tests/test_app_constants.py ties them).
+_END_BUTTON = const(2)
+_END_LOW_BATTERY = const(4)
 
 
 _BATTERY_MS = const(60000)
@@ -55,9 +59,9 @@ class Power:
         if pct <= low and not self._low_warned:
             self._low_warned = True
             self.feedback.play("low_battery")
-            self._app_fault(FAULT_LOW_BATTERY)
+            self._app_fault(_FAULT_LOW_BATTERY)
             if pct == 0:
-                self.end_session(END_LOW_BATTERY)
+                self.end_session(_END_LOW_BATTERY)
         elif pct > low + 5:
             self._low_warned = False
         return pct
@@ -133,7 +137,7 @@ class Power:
             self.ble(("wake", self._up))
 
     def power_off(self):
-        self.end_session(END_BUTTON)
+        self.end_session(_END_BUTTON)
         self.feedback.off()
         self.state = _ST_OFF
         if self.ble is not None:

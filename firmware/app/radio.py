@@ -12,10 +12,12 @@ without bluetooth never loads them, so the protocol values the app needs are inl
 # pyright: reportAttributeAccessIssue=false
 # (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
 from repcore.compat import const
-from repcore.records import END_HOST
 
 from app import config as cfgmod
 from app import unload
+
+# repcore.records' values (folded here: tests/test_app_constants.py ties them).
+_END_HOST = const(3)
 
 _BUSY_MS = const(10)  # app.ble's: poll period while a report / indication is pending
 _SCHEMA = const(1)  # app.config's
@@ -55,7 +57,7 @@ class Radio:
         if op == _CTRL_START:
             self.command("start")
         elif op == _CTRL_STOP:
-            self.command("stop", END_HOST)
+            self.command("stop", _END_HOST)
         elif op == _CTRL_CALIBRATE:
             self.command("calibrate")
         elif op == _CTRL_RAW:

@@ -12,10 +12,15 @@ A mixin of app.app.App (its state is set in App.__init__).
 # (a mixin: the attributes are App's, set in App.__init__ and the other mixins)
 from drivers import IMUError, SensorFault, open_imu
 from repcore.compat import const
-from repcore.events import FAULT_FIFO_OVERFLOW, FAULT_SENSOR, FAULT_SENSOR_OK
-from repcore.records import END_IDLE
 
 from app import config as cfgmod
+
+# repcore.events' values (folded here: tests/test_app_constants.py ties them).
+_FAULT_FIFO_OVERFLOW = const(20)
+_FAULT_SENSOR = const(19)
+_FAULT_SENSOR_OK = const(24)
+# repcore.records' values (folded here: tests/test_app_constants.py ties them).
+_END_IDLE = const(1)
 
 _MAX_SAMPLES = const(32)  # per FIFO burst read: a drain at 104 Hz is 26 (more: a 2nd read)
 _DRAIN_MS = const(250)  # 26 samples at 104 Hz; every FIFO holds > 0.7 s
@@ -58,7 +63,7 @@ class Sampling:
         self._anchor(up)
         self._odr = self.imu.odr_mhz
         if self.sensor_faults and self.state == _ST_FAULT:
-            self._app_fault(FAULT_SENSOR_OK)
+            self._app_fault(_FAULT_SENSOR_OK)
         self._flag(_LIVE_SENSOR_FAULT, False)
         self._retry_ms = _RETRY_MIN_MS
         return True
@@ -68,7 +73,7 @@ class Sampling:
         self.hal.log("sensor fault: %s" % (err,))
         self.state = _ST_FAULT
         self._flag(_LIVE_SENSOR_FAULT, True)
-        self._app_fault(FAULT_SENSOR)
+        self._app_fault(_FAULT_SENSOR)
         self.feedback.play("sensor_fault")
         self._retry_up = up + self._retry_ms
         self._retry_ms = min(self._retry_ms * 2, _RETRY_MAX_MS)
@@ -86,7 +91,7 @@ class Sampling:
             if imu.overflowed:
                 self.overflows += 1
                 self._anchor(self.uptime())
-                self.sessions.fault(self._up, FAULT_FIFO_OVERFLOW)
+                self.sessions.fault(self._up, _FAULT_FIFO_OVERFLOW)
             if n:
                 svc = self.svc
                 if svc is not None and svc.raw_on:
@@ -134,7 +139,7 @@ class Sampling:
                     self.after_drain()
             if self.imu is None:
                 if self.sessions.idle(self._up):
-                    self.end_session(END_IDLE)
+                    self.end_session(_END_IDLE)
                 self._keep_small(self._up)
             self._beat += 1
             svc = self.svc

@@ -16,10 +16,22 @@ Also tracked here, for feedback: the current set's full reps (`set_reps`), so th
 can signal each rep and the set's target.
 """
 from repcore.compat import const
-from repcore.events import EV_CALIBRATED, EV_FAULT, EV_HOLD, EV_REP, EV_SET, EX_NONE, FAULT_UNCALIBRATED
 
-from repcore.records import K_HOLD, K_SESSION_END, K_SESSION_START, K_SET
 from repcore.store import StoreFull
+
+# repcore.events' values (folded here: tests/test_app_constants.py ties them).
+_EV_CALIBRATED = const(4)
+_EV_FAULT = const(5)
+_EV_HOLD = const(2)
+_EV_REP = const(1)
+_EV_SET = const(3)
+_EX_NONE = const(0)
+_FAULT_UNCALIBRATED = const(3)
+# repcore.records' values (folded here: tests/test_app_constants.py ties them).
+_K_HOLD = const(2)
+_K_SESSION_END = const(7)
+_K_SESSION_START = const(6)
+_K_SET = const(3)
 
 _FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
 _MAX_FAULT_CODES = const(8)
@@ -69,7 +81,7 @@ class Sessions:
             k = rec[0]
             rec = list(rec)
             rec[1] += b * 1000
-            if k == K_HOLD or k == K_SET or k == K_SESSION_END:
+            if k == _K_HOLD or k == _K_SET or k == _K_SESSION_END:
                 rec[2] += b * 1000  # an end time too
         try:
             log.append_event(rec, self.sid if self.active else 0, self.epoch_s)
@@ -106,7 +118,7 @@ class Sessions:
         if last is None and len(self._fault_t) >= _MAX_FAULT_CODES:
             self._fault_t.clear()
         self._fault_t[code] = t
-        return self.record((EV_FAULT, t, code))
+        return self.record((_EV_FAULT, t, code))
 
     # -- sessions --------------------------------------------------------------
 
@@ -119,13 +131,13 @@ class Sessions:
         self._reset()
         self.t0 = t
         self.t_last = t
-        self.record((K_SESSION_START, t, mode, placement, side, self.target_reps, target_hold_s))
+        self.record((_K_SESSION_START, t, mode, placement, side, self.target_reps, target_hold_s))
 
     def end(self, t, reason):
         """Close the session (the caller has flushed the detector's open set/hold)."""
         if not self.active:
             return
-        rec = (K_SESSION_END, self.t0, t, reason, self.n_sets, self.reps, self.partial,
+        rec = (_K_SESSION_END, self.t0, t, reason, self.n_sets, self.reps, self.partial,
                self.holds, self.hold_ms, self.s_dropped)
         self.record(rec)
         self.active = False
@@ -144,7 +156,7 @@ class Sessions:
         Returns the feedback cue for it (the name of an app.feedback pattern), or None."""
         kind = ev[0]
         cue = None
-        if kind == EV_REP:
+        if kind == _EV_REP:
             if not self.active:
                 # The rep began at leave time = end - (up + top + down).
                 self.start(ev[1] - ev[6] - ev[7] - ev[8], mode, placement, side, target_hold_s)
@@ -157,21 +169,21 @@ class Sessions:
                 self.total_reps += 1
                 self.set_reps += 1
                 cue = "target" if self.set_reps == self.target_reps else "rep"
-        elif kind == EV_HOLD:
+        elif kind == _EV_HOLD:
             if not self.active:
                 self.start(ev[1], mode, placement, side, target_hold_s)
             self.t_last = ev[2]
             self.holds += 1
             self.total_holds += 1
             self.hold_ms += ev[2] - ev[1]
-        elif kind == EV_SET:
+        elif kind == _EV_SET:
             self.set_reps = 0
-            if self.active and ev[3] != EX_NONE:  # exercise none: a set not counted
+            if self.active and ev[3] != _EX_NONE:  # exercise none: a set not counted
                 self.n_sets += 1
-        elif kind == EV_CALIBRATED:
+        elif kind == _EV_CALIBRATED:
             cue = "calibrated"
-        elif kind == EV_FAULT:
-            if ev[2] == FAULT_UNCALIBRATED:
+        elif kind == _EV_FAULT:
+            if ev[2] == _FAULT_UNCALIBRATED:
                 # A set began that the band cannot count yet: it is exercise all the
                 # same (the session keeps it, as not counted), and the wearer is asked
                 # to calibrate.

@@ -39,7 +39,6 @@ def boot(app):
     _mkdir(hal.root)
     cfg, fault = load_config(path)
     app.cfg = cfg
-    app.cfg_fault = fault
     if fault:
         _set_file_aside(path)
     if fault or not _exists(path):
