@@ -9,14 +9,12 @@ import json
 import os
 
 from repcore.compat import const
-from repcore.events import FAULT_CONFIG_CORRUPT, FAULT_CONFIG_VALUE, FAULT_CONFIG_VERSION, FAULT_STORAGE
 from repcore.store import StoreError
 
 from app import config as cfgmod
 from app import unload
 from app.session import Sessions
 
-_CFG_FAULTS = (0, FAULT_CONFIG_CORRUPT, FAULT_CONFIG_VERSION, FAULT_CONFIG_VALUE)
 _ST_RUN = const(1)  # app.app.ST_RUN
 _ST_FAULT = const(4)  # app.app.ST_FAULT
 _SCHEMA = const(1)  # app.config's
@@ -28,6 +26,13 @@ _CFG_VALUE = const(3)  # a key with a bad value (that key falls back to its defa
 _FIRMWARE = const("1.0")  # Device Information firmware revision
 _IDENTITY_FILE = const("identity")  # under hal.root, with config.json, bonds.json and log/
 _BONDS_FILE = const("bonds.json")
+# repcore.events' values (folded here: tests/test_app_constants.py ties them), the
+# faults of _CFG_* (index) and of a log that cannot be opened.
+_FAULT_CONFIG_CORRUPT = const(16)
+_FAULT_CONFIG_VERSION = const(17)
+_FAULT_CONFIG_VALUE = const(18)
+_FAULT_STORAGE = const(23)
+_CFG_FAULTS = const((0, _FAULT_CONFIG_CORRUPT, _FAULT_CONFIG_VERSION, _FAULT_CONFIG_VALUE))
 
 
 def boot(app):
@@ -63,7 +68,7 @@ def boot(app):
             hal.log("session recovery failed: %r" % (e,))
         unload("app.recovery")
     else:
-        app._app_fault(FAULT_STORAGE)
+        app._app_fault(_FAULT_STORAGE)
     app.feedback.configure(cfg)
     if fault:
         hal.log("config: fault %d, using defaults" % fault)
