@@ -3,12 +3,13 @@
 Pipeline, per tick of 80 ms (see ticker.py for the per-sample part):
  1. gravity direction `u` (unit vector, sensor frame): accelerometer low-passed, or
     with a gyroscope a complementary filter that follows fast turns;
- 2. motion features: tilt rate, direction reversals (walking), stillness;
- 3. calibration: standing still next to walking fixes the body frame (frame.py);
- 4. reps: an excursion of `u` away from a rest direction and back (the rep), whose
-    rest posture and direction in the body frame say which exercise it was;
- 5. holds: the thigh still in hip extension while kneeling (hip flexor stretch);
- 6. sets: reps of one exercise grouped, with partial reps judged against the set.
+ 2. motion features: tilt rate, direction reversals (walking), stillness, jolts;
+ 3. calibration: a walk (and a stand next to it, or a sit) fixes the body frame;
+ 4. reps: an excursion of `u` away from where the thigh rests and back, whose rest
+    posture and direction in the body frame say which exercise it was;
+ 5. sets: a second alike rep opens a set; its rest and range judge the next reps; a set
+    the uncalibrated frame cannot name is held until it can (or reported not counted);
+ 6. holds: the thigh still in hip extension while kneeling (hip flexor stretch).
 Design notes and measured accuracy: docs/algorithm.md.
 """
 from math import acos, asin, atan2, cos, sin, sqrt
@@ -49,7 +50,6 @@ _GYRO_RAD = _DT / 10.0 / _DEG
 # and only leans on the accelerometer slowly, so linear acceleration hurts less.
 _K_ACC = 0.45
 _K_GYRO = 0.2
-_K_REF = 0.15  # rest direction follows the still thigh with a ~0.5 s time constant
 _K_RATE = 0.08  # ~1 s average of the tilt rate
 _K_REV = 0.04  # ~2 s average of direction reversals (1-2 per second when walking)
 _K_SWING = 0.1  # ~0.8 s average of the swing direction the reversals are counted on
@@ -60,12 +60,14 @@ _STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
 # reads mostly along the thigh, as on a pendulum, so the tilt it shows swings less, with...
 _WALK_RATE = 0.7
 _WALK_RATE_ACC = 0.35 * _WALK_RATE
-_WALK_HIP = 0.45
-_DYN_WALK = const(35)  # ...a walk averages more (sim 80, hip 250), a march lying down 20
-_DYN_BUSY = const(250)  # ~mg of |a| change per tick: steps at the hip, stairs, hops (reps: < 200)
-_BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _WALK_REV = 0.8  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
+_WALK_HIP = 0.45  # the pelvis tilts this much of what a thigh swings
+# Jolts: ~mg of |a| change per tick, averaged. Footfalls make a walk average more than
+# this (sim 80, a walk at the hip 250), a leg marched lying down ~20...
+_DYN_WALK = const(35)
+_DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this, reps never (< 200)
+_BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _WALK_PLANAR = 0.8
 # What calibration still has to learn about the forward axis
 _FWD_KNOWN = const(0)
@@ -86,8 +88,8 @@ _REST_MS = const(400)  # settled this long before a rep may start
 _COS_START = 0.9962  # cos 5 deg: leaving rest by more starts an excursion
 _COS_AT_REST = 0.9986  # cos 3 deg: closer than this is still at rest
 _COS_START3 = 0.99863  # cos 3 deg: the least turn that starts an excursion in a set of small reps
-_START_FRAC = 0.4
-_PIN_FRAC = 0.35
+_START_FRAC = 0.4  # in a set an excursion starts at this of its range (3-5 deg)
+_PIN_FRAC = 0.35  # ...and rest may re-settle this close to where its reps start
 _COS_SETTLE = 0.99966  # cos 1.5 deg: settled within this cone for _REST_MS is rest
 _MIN_REP_MS = const(800)  # faster turns are steps or fidgets (real clams take 1.7 s and more)
 _STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep is not
@@ -204,15 +206,15 @@ class Detector:
         self._set_t0 = self._set_t1 = 0
         self._set_rom = 0.0
         self._roms = [0.0] * 5  # last full-rep ranges, for the set's typical range
+        self._nroms = 0
         self._pend = None  # the first rep of a would-be set, waiting for a second
+        self._pend_n = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # ...its rest and peak directions
         self._held = []  # sets held until the frame can name them: [turn, rep, rep...]
         self._srx = self._sry = self._srz = 0.0  # the set's rest direction
         self._stx = self._sty = self._stz = 0.0  # ...and where its last rep peaked
         self._pin_cos = 1.0  # rest may settle this close to it (cos)
         self._typ = 0.0  # the set's typical range (its first rep's while it waits), or 0
-        self._cos_start = _COS_START
-        self._pend_n = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # ...its rest and peak directions
-        self._nroms = 0
+        self._cos_start = _COS_START  # an excursion starts past this (cos)
         # hold state
         self._hold_in = 0  # ms in the stretch zone
         self._hold_t0 = 0

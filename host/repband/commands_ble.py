@@ -418,6 +418,11 @@ async def _live(args) -> int:
         if not d["session_active"] and not args.start and not args.once and not args.json:
             print("(no session running: start one with a press of the band's button, or `repband live --start`; "
                   "Ctrl-C leaves)", file=sys.stderr)
+        if not args.json:
+            from repband import history as H
+
+            if H.load_settings(getattr(args, "config", None))["placement"] == "hip":
+                print(f"(on the hip: {H.HIP_NOTE})", file=sys.stderr)
         seen_session = d["session_active"]
         clock = asyncio.get_running_loop()
         deadline = None if args.duration is None else clock.time() + args.duration

@@ -412,6 +412,8 @@ def cmd_setup(args) -> int:
     print(f"  band on the {saved['leg']} {saved['placement']}; a day: {t['bridge_reps']} glute bridges, "
           f"{t['clam_reps']} clams on each side, {t['stretch_holds']} hip flexor stretch holds of {t['hold_s']} s "
           f"on each side; {t['days_per_week']} days a week")
+    if saved["placement"] == "hip":
+        print(f"  Note: {H.HIP_NOTE}.")
     if not interactive and not args.non_interactive:
         print("  (not a terminal: took the flags given and kept the rest; `repband setup --help` lists them)")
     if _has("pair"):

@@ -129,6 +129,7 @@ def run_task(task: dict, engine: str = "cpython") -> dict:
         auto = detect(rec, exercise="auto", engine=engine, gyro=gyro)
         res["auto_right"] = sum(1 for r in auto["reps"] if not r["partial"] and r["exercise"] == task["mode"])
         res["auto_total"] = auto["counts"]["total"]
+        res["auto_uncounted_sets"] = sum(1 for x in auto["sets"] if not x["exercise"])
     return res
 
 
@@ -262,8 +263,8 @@ def print_report(summary: dict, out=None) -> None:
         items.append(("ALL MEx", summary["overall"]))
         for v, a in items:
             m = a["mex"]
-            auto = (f"{m['auto_right_reps']} of {m['labelled_reps']}+ ({m['auto_counted_reps']} counted)"
-                    if m["labelled_reps"] else "-")
+            auto = (f"{m['auto_right_reps']} of {m['labelled_reps']}+ ({m['auto_counted_reps']} counted,"
+                    f" {m['auto_uncounted_sets']} sets reported not counted)" if m["labelled_reps"] else "-")
             rows.append([str(v), str(m["files"]), f"{m['rep_files_in_range']}/{m['rep_files']}",
                          f"{m['rep_files_within1']}/{m['rep_files']}",
                          f"{m['zero_files_ok']}/{m['zero_files']}", str(m["no_rep_false_reps"]),

@@ -44,6 +44,10 @@ DEFAULT_SETTINGS = {"version": SETTINGS_VERSION, "leg": "right", "placement": "t
                     "targets": dict(DEFAULT_TARGETS), "patient": {}}
 
 EXERCISE_LABEL = {"bridge": "glute bridge", "clam": "clam", "stretch": "hip flexor stretch"}
+# What the band can see from the hip, said wherever a person chooses the hip.
+HIP_NOTE = ("from the hip the band counts glute bridges; clams only when your pelvis rolls back with "
+            "each one (many people's does not), and stretch holds only in stretch mode "
+            "(`repband config --mode stretch`). On the thigh it counts all three")
 # What a person does when the band cannot tell the exercise (it is not calibrated).
 CALIBRATE_HINT = ("walk a few steps before you start (or press calibrate on the band and stand "
                   "still for 3 s), so it knows how it sits on your leg")

@@ -382,6 +382,7 @@ def aggregate(results: list[dict]) -> dict:
             "rep_files_within1": sum(r["lo"] - 1 <= r["count"] <= r["hi"] + 1 for r in rep_files),
             "auto_right_reps": sum(r["auto_right"] for r in auto),
             "auto_counted_reps": sum(r["auto_total"] for r in auto),
+            "auto_uncounted_sets": sum(r["auto_uncounted_sets"] for r in auto),
             "labelled_reps": sum(r["lo"] for r in auto),
             "rep_in_range_frac": (sum(r["in_range"] for r in rep_files) / len(rep_files)
                                   if rep_files else None),
