@@ -160,3 +160,14 @@ def test_calibration_with_a_forward_guess_along_the_thigh():
     # A usable guess keeps forward known.
     fr2 = Frame(1)
     assert fr2.calibrate(-0.95, 0.0, 0.31, 0.0, 0.0, 0.0) and fr2.forward_known
+
+
+def test_the_tick_constants_agree():
+    """The detector folds the tick's length into its constants (MicroPython const())."""
+    from repcore import detector as D
+    from repcore.ticker import TICK_MS
+
+    assert D._DT == TICK_MS / 1000.0
+    assert abs(D._GYRO_RAD / (D._DT / 10.0 / D._DEG) - 1.0) < 1e-7
+    assert D._REV_STEP == D._K_REV / D._DT
+    assert abs(D._WALK_RATE_ACC - 0.35 * D._WALK_RATE) < 1e-12

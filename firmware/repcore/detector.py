@@ -42,33 +42,33 @@ from repcore.events import (
 from repcore.frame import Frame
 from repcore.ticker import TICK_MS, Ticker
 
-_DEG = 57.29578
-_DT = TICK_MS / 1000.0
-_GYRO_RAD = _DT / 10.0 / _DEG
+_DEG = const(57.29578)
+_DT = const(0.08)  # s per tick (TICK_MS)
+_GYRO_RAD = const(0.00013962634)  # 0.1 deg/s over a tick, in rad: _DT / 10 / _DEG
 
 # Gravity filters (per-tick gains). With a gyroscope the filter integrates the turn
 # and only leans on the accelerometer slowly, so linear acceleration hurts less.
-_K_ACC = 0.45
-_K_GYRO = 0.2
-_K_RATE = 0.08  # ~1 s average of the tilt rate
-_K_REV = 0.04  # ~2 s average of direction reversals (1-2 per second when walking)
-_K_SWING = 0.1  # ~0.8 s average of the swing direction the reversals are counted on
-_REV_STEP = _K_REV / _DT  # what one reversal adds to the reversals-per-second average
+_K_ACC = const(0.45)
+_K_GYRO = const(0.2)
+_K_RATE = const(0.08)  # ~1 s average of the tilt rate
+_K_REV = const(0.04)  # ~2 s average of direction reversals (1-2 per second when walking)
+_K_SWING = const(0.1)  # ~0.8 s average of the swing direction the reversals are counted on
+_REV_STEP = const(0.5)  # _K_REV / _DT: what one reversal adds to the reversals-per-second average
 
-_STILL_RATE = 0.12  # rad/s of tilt: slower than this is resting
+_STILL_RATE = const(0.12)  # rad/s of tilt: slower than this is resting
 # rad/s sustained; without a gyro 0.35 of it: the accelerometer of a swinging thigh
 # reads mostly along the thigh, as on a pendulum, so the tilt it shows swings less, with...
-_WALK_RATE = 0.7
-_WALK_RATE_ACC = 0.35 * _WALK_RATE
-_WALK_REV = 0.8  # ...direction reversals per second: the thigh swinging at ~1 Hz
+_WALK_RATE = const(0.7)
+_WALK_RATE_ACC = const(0.245)  # 0.35 * _WALK_RATE
+_WALK_REV = const(0.8)  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
-_WALK_HIP = 0.45  # the pelvis tilts this much of what a thigh swings
+_WALK_HIP = const(0.45)  # the pelvis tilts this much of what a thigh swings
 # Jolts: ~mg of |a| change per tick, averaged. Footfalls make a walk average more than
 # this (sim 80, a walk at the hip 250), a leg marched lying down ~20...
 _DYN_WALK = const(35)
 _DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this, reps never (< 200)
 _BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
-_WALK_PLANAR = 0.8
+_WALK_PLANAR = const(0.8)
 # What calibration still has to learn about the forward axis
 _FWD_KNOWN = const(0)
 _FWD_SIGN = const(1)  # the axis (from walking), not its sign
@@ -77,20 +77,20 @@ _FWD_NOMINAL = const(3)  # the strap's nominal forward: used, but a flexion may 
 _FWD_NONE = const(4)  # not calibrated yet
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
 _CAL_NEAR_MS = const(6000)  # ...when walking ends or starts this close to it
-_COS_STRIDE = 0.97  # cos 14 deg
+_COS_STRIDE = const(0.97)  # cos 14 deg
 _WALK_CAL_TICKS = const(75)  # 6 s of walking calibrate a band that has not stood still near a walk
 _SIT_MS = const(4000)  # from upright to seated (or kneeling) within this
-_COS_MID = 0.7  # cos 45 deg: the thigh half way down
-_OFF_PLANE = 0.1  # ...within 18 deg of the plane it ends in
-_CAL_UPRIGHT = 0.82  # cos 35 deg: nominal mount tolerance for calibrating without walking
+_COS_MID = const(0.7)  # cos 45 deg: the thigh half way down
+_OFF_PLANE = const(0.1)  # ...within 18 deg of the plane it ends in
+_CAL_UPRIGHT = const(0.82)  # cos 35 deg: nominal mount tolerance for calibrating without walking
 
 _REST_MS = const(400)  # settled this long before a rep may start
-_COS_START = 0.9962  # cos 5 deg: leaving rest by more starts an excursion
-_COS_AT_REST = 0.9986  # cos 3 deg: closer than this is still at rest
-_COS_START3 = 0.99863  # cos 3 deg: the least turn that starts an excursion in a set of small reps
-_START_FRAC = 0.4  # in a set an excursion starts at this of its range (3-5 deg)
-_PIN_FRAC = 0.35  # ...and rest may re-settle this close to where its reps start
-_COS_SETTLE = 0.99966  # cos 1.5 deg: settled within this cone for _REST_MS is rest
+_COS_START = const(0.9962)  # cos 5 deg: leaving rest by more starts an excursion
+_COS_AT_REST = const(0.9986)  # cos 3 deg: closer than this is still at rest
+_COS_START3 = const(0.99863)  # cos 3 deg: the least turn that starts an excursion in a set of small reps
+_START_FRAC = const(0.4)  # in a set an excursion starts at this of its range (3-5 deg)
+_PIN_FRAC = const(0.35)  # ...and rest may re-settle this close to where its reps start
+_COS_SETTLE = const(0.99966)  # cos 1.5 deg: settled within this cone for _REST_MS is rest
 _MIN_REP_MS = const(800)  # faster turns are steps or fidgets (real clams take 1.7 s and more)
 _STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep is not
 _MIN_HIP_MS = const(1200)  # the pelvis sways faster with each step than it turns in a rep
@@ -99,10 +99,10 @@ _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
 _SWING_MS = const(6000)
 _HOLD_MAX_MS = const(13000)  # still longer than any top hold (real ones 2-5 s, slow ones 10 s)
-_END_FRAC = 0.4  # back below this fraction of the peak: the rep is over
-_TOP_FRAC = 0.85
-_FULL_FRAC = 0.55  # of the set's typical range: a full rep; below: partial
-_PART_FRAC = 0.3  # below this it is noise (a "tiny" rep), not reported
+_END_FRAC = const(0.4)  # back below this fraction of the peak: the rep is over
+_TOP_FRAC = const(0.85)
+_FULL_FRAC = const(0.55)  # of the set's typical range: a full rep; below: partial
+_PART_FRAC = const(0.3)  # below this it is noise (a "tiny" rep), not reported
 _SET_GAP_MS = const(20000)
 # Lying on the back, knees bent: the thigh points up from the hip at 20-80 deg, so its
 # sagittal angle (0 standing, 90 horizontal forward) is 120-165 deg. A kneeling front
@@ -119,11 +119,11 @@ _BRIDGE_MIN = const(8)  # degrees: real bridges tilt the thigh 8-43 deg, pelvic 
 _MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
 _CLAM_MIN = const(12)
-_LIKE_ROM = 2.0  # reps of one set: ranges within this factor
-_COS_LIKE_REST = 0.82  # cos 35 deg: ...rest directions this close
-_COS_LIKE_AXIS = 0.77  # cos 40 deg: ...turning about axes this close
-_MIN_FLOOR = 5.0  # degrees: no set's reps are smaller (pelvic tilts, noise)
-_FIRST_MIN = 1.25  # the first rep of a set in auto mode needs this times the minimum
+_LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
+_COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
+_COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
+_MIN_FLOOR = const(5.0)  # degrees: no set's reps are smaller (pelvic tilts, noise)
+_FIRST_MIN = const(1.25)  # the first rep of a set in auto mode needs this times the minimum
 _HIP_CLAM_MIN = const(5)  # the pelvis rolls 5-15 deg with each clam
 _CLAM_MAX = const(88)  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
 _HIP_MAX = const(45)  # the pelvis turns 25-30 deg in a bridge, 5-30 in a clam
@@ -134,8 +134,8 @@ _HOLD_MAX_EXT = const(45)
 _HOLD_MIN_HIP = const(2)  # the pelvis tucked under 3-10 deg from standing...
 _HOLD_MAX_HIP = const(25)  # ...and still upright
 _HOLD_BAND = const(4)  # degrees around the held angle (breathing sways ~1)
-_HOLD_NEAR = 1.0  # ...and at it
-_HOLD_STEP = 0.6  # degrees in two ticks: still shifting into the stretch
+_HOLD_NEAR = const(1.0)  # ...and at it
+_HOLD_STEP = const(0.6)  # degrees in two ticks: still shifting into the stretch
 _HOLD_START_MS = const(3000)
 _HOLD_LEAVE_MS = const(1500)
 _HOLD_MIN_MS = const(10000)
