@@ -612,11 +612,11 @@ class Detector:
     def _new_posture(self, t, th):
         """The thigh has been still away from rest for a second or more: a top hold,
         or a new posture (lying down, rolling over, sitting up)? No top is held for
-        _HOLD_MAX_MS, none is 100 deg away, and after _SETTLE_MS only a place that is
-        an exercise's top may still be one. A set whose reps peaked here ends here:
+        _HOLD_MAX_MS (none is farther than _max_rom: that ended the excursion), and after
+        _SETTLE_MS only a place that is an exercise's top may still be one. A set whose reps peaked here ends here:
         its rest was the other end, and this was its last rep."""
         still = self._out_still
-        if still < _SETTLE_MS and th < 100.0:
+        if still < _SETTLE_MS:
             return False
         if self._set_n and self.ux * self._stx + self.uy * self._sty + self.uz * self._stz > self._pin_cos:
             if still < _HOLD_MAX_MS:
@@ -625,7 +625,7 @@ class Detector:
             self._classify(t)
             self._end_set()
             return True
-        if still < _HOLD_MAX_MS and th < 100.0:
+        if still < _HOLD_MAX_MS:
             if self._exercise_from(self.rx, self.ry, self.rz, self.ux, self.uy, self.uz, th) > 0:
                 return False
             if not self._frame_ready():
