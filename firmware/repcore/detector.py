@@ -637,7 +637,9 @@ class Detector:
         thigh is back where it rested, rest stands) or a new posture (_POSTURE)."""
         self._out = False
         self._top_deg = 0.0
-        self._swing = how == _REP
+        # A turn too small to be any rep of the set (noise by its range) leaves the
+        # set's rhythm as it was: the next rep may leave without settling first.
+        self._swing = how == _REP or (how == _NO_REP and self._swing and self._peak < _PART_FRAC * self._typ)
         self._ax, self._ay, self._az = self.ux, self.uy, self.uz
         self._settle_ms = 0
         if how == _REP:
@@ -690,8 +692,12 @@ class Detector:
             ex = _UNKNOWN
         if ex <= EX_NONE:
             return ex
-        if self.mode == MODE_AUTO and self._set_typ(ex) == 0.0 and rom < _FIRST_MIN * self._min_rom(ex):
-            return EX_NONE  # a set opens only with a clear rep: small lone turns are look-alikes
+        if self.mode == MODE_AUTO and self._set_ex != ex:
+            # A set opens only with clear reps, the first well past the least range and
+            # the second at it: small turns (pelvic tilts, fidgets) are look-alikes.
+            least = self._base_rom(ex)
+            if rom < (least if self._set_typ(ex) else _FIRST_MIN * least):
+                return EX_NONE
         side = self.leg if ex == EX_CLAM else SIDE_NONE
         ev = (
             EV_REP,
@@ -708,6 +714,8 @@ class Detector:
             # A lone excursion is weak evidence: a set opens when a second one like it
             # follows (same exercise, range and turn). Until then the first one waits.
             pend = self._pend
+            if pend is not None and pend[2] == ex and pend[3] == side and rom < _PART_FRAC * pend[5] * 0.1:
+                return ex  # tiny beside the waiting rep, as in a set: a wiggle, not a rep
             self._end_set()
             if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom, t):
                 self._pend = ev
@@ -848,13 +856,17 @@ class Detector:
         """The least range a rep of `ex` may have. Within a set (or after its first
         rep) its own range sets the floor: a person whose bridges tilt the thigh 10
         deg has 7 deg reps in the set too, while no set opens under the base range."""
-        base = _BRIDGE_MIN
-        if ex == EX_CLAM:
-            base = _HIP_CLAM_MIN if self.placement == PLACEMENT_HIP else _CLAM_MIN
+        base = self._base_rom(ex)
         typ = self._set_typ(ex) * _FULL_FRAC
         if typ <= 0.0 or typ >= base:
             return base
         return typ if typ > _MIN_FLOOR else _MIN_FLOOR
+
+    def _base_rom(self, ex):
+        """The least range of a rep of `ex` outside a set."""
+        if ex == EX_CLAM:
+            return _HIP_CLAM_MIN if self.placement == PLACEMENT_HIP else _CLAM_MIN
+        return _BRIDGE_MIN
 
     def _set_typ(self, ex):
         """The typical range of the open set (or waiting first rep) of `ex`, or 0."""
@@ -908,9 +920,13 @@ class Detector:
         # (knees rolling from one side to the other while lying on the back do).
         if self._min_rom(EX_CLAM) <= rom <= _CLAM_MAX:
             lift = 0.3 * rom / _DEG
-            if -0.5 < rh < 0.5 and rb > 45.0 and pb > -10.0 and (-db >= 0.2 * rom or ph - rh >= lift):
+            # Until the frame is known the outer side is a guess (a strap turned about
+            # the thigh swaps it, and knees rolling then pass for clams): only the
+            # knee's rise, which needs just the thigh's long axis, names a clam.
+            sure = self._frame_ready()
+            if -0.5 < rh < 0.5 and rb > 45.0 and pb > -10.0 and ((sure and -db >= 0.2 * rom) or ph - rh >= lift):
                 return EX_CLAM
-            if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and (db >= 0.2 * rom or rh - ph >= lift):
+            if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and ((sure and db >= 0.2 * rom) or rh - ph >= lift):
                 return -EX_CLAM
         return EX_NONE
 
