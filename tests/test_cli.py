@@ -156,6 +156,29 @@ def test_evaluate_sim_and_mex_layouts(capsys, tmp_path, rec_path):
     assert "ALL sim" in out and "scenario=bridges" in out
 
 
+def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
+    mex = tmp_path / "mex"
+    mex.mkdir()
+    _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
+    (mex / "labels.csv").write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,6,7\n")
+    runs = {}
+    for vary in ("turn-half", "slower", "noisier"):
+        assert cli.main(["evaluate", str(mex), "--jobs", "1", "--json", "--vary", vary]) == 0
+        res = json.loads(capsys.readouterr().out)
+        runs[vary] = res["files"][0]
+        assert res["vary"] == vary
+    assert all(r["count"] == N_BRIDGES for r in runs.values()), runs
+    assert cli.main(["evaluate", str(mex), "--jobs", "1", "--vary", "much-slower"]) == 0
+    assert "1.6 times slower" in capsys.readouterr().out
+    # a simulated recording's truth has times: a change of pace is refused, not misscored
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    shutil.copy(rec_path, sim / "bridges_a.csv")
+    (sim / "bridges_a.json").write_text(json.dumps(_truth()))
+    assert cli.main(["evaluate", str(sim), "--vary", "faster"]) == 2
+    assert "changes time" in capsys.readouterr().err
+
+
 def test_evaluate_file_without_truth_is_bad_input(capsys, tmp_path, rec_path):
     p = tmp_path / "lonely.csv"
     shutil.copy(rec_path, p)

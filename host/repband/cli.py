@@ -16,6 +16,7 @@ import sys
 from repband import exits
 from repband.recording import RecordingError
 from repband.summary import human_summary
+from repband.variations import VARIATIONS
 
 
 class InputError(Exception):
@@ -51,7 +52,8 @@ def cmd_evaluate(args) -> int:
     from repband.evaluate import evaluate
 
     evaluate(args.paths, exercise=args.exercise, engine=args.engine, json=args.json,
-             jobs=args.jobs, accel_only=args.accel_only, no_exercise=args.no_exercise)
+             jobs=args.jobs, accel_only=args.accel_only, no_exercise=args.no_exercise,
+             vary=args.vary)
     return 0
 
 
@@ -160,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--engine", choices=["cpython", "micropython"], default="cpython")
     e.add_argument("--accel-only", action="store_true",
                    help="ignore gyroscope columns (accelerometer-only mode)")
+    e.add_argument("--vary", choices=list(VARIATIONS), default=None,
+                   help="change every recording first: the strap turned round the thigh, a "
+                        "slower or faster pace, a noisier sensor (does the count hold?)")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)

@@ -16,7 +16,8 @@ Recognised inputs (files or directories, directories are scanned for ``*.csv``):
   calibrated.
 
 Every kind reports the share of sets counted within one rep of the truth (the measure
-the published rep counters use).
+the published rep counters use). ``--vary NAME`` runs every recording changed as
+`repband.variations` describes (the strap turned, a slower pace, a noisier sensor).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from repband import scoring
+from repband import scoring, variations
 from repband.recording import RecordingError, read_csv
 from repband.replay import detect
 
@@ -49,8 +50,22 @@ def _csv_files(p) -> list[tuple[str, bool]]:
     raise RecordingError(p, None, "no such file or directory")
 
 
-def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=()) -> list[dict]:
+def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary=None) -> list[dict]:
     """Turn paths into tasks; raises RecordingError for a path with no truth."""
+    tasks = _collect(paths, exercise, accel_only, no_exercise)
+    if vary is not None:
+        if vary in variations.CHANGES_TIME:
+            for t in tasks:
+                if t["type"] == "sim":
+                    raise RecordingError(t["path"], None, f"--vary {vary} changes time, which "
+                                         "its truth does not follow (simulate slower people "
+                                         "with repband simulate instead)")
+        for t in tasks:
+            t["vary"] = vary
+    return tasks
+
+
+def _collect(paths, exercise, accel_only, no_exercise) -> list[dict]:
     files: list[tuple[str, bool]] = [f for p in paths for f in _csv_files(p)]
     tasks = [{"type": "idle", "path": path, "group": os.path.basename(os.path.dirname(os.path.abspath(path))),
               "accel_only": accel_only}
@@ -86,6 +101,8 @@ def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=()) -> l
 
 def run_task(task: dict, engine: str = "cpython") -> dict:
     rec = read_csv(task["path"])
+    if task.get("vary"):
+        rec = variations.vary(rec, task["vary"], key=os.path.basename(task["path"]))
     gyro = False if task.get("accel_only") else None
     name = os.path.basename(task["path"])
     dur = float(rec.t[-1] - rec.t[0]) if len(rec.t) else 0.0
@@ -227,6 +244,9 @@ def _table(rows: list[list[str]], out) -> None:
 def print_report(summary: dict, out=None) -> None:
     out = out or sys.stdout
     results = summary["files"]
+    if summary.get("vary"):
+        print(f"Every recording varied: {variations.VARIATIONS[summary['vary']]}", file=out)
+        print(file=out)
     sims = [r for r in results if r["kind"] == "sim"]
     mexs = [r for r in results if r["kind"] == "mex"]
     if sims:
@@ -289,16 +309,19 @@ def print_report(summary: dict, out=None) -> None:
 
 
 def evaluate(paths, exercise: str = "auto", engine: str = "cpython", json: bool = False,
-             jobs: int | None = None, accel_only: bool = False, no_exercise=(), out=None) -> dict:
-    """Score every recording under `paths` (and `no_exercise`); print a table (or one
-    JSON object)."""
+             jobs: int | None = None, accel_only: bool = False, no_exercise=(), vary=None,
+             out=None) -> dict:
+    """Score every recording under `paths` (and `no_exercise`), changed by variation
+    `vary` if given; print a table (or one JSON object)."""
     out = out or sys.stdout
-    tasks = collect_tasks(paths, exercise=exercise, accel_only=accel_only, no_exercise=no_exercise)
+    tasks = collect_tasks(paths, exercise=exercise, accel_only=accel_only, no_exercise=no_exercise,
+                          vary=vary)
     if not tasks:
         raise RecordingError(", ".join(os.fspath(p) for p in list(paths) + list(no_exercise)), None,
                              "no recordings with truth (NAME.json or labels.csv) found")
     results = run_tasks(tasks, engine=engine, jobs=jobs, quiet=json)
     summary = summarize(results)
+    summary["vary"] = vary
     if json:
         out.write(_json.dumps(scoring.nan_to_none(summary)) + "\n")
     else:
