@@ -206,6 +206,31 @@ def test_identity_kept_and_an_unencrypted_link_refused(env, capsys, monkeypatch)
     assert "not encrypted" in err and "refusing" in err and err.count("\n") == 1
 
 
+def test_a_known_band_claiming_an_older_protocol_is_refused(env, capsys, monkeypatch):
+    """Issue 11: a band at a known address that says it speaks protocol 1.1 has no
+    identity to read, so the identity check (and the encrypted-link check that reading
+    it is) was skipped, and its records merged into the paired band's history."""
+    from repcore import protocol as FP
+
+    paired(env)
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    with Database(db_path(env)) as db:
+        n = db.record_count()
+    monkeypatch.setattr(FP, "VERSION_STRING", "1.1")  # what the virtual band's firmware reports
+    capsys.readouterr()
+    for argv in (["sync"], ["pair"]):
+        assert run(*argv, *V, "--db", db_path(env)) == 1
+        err = capsys.readouterr().err
+        assert "protocol 1.1" in err and "identity" in err and err.count("\n") == 1, err
+    with Database(db_path(env)) as db:
+        assert db.record_count() == n and len(db.devices()) == 1
+    assert run("pair", *V, "--db", db_path(env), "--replace") == 0  # taken as a new band, on purpose
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    with Database(db_path(env)) as db:
+        devs = db.devices()
+    assert len(devs) == 2 and devs[0]["retired_ms"] and devs[0]["records"] == n and not devs[1]["identity"]
+
+
 def test_forget_wipes_the_band_and_this_computer_forgets_it(env, capsys):
     paired(env)
     ident = (env / "state" / "virtual-band" / "identity").read_bytes()
