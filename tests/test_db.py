@@ -147,6 +147,35 @@ def test_damaged_database_is_not_written(tmp_path, capsys):
     assert "integrity_check" in capsys.readouterr().out
 
 
+def test_damaged_schema_says_how_to_recover_and_can_be_restored(tmp_path, capsys):
+    """Issue 11: a page of the schema overwritten (nothing can be read) gave "not a
+    usable database (database disk image is malformed)" with no word on how to recover,
+    and `repband db --check` / `--restore` refused the file as well."""
+    path = tmp_path / "r.db"
+    with Database(path) as db:
+        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+        db.set_base(did, 0)
+        db.store(did, items(build_history(30)))
+        db.backup(tmp_path / "backup.db")
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(path, "r+b") as f:  # page 1 past the file header: the schema's root
+        f.seek(100)
+        f.write(bytes(range(256)) * 15)
+    with pytest.raises(DatabaseError, match="is damaged .*sync again.*repband db --restore"):
+        Database(path)
+    for argv in (["sessions", "--db", str(path)], ["sync", "--device", "virtual", "--db", str(path)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "is damaged" in err and "repband db --restore" in err and len(err.splitlines()) == 1, err
+    assert cli.main(["db", "--db", str(path), "--check"]) == 1
+    assert "integrity_check" in capsys.readouterr().out
+    assert cli.main(["db", "--db", str(path)]) == 1
+    assert "DAMAGED" in capsys.readouterr().out
+    assert cli.main(["db", "--db", str(path), "--restore", str(tmp_path / "backup.db")]) == 0
+    with Database(path) as db:
+        assert not db.damaged and db.record_count() > 0
+
+
 @pytest.fixture
 def shared_dir():
     """A folder user nobody can reach (pytest's own is root's alone)."""

@@ -636,10 +636,13 @@ class DeviceInfo:
 class Database:
     """The session database. ``Database(path)`` creates (mode 0600) and migrates it.
 
-    ``path``: a file path, None for the default location, or ":memory:".
+    ``path``: a file path, None for the default location, or ":memory:". ``salvage``:
+    open a damaged file whose schema cannot be read (to check it or restore a backup
+    into it) instead of refusing it.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, target_version: int = SCHEMA_VERSION):
+    def __init__(self, path: str | os.PathLike | None = None, *, target_version: int = SCHEMA_VERSION,
+                 salvage: bool = False):
         self.path = Path(path) if path not in (None, ":memory:") else (None if path == ":memory:"
                                                                           else default_path())
         self.readonly = None  # why this database cannot be written, or None
@@ -677,7 +680,12 @@ class Database:
                     self._writable("upgrading its schema")
                 self.version = migrate(self.conn, target_version)
             except sqlite3.DatabaseError as exc:
-                raise DatabaseError(f"{self.path}: not a usable database ({exc})") from None
+                if not self.damaged:
+                    raise DatabaseError(f"{self.path}: not a usable database ({exc})") from None
+                if not salvage:  # its schema is unreadable: nothing can be read, let alone written
+                    raise DatabaseError(f"{self.path} is damaged ({self.damaged}): repband cannot read it. "
+                                        + RECOVER.format(p=self.path)) from None
+                self.version = None  # open only to check it or restore a backup into it
         except BaseException:
             self.conn.close()
             raise
@@ -1058,7 +1066,7 @@ def _ranges(lost: list) -> str:
 def cmd_db(args) -> int:
     try:
         # reading (a missing database is not created); a restore may make a new one
-        with Database(locate(args.db, create=bool(args.restore))) as db:
+        with Database(locate(args.db, create=bool(args.restore)), salvage=True) as db:
             if args.backup:
                 dest = db.backup(args.backup)
                 print(f"backed up {db.path} to {dest} ({db.record_count()} records); restore it with "
