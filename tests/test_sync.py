@@ -820,6 +820,21 @@ def test_one_sync_accepts_at_most_what_the_band_log_holds(tmp_path):
         assert db.record_count() == 0
 
 
+def test_a_band_claiming_a_log_larger_than_any_band_is_refused(tmp_path):
+    """Issue 11: the per-sync bound came from the capacity the band reports, so a band
+    claiming a 4 GB log (u32 bytes) could stream about 148 million records in one sync."""
+    dev = make_device(1)
+
+    class Boastful(FaultLink):
+        async def seq_range(self):
+            return 0, self.dev.next_seq, 0xFFFFFFFF
+
+    with Database(tmp_path / "r.db") as db:
+        with pytest.raises(BandError, match="larger than any band's"):
+            run(sync(Boastful(dev), db, DeviceInfo(ADDR)))
+        assert db.record_count() == 0 and dev.log
+
+
 # ---------------------------------------------------------------------------- several devices, real log
 
 

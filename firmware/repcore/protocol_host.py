@@ -195,6 +195,9 @@ def decode_live(buf):
     return d
 
 
+MAX_LOG_CAPACITY = 4 << 20  # bytes: no band's log is larger (the firmware's is 256 KiB); the host
+# refuses a band reporting more, since the records one sync takes are bounded by it
+
 
 def decode_status(buf):
     """The status dict; VersionError for another major version (checked first), extra

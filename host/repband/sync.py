@@ -5,8 +5,9 @@ fakes in the tests). Guarantees: docs/database.md.
     result = await sync(link, db, DeviceInfo(address), progress=cb, batch=64)
 
 - Reads the band's range first (`seq_range`: first seq, next seq, log capacity): a
-  record outside it, a range the log could not hold, or more records than the log can
-  hold in one sync stop the sync with `BandError` (a faulty or hostile band).
+  capacity above protocol_host.MAX_LOG_CAPACITY, a record outside the range, a range
+  the log could not hold, or more records than the log can hold in one sync stop the
+  sync with `BandError` (a faulty or hostile band).
 - Asks for records from the database's last committed seq + 1 (from the device's
   first record when the device still holds records this database already has: those
   are compared byte for byte, so a device whose seqs restarted is caught before any
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol
 
 from repcore import records as R
+from repcore.protocol_host import MAX_LOG_CAPACITY
 
 from repband.db import (GAP_DAMAGED, GAP_MISSING, ConflictError, Database, DatabaseError, DeviceInfo,
                         decode_record)
@@ -176,6 +178,9 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
 
     try:
         band = list(await link.seq_range())  # first held (or None), next seq, capacity
+        if band[2] > MAX_LOG_CAPACITY:
+            raise BandError(f"{device.address}: the band reports a log of {band[2]} bytes, larger than any band's "
+                            f"({MAX_LOG_CAPACITY}); refusing to sync it", res)
         limit = max(1, band[2] // R.MIN_RECORD)  # records the band's log can hold at most
         if band[0] is not None and band[1] - band[0] > limit:
             raise BandError(f"{device.address}: the band reports seqs {band[0]}..{band[1] - 1}, more records "
