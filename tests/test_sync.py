@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repband.db import Database, DeviceInfo, decode_record
-from repband.sync import BandError, GapError, SeqRestartError, SyncInterrupted, sync
+from repband.sync import QUARANTINE_KEEP, BandError, GapError, SeqRestartError, SyncInterrupted, sync
 from repband.store_stress import StoreLink
 from repband.sync_bench import ModelLink, bench_sync, build_history
 from repcore import events as E
@@ -749,6 +749,29 @@ def test_bad_crc_from_the_band_is_quarantined_and_acknowledged(tmp_path, first_s
         assert db.raw(did, victim) is None
         assert (victim, victim, "quarantined") in db.gaps(did)
         assert any("quarantined" in w for w in res.warnings)
+
+
+def test_a_long_stretch_of_bad_bytes_is_kept_bounded(tmp_path):
+    """Issue 11: a band sending garbage in place of a record had all of it kept in one
+    quarantine row (in memory first): 5 MB here, up to gigabytes from a hostile band."""
+    dev = make_device(2)
+    victim = dev.next_seq - 5
+
+    class Flood(FaultLink):
+        async def records_from(self, seq):
+            async for r in super().records_from(seq):
+                if R.seq_of(r) != victim:
+                    yield r
+                    continue
+                for _ in range(5000):  # the Reassembler's pieces of a stretch out of step
+                    yield bytes([0x5A]) * 1024
+
+    with Database(tmp_path / "r.db") as db:
+        res = run(sync(Flood(dev), db, DeviceInfo(ADDR)))
+        assert res.complete and [q[:2] for q in res.quarantined] == [(victim, victim)]
+        q = db.quarantined(db.device_id(ADDR))
+        assert len(q) == 1 and 1024 <= len(q[0]["raw"]) <= QUARANTINE_KEEP
+        assert "5120000 bytes" in q[0]["reason"] and not dev.log
 
 
 def test_absurd_contents_are_quarantined_never_shown(tmp_path):

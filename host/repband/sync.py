@@ -45,6 +45,9 @@ from repband.db import (GAP_DAMAGED, GAP_MISSING, ConflictError, Database, Datab
                         decode_record)
 
 
+QUARANTINE_KEEP = 65536  # bytes kept of one stretch that failed its checks (a band may send any amount)
+
+
 class RecordLink(Protocol):
     """What the sync engine needs from a transport (async)."""
 
@@ -210,7 +213,7 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                 res.rerequests += 1
             again = None  # re-request from this seq (bytes garbled on the way?)
             pos = max(request, band[0] or 0)  # the seq the next item stands for
-            pending = None  # (first seq, raw, reason) quarantined, its end not known yet
+            pending = None  # [first seq, raw kept, reason, bytes] quarantined, its end not known yet
             async for raw in link.records_from(request):
                 res.received += 1
                 if res.received > 4 * limit + 64:
@@ -233,11 +236,12 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                             _quarantine(db, dev, res, pending, s - 1)
                             pending = None
                         if s > done:
-                            _quarantine(db, dev, res, [s, raw, str(exc)], s)
+                            _quarantine(db, dev, res, [s, raw, str(exc), len(raw)], s)
                         pos = s + 1
                         continue
                     if pending is not None:
-                        pending[1] += raw  # more of the same stretch: kept with it
+                        pending[3] += len(raw)  # more of the same stretch: kept with it, up to a bound
+                        pending[1] += raw[:QUARANTINE_KEEP - len(pending[1])]
                         continue
                     if pos <= done:
                         continue  # a bad copy of a seq stored already
@@ -245,7 +249,7 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                         suspects[pos] = raw  # the link may have garbled it: ask once more
                         again = pos
                         break
-                    pending = [pos, raw, str(exc)]  # the same bytes again: the band's own
+                    pending = [pos, raw[:QUARANTINE_KEEP], str(exc), len(raw)]  # the same bytes again: the band's own
                     continue
                 s = d["seq"]
                 hi = d["last_seq"] if d["kind"] == R.K_DAMAGED else s
@@ -356,8 +360,11 @@ async def _in_range(link, band: list, s: int, hi: int, address: str, res: SyncRe
 
 
 def _quarantine(db: Database, dev: int, res: SyncResult, pending: list, last: int) -> None:
-    """Keep bytes that failed their checks, raw, for seqs pending[0]..last."""
-    first, raw, why = pending
+    """Keep bytes that failed their checks, raw (the first QUARANTINE_KEEP of them), for
+    seqs pending[0]..last."""
+    first, raw, why, size = pending
+    if size > len(raw):
+        why += f" ({size} bytes, the first {len(raw)} kept)"
     last = max(first, last)
     db.quarantine(dev, first, last, raw, why)
     res.quarantined.append((first, last, why))
