@@ -25,6 +25,7 @@ from repband.sync import QUARANTINE_KEEP, BandError, GapError, SeqRestartError, 
 from repband.store_stress import StoreLink
 from repband.sync_bench import ModelLink, bench_sync, build_history
 from repcore import events as E
+from repcore import protocol_host as P
 from repcore import records as R
 from repcore.store import SessionLog
 
@@ -1006,3 +1007,65 @@ def test_damaged_records_show_in_their_session(tmp_path, capsys):
     assert f"lost on the band (damaged on its flash): seqs {a}" in capsys.readouterr().out
     assert cli.main(["show", str(sid), "--db", str(path)]) == 0
     assert f"1 record of the band lost (damaged on the band: seq {a})" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- a hostile band on the real RecordLink
+
+
+class Chatter:
+    """A GATT client whose band answers a records request (or a count) with the same
+    notification, again and again, and never with a response."""
+
+    is_connected = True
+
+    def __init__(self, frame_uuid):
+        self.cbs = {}
+        self.frame_uuid = frame_uuid
+        self.task = None
+        self.sent = 0
+
+    async def start_notify(self, uuid, cb):
+        self.cbs[uuid] = cb
+
+    async def stop_notify(self, uuid):
+        self.cbs.pop(uuid, None)
+
+    async def write(self, uuid, data, response=True):
+        async def flood():
+            rec = R.encode_event((E.EV_FAULT, 5, 1), 0, 1, 1, EPOCH)
+            while self.sent < 5000:
+                self.sent += 1
+                if self.frame_uuid == P.RECORDS_UUID:
+                    self.cbs[P.RECORDS_UUID](None, bytes([P.FRAME_START]) + rec)  # then duplicates of it
+                else:  # a stale answer: the response to an abort nobody sent
+                    self.cbs[P.RACP_UUID](None, P.encode_racp_response(P.RACP_ABORT, P.RC_SUCCESS))
+                await asyncio.sleep(0.001)
+
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(flood())
+
+
+@pytest.mark.parametrize("what", ["records", "count"])
+@pytest.mark.parametrize("chatter", ["frames", "stale answers"])
+def test_a_band_that_chatters_without_answering_is_given_up(what, chatter):
+    """Issue 11: the link's wait for an answer started again at every notification, so a
+    band repeating a frame (dropped as a duplicate) or a stale answer kept a sync waiting
+    for ever."""
+    from repband.link import LinkLost, RecordLink
+
+    client = Chatter(P.RECORDS_UUID if chatter == "frames" else P.RACP_UUID)
+
+    async def go():
+        link = await RecordLink(client, timeout=0.3, check=False).open()
+        try:
+            if what == "count":
+                await link.count_from(0)
+            else:
+                async for _r in link.records_from(0):
+                    pass
+        finally:
+            client.task.cancel()
+
+    with pytest.raises(LinkLost, match="no answer from the band"):
+        run(go())
+    assert client.sent < 5000  # given up while it still chattered (0.3 s: a few hundred at most)
