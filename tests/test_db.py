@@ -63,6 +63,25 @@ def test_existing_loose_file_is_tightened(tmp_path):
     assert mode(path) == 0o600
 
 
+def test_an_existing_empty_file_gets_0600_before_any_data(tmp_path, capsys):
+    """Issue 11 (files 0600): an empty file made beforehand (`touch`, a file manager)
+    was taken as new but kept its 0644, and the database or a backup wrote health data
+    into it readable by everyone."""
+    src = tmp_path / "r.db"
+    with Database(src) as db:
+        did = db.upsert_device("A")
+        db.set_base(did, 0)
+        db.store(did, items(build_history(3)))
+    for path in (tmp_path / "new.db", tmp_path / "backup.db"):
+        path.touch()
+        os.chmod(path, 0o644)
+    Database(tmp_path / "new.db").close()
+    assert cli.main(["db", "--db", str(src), "--backup", str(tmp_path / "backup.db")]) == 0
+    assert mode(tmp_path / "new.db") == 0o600 and mode(tmp_path / "backup.db") == 0o600
+    with Database(tmp_path / "backup.db") as b:
+        assert b.record_count() == len(build_history(3))
+
+
 def test_default_location_is_the_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("HOME", str(tmp_path))

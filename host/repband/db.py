@@ -132,15 +132,14 @@ def local_day(wall_ms: int | None) -> str | None:
 
 def _create_private(path: Path) -> None:
     """Create the database file with mode 0600 (before SQLite opens it) and its folder
-    with 0700."""
+    with 0700; an empty file of ours already there (identify: "new") gets 0600 too."""
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-    os.chmod(path, 0o600)  # whatever the umask was
+        os.fchmod(fd, 0o600)  # whatever the umask, or the mode of the empty file, was
+    finally:
+        os.close(fd)
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -992,6 +991,7 @@ class Database:
         dest = Path(dest)
         if dest.exists() and dest.stat().st_size:
             raise DatabaseError(f"{dest} exists: give the backup a new file name")
+        identify(dest)  # an empty file: not a folder, not another user's
         _create_private(dest)
         out = sqlite3.connect(str(dest), isolation_level=None)
         try:
