@@ -542,6 +542,27 @@ def test_setup_reaches_the_band_at_pairing_and_after_each_setup(env, capsys, mon
     assert json.loads(capsys.readouterr().out)["told_band"] is None
 
 
+def test_a_band_refused_by_its_identity_is_told_nothing(env, capsys, monkeypatch):
+    """Issue 11: sync gave a new `repband setup` to the band before checking its
+    identity, so another band at the address got the person's set-up, and the host
+    noted it as given: the paired band never got it."""
+    monkeypatch.setenv("REPBAND_CONFIG", str(env / "settings.json"))
+    assert run("setup", "-y", "--leg", "left", "--placement", "hip", "--hold-seconds", "40") == 0
+    paired(env)
+    with Database(db_path(env)) as db:
+        real = db.identity(BAND)
+        db.set_identity(db.device_id(BAND), "00" * 16)  # as if this band were not the one paired
+    assert run("setup", "-y", "--placement", "thigh") == 0
+    capsys.readouterr()
+    assert run("sync", *V, "--db", db_path(env)) == 1
+    assert "is not the band paired here" in capsys.readouterr().err
+    assert band_config(env)["placement"] == "hip"  # nothing given to a band not known
+    with Database(db_path(env)) as db:
+        db.set_identity(db.device_id(BAND), real)
+    assert run("sync", *V, "--db", db_path(env), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["told_band"].endswith("the left thigh, stretch holds of 40 s")
+
+
 def test_pair_without_setup_says_where_the_settings_come_from(env, capsys, monkeypatch):
     monkeypatch.setenv("REPBAND_CONFIG", str(env / "none.json"))
     paired(env)

@@ -319,21 +319,22 @@ async def _sync(args) -> int:
             try:
                 async with _band(args) as c:
                     db = db or database.open()
-                    if attempt == 0:
-                        told = await _give_setup(c, args, pairing=False)
                     if args.device_reset and attempt == 0:
                         old = db.retire_device(c.address)
                         if old is not None:
                             print(f"{c.address}: the old log is kept as retired device {old}; "
                                   f"syncing the band as a new device", file=sys.stderr)
                     info = DeviceInfo(c.address, c.name, c.protocol_version, seen_ms=int(time.time() * 1000))
-                    # Never merge another band (or a wiped one) into this history; a band
-                    # that says it speaks 1.0 or 1.1 has no identity, so it cannot be one known.
+                    # Never merge another band (or a wiped one) into this history, nor tell
+                    # it anything; a band that says it speaks 1.0 or 1.1 has no identity, so
+                    # it cannot be one known.
                     known = db.identity(c.address)
                     if known is not None and known != c.identity:
                         raise _not_this_band(db, c, known)
                     if known is None and c.identity:  # paired before protocol 1.2: known from now on
                         db.set_identity(db.upsert_device(info), c.identity)
+                    if attempt == 0:
+                        told = await _give_setup(c, args, pairing=False)
                     link = await RecordLink(c).open()
                     res = await sync(link, db, info, progress=bar)
                     label = _label(c)
