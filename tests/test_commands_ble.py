@@ -543,7 +543,7 @@ def test_setup_reaches_the_band_at_pairing_and_after_each_setup(env, capsys, mon
 
 
 def test_a_band_refused_by_its_identity_is_told_nothing(env, capsys, monkeypatch):
-    """Issue 11: sync gave a new `repband setup` to the band before checking its
+    """Issue 11: sync and pair gave a new `repband setup` to the band before checking its
     identity, so another band at the address got the person's set-up, and the host
     noted it as given: the paired band never got it."""
     monkeypatch.setenv("REPBAND_CONFIG", str(env / "settings.json"))
@@ -554,9 +554,10 @@ def test_a_band_refused_by_its_identity_is_told_nothing(env, capsys, monkeypatch
         db.set_identity(db.device_id(BAND), "00" * 16)  # as if this band were not the one paired
     assert run("setup", "-y", "--placement", "thigh") == 0
     capsys.readouterr()
-    assert run("sync", *V, "--db", db_path(env)) == 1
-    assert "is not the band paired here" in capsys.readouterr().err
-    assert band_config(env)["placement"] == "hip"  # nothing given to a band not known
+    for argv in (["sync"], ["pair"]):
+        assert run(*argv, *V, "--db", db_path(env)) == 1
+        assert "is not the band paired here" in capsys.readouterr().err
+        assert band_config(env)["placement"] == "hip"  # nothing given to a band not known
     with Database(db_path(env)) as db:
         db.set_identity(db.device_id(BAND), real)
     assert run("sync", *V, "--db", db_path(env), "--json") == 0

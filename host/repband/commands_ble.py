@@ -226,6 +226,11 @@ async def _pair(args) -> int:
             await _forget(c)
             raise LinkError(PAIR_REFUSED) from None
         c.identity = await read_identity(c) if minor >= 2 else None
+        if not database.new and not args.replace:  # not the band paired here: tell it nothing
+            with database.open(quiet=True) as db:
+                known = db.identity(c.address)
+                if known and known != c.identity:
+                    raise _not_this_band(db, c, known)
         await set_time(c)
         told = await _give_setup(c, args, pairing=True)
         st = await read_status(c)
@@ -233,9 +238,7 @@ async def _pair(args) -> int:
     new = database.new
     with database.open(quiet=True) as db:
         known = db.identity(address)
-        if known and known != c.identity:  # another identity, or none (an older protocol)
-            if not args.replace:
-                raise _not_this_band(db, c, known)
+        if known and known != c.identity:  # pair --replace (else refused above)
             old = db.retire_device(address)
             print(f"{address}: the old band's history stays in the database as retired device {old}; "
                   f"this band starts a new one")
