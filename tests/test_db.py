@@ -166,6 +166,22 @@ def test_damaged_database_is_not_written(tmp_path, capsys):
     assert "integrity_check" in capsys.readouterr().out
 
 
+def test_damaged_database_is_read_with_a_warning(tmp_path, capsys):
+    """Issue 11: a database failing its check was used with no warning: `sessions`,
+    `stats` and `export` showed what they could still read as if it were all."""
+    path = tmp_path / "r.db"
+    with Database(path) as db:
+        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+        db.set_base(did, 0)
+        db.store(did, items(build_history(30)))
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _damage(path)
+    for argv in (["sessions"], ["stats"], ["export", "--format", "csv", "--out", str(tmp_path / "x.csv")]):
+        cli.main([*argv, "--db", str(path)])
+        err = capsys.readouterr().err
+        assert "is damaged" in err and "may be incomplete" in err and "repband db --restore" in err, (argv, err)
+
+
 def test_damaged_schema_says_how_to_recover_and_can_be_restored(tmp_path, capsys):
     """Issue 11: a page of the schema overwritten (nothing can be read) gave "not a
     usable database (database disk image is malformed)" with no word on how to recover,

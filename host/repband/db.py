@@ -691,6 +691,11 @@ class Database:
         # Test hook: called inside the batch transaction just before COMMIT.
         self.before_commit: Callable[[], None] | None = None
 
+    def damage_note(self) -> str:
+        """What a reader of a damaged database is told: one line."""
+        return (f"{self.path} is damaged ({self.damaged}): what it shows may be incomplete. "
+                + RECOVER.format(p=self.path))
+
     def _writable(self, what: str) -> None:
         """DatabaseError saying why `what` cannot be written, and what to do."""
         if self.damaged:
