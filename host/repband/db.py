@@ -143,7 +143,7 @@ def _create_private(path: Path) -> None:
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-RECOVER = ("the band still holds every record not acknowledged: move the file aside "
+RECOVER = ("The band still holds every record not acknowledged: move the file aside "
            "(mv {p} {p}.damaged) and sync again, or restore a backup (repband db --restore FILE); "
            "`repband db --check` says what is wrong, and `sqlite3 {p}.damaged .recover` salvages the rest")
 
