@@ -137,6 +137,16 @@ def test_another_users_file_is_one_clear_line(tmp_path, capsys):
         assert err.startswith("repband: ") and "belongs to another user" in err and len(err.splitlines()) == 1
 
 
+def _synced(path):
+    """A database holding 30 sessions, all in the file itself (WAL checkpointed)."""
+    with Database(path) as db:
+        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+        db.set_base(did, 0)
+        db.store(did, items(build_history(30)))
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 def _damage(path):
     """Overwrite one page in the middle of a database (bit rot, a bad sector)."""
     size = os.path.getsize(path)
@@ -148,12 +158,7 @@ def _damage(path):
 def test_damaged_database_is_not_written(tmp_path, capsys):
     """Issue 11: a database failing integrity_check was used without a word, and sync
     wrote into it."""
-    path = tmp_path / "r.db"
-    with Database(path) as db:
-        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
-        db.set_base(did, 0)
-        db.store(did, items(build_history(30)))
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = _synced(tmp_path / "r.db")
     _damage(path)
     with Database(path) as db:
         assert db.damaged
@@ -169,12 +174,7 @@ def test_damaged_database_is_not_written(tmp_path, capsys):
 def test_damaged_database_is_read_with_a_warning(tmp_path, capsys):
     """Issue 11: a database failing its check was used with no warning: `sessions`,
     `stats` and `export` showed what they could still read as if it were all."""
-    path = tmp_path / "r.db"
-    with Database(path) as db:
-        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
-        db.set_base(did, 0)
-        db.store(did, items(build_history(30)))
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = _synced(tmp_path / "r.db")
     _damage(path)
     for argv in (["sessions"], ["stats"], ["export", "--format", "csv", "--out", str(tmp_path / "x.csv")]):
         cli.main([*argv, "--db", str(path)])
@@ -186,13 +186,9 @@ def test_damaged_schema_says_how_to_recover_and_can_be_restored(tmp_path, capsys
     """Issue 11: a page of the schema overwritten (nothing can be read) gave "not a
     usable database (database disk image is malformed)" with no word on how to recover,
     and `repband db --check` / `--restore` refused the file as well."""
-    path = tmp_path / "r.db"
+    path = _synced(tmp_path / "r.db")
     with Database(path) as db:
-        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
-        db.set_base(did, 0)
-        db.store(did, items(build_history(30)))
         db.backup(tmp_path / "backup.db")
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with open(path, "r+b") as f:  # page 1 past the file header: the schema's root
         f.seek(100)
         f.write(bytes(range(256)) * 15)
