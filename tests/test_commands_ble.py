@@ -206,6 +206,31 @@ def test_identity_kept_and_an_unencrypted_link_refused(env, capsys, monkeypatch)
     assert "not encrypted" in err and "refusing" in err and err.count("\n") == 1
 
 
+def test_a_known_band_claiming_an_older_protocol_is_refused(env, capsys, monkeypatch):
+    """Issue 11: a band at a known address that says it speaks protocol 1.1 has no
+    identity to read, so the identity check (and the encrypted-link check that reading
+    it is) was skipped, and its records merged into the paired band's history."""
+    from repcore import protocol as FP
+
+    paired(env)
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    with Database(db_path(env)) as db:
+        n = db.record_count()
+    monkeypatch.setattr(FP, "VERSION_STRING", "1.1")  # what the virtual band's firmware reports
+    capsys.readouterr()
+    for argv in (["sync"], ["pair"]):
+        assert run(*argv, *V, "--db", db_path(env)) == 1
+        err = capsys.readouterr().err
+        assert "protocol 1.1" in err and "identity" in err and err.count("\n") == 1, err
+    with Database(db_path(env)) as db:
+        assert db.record_count() == n and len(db.devices()) == 1
+    assert run("pair", *V, "--db", db_path(env), "--replace") == 0  # taken as a new band, on purpose
+    assert run("sync", *V, "--db", db_path(env)) == 0
+    with Database(db_path(env)) as db:
+        devs = db.devices()
+    assert len(devs) == 2 and devs[0]["retired_ms"] and devs[0]["records"] == n and not devs[1]["identity"]
+
+
 def test_forget_wipes_the_band_and_this_computer_forgets_it(env, capsys):
     paired(env)
     ident = (env / "state" / "virtual-band" / "identity").read_bytes()
@@ -515,6 +540,28 @@ def test_setup_reaches_the_band_at_pairing_and_after_each_setup(env, capsys, mon
     assert band_config(env)["placement"] == "thigh" and band_config(env)["leg"] == "left"
     assert run("sync", *V, "--db", db_path(env), "--json") == 0
     assert json.loads(capsys.readouterr().out)["told_band"] is None
+
+
+def test_a_band_refused_by_its_identity_is_told_nothing(env, capsys, monkeypatch):
+    """Issue 11: sync and pair gave a new `repband setup` to the band before checking its
+    identity, so another band at the address got the person's set-up, and the host
+    noted it as given: the paired band never got it."""
+    monkeypatch.setenv("REPBAND_CONFIG", str(env / "settings.json"))
+    assert run("setup", "-y", "--leg", "left", "--placement", "hip", "--hold-seconds", "40") == 0
+    paired(env)
+    with Database(db_path(env)) as db:
+        real = db.identity(BAND)
+        db.set_identity(db.device_id(BAND), "00" * 16)  # as if this band were not the one paired
+    assert run("setup", "-y", "--placement", "thigh") == 0
+    capsys.readouterr()
+    for argv in (["sync"], ["pair"]):
+        assert run(*argv, *V, "--db", db_path(env)) == 1
+        assert "is not the band paired here" in capsys.readouterr().err
+        assert band_config(env)["placement"] == "hip"  # nothing given to a band not known
+    with Database(db_path(env)) as db:
+        db.set_identity(db.device_id(BAND), real)
+    assert run("sync", *V, "--db", db_path(env), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["told_band"].endswith("the left thigh, stretch holds of 40 s")
 
 
 def test_pair_without_setup_says_where_the_settings_come_from(env, capsys, monkeypatch):

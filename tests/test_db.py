@@ -63,6 +63,25 @@ def test_existing_loose_file_is_tightened(tmp_path):
     assert mode(path) == 0o600
 
 
+def test_an_existing_empty_file_gets_0600_before_any_data(tmp_path, capsys):
+    """Issue 11 (files 0600): an empty file made beforehand (`touch`, a file manager)
+    was taken as new but kept its 0644, and the database or a backup wrote health data
+    into it readable by everyone."""
+    src = tmp_path / "r.db"
+    with Database(src) as db:
+        did = db.upsert_device("A")
+        db.set_base(did, 0)
+        db.store(did, items(build_history(3)))
+    for path in (tmp_path / "new.db", tmp_path / "backup.db"):
+        path.touch()
+        os.chmod(path, 0o644)
+    Database(tmp_path / "new.db").close()
+    assert cli.main(["db", "--db", str(src), "--backup", str(tmp_path / "backup.db")]) == 0
+    assert mode(tmp_path / "new.db") == 0o600 and mode(tmp_path / "backup.db") == 0o600
+    with Database(tmp_path / "backup.db") as b:
+        assert b.record_count() == len(build_history(3))
+
+
 def test_default_location_is_the_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -118,6 +137,16 @@ def test_another_users_file_is_one_clear_line(tmp_path, capsys):
         assert err.startswith("repband: ") and "belongs to another user" in err and len(err.splitlines()) == 1
 
 
+def _synced(path):
+    """A database holding 30 sessions, all in the file itself (WAL checkpointed)."""
+    with Database(path) as db:
+        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
+        db.set_base(did, 0)
+        db.store(did, items(build_history(30)))
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 def _damage(path):
     """Overwrite one page in the middle of a database (bit rot, a bad sector)."""
     size = os.path.getsize(path)
@@ -129,12 +158,7 @@ def _damage(path):
 def test_damaged_database_is_not_written(tmp_path, capsys):
     """Issue 11: a database failing integrity_check was used without a word, and sync
     wrote into it."""
-    path = tmp_path / "r.db"
-    with Database(path) as db:
-        did = db.upsert_device(DeviceInfo("AA:BB", "band"))
-        db.set_base(did, 0)
-        db.store(did, items(build_history(30)))
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = _synced(tmp_path / "r.db")
     _damage(path)
     with Database(path) as db:
         assert db.damaged
@@ -145,6 +169,42 @@ def test_damaged_database_is_not_written(tmp_path, capsys):
     assert "DAMAGED" in out and "repband db --check" in out
     assert cli.main(["db", "--db", str(path), "--check"]) == 1
     assert "integrity_check" in capsys.readouterr().out
+
+
+def test_damaged_database_is_read_with_a_warning(tmp_path, capsys):
+    """Issue 11: a database failing its check was used with no warning: `sessions`,
+    `stats` and `export` showed what they could still read as if it were all."""
+    path = _synced(tmp_path / "r.db")
+    _damage(path)
+    for argv in (["sessions"], ["stats"], ["export", "--format", "csv", "--out", str(tmp_path / "x.csv")]):
+        cli.main([*argv, "--db", str(path)])
+        err = capsys.readouterr().err
+        assert "is damaged" in err and "may be incomplete" in err and "repband db --restore" in err, (argv, err)
+
+
+def test_damaged_schema_says_how_to_recover_and_can_be_restored(tmp_path, capsys):
+    """Issue 11: a page of the schema overwritten (nothing can be read) gave "not a
+    usable database (database disk image is malformed)" with no word on how to recover,
+    and `repband db --check` / `--restore` refused the file as well."""
+    path = _synced(tmp_path / "r.db")
+    with Database(path) as db:
+        db.backup(tmp_path / "backup.db")
+    with open(path, "r+b") as f:  # page 1 past the file header: the schema's root
+        f.seek(100)
+        f.write(bytes(range(256)) * 15)
+    with pytest.raises(DatabaseError, match="is damaged .*sync again.*repband db --restore"):
+        Database(path)
+    for argv in (["sessions", "--db", str(path)], ["sync", "--device", "virtual", "--db", str(path)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "is damaged" in err and "repband db --restore" in err and len(err.splitlines()) == 1, err
+    assert cli.main(["db", "--db", str(path), "--check"]) == 1
+    assert "integrity_check" in capsys.readouterr().out
+    assert cli.main(["db", "--db", str(path)]) == 1
+    assert "DAMAGED" in capsys.readouterr().out
+    assert cli.main(["db", "--db", str(path), "--restore", str(tmp_path / "backup.db")]) == 0
+    with Database(path) as db:
+        assert not db.damaged and db.record_count() > 0
 
 
 @pytest.fixture

@@ -391,6 +391,21 @@ def test_fuzz_reassembler_frame_sequences(garbage, splice):
         pass
 
 
+def test_reassembler_holds_a_bounded_stretch_of_bad_bytes():
+    """Issue 11 (a band streaming without limit): frames that never start a record were
+    all kept in one buffer, so a hostile band could fill the host's memory within one
+    report; now they come out in bounded pieces (each counted by the sync's limit)."""
+    ra = P.Reassembler()
+    out = ra.feed(bytes([P.FRAME_START]) + b"\x00" * 20)  # out of step at once
+    for i in range(1, 20000):
+        out += ra.feed(bytes([i & P.FRAME_COUNTER]) + bytes([0x5A]) * 180)
+        assert len(ra.buf) <= P.MAX_BAD_STRETCH
+    assert len(out) >= 20000 * 180 // P.MAX_BAD_STRETCH
+    assert all(len(b) <= P.MAX_BAD_STRETCH for b in out) and ra.bad == len(out)
+    good = _recs(2)[0]
+    assert ra.feed(bytes([P.FRAME_START | (20000 & P.FRAME_COUNTER)]) + good)[-1] == good
+
+
 # -- the band's side in MicroPython ------------------------------------------------------------
 
 

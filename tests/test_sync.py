@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repband.db import Database, DeviceInfo, decode_record
-from repband.sync import BandError, GapError, SeqRestartError, SyncInterrupted, sync
+from repband.sync import QUARANTINE_KEEP, BandError, GapError, SeqRestartError, SyncInterrupted, sync
 from repband.store_stress import StoreLink
 from repband.sync_bench import ModelLink, bench_sync, build_history
 from repcore import events as E
+from repcore import protocol_host as P
 from repcore import records as R
 from repcore.store import SessionLog
 
@@ -751,6 +752,29 @@ def test_bad_crc_from_the_band_is_quarantined_and_acknowledged(tmp_path, first_s
         assert any("quarantined" in w for w in res.warnings)
 
 
+def test_a_long_stretch_of_bad_bytes_is_kept_bounded(tmp_path):
+    """Issue 11: a band sending garbage in place of a record had all of it kept in one
+    quarantine row (in memory first): 5 MB here, up to gigabytes from a hostile band."""
+    dev = make_device(2)
+    victim = dev.next_seq - 5
+
+    class Flood(FaultLink):
+        async def records_from(self, seq):
+            async for r in super().records_from(seq):
+                if R.seq_of(r) != victim:
+                    yield r
+                    continue
+                for _ in range(5000):  # the Reassembler's pieces of a stretch out of step
+                    yield bytes([0x5A]) * 1024
+
+    with Database(tmp_path / "r.db") as db:
+        res = run(sync(Flood(dev), db, DeviceInfo(ADDR)))
+        assert res.complete and [q[:2] for q in res.quarantined] == [(victim, victim)]
+        q = db.quarantined(db.device_id(ADDR))
+        assert len(q) == 1 and 1024 <= len(q[0]["raw"]) <= QUARANTINE_KEEP
+        assert "5120000 bytes" in q[0]["reason"] and not dev.log
+
+
 def test_absurd_contents_are_quarantined_never_shown(tmp_path):
     """Issue 11: valid CRCs over exercise 255, a rom of -3276.8 deg, a hold of 49 days
     were stored and shown as data."""
@@ -818,6 +842,21 @@ def test_one_sync_accepts_at_most_what_the_band_log_holds(tmp_path):
         with pytest.raises(BandError, match="more records than its log of 1160 bytes can hold"):
             run(sync(Huge(dev), db, DeviceInfo(ADDR)))
         assert db.record_count() == 0
+
+
+def test_a_band_claiming_a_log_larger_than_any_band_is_refused(tmp_path):
+    """Issue 11: the per-sync bound came from the capacity the band reports, so a band
+    claiming a 4 GB log (u32 bytes) could stream about 148 million records in one sync."""
+    dev = make_device(1)
+
+    class Boastful(FaultLink):
+        async def seq_range(self):
+            return 0, self.dev.next_seq, 0xFFFFFFFF
+
+    with Database(tmp_path / "r.db") as db:
+        with pytest.raises(BandError, match="larger than any band's"):
+            run(sync(Boastful(dev), db, DeviceInfo(ADDR)))
+        assert db.record_count() == 0 and dev.log
 
 
 # ---------------------------------------------------------------------------- several devices, real log
@@ -968,3 +1007,65 @@ def test_damaged_records_show_in_their_session(tmp_path, capsys):
     assert f"lost on the band (damaged on its flash): seqs {a}" in capsys.readouterr().out
     assert cli.main(["show", str(sid), "--db", str(path)]) == 0
     assert f"1 record of the band lost (damaged on the band: seq {a})" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- a hostile band on the real RecordLink
+
+
+class Chatter:
+    """A GATT client whose band answers a records request (or a count) with the same
+    notification, again and again, and never with a response."""
+
+    is_connected = True
+
+    def __init__(self, frame_uuid):
+        self.cbs = {}
+        self.frame_uuid = frame_uuid
+        self.task = None
+        self.sent = 0
+
+    async def start_notify(self, uuid, cb):
+        self.cbs[uuid] = cb
+
+    async def stop_notify(self, uuid):
+        self.cbs.pop(uuid, None)
+
+    async def write(self, uuid, data, response=True):
+        async def flood():
+            rec = R.encode_event((E.EV_FAULT, 5, 1), 0, 1, 1, EPOCH)
+            while self.sent < 5000:
+                self.sent += 1
+                if self.frame_uuid == P.RECORDS_UUID:
+                    self.cbs[P.RECORDS_UUID](None, bytes([P.FRAME_START]) + rec)  # then duplicates of it
+                else:  # a stale answer: the response to an abort nobody sent
+                    self.cbs[P.RACP_UUID](None, P.encode_racp_response(P.RACP_ABORT, P.RC_SUCCESS))
+                await asyncio.sleep(0.001)
+
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(flood())
+
+
+@pytest.mark.parametrize("what", ["records", "count"])
+@pytest.mark.parametrize("chatter", ["frames", "stale answers"])
+def test_a_band_that_chatters_without_answering_is_given_up(what, chatter):
+    """Issue 11: the link's wait for an answer started again at every notification, so a
+    band repeating a frame (dropped as a duplicate) or a stale answer kept a sync waiting
+    for ever."""
+    from repband.link import LinkLost, RecordLink
+
+    client = Chatter(P.RECORDS_UUID if chatter == "frames" else P.RACP_UUID)
+
+    async def go():
+        link = await RecordLink(client, timeout=0.3, check=False).open()
+        try:
+            if what == "count":
+                await link.count_from(0)
+            else:
+                async for _r in link.records_from(0):
+                    pass
+        finally:
+            client.task.cancel()
+
+    with pytest.raises(LinkLost, match="no answer from the band"):
+        run(go())
+    assert client.sent < 5000  # given up while it still chattered (0.3 s: a few hundred at most)

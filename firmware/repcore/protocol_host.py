@@ -195,6 +195,9 @@ def decode_live(buf):
     return d
 
 
+MAX_LOG_CAPACITY = 4 << 20  # bytes: no band's log is larger (the firmware's is 256 KiB); the host
+# refuses a band reporting more, since the records one sync takes are bounded by it
+
 
 def decode_status(buf):
     """The status dict; VersionError for another major version (checked first), extra
@@ -255,6 +258,9 @@ def decode_racp_response(buf):
 
 
 
+MAX_BAD_STRETCH = 1024  # bytes of a stretch out of step handed on as one item: memory stays bounded
+
+
 class Reassembler:
     """Host side: frames of one report in, records (bytes) out.
 
@@ -264,7 +270,8 @@ class Reassembler:
     `duplicates`. Bytes that arrived whole but are not a valid record (the band's own
     data: a bad CRC, a header out of step) are handed on as they are, for the caller
     to check and quarantine: a record whose header is sane as its length says, bytes
-    out of step up to the next frame that starts a record (`bad` counts them)."""
+    out of step up to the next frame that starts a record, in pieces of at most
+    MAX_BAD_STRETCH bytes (`bad` counts them)."""
 
     def __init__(self):
         self.buf = bytearray()
@@ -303,6 +310,10 @@ class Reassembler:
             self._skip = True  # no record starts here and none is pending
         self.buf.extend(memoryview(frame)[1:])
         if self._skip:
+            while len(self.buf) >= MAX_BAD_STRETCH:  # a band may send nothing but this
+                out.append(bytes(self.buf[:MAX_BAD_STRETCH]))
+                self.buf = self.buf[MAX_BAD_STRETCH:]
+                self.bad += 1
             return out
         buf = self.buf
         off = 0

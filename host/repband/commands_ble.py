@@ -133,6 +133,12 @@ def _not_this_band(db: Database, c, known: str) -> LinkError:
     st = db.sync_state(dev) if dev is not None else {}
     when = (time.strftime("%Y-%m-%d %H:%M", time.localtime(st["last_sync_ms"] / 1000))
             if st.get("last_sync_ms") else "never")
+    if not c.identity:  # it says it speaks a protocol older than 1.2: no identity to show
+        return LinkError(
+            f"{_label(c)} says it speaks protocol {c.protocol_version}, which has no identity, but the band "
+            f"paired here has one ({known[:8]}…): it is another band at that address, or older firmware. "
+            f"Nothing was synced or deleted. Update its firmware (repband flash), or to take it as a new "
+            f"band, keeping the old one's history apart: repband pair --replace")
     return LinkError(
         f"{_label(c)} is not the band paired here (identity {c.identity[:8]}…, this computer knows "
         f"{known[:8]}…): it was wiped (its flash reformatted, or a factory reset: the records it "
@@ -220,6 +226,11 @@ async def _pair(args) -> int:
             await _forget(c)
             raise LinkError(PAIR_REFUSED) from None
         c.identity = await read_identity(c) if minor >= 2 else None
+        if not database.new and not args.replace:  # not the band paired here: tell it nothing
+            with database.open(quiet=True) as db:
+                known = db.identity(c.address)
+                if known and known != c.identity:
+                    raise _not_this_band(db, c, known)
         await set_time(c)
         told = await _give_setup(c, args, pairing=True)
         st = await read_status(c)
@@ -227,9 +238,7 @@ async def _pair(args) -> int:
     new = database.new
     with database.open(quiet=True) as db:
         known = db.identity(address)
-        if c.identity and known and known != c.identity:
-            if not args.replace:
-                raise _not_this_band(db, c, known)
+        if known and known != c.identity:  # pair --replace (else refused above)
             old = db.retire_device(address)
             print(f"{address}: the old band's history stays in the database as retired device {old}; "
                   f"this band starts a new one")
@@ -313,20 +322,22 @@ async def _sync(args) -> int:
             try:
                 async with _band(args) as c:
                     db = db or database.open()
-                    if attempt == 0:
-                        told = await _give_setup(c, args, pairing=False)
                     if args.device_reset and attempt == 0:
                         old = db.retire_device(c.address)
                         if old is not None:
                             print(f"{c.address}: the old log is kept as retired device {old}; "
                                   f"syncing the band as a new device", file=sys.stderr)
                     info = DeviceInfo(c.address, c.name, c.protocol_version, seen_ms=int(time.time() * 1000))
-                    if c.identity:  # never merge another band (or a wiped one) into this history
-                        known = db.identity(c.address)
-                        if known is not None and known != c.identity:
-                            raise _not_this_band(db, c, known)
-                        if known is None:  # paired before protocol 1.2: known from now on
-                            db.set_identity(db.upsert_device(info), c.identity)
+                    # Never merge another band (or a wiped one) into this history, nor tell
+                    # it anything; a band that says it speaks 1.0 or 1.1 has no identity, so
+                    # it cannot be one known.
+                    known = db.identity(c.address)
+                    if known is not None and known != c.identity:
+                        raise _not_this_band(db, c, known)
+                    if known is None and c.identity:  # paired before protocol 1.2: known from now on
+                        db.set_identity(db.upsert_device(info), c.identity)
+                    if attempt == 0:
+                        told = await _give_setup(c, args, pairing=False)
                     link = await RecordLink(c).open()
                     res = await sync(link, db, info, progress=bar)
                     label = _label(c)

@@ -132,19 +132,18 @@ def local_day(wall_ms: int | None) -> str | None:
 
 def _create_private(path: Path) -> None:
     """Create the database file with mode 0600 (before SQLite opens it) and its folder
-    with 0700."""
+    with 0700; an empty file of ours already there (identify: "new") gets 0600 too."""
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-    os.chmod(path, 0o600)  # whatever the umask was
+        os.fchmod(fd, 0o600)  # whatever the umask, or the mode of the empty file, was
+    finally:
+        os.close(fd)
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-RECOVER = ("the band still holds every record not acknowledged: move the file aside "
+RECOVER = ("The band still holds every record not acknowledged: move the file aside "
            "(mv {p} {p}.damaged) and sync again, or restore a backup (repband db --restore FILE); "
            "`repband db --check` says what is wrong, and `sqlite3 {p}.damaged .recover` salvages the rest")
 
@@ -636,10 +635,13 @@ class DeviceInfo:
 class Database:
     """The session database. ``Database(path)`` creates (mode 0600) and migrates it.
 
-    ``path``: a file path, None for the default location, or ":memory:".
+    ``path``: a file path, None for the default location, or ":memory:". ``salvage``:
+    open a damaged file whose schema cannot be read (to check it or restore a backup
+    into it) instead of refusing it.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, target_version: int = SCHEMA_VERSION):
+    def __init__(self, path: str | os.PathLike | None = None, *, target_version: int = SCHEMA_VERSION,
+                 salvage: bool = False):
         self.path = Path(path) if path not in (None, ":memory:") else (None if path == ":memory:"
                                                                           else default_path())
         self.readonly = None  # why this database cannot be written, or None
@@ -677,12 +679,22 @@ class Database:
                     self._writable("upgrading its schema")
                 self.version = migrate(self.conn, target_version)
             except sqlite3.DatabaseError as exc:
-                raise DatabaseError(f"{self.path}: not a usable database ({exc})") from None
+                if not self.damaged:
+                    raise DatabaseError(f"{self.path}: not a usable database ({exc})") from None
+                if not salvage:  # its schema is unreadable: nothing can be read, let alone written
+                    raise DatabaseError(f"{self.path} is damaged ({self.damaged}): repband cannot read it. "
+                                        + RECOVER.format(p=self.path)) from None
+                self.version = None  # open only to check it or restore a backup into it
         except BaseException:
             self.conn.close()
             raise
         # Test hook: called inside the batch transaction just before COMMIT.
         self.before_commit: Callable[[], None] | None = None
+
+    def damage_note(self) -> str:
+        """What a reader of a damaged database is told: one line."""
+        return (f"{self.path} is damaged ({self.damaged}): what it shows may be incomplete. "
+                + RECOVER.format(p=self.path))
 
     def _writable(self, what: str) -> None:
         """DatabaseError saying why `what` cannot be written, and what to do."""
@@ -984,6 +996,7 @@ class Database:
         dest = Path(dest)
         if dest.exists() and dest.stat().st_size:
             raise DatabaseError(f"{dest} exists: give the backup a new file name")
+        identify(dest)  # an empty file: not a folder, not another user's
         _create_private(dest)
         out = sqlite3.connect(str(dest), isolation_level=None)
         try:
@@ -1058,7 +1071,7 @@ def _ranges(lost: list) -> str:
 def cmd_db(args) -> int:
     try:
         # reading (a missing database is not created); a restore may make a new one
-        with Database(locate(args.db, create=bool(args.restore))) as db:
+        with Database(locate(args.db, create=bool(args.restore)), salvage=True) as db:
             if args.backup:
                 dest = db.backup(args.backup)
                 print(f"backed up {db.path} to {dest} ({db.record_count()} records); restore it with "

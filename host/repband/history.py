@@ -22,6 +22,7 @@ import datetime as _dt
 import json
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 from statistics import median
@@ -158,9 +159,12 @@ def open_db(path: str | os.PathLike | None = None) -> Database:
     `NoDatabase`, saying how to get one; reading never creates a database)."""
     p = locate(path)
     try:
-        return Database(p)
+        db = Database(p)
     except DatabaseError as exc:
         raise HistoryError(str(exc)) from None
+    if db.damaged:  # readable, but not all of it may be there
+        print(f"repband: {db.damage_note()}", file=sys.stderr)
+    return db
 
 
 def _local(ms: int | None) -> str | None:

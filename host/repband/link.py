@@ -142,11 +142,14 @@ async def set_time(client, unix_s: float | None = None) -> None:
                                                  response=True))
 
 
-async def _wait(q: asyncio.Queue, client, timeout: float, what: str):
-    """The next item of q; LinkLost when the link drops or nothing comes in time."""
-    deadline = time.monotonic() + timeout
+async def _wait(q: asyncio.Queue, client, timeout: float, what: str, deadline: float | None = None):
+    """The next item of q; LinkLost when the link drops or nothing comes in time.
+    `deadline` (time.monotonic()): the caller's, kept across items that bring no
+    progress, so a band repeating what nobody asked for cannot keep it waiting."""
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     while True:
-        if not q.empty():  # what arrived before a disconnect still counts
+        if not q.empty() and time.monotonic() < deadline:  # what arrived before a disconnect still counts
             return q.get_nowait()
         if getattr(client, "is_connected", True) is False:
             raise LinkLost(f"{what}: the band disconnected")
@@ -170,8 +173,9 @@ async def control(client, op: int, a=None, b=None, timeout: float = 5.0) -> int:
     await _call("subscribing to the control point", client.start_notify(P.CONTROL_UUID, cb))
     try:
         await _call("sending a command", client.write(P.CONTROL_UUID, P.encode_control(op, a, b), response=True))
+        deadline = time.monotonic() + timeout
         while True:
-            data = await _wait(q, client, timeout, "waiting for the command's answer")
+            data = await _wait(q, client, timeout, "waiting for the command's answer", deadline)
             rop, result = P.decode_control_response(data)
             if rop == op:
                 break
@@ -258,8 +262,9 @@ class RecordLink:
     async def _response(self, req_op: int, what: str) -> dict:
         """The next response to `req_op`, skipping frames and stale answers."""
         assert self._q is not None
+        deadline = time.monotonic() + self.timeout  # frames and stale answers do not extend it
         while True:
-            kind, data = await _wait(self._q, self.client, self.timeout, what)
+            kind, data = await _wait(self._q, self.client, self.timeout, what, deadline)
             if kind != "r":
                 continue
             r = P.decode_racp_response(data)
@@ -345,9 +350,11 @@ class RecordLink:
             self._in_report = True
             ra = P.Reassembler()
             resync = None
+            deadline = time.monotonic() + self.timeout  # extended by new frames only
             while True:
-                kind, data = await _wait(self._q, self.client, self.timeout, "receiving records")
+                kind, data = await _wait(self._q, self.client, self.timeout, "receiving records", deadline)
                 if kind == "f":
+                    frames = ra.frames
                     try:
                         recs = ra.feed(data)
                     except P.ProtocolError as e:
@@ -368,6 +375,8 @@ class RecordLink:
                         nxt = recdecode.last_seq_of(r) + 1
                         self.stats["records"] += 1
                         yield r
+                    if ra.frames != frames:  # a new frame (not a repeat): the band is sending
+                        deadline = time.monotonic() + self.timeout
                     continue
                 r = P.decode_racp_response(data)
                 if r["op"] != P.RACP_RESPONSE or r["request"] != P.RACP_REPORT:

@@ -5,8 +5,9 @@ fakes in the tests). Guarantees: docs/database.md.
     result = await sync(link, db, DeviceInfo(address), progress=cb, batch=64)
 
 - Reads the band's range first (`seq_range`: first seq, next seq, log capacity): a
-  record outside it, a range the log could not hold, or more records than the log can
-  hold in one sync stop the sync with `BandError` (a faulty or hostile band).
+  capacity above protocol_host.MAX_LOG_CAPACITY, a record outside the range, a range
+  the log could not hold, or more records than the log can hold in one sync stop the
+  sync with `BandError` (a faulty or hostile band).
 - Asks for records from the database's last committed seq + 1 (from the device's
   first record when the device still holds records this database already has: those
   are compared byte for byte, so a device whose seqs restarted is caught before any
@@ -38,9 +39,13 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol
 
 from repcore import records as R
+from repcore.protocol_host import MAX_LOG_CAPACITY
 
 from repband.db import (GAP_DAMAGED, GAP_MISSING, ConflictError, Database, DatabaseError, DeviceInfo,
                         decode_record)
+
+
+QUARANTINE_KEEP = 65536  # bytes kept of one stretch that failed its checks (a band may send any amount)
 
 
 class RecordLink(Protocol):
@@ -176,6 +181,9 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
 
     try:
         band = list(await link.seq_range())  # first held (or None), next seq, capacity
+        if band[2] > MAX_LOG_CAPACITY:
+            raise BandError(f"{device.address}: the band reports a log of {band[2]} bytes, larger than any band's "
+                            f"({MAX_LOG_CAPACITY}); refusing to sync it", res)
         limit = max(1, band[2] // R.MIN_RECORD)  # records the band's log can hold at most
         if band[0] is not None and band[1] - band[0] > limit:
             raise BandError(f"{device.address}: the band reports seqs {band[0]}..{band[1] - 1}, more records "
@@ -205,7 +213,7 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                 res.rerequests += 1
             again = None  # re-request from this seq (bytes garbled on the way?)
             pos = max(request, band[0] or 0)  # the seq the next item stands for
-            pending = None  # (first seq, raw, reason) quarantined, its end not known yet
+            pending = None  # [first seq, raw kept, reason, bytes] quarantined, its end not known yet
             async for raw in link.records_from(request):
                 res.received += 1
                 if res.received > 4 * limit + 64:
@@ -228,11 +236,12 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                             _quarantine(db, dev, res, pending, s - 1)
                             pending = None
                         if s > done:
-                            _quarantine(db, dev, res, [s, raw, str(exc)], s)
+                            _quarantine(db, dev, res, [s, raw, str(exc), len(raw)], s)
                         pos = s + 1
                         continue
                     if pending is not None:
-                        pending[1] += raw  # more of the same stretch: kept with it
+                        pending[3] += len(raw)  # more of the same stretch: kept with it, up to a bound
+                        pending[1] += raw[:QUARANTINE_KEEP - len(pending[1])]
                         continue
                     if pos <= done:
                         continue  # a bad copy of a seq stored already
@@ -240,7 +249,7 @@ async def sync(link: RecordLink, db: Database, device: DeviceInfo | str,
                         suspects[pos] = raw  # the link may have garbled it: ask once more
                         again = pos
                         break
-                    pending = [pos, raw, str(exc)]  # the same bytes again: the band's own
+                    pending = [pos, raw[:QUARANTINE_KEEP], str(exc), len(raw)]  # the same bytes again: the band's own
                     continue
                 s = d["seq"]
                 hi = d["last_seq"] if d["kind"] == R.K_DAMAGED else s
@@ -351,8 +360,11 @@ async def _in_range(link, band: list, s: int, hi: int, address: str, res: SyncRe
 
 
 def _quarantine(db: Database, dev: int, res: SyncResult, pending: list, last: int) -> None:
-    """Keep bytes that failed their checks, raw, for seqs pending[0]..last."""
-    first, raw, why = pending
+    """Keep bytes that failed their checks, raw (the first QUARANTINE_KEEP of them), for
+    seqs pending[0]..last."""
+    first, raw, why, size = pending
+    if size > len(raw):
+        why += f" ({size} bytes, the first {len(raw)} kept)"
     last = max(first, last)
     db.quarantine(dev, first, last, raw, why)
     res.quarantined.append((first, last, why))
