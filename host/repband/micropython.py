@@ -914,6 +914,7 @@ hal.board = board
 from app.app import App
 app = App(hal, board, radio=Radio(), bt=BT(), detector=Seen)
 app.boot()
+app._on_time(EPOCH)  # the host set the clock: records carry the wall clock
 app.running = True  # as in App.main (the sleep loop runs while it is)
 
 def drain_all(data, until_ms):
@@ -951,6 +952,9 @@ print('DONE')
 """
 
 
+WRAP_EPOCH_S = 1_750_000_000  # the wall clock (Unix s) at the stand-in board's power-on
+
+
 def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float = 13.0,
                         idle_s: int = 240, ticks0: int = (1 << 30) - 60_000) -> dict:
     """The firmware app (its .py sources) on the XIAO build through `samples`, put down
@@ -961,11 +965,12 @@ def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float 
     before and after the sleep, the largest time its detector was given and the times it
     carries after (`t_max`, `up`, `t`, `base_s`, `uptime_s`, `ms` the stand-in clock since
     power-on), the names of any time attribute holding a long int, and its records
-    (kind, boot, t_ms, epoch_s, session)."""
+    (kind, boot, t_ms, epoch_s, session); the host set the clock at power-on
+    (WRAP_EPOCH_S), so each record's wall time is epoch_s + t_ms."""
     arr = _check_samples(samples)
     consts = (f"CHUNK = 208\nDRAIN = 26\nDRAIN_MS = 250\nTICKS0 = {int(ticks0)}\n"
               f"BOARD = {_BENCH_BOARD!r}\nIDLE_MS = {int(idle_s) * 1000}\n"
-              f"SLEEP_MS = {int(sleep_days * 86400 * 1000)}\n")
+              f"SLEEP_MS = {int(sleep_days * 86400 * 1000)}\nEPOCH = {WRAP_EPOCH_S}\n")
     with tempfile.TemporaryDirectory(prefix="repband-wrap-") as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "flash").mkdir()
