@@ -1163,6 +1163,92 @@ print('DONE')
 """
 
 
+# What MicroPython's asyncio does per wake-up of a task (extmod/asyncio/core.py's
+# run_until_complete, on the board's own C task queue `_asyncio.TaskQueue` and
+# `select.poll`, both in the WASI build, which lacks only the Python package): peek at
+# the queue, ticks_diff, poll the streams waited on (the app's three ThreadSafeFlags:
+# buttons, the GATT service's wake, feedback), pop, resume the task inside try/except,
+# and the task's sleep_ms pushing it back. The resume of a bare generator is measured
+# apart and taken off: what is left is the scheduler's own cost.
+ASYNCIO_LOOP_DRIVER = """
+import gc, select, io, time
+import host
+from _asyncio import TaskQueue, Task
+
+def cost():
+    return int(host.call('fuel', ''))
+
+class Flag(io.IOBase):  # asyncio.ThreadSafeFlag: a stream the poller asks
+    def __init__(self):
+        self.state = 0
+    def ioctl(self, req, flags):
+        if req == 3:  # MP_STREAM_POLL
+            return self.state * flags
+        return -1
+
+def task():
+    while True:
+        yield None
+
+q = TaskQueue()
+tasks = [Task(task(), {}) for _ in range(6)]
+for t in tasks:
+    q.push(t, time.ticks_ms())
+poller = select.poll()
+for _ in range(3):
+    poller.register(Flag(), select.POLLIN)
+excs = (StopIteration, Exception)
+ticks = time.ticks_ms
+diff = time.ticks_diff
+add = time.ticks_add
+pair = -1
+for _ in range(5):
+    f0 = cost()
+    f1 = cost()
+    if pair < 0 or f0 - f1 < pair:
+        pair = f0 - f1
+gc.collect()
+gc.disable()
+f0 = cost()
+for _ in range(N):
+    dt = 1
+    while dt > 0:
+        dt = -1
+        t = q.peek()
+        if t:
+            dt = max(0, diff(t.ph_key, ticks()))
+        for s, ev in poller.ipoll(0):
+            pass
+    t = q.pop()
+    try:
+        if not t.data:
+            t.coro.send(None)
+    except excs as er:
+        pass
+    q.push(t, add(ticks(), 0))
+f1 = cost()
+f2 = cost()
+for i in range(N):
+    tasks[i % 6].coro.send(None)
+f3 = cost()
+print('R loop', f0 - f1 - pair)
+print('R send', f2 - f3 - pair)
+print('DONE')
+"""
+
+
+def bench_asyncio_loop(wakeups: int = 2000) -> dict:
+    """Fuel of MicroPython's asyncio loop per task wake-up, its own part (without the
+    task's code): `asyncio_loop_fuel_per_wakeup` (ASYNCIO_LOOP_DRIVER says what)."""
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-asyncio-") as tmp:
+        result = run_guest(f"N = {int(wakeups)}\n" + ASYNCIO_LOOP_DRIVER, Path(tmp))
+    if "DONE" not in result.stdout.splitlines():
+        raise MicroPythonError(f"the asyncio loop bench did not finish:\n{result.stdout[-2000:]}")
+    raw = {f[1]: int(f[2]) for f in (ln.split() for ln in result.stdout.splitlines())
+           if len(f) == 3 and f[0] == "R"}
+    return {"asyncio_loop_fuel_per_wakeup": (raw["loop"] - raw["send"]) / wakeups}
+
+
 def bench_app_live(samples, *, heap_bytes: int = 192 * 1024 * 1024) -> dict:
     """The app as it runs on the XIAO build, in MicroPython: all its tasks (sampling,
     buttons, feedback, power, the BLE task polling the GATT service, the supervisor),
