@@ -68,7 +68,8 @@ class BoardLink:
             self.close(restart=False)
             raise _error(
                 f"{self.port} did not answer as a MicroPython board ({exc}); is MicroPython "
-                "installed, and is no other program (a serial monitor) using the port?") from None
+                "installed, and is no other program (a serial monitor) using the port? A band "
+                "asleep hears nothing: move it to wake it and run this again") from None
 
     def _open(self, port: str | None) -> None:
         from mpremote.commands import CommandError, do_connect
