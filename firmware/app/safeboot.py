@@ -122,6 +122,9 @@ def run(hal, board, start):
     try:
         start()
     except KeyboardInterrupt:  # Ctrl-C from USB: restart with no watchdog (above)
+        import micropython
+
+        micropython.kbd_intr(-1)  # a second Ctrl-C must not cut the restart short
         print("repband: interrupted: restarting in safe boot (the app's watchdog cannot "
               "be stopped)")
         try:
