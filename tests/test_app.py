@@ -272,6 +272,41 @@ def test_double_press_switches_the_leg(routine):
         dev.close()
 
 
+@pytest.mark.parametrize("board", ["xiao_esp32s3_lsm6ds3", "m5stickc_plus2"])
+def test_double_press_held_10_s_wipes_the_band(board):
+    """A factory reset from the band itself (no computer): a double press whose second
+    press is held 10 s. From 3 s the band warns (released before 10 s: nothing is wiped,
+    and the hold does nothing else: no calibration, no leg switch, no power off on a
+    latch board); at 10 s the session log and settings go and the band restarts."""
+    dev = VirtualDevice(still_then_moving(still_s=90.0, move_s=1.0), board=board,
+                        config={"leg": "left", "sleep_idle_s": 600, "session_idle_s": 600})
+    try:
+        dev.press(0, at_s=1.0, ms=150)  # a session by hand
+        dev.press(0, at_s=5.0, ms=150)
+        dev.run(until_s=8)
+        assert len([r for r in dev.records() if r["kind"] == records.K_SESSION_START]) == 1
+        app = dev.app
+        dev.press(0, at_s=10.0, ms=150)  # double press, the second held 6 s
+        dev.press(0, at_s=10.3, ms=6000)
+        dev.run(until_s=20)
+        names = [n for _, n in dev.feedback_log]
+        assert names.count("wipe_warning") == 1 and "wiped" not in names
+        assert "cal_armed" not in names and "leg_right" not in names and "leg_left" not in names
+        assert dev.app is app and not dev.off and app.state != fw_app.ST_OFF
+        assert dev.config()["leg"] == "left"
+        assert len([r for r in dev.records() if r["kind"] == records.K_SESSION_START]) == 1
+        dev.press(0, at_s=25.0, ms=150)  # again, held 10.5 s
+        dev.press(0, at_s=25.3, ms=10500)
+        dev.run(until_s=45)
+        names = [n for _, n in dev.feedback_log]
+        assert names.count("wipe_warning") == 2 and names.count("wiped") == 1
+        assert dev.app is not app  # restarted, as a new band
+        assert dev.config()["leg"] == fw_config.defaults()["leg"] != "left"
+        assert not [r for r in dev.records() if r["kind"] == records.K_SESSION_START]
+    finally:
+        dev.close()
+
+
 def test_a_new_leg_calibrates_anew(routine):
     """A mode change keeps the mount's calibration; a move to the other leg does not (the
     old leg's frame would turn the new leg's clams sideways)."""

@@ -807,3 +807,31 @@ def test_cccd_values_of_a_bonded_host_are_kept_outside_the_window(tmp_path):
         assert band.secrets.get(3, 0, key) == b"\x01\x00"
         assert svc._irq(bt._IRQ_SET_SECRET, (1, b"\x00" + A, b"x" * 23)) is False  # new keys: not now
     run(go())
+
+
+def test_a_sleep_closes_the_pairing_window_so_the_ticks_cannot_wrap_it_open(tmp_path):
+    """Light sleep stops every task, the service's poll too, which closes the pairing
+    window in time. A window open when the band falls asleep must not be open again when
+    it wakes a multiple of 2^30 ms later and the board's ticks (wrapping there) have come
+    round to it: a stranger could pair with a bonded band for two minutes."""
+    band = Band(tmp_path)
+    svc = band.svc
+    svc._ticks = lambda: band.ble.now_ms() & 0x3FFFFFFF  # the board's ticks_ms, ticks_diff
+    svc._diff = lambda a, b: ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+    async def go():
+        c1 = await _try_pair(band, A)
+        await c1.disconnect()
+        svc.poll()
+        _wait(band, 125)
+        assert not svc.pairable
+        assert svc.open_pairing() is True  # a press, then the band is put down
+        _wait(band, 10)
+        svc.stop_advertising()  # it sleeps (app.power): nothing polls
+        band.ble._us += (1 << 30) * 1000  # 12.4 days later the ticks are where they were
+        svc.advertise(False)  # woken by motion
+        svc.poll()
+        assert not svc.pairable
+        c3 = await _try_pair(band, b"\x0c" * 6)
+        assert not c3.is_connected and svc.pair_refused == 1
+    run(go())

@@ -89,13 +89,16 @@ def test_flash_fresh_board_end_to_end(tmp_path, firmware):
     user_before = _user_snapshot(root)
     expected = _expected_files(firmware, tmp_path)
 
-    with EmulatedBoard(root) as board:
+    # The band's app runs: the flash's Ctrl-C restarts it in safe boot (app.safeboot),
+    # where no watchdog runs to reset it in the middle of the flash.
+    with EmulatedBoard(root, running_app=True) as board:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
         res = subprocess.run(
             [sys.executable, "-m", "repband.cli", "flash", "--port", board.port,
              "--board", BOARD, "--verify"],
             capture_output=True, text=True, timeout=120, env=env)
         assert res.returncode == 0, res.stdout + res.stderr
+        assert board.hard_resets == 1
         assert "MicroPython 1.27.0 on esp32" in res.stdout
         assert f"verify: all {len(expected)} firmware files match" in res.stdout
         assert "remove /repcore/detector.py" in res.stdout

@@ -59,3 +59,29 @@ def test_the_board_runs_at_the_budgets_clock_with_its_outputs(machine, name):
         assert hal._buzz.freq == H.BUZZER_HZ and hal._buzz.duty == 32768
         hal.output(H.OUT_BUZZER, False)
         assert hal._buzz.duty == 0
+
+
+def test_a_virtual_flag_takes_one_waiter_as_micropythons():
+    """MicroPython's ThreadSafeFlag is a stream in asyncio's poller: a second task waiting
+    on it while one does fails (asyncio.core's IOQueue asserts), so the virtual flag
+    refuses it too; a wait that timed out (wait_for cancels it) leaves no waiter."""
+    import asyncio
+
+    from repband.virtual.hardware import VirtualFlag
+
+    async def main():
+        flag = VirtualFlag()
+        first = asyncio.ensure_future(flag.wait())
+        await asyncio.sleep(0)
+        with pytest.raises(AssertionError):
+            await flag.wait()
+        flag.set()
+        await first
+        try:
+            await asyncio.wait_for(flag.wait(), 0.01)
+        except asyncio.TimeoutError:
+            pass
+        flag.set()
+        await flag.wait()  # the timed-out wait is gone: this one may wait
+
+    asyncio.run(main())

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from repband import crashlog
-from repband.emulators.board import EmulatedBoard
+from repband.emulators.board import EMULATED_RESTART_LINE, EmulatedBoard
+from repband.mpremote_link import RESTART_LINE
 from repband.micropython import run_guest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +89,21 @@ def test_watchdog_resets_count_as_crashes(tmp_path):
     assert "watchdog reset" in (tmp_path / "data" / "crash.txt").read_text()
 
 
+def test_an_interrupt_from_usb_restarts_once_in_safe_boot(tmp_path):
+    """Ctrl-C from a host at the USB port (mpremote, `repband flash`) stops the app but
+    not its watchdog (machine.WDT cannot be stopped; the REPL does not feed it): the
+    board would reset within 10 s, in the middle of a long flash. So the band restarts at
+    once in safe boot, once (no watchdog: the REPL for as long as the host needs); the
+    boot after runs the app. An interrupt is no crash."""
+    boots = _guest(tmp_path, "def ctrl_c():\n    started.append(1)\n    raise KeyboardInterrupt\n"
+                             "boot(Hal(), start=ctrl_c)\nboot(Hal(), start=ctrl_c)\n"
+                             "boot(Hal(), start=lambda: None)\n")
+    assert boots == ["BOOT None 1 1 0 []",
+                     "BOOT 'interrupted from USB' 1 0 0 [(1, True)]",
+                     "BOOT None 1 0 0 []"]
+    assert not (tmp_path / "data" / "crash.txt").exists()
+
+
 @pytest.mark.parametrize("board", ["m5stickc_plus2", "xiao_esp32s3_lsm6ds3", "devkit_mpu6050"])
 def test_safe_button_held_at_power_up(tmp_path, board):
     boots = _guest(tmp_path, "boot(Hal(pressed=True), start=lambda: None)\n"
@@ -136,6 +152,24 @@ def test_crash_log_reads_and_clears_the_band_s(tmp_path):
         res = _cli("crash-log", "--port", board.port, "--clear")
         assert res.returncode == 0 and "cleared" in res.stdout
         assert not (root / "data" / "crashes").exists() and not (root / "data" / "crash.txt").exists()
+
+
+def test_crash_log_reads_a_band_whose_app_runs(tmp_path):
+    """With the band's app running, the host's Ctrl-C restarts it in safe boot (above):
+    crash-log waits until it is back and reads, at once, not after a timeout."""
+    root = tmp_path / "board"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "crash.txt").write_text("crash 1 in a row\nValueError: once\n")
+    with EmulatedBoard(root, running_app=True) as board:
+        res = _cli("crash-log", "--port", board.port)
+        assert res.returncode == 0, res.stderr
+        assert "ValueError: once" in res.stdout and board.hard_resets == 1
+
+
+def test_the_emulated_band_restarts_as_the_firmware_says():
+    source = (FIRMWARE / "app" / "safeboot.py").read_text()
+    assert '"' + EMULATED_RESTART_LINE[:60] in source  # the line app.safeboot prints
+    assert RESTART_LINE.decode() in EMULATED_RESTART_LINE  # what the host waits for
 
 
 def test_crash_log_without_a_board_says_so(tmp_path):

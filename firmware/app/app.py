@@ -45,6 +45,12 @@ _BUTTON_MS = const(30)
 _LONG_PRESS_MS = const(1500)
 _OFF_PRESS_MS = const(5000)
 _DOUBLE_MS = const(400)  # the gap a second press must start within to make a double press
+# The factory reset on the band: a double press whose second press is held _WIPE_MS (no
+# single press, pocket or strap does that); "wipe_warning" plays at _WIPE_WARN_MS, when
+# letting go still cancels it, "wiped" at _WIPE_MS, and the band restarts _WIPED_MS later.
+_WIPE_WARN_MS = const(3000)
+_WIPE_MS = const(10000)
+_WIPED_MS = const(2500)
 
 _WDT_MS = const(10000)
 _HEALTHY_MS = const(60000)  # app.safeboot.HEALTHY_MS: then `on_healthy()` (main.py's)
@@ -158,6 +164,14 @@ class App(Clock, Sampling, Activity, Power, Radio):
             return bad
         return None
 
+    def wipe(self, delay_ms):
+        """The factory reset (app.wipe, not kept in RAM): the supervisor restarts the
+        board `delay_ms` later."""
+        from app.wipe import factory_reset
+
+        factory_reset(self, delay_ms)
+        unload("app.wipe")
+
     def apply_config(self):
         cfg = self.cfg
         self._publish_settings()
@@ -183,7 +197,9 @@ class App(Clock, Sampling, Activity, Power, Radio):
         stops a session, a double press (two short presses within _DOUBLE_MS) switches
         the band to the other leg (the person moved it there: no computer needed), a long
         press asks the detector to calibrate at the next still stand, a very long press
-        switches a board with a power latch off. Every press also opens the BLE pairing
+        switches a board with a power latch off; a double press whose second press is
+        held _WIPE_MS wipes the band (factory reset; warned of at _WIPE_WARN_MS, letting
+        go before cancels; held, the second press does nothing else). Every press also opens the BLE pairing
         window (app.ble: a new host may pair for 2 minutes), signalled "pairable" when it
         was closed. A short press acts _DOUBLE_MS after it ended, once it is clear that no
         second one follows."""
@@ -193,6 +209,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
         stable = False
         long_done = False
         tap = -1  # when a short press ended, while it may still become a double press
+        second = 0  # the press held is a double press's second: 1, 2 warned, 3 wiped
         moved = hal.flag()
         if nb:
             hal.buttons_wake(moved)
@@ -205,11 +222,21 @@ class App(Clock, Sampling, Activity, Power, Radio):
             if pressed == stable:
                 if pressed:
                     held = now - self._press_up
-                    if not long_done and held >= _LONG_PRESS_MS:
+                    if second:
+                        if held >= _LONG_PRESS_MS:
+                            long_done = True  # let go now: no leg switch either
+                        if second == 1 and held >= _WIPE_WARN_MS:
+                            second = 2
+                            self.feedback.play("wipe_warning")
+                        elif second == 2 and held >= _WIPE_MS:
+                            second = 3
+                            self.wipe(_WIPED_MS)
+                            self.feedback.play("wiped")
+                    elif not long_done and held >= _LONG_PRESS_MS:
                         long_done = True
                         tap = -1
                         self.command("calibrate")
-                    if held >= _OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
+                    elif held >= _OFF_PRESS_MS and getattr(self.board, "POWER_HOLD_PIN", None) is not None:
                         self.power_off()
                 elif tap >= 0 and (now - tap >= _DOUBLE_MS or now < tap):  # (or the base moved)
                     tap = -1
@@ -220,6 +247,8 @@ class App(Clock, Sampling, Activity, Power, Radio):
                 if pressed:
                     self._press_up = now
                     long_done = False
+                    second = 1 if tap >= 0 else 0
+                    tap = -1
                     self._last_active = now
                     # The hand on the button is the owner's: a new host may pair now.
                     if self.svc is not None and self.svc.open_pairing():
@@ -228,8 +257,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
                     self._press_up = -1
                     if long_done:
                         pass
-                    elif tap >= 0:
-                        tap = -1
+                    elif second:
                         self.command("switch_leg")  # the second short press of a double press
                     else:
                         tap = now
@@ -253,6 +281,8 @@ class App(Clock, Sampling, Activity, Power, Radio):
             if self._beat != beat:
                 beat = self._beat
                 self._beat_up = up
+            if self._reset_at >= 0 and up - self._reset_at >= 0 and (self.svc is None or not self.svc.busy):
+                hal.reset()  # after a factory reset (app.wipe)
             if up - self._beat_up < _STALL_MS:
                 hal.wdt_feed()
                 if self.on_healthy is not None and up >= _HEALTHY_MS:

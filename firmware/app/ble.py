@@ -364,6 +364,10 @@ class BandService(Pairing, Live):
     # (`_adv`, `_resp`) are app.gatt's.
 
     def stop_advertising(self):
+        """Not connectable: the band sleeps (app.power) or goes off. The pairing window
+        closes too: in light sleep no poll() closes it in time, and a wake a multiple of
+        2^30 ms later would find the wrapped ticks inside it again."""
+        self._pair_from = -1
         self._adv_fast_from = -1
         if self._advertising:
             self._ble.gap_advertise(None)

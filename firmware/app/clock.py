@@ -6,8 +6,9 @@ is ms since the *time base*, which starts at boot and moves forward in whole sec
 rest or at a wake from sleep; `_base_s` counts the base's seconds since boot (small for
 34 years). The CPU clock is read as `ticks_ms` and only its gaps are used
 (`ticks_diff`, right for gaps under 2^29 ms: `uptime()` runs at least every few
-seconds, also in light sleep). Only the wire gets ms since boot (`boot_ms`: records,
-raw packets), a long int past 12.4 days, once per record.
+seconds, also in light sleep). Only the wire gets ms since the log's boot (`log_ms`:
+raw packets; records, app.session), a u32 that app.session keeps under 2^32: the log
+counts a new boot every 24.8 days of uptime.
 
 The detector gets ms since the base counted from the sample rate (exact spacing, no
 per-sample clock read: app.sampling), re-anchored to the CPU clock after a gap (FIFO
@@ -44,9 +45,10 @@ class Clock:
         """Seconds since boot (the coarse counter: a small int for 34 years)."""
         return self._base_s + self.uptime() // 1000
 
-    def boot_ms(self, t):
-        """ms since boot of time `t` (ms since the base): for the wire only."""
-        b = self._base_s
+    def log_ms(self, t):
+        """ms since the log's boot (app.session) of time `t` (ms since the base): for the
+        wire only (raw packets; records: app.session)."""
+        b = self._base_s - self.sessions.log_s
         return b * 1000 + t if b else t
 
     def stop_at(self, boot_ms):

@@ -4,7 +4,8 @@ Patterns differ by rhythm, so they read the same on a vibration motor, a buzzer 
 an LED: each rep, the set's target, hold start and target, calibration (done, and asked
 for when a set begins that the band cannot count yet), session start
 and end, low battery, sensor fault, storage full, config fault, identify, pairable, the
-leg the band counts after a double press (left one long pulse, right two).
+leg the band counts after a double press (left one long pulse, right two), the factory
+reset on the band (a warning while the double press is held, then done).
 """
 from repcore.compat import const
 
@@ -33,6 +34,9 @@ PATTERNS = {
     "pairable": b"\x05\x03\x07\x03\x07\x03\x07\x32",  # a new host may pair
     "leg_left": b"\x07\x32",  # the band counts the left leg now: one long pulse
     "leg_right": b"\x07\x32\x14\x32",  # ... the right leg: two
+    # a double press held 3 s: let go now, or at 10 s the band is wiped (fast pulses)
+    "wipe_warning": b"\x07\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05",
+    "wiped": b"\x07\x96",  # the factory reset is done: the band restarts as a new one
 }
 
 

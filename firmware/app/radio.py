@@ -14,12 +14,12 @@ without bluetooth never loads them, so the protocol values the app needs are inl
 from repcore.compat import const
 
 from app import config as cfgmod
-from app import unload
 
 # repcore.records' values (folded here: tests/test_app_constants.py ties them).
 _END_HOST = const(3)
 
 _BUSY_MS = const(10)  # app.ble's: poll period while a report / indication is pending
+_RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
 _SCHEMA = const(1)  # app.config's
 
 # repcore.protocol values, here so that a board without bluetooth never imports it.
@@ -68,10 +68,7 @@ class Radio:
             self.feedback.identify_s = params[0]
             self.feedback.play("identify")
         elif op == _CTRL_FACTORY_RESET:
-            from app.wipe import factory_reset  # once in a band's life: not kept in RAM
-
-            factory_reset(self)
-            unload("app.wipe")
+            self.wipe(_RESET_DELAY_MS)
         elif _CTRL_MODE <= op <= _CTRL_TARGETS:
             v = params[0]
             if op == _CTRL_MODE:
@@ -109,14 +106,12 @@ class Radio:
         hal = self.hal
         svc = self.svc
         while self.running and svc is not None:
-            if self._reset_at >= 0 and self.uptime() - self._reset_at >= 0 and not svc.busy:
-                hal.reset()  # after a factory reset
             busy = False
             try:
                 busy = svc.poll()
             except Exception as e:  # the radio must never stop the app
                 hal.log("ble: %r" % (e,))
-            if busy or self._reset_at >= 0:
+            if busy or self._reset_at >= 0:  # (a factory reset's answer goes out first)
                 await hal.sleep_ms(_BUSY_MS)
             else:
                 await hal.wait_ms(svc.wake, svc.due_ms())

@@ -13,6 +13,12 @@ safe, and the app stays off with the REPL and `repband flash` working, when
     Never GPIO0 / BOOT: held at reset it starts the ROM's download mode, not
     MicroPython.
 
+  * the boot before was interrupted from USB (Ctrl-C: mpremote, `repband flash`,
+    `repband crash-log`), once. The app's watchdog (machine.WDT, 10 s) cannot be
+    stopped and the REPL does not feed it, so an interrupted band would reset within
+    10 s, in the middle of whatever the host does (a flash takes longer): instead it
+    restarts at once into this safe boot, which never starts the watchdog.
+
 The app calls `healthy(root)` once it has run HEALTHY_MS, which clears the count (the
 traceback stays for `repband crash-log`); `repband flash` clears it too.
 """
@@ -26,6 +32,7 @@ _OUT_LED = const(1)  # app.hal.OUT_LED
 
 COUNT = "/crashes"  # in hal.root: crashes in a row, as text
 LOG = "/crash.txt"  # in hal.root: the newest crash
+INTERRUPTED = "/interrupted"  # in hal.root: the app was interrupted from USB (one boot)
 
 
 def crashes(root):
@@ -87,6 +94,13 @@ def button_held(hal, board):
 def why_safe(hal, board):
     """Why this boot is safe (the app stays off), or None."""
     root = hal.root
+    import os
+
+    try:
+        os.remove(root + INTERRUPTED)
+        return "interrupted from USB"
+    except OSError:
+        pass
     if hal.watchdog_reset():
         record(root, "watchdog reset (the app stopped feeding it)")
     n = crashes(root)
@@ -107,6 +121,17 @@ def run(hal, board, start):
         return why
     try:
         start()
+    except KeyboardInterrupt:  # Ctrl-C from USB: restart with no watchdog (above)
+        import micropython
+
+        micropython.kbd_intr(-1)  # a second Ctrl-C must not cut the restart short
+        print("repband: interrupted: restarting in safe boot (the app's watchdog cannot "
+              "be stopped)")
+        try:
+            open(hal.root + INTERRUPTED, "w").close()
+        except OSError:
+            pass  # a full or broken flash: the app starts again
+        hal.reset()
     except Exception as e:  # the last resort: kept on flash, then a fresh start
         import sys
 

@@ -95,7 +95,7 @@ class Sampling:
             if n:
                 svc = self.svc
                 if svc is not None and svc.raw_on:
-                    svc.push_raw(self.boot_ms(self._t + (self._frac + 1000000) // self._odr), buf, n)
+                    svc.push_raw(self.log_ms(self._t + (self._frac + 1000000) // self._odr), buf, n)
                 self._push(buf, n)
                 total += n
             if n < imu.max_samples:

@@ -34,6 +34,11 @@ _K_SESSION_START = const(6)
 _K_SET = const(3)
 
 _FAULT_GAP_MS = const(60000)  # one record per fault code per minute at most
+# A record's t_ms is a u32 of ms since the log's boot: past 2^32 ms (49.7 days) it would
+# clamp. So once the time base is this far (2^31 ms, 24.8 days) past the log's boot, at
+# a rebase outside a session, the log counts a new boot whose t_ms = 0 is the new base
+# (and whose epoch_s is the wall clock then): the host reads it as any other boot.
+_LOG_SPAN_S = const(2147483)
 _MAX_FAULT_CODES = const(8)
 
 
@@ -44,6 +49,7 @@ class Sessions:
     def __init__(self, log, idle_ms=180000, target_reps=10):
         self.log = log
         self.base_s = 0  # the app's time base, s since boot: times here are ms since it
+        self.log_s = 0  # the log's boot began this many s after boot: records count from it
         self.epoch_s = 0  # wall clock (Unix s) at boot, once the host set it: records say so
         self.idle_ms = idle_ms
         self.target_reps = target_reps
@@ -76,15 +82,17 @@ class Sessions:
         log = self.log
         if log is None:
             return True
-        b = self.base_s
-        if b:  # records carry ms since boot
+        b = self.base_s - self.log_s
+        if b:  # records carry ms since the log's boot
             k = rec[0]
             rec = list(rec)
             rec[1] += b * 1000
             if k == _K_HOLD or k == _K_SET or k == _K_SESSION_END:
                 rec[2] += b * 1000  # an end time too
+        epoch = self.epoch_s
         try:
-            log.append_event(rec, self.sid if self.active else 0, self.epoch_s)
+            log.append_event(rec, self.sid if self.active else 0,
+                             epoch + self.log_s if epoch else 0)
         except StoreFull:
             self.full = True
             self._dropped()
@@ -97,8 +105,16 @@ class Sessions:
         return True
 
     def rebase(self, ms):
-        """The app's time base moved `ms` (whole seconds) forward."""
+        """The app's time base moved `ms` (whole seconds) forward (and, _LOG_SPAN_S past
+        the log's boot, outside a session, the log's boot with it)."""
         self.base_s += ms // 1000
+        if not self.active and self.base_s - self.log_s >= _LOG_SPAN_S:
+            self.log_s = self.base_s
+            log = self.log
+            if log is not None:
+                # repcore.store numbers a boot past the largest its records carry: a
+                # power cut before the next record leaves nothing with this number.
+                log.boot = (log.boot + 1) & 0xFFFF
         self.t0 -= ms
         self.t_last -= ms
         ft = self._fault_t

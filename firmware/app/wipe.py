@@ -1,6 +1,7 @@
-"""The factory reset (control op 10, protocol 1.2): its owner asked, over the encrypted
-link, e.g. before giving the band away. Imported when asked for and dropped after: a band
-runs it once in its life, if ever.
+"""The factory reset: its owner asked, over the encrypted link (control op 10, protocol
+1.2: `repband forget`) or on the band (a double press, the second held 10 s: app.app),
+e.g. before giving the band away. Imported when asked for and dropped after (App.wipe):
+a band runs it once in its life, if ever.
 """
 # pyright: reportAttributeAccessIssue=false
 # (App's attributes, set in App.__init__ and its mixins)
@@ -8,15 +9,14 @@ import os
 
 from repcore.compat import const
 
-_RESET_DELAY_MS = const(500)  # after a factory reset: its answer reaches the host first
 _IDENTITY_FILE = const("identity")  # app.startup's
 _BONDS_FILE = const("bonds.json")  # app.startup's
 
 
-def factory_reset(app):
-    """Wipe the band (its owner asked, over the encrypted link, e.g. before giving
-    it away): session log, bond keys, settings and identity go; the band restarts
-    as a new one (_RESET_DELAY_MS later, so the host gets the answer)."""
+def factory_reset(app, delay_ms):
+    """Wipe the band: session log, bond keys, settings and identity go; the band
+    restarts as a new one `delay_ms` later (the host's answer, or the pattern that says
+    so, goes out first: the app's supervisor resets the board)."""
     hal = app.hal
     app.sessions.log = None  # nothing more is recorded
     log = app.log
@@ -41,4 +41,4 @@ def factory_reset(app):
             except OSError:
                 pass
     hal.log("factory reset: the band restarts as a new one")
-    app._reset_at = app.uptime() + _RESET_DELAY_MS
+    app._reset_at = app.uptime() + delay_ms

@@ -914,6 +914,7 @@ hal.board = board
 from app.app import App
 app = App(hal, board, radio=Radio(), bt=BT(), detector=Seen)
 app.boot()
+app._on_time(EPOCH)  # the host set the clock: records carry the wall clock
 app.running = True  # as in App.main (the sleep loop runs while it is)
 
 def drain_all(data, until_ms):
@@ -951,6 +952,9 @@ print('DONE')
 """
 
 
+WRAP_EPOCH_S = 1_750_000_000  # the wall clock (Unix s) at the stand-in board's power-on
+
+
 def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float = 13.0,
                         idle_s: int = 240, ticks0: int = (1 << 30) - 60_000) -> dict:
     """The firmware app (its .py sources) on the XIAO build through `samples`, put down
@@ -961,11 +965,12 @@ def run_app_across_wrap(samples, engine: str = "micropython", sleep_days: float 
     before and after the sleep, the largest time its detector was given and the times it
     carries after (`t_max`, `up`, `t`, `base_s`, `uptime_s`, `ms` the stand-in clock since
     power-on), the names of any time attribute holding a long int, and its records
-    (kind, boot, t_ms, epoch_s, session)."""
+    (kind, boot, t_ms, epoch_s, session); the host set the clock at power-on
+    (WRAP_EPOCH_S), so each record's wall time is epoch_s + t_ms."""
     arr = _check_samples(samples)
     consts = (f"CHUNK = 208\nDRAIN = 26\nDRAIN_MS = 250\nTICKS0 = {int(ticks0)}\n"
               f"BOARD = {_BENCH_BOARD!r}\nIDLE_MS = {int(idle_s) * 1000}\n"
-              f"SLEEP_MS = {int(sleep_days * 86400 * 1000)}\n")
+              f"SLEEP_MS = {int(sleep_days * 86400 * 1000)}\nEPOCH = {WRAP_EPOCH_S}\n")
     with tempfile.TemporaryDirectory(prefix="repband-wrap-") as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "flash").mkdir()
@@ -1156,6 +1161,92 @@ for j in range(n):
     print('T', names[j], spent[j], wakes[j])
 print('DONE')
 """
+
+
+# What MicroPython's asyncio does per wake-up of a task (extmod/asyncio/core.py's
+# run_until_complete, on the board's own C task queue `_asyncio.TaskQueue` and
+# `select.poll`, both in the WASI build, which lacks only the Python package): peek at
+# the queue, ticks_diff, poll the streams waited on (the app's three ThreadSafeFlags:
+# buttons, the GATT service's wake, feedback), pop, resume the task inside try/except,
+# and the task's sleep_ms pushing it back. The resume of a bare generator is measured
+# apart and taken off: what is left is the scheduler's own cost.
+ASYNCIO_LOOP_DRIVER = """
+import gc, select, io, time
+import host
+from _asyncio import TaskQueue, Task
+
+def cost():
+    return int(host.call('fuel', ''))
+
+class Flag(io.IOBase):  # asyncio.ThreadSafeFlag: a stream the poller asks
+    def __init__(self):
+        self.state = 0
+    def ioctl(self, req, flags):
+        if req == 3:  # MP_STREAM_POLL
+            return self.state * flags
+        return -1
+
+def task():
+    while True:
+        yield None
+
+q = TaskQueue()
+tasks = [Task(task(), {}) for _ in range(6)]
+for t in tasks:
+    q.push(t, time.ticks_ms())
+poller = select.poll()
+for _ in range(3):
+    poller.register(Flag(), select.POLLIN)
+excs = (StopIteration, Exception)
+ticks = time.ticks_ms
+diff = time.ticks_diff
+add = time.ticks_add
+pair = -1
+for _ in range(5):
+    f0 = cost()
+    f1 = cost()
+    if pair < 0 or f0 - f1 < pair:
+        pair = f0 - f1
+gc.collect()
+gc.disable()
+f0 = cost()
+for _ in range(N):
+    dt = 1
+    while dt > 0:
+        dt = -1
+        t = q.peek()
+        if t:
+            dt = max(0, diff(t.ph_key, ticks()))
+        for s, ev in poller.ipoll(0):
+            pass
+    t = q.pop()
+    try:
+        if not t.data:
+            t.coro.send(None)
+    except excs as er:
+        pass
+    q.push(t, add(ticks(), 0))
+f1 = cost()
+f2 = cost()
+for i in range(N):
+    tasks[i % 6].coro.send(None)
+f3 = cost()
+print('R loop', f0 - f1 - pair)
+print('R send', f2 - f3 - pair)
+print('DONE')
+"""
+
+
+def bench_asyncio_loop(wakeups: int = 2000) -> dict:
+    """Fuel of MicroPython's asyncio loop per task wake-up, its own part (without the
+    task's code): `asyncio_loop_fuel_per_wakeup` (ASYNCIO_LOOP_DRIVER says what)."""
+    with tempfile.TemporaryDirectory(prefix="repband-mpy-asyncio-") as tmp:
+        result = run_guest(f"N = {int(wakeups)}\n" + ASYNCIO_LOOP_DRIVER, Path(tmp))
+    if "DONE" not in result.stdout.splitlines():
+        raise MicroPythonError(f"the asyncio loop bench did not finish:\n{result.stdout[-2000:]}")
+    raw = {f[1]: int(f[2]) for f in (ln.split() for ln in result.stdout.splitlines())
+           if len(f) == 3 and f[0] == "R"}
+    return {"asyncio_loop_fuel_per_wakeup": (raw["loop"] - raw["send"]) / wakeups}
 
 
 def bench_app_live(samples, *, heap_bytes: int = 192 * 1024 * 1024) -> dict:

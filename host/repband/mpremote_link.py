@@ -20,6 +20,10 @@ from pathlib import Path
 
 MPREMOTE_VERSION = "1.27.0"  # the pinned version these internals are checked against
 CONNECT_TIMEOUT = 10.0  # seconds to get the raw REPL prompt (includes a soft reset)
+# What app.safeboot prints when the host's Ctrl-C interrupts the band's app: the band
+# restarts in safe boot (its app's watchdog cannot be stopped), back within RESTART_TIMEOUT.
+RESTART_LINE = b"restarting in safe boot"
+RESTART_TIMEOUT = 10.0
 
 
 def _error(msg: str, code: int | None = None):
@@ -50,10 +54,27 @@ class BoardLink:
     """An mpremote connection in raw REPL mode."""
 
     def __init__(self, port: str | None, out):
-        from mpremote.commands import CommandError, do_connect
         from mpremote.transport import TransportError
 
         self.out = out
+        self.transport = None
+        self._open(port)
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(captured):
+                self._interrupt()
+                self.transport.enter_raw_repl(soft_reset=True, timeout_overall=CONNECT_TIMEOUT)
+        except (TransportError, OSError) as exc:
+            self.close(restart=False)
+            raise _error(
+                f"{self.port} did not answer as a MicroPython board ({exc}); is MicroPython "
+                "installed, and is no other program (a serial monitor) using the port? A band "
+                "asleep hears nothing: move it to wake it and run this again") from None
+
+    def _open(self, port: str | None) -> None:
+        from mpremote.commands import CommandError, do_connect
+        from mpremote.transport import TransportError
+
         state = _State()
         try:
             with contextlib.redirect_stdout(io.StringIO()):
@@ -71,15 +92,32 @@ class BoardLink:
             raise _error(f"cannot open port {port or 'auto'}: {exc}") from None
         self.transport = state.transport
         self.port = self.transport.device_name
-        captured = io.StringIO()
+
+    def _interrupt(self) -> None:
+        """Ctrl-C, as mpremote's raw REPL entry sends first. A band running its app
+        answers that it restarts in safe boot (app.safeboot: the app's watchdog cannot be
+        stopped, so it would reset the board in the middle of a flash): wait until it is
+        back at its prompt, reopening the port if the restart took it away (native USB)."""
+        t = self.transport
+        t.serial.write(b"\r\x03")
+        if not t.read_until(1, RESTART_LINE, timeout=0.5, timeout_overall=2.0).endswith(RESTART_LINE):
+            return
         try:
-            with contextlib.redirect_stdout(captured):
-                self.transport.enter_raw_repl(soft_reset=True, timeout_overall=CONNECT_TIMEOUT)
-        except (TransportError, OSError) as exc:
-            self.close(restart=False)
-            raise _error(
-                f"{self.port} did not answer as a MicroPython board ({exc}); is MicroPython "
-                "installed, and is no other program (a serial monitor) using the port?") from None
+            t.read_until(1, b">>> ", timeout=RESTART_TIMEOUT, timeout_overall=RESTART_TIMEOUT)
+            return
+        except OSError:  # the port went with the chip's reset
+            pass
+        port = self.port
+        self.close(restart=False)
+        deadline = time.monotonic() + RESTART_TIMEOUT
+        while True:
+            time.sleep(0.5)
+            try:
+                self._open(port)
+                return
+            except Exception:  # FlashError: not back yet
+                if time.monotonic() > deadline:
+                    raise
 
     def exec(self, code: str) -> str:
         return self.transport.exec(code).decode("utf-8", "replace")

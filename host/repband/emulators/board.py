@@ -48,6 +48,14 @@ with a valid ROMFS header (``b"\\xd2\\xcd\\x31"``), it is mounted as ``vfs.VfsRo
 MicroPython >= 1.25 does at start-up (``sys.path`` there is ``['', '.frozen', '/rom',
 '/rom/lib', '/lib']``: a module on the filesystem shadows the same module in ``/rom``).
 
+A running band (``running_app=True``): the board runs the band's app when the host
+connects (main.py started it, and its watchdog). Input goes to the app, and a Ctrl-C
+makes app.safeboot print ``EMULATED_RESTART_LINE`` and restart the board
+(``machine.reset()``: tests/test_safeboot.py checks the firmware's side): ``restart_s``
+later it boots as at power-on (``hard_resets``; no soft-reboot line) and waits at the
+friendly REPL; what the host sent meanwhile is lost, as a board's UART loses it while
+the chip boots.
+
 Known differences from a real board: errno numbers are WASI's (names such as ENOENT
 are the same, which is what mpremote matches), a long-running main.py cannot be
 interrupted with Ctrl-C (so main.py only runs on a friendly soft reset when
@@ -60,11 +68,15 @@ import queue
 import select
 import tempfile
 import threading
+import time
 import tty
 from pathlib import Path
 
-__all__ = ["EmulatedBoard", "mpy_version_for"]
+__all__ = ["EMULATED_RESTART_LINE", "EmulatedBoard", "mpy_version_for"]
 
+# What app.safeboot prints when a Ctrl-C interrupts the app, before it restarts the board.
+EMULATED_RESTART_LINE = ("repband: interrupted: restarting in safe boot (the app's watchdog "
+                         "cannot be stopped)")
 CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = 1, 2, 3, 4, 5
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 PASTE_WINDOW = 128  # MICROPY_REPL_STDIN_BUFFER_MAX (256) / 2, as pyexec.c
@@ -389,12 +401,14 @@ class EmulatedBoard:
       without ROMFS, as the standard ESP32 downloads (no ``vfs.rom_ioctl``, no
       ``vfs.VfsRom``). The partition's contents are in ``romfs_file`` (a host file
       outside ``root``, 0xFF when new; tests may read or corrupt it).
+    ``running_app``: the band's app runs when the host connects (see the module doc);
+      ``restart_s``: how long its restart after a Ctrl-C takes.
     """
 
     def __init__(self, root, *, version=(1, 27, 0), mpy=None, platform="esp32", arch="esp32",
                  machine="Generic ESP32 module with ESP32", bluetooth=True, run_main=False,
                  after_block=None, heap_bytes=32 * 1024 * 1024, build_date="2025-12-09",
-                 romfs_bytes=0):
+                 romfs_bytes=0, running_app=False, restart_s=0.3):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.version = tuple(version)
@@ -418,6 +432,10 @@ class EmulatedBoard:
         self.heap_bytes = heap_bytes
         self.blocks: list[bytes] = []  # every raw-REPL block received, for tests
         self.soft_resets = 0
+        self.hard_resets = 0
+        self._app_running = bool(running_app)
+        self.restart_s = restart_s
+        self._restart_at = 0.0  # monotonic time the restart ends, 0 when none runs
         self._emu_tmp = tempfile.TemporaryDirectory(prefix="repband-emu-")
         self.romfs_bytes = int(romfs_bytes)
         # The ROMFS partition's flash, outside the board's filesystem: erased (0xFF).
@@ -476,6 +494,11 @@ class EmulatedBoard:
                 ready, _, _ = select.select([self._master], [], [], 0.05)
             except (OSError, ValueError):
                 return
+            if self._restart_at and time.monotonic() >= self._restart_at:
+                self._restart_at = 0.0
+                self.hard_resets += 1
+                self._boot(friendly=True, first=True)  # as at power-on
+                self._write(self.banner + b">>> ")
             if not ready:
                 continue
             try:
@@ -488,6 +511,14 @@ class EmulatedBoard:
     # ------------------------------------------------------------------ REPL
 
     def _feed(self, c: int):
+        if self._restart_at:
+            return  # the chip is booting: lost
+        if self._app_running:
+            if c == CTRL_C:  # app.safeboot: restart in safe boot
+                self._app_running = False
+                self._write(b"\r\n" + EMULATED_RESTART_LINE.encode() + b"\r\n")
+                self._restart_at = time.monotonic() + self.restart_s
+            return  # anything else goes to the app, which reads none
         if self._mode == "raw":
             self._raw_char(c)
         elif self._mode == "paste":

@@ -285,10 +285,12 @@ TICKS_START_MS = TICKS_PERIOD - 120_000  # virtual ticks wrap 2 minutes after po
 class VirtualFlag:
     """asyncio.ThreadSafeFlag on the virtual loop: `set()` (from the loop's thread: the
     emulated radio's IRQs and pin IRQs run there), `await wait()` returns once it is set
-    and clears it, `clear()`."""
+    and clears it, `clear()`. One task waits at a time, as on the board (the flag is a
+    stream in asyncio's poller, whose queue asserts a second waiter away)."""
 
     def __init__(self):
         self._ev = asyncio.Event()
+        self._waiting = False
 
     def set(self):
         self._ev.set()
@@ -297,7 +299,13 @@ class VirtualFlag:
         self._ev.clear()
 
     async def wait(self):
-        await self._ev.wait()
+        if not self._ev.is_set():
+            assert not self._waiting, "a ThreadSafeFlag takes one waiting task at a time"
+            self._waiting = True
+            try:
+                await self._ev.wait()
+            finally:
+                self._waiting = False
         self._ev.clear()
 
 
