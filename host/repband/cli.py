@@ -247,7 +247,12 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a reader gone early shows here, not at exit as "Exception ignored"
+        return status
+    except BrokenPipeError:  # `repband sessions | head -1`: the reader stopped reading; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush goes nowhere
+        return exits.OK
     except (RecordingError, InputError, DatabaseError) as exc:
         print(f"repband: {exc}", file=sys.stderr)
         return exits.FIX

@@ -188,7 +188,7 @@ def chart_holds(plt, db, st: dict, since, until):
                for d, ex, sd, dur, *_ in rows if H.SIDES.get(sd) == side and d]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLE[side][0], ms=4, color=COLORS[side],
-                    label=f"{side} ({len(pts)} holds)")
+                    label=f"{side} ({H.plural(len(pts), 'hold')})")
     target = st["targets"]["hold_s"]
     ax.axhline(target, color="#555", ls=":", lw=1.2, label=f"target {target} s")
     if not rows:
