@@ -70,7 +70,7 @@ def chart_calendar(plt, st: dict):
     first = _dt.date.fromisoformat(days[0]["day"])
     monday = first - _dt.timedelta(days=first.weekday())
     n_weeks = (_dt.date.fromisoformat(days[-1]["day"]) - monday).days // 7 + 1
-    fig, ax = plt.subplots(figsize=(max(4.4, min(fig_w * 2, 1.2 + 0.62 * n_weeks)), 3.3))
+    fig, ax = plt.subplots(figsize=(max(4.4, min(fig_w * 2, 1.2 + 0.62 * n_weeks)), 4.2))
     cmap = LinearSegmentedColormap.from_list("met", ["#f2f2f2", "#c6e48b", "#239a3b"])
     annotate = n_weeks <= 16
     for d in days:
@@ -88,10 +88,11 @@ def chart_calendar(plt, st: dict):
                         color="#000" if frac < 0.8 else "#fff")
     ax.set_xlim(-0.1, n_weeks)
     ax.set_ylim(-0.1, 7)
+    ax.set_aspect("equal")  # a day is a square, also when there is one week to show
     ax.set_yticks([6 - i + 0.46 for i in range(7)], ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
     ax.set_xticks([w + 0.46 for w in range(n_weeks)],
                   [(monday + _dt.timedelta(weeks=w)).strftime("%d %b") for w in range(n_weeks)],
-                  rotation=0 if n_weeks <= 10 else 90)
+                  rotation=0 if n_weeks <= 10 else 90, fontsize=8)
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
