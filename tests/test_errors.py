@@ -116,6 +116,21 @@ def test_period_the_wrong_way_round(home, tmp_path):
     assert tree(home) == before
 
 
+@pytest.mark.parametrize("where", [["--out", "no/such/r.html"], ["--png", "no/such/charts"]], ids=str)
+def test_report_into_a_folder_that_does_not_exist(home, where):
+    """A mistyped report or chart path makes no folder tree (and no file elsewhere):
+    refused before any work, like a --db in a missing folder."""
+    from repband import history as H
+
+    db = home / "r.db"
+    with Database(db) as d:
+        H.fill_demo(d, 3, seed=1)
+    before = tree(home)
+    proc = repband(home, "report", "--db", db, *where)
+    one_line_error(proc, exits.FIX, f"the folder {home / 'no' / 'such'} does not exist")
+    assert tree(home) == before
+
+
 @pytest.mark.parametrize("argv", [[], ["sessions"], ["scan", "--device", "virtual"], ["--version"]], ids=str)
 def test_output_into_a_pipe_closed_early(home, argv):
     """`repband sessions | head -1`: the reader stops reading; repband stops quietly

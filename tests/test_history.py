@@ -352,7 +352,7 @@ def test_next_steps_order():
 
 
 def test_report_command_writes_html_and_pngs(month_db, capsys, tmp_path):
-    out = tmp_path / "r" / "report.html"
+    out = tmp_path / "report.html"
     rc, text, _ = _run(capsys, "report", "--db", month_db, "--out", str(out), "--png", str(tmp_path / "png"),
                        "--json")
     assert rc == 0

@@ -556,9 +556,21 @@ def build_page(db, settings: dict, st: dict, sessions: list[dict], charts_svg: d
     return "\n".join(p)
 
 
+def _folder_exists(path: Path, what: str) -> None:
+    """A mistyped --out or --png makes no folder tree: the folder it goes in must exist."""
+    if not path.parent.is_dir():
+        raise H.HistoryError(f"{path}: the folder {path.parent} does not exist; check the path (repband makes the "
+                             f"{what}, never the folders above it)")
+
+
 def make_report(db, settings: dict, out: str | Path, since: str | None = None, until: str | None = None,
                 png_dir: str | Path | None = None, progress=None) -> dict:
     """Write the HTML report (and PNGs); returns what was written and the stats."""
+    out = Path(out).resolve()
+    _folder_exists(out, "report file")
+    if png_dir is not None:
+        png_dir = Path(png_dir).resolve()
+        _folder_exists(png_dir, "charts' folder")
     sessions = H.list_sessions(db, since, until)
     st = H.stats(db, settings, since, until)
     if progress:
@@ -570,19 +582,15 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
     svgs = {k: fig_svg(f, k) for k, f in figs.items()}
     pngs = []
     if png_dir is not None:
-        d = Path(png_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        png_dir.mkdir(exist_ok=True)
         for k, f in figs.items():
-            path = d / f"{k}.png"
+            path = png_dir / f"{k}.png"
             with open_private(path, "wb") as fh:  # health data: 0600 like the database
                 fh.write(fig_png(f))
             pngs.append(str(path))
     for f in figs.values():
         plt.close(f)
     page = build_page(db, settings, st, sessions, svgs, db.devices())
-    out = Path(out).resolve()
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
     with open_private(out, "w", encoding="utf-8") as fh:  # health data: 0600 like the database
         fh.write(page)
     if progress:
