@@ -39,6 +39,16 @@ def test_demo_syncs_the_routine_and_summarises_it_from_the_database(capsys, tmp_
     assert db.is_file() and (db.stat().st_mode & 0o777) == 0o600
     with Database(db) as d:  # the session happened today
         assert d.conn.execute("SELECT day FROM sessions").fetchone()[0] == dt.date.today().isoformat()
+    # what the person reads next: one session (of three exercises) and one hold, in words and columns
+    assert cli.main(["--db", str(db)]) == 0
+    assert re.search(r"\(1 session, \d+ reps, 1 hold\)", capsys.readouterr().out)
+    assert cli.main(["sessions", "--db", str(db)]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert "bridge, clam, stretch" in row and len(row) == len(header), (header, row)  # right-aligned to "holds"
+    assert cli.main(["export", "--format", "json", "--db", str(db), "--out", str(tmp_path / "e.json")]) == 0
+    assert capsys.readouterr().err == f"Wrote {tmp_path / 'e.json'}: 1 session\n"
+    assert cli.main(["report", "--db", str(db), "--out", str(tmp_path / "r.html")]) == 0
+    assert ">right (1 hold)<" in (tmp_path / "r.html").read_text()  # the holds chart's legend
 
 
 # -- the plan of a first month ------------------------------------------------------------

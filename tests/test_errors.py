@@ -25,14 +25,17 @@ def home(tmp_path):
     return h
 
 
-def repband(home: Path, *argv, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def repband(home: Path, *argv, cwd: Path | None = None, timeout: float = 120,
+            stdout=None) -> subprocess.CompletedProcess:
+    """`repband ARGV` as a fresh user runs it; its output captured (or sent to `stdout`)."""
     env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"),
                XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local/state"),
                REPBAND_VIRTUAL_SPEED="fast", PYTHONPATH=os.pathsep.join([str(ROOT / "host"), str(ROOT / "firmware")]))
     for k in ("REPBAND_STATE_DIR", "REPBAND_CONFIG", "REPBAND_DEVICE", "DBUS_SYSTEM_BUS_ADDRESS"):
         env.pop(k, None)
     return subprocess.run([sys.executable, "-m", "repband.cli", *map(str, argv)], cwd=cwd or home, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          stdout=subprocess.PIPE if stdout is None else stdout, stderr=subprocess.PIPE, text=True,
+                          timeout=timeout)
 
 
 def tree(*roots: Path) -> set[str]:
@@ -111,6 +114,36 @@ def test_period_the_wrong_way_round(home, tmp_path):
     proc = repband(home, "stats", "--db", db, "--since", "2026-03-10", "--until", "2026-03-01")
     one_line_error(proc, exits.FIX, "--since 2026-03-10 is after --until 2026-03-01")
     assert tree(home) == before
+
+
+@pytest.mark.parametrize("where", [["--out", "no/such/r.html"], ["--png", "no/such/charts"]], ids=str)
+def test_report_into_a_folder_that_does_not_exist(home, where):
+    """A mistyped report or chart path makes no folder tree (and no file elsewhere):
+    refused before any work, like a --db in a missing folder."""
+    from repband import history as H
+
+    db = home / "r.db"
+    with Database(db) as d:
+        H.fill_demo(d, 3, seed=1)
+    before = tree(home)
+    proc = repband(home, "report", "--db", db, *where)
+    one_line_error(proc, exits.FIX, f"the folder {home / 'no' / 'such'} does not exist")
+    assert tree(home) == before
+
+
+@pytest.mark.parametrize("argv", [[], ["sessions"], ["scan", "--device", "virtual"], ["--version"]], ids=str)
+def test_output_into_a_pipe_closed_early(home, argv):
+    """`repband sessions | head -1`: the reader stops reading; repband stops quietly
+    (no "Broken pipe; check the path" error, no traceback) with status OK."""
+    db = home / "r.db"
+    Database(db).close()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before repband writes a byte
+    try:
+        proc = repband(home, *argv, *([] if argv == ["--version"] else ["--db", db]), stdout=write_end, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (exits.OK, "")
 
 
 def test_version(home):

@@ -62,3 +62,17 @@ def test_no_status_is_a_bare_number():
     assert len(paths) > 20
     bare = [b for p in paths for b in _bare_statuses(p)]
     assert bare == []
+
+
+def test_ctrl_c_while_repband_starts_is_one_line(monkeypatch, capsys):
+    """Ctrl-C in the first half second (the commands' modules loading): the one line and
+    status 130, not a traceback through the imports."""
+    from repband import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["sessions"]) == exits.INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.startswith("repband: interrupted (Ctrl-C)") and err.count("\n") == 1, err

@@ -352,7 +352,7 @@ def test_next_steps_order():
 
 
 def test_report_command_writes_html_and_pngs(month_db, capsys, tmp_path):
-    out = tmp_path / "r" / "report.html"
+    out = tmp_path / "report.html"
     rc, text, _ = _run(capsys, "report", "--db", month_db, "--out", str(out), "--png", str(tmp_path / "png"),
                        "--json")
     assert rc == 0
@@ -368,6 +368,24 @@ def test_report_command_writes_html_and_pngs(month_db, capsys, tmp_path):
 
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', page)
     assert "<link" not in page and "<script src" not in page and "@import" not in page
+
+
+@pytest.mark.parametrize("n_days", [1, 30])
+def test_report_calendar_days_are_squares(n_days):
+    """A first day (or a first month) in the calendar: each day a square, not a bar
+    stretched across the chart."""
+    from repband import report as RP
+
+    end = dt.date(2026, 12, 4)
+    days = [{"day": (end - dt.timedelta(days=i)).isoformat(), "active": True, "done": i % 2 == 0, "reps": 30,
+             "targets_met": 3, "targets_total": 5} for i in reversed(range(n_days))]
+    plt = RP._mpl()
+    fig = RP.chart_calendar(plt, {"days": days})
+    fig.canvas.draw()
+    cells = [p.get_window_extent() for p in fig.axes[0].patches if (p.get_gid() or "").startswith("cal-")]
+    plt.close(fig)
+    assert len(cells) == n_days
+    assert all(abs(c.width - c.height) <= 0.02 * c.height for c in cells), [(c.width, c.height) for c in cells[:3]]
 
 
 def test_report_outside_the_data_says_which_period_has_data(month_db, capsys, tmp_path):

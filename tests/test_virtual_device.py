@@ -203,6 +203,27 @@ def test_run_with_virtual_keeps_state_between_runs(tmp_path):
     assert again <= 2 and total2 == total + again  # only this boot's new records (e.g. a fault)
 
 
+def test_ctrl_c_while_the_band_boots_leaves_no_task_behind(tmp_path, monkeypatch):
+    """Ctrl-C in the first seconds of `repband live --device virtual` (the band booting):
+    the band's tasks end with it, not at exit as "Task was destroyed but it is pending!"
+    and an "Event loop is closed" traceback under the one-line message."""
+    import repband.virtual.device as VD
+
+    seen = []
+    run = VD.VirtualBand.run
+
+    def interrupted(self, until_s=None):
+        seen.append(self)
+        run(self, 0.1)  # the app has started its tasks
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VD.VirtualBand, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_with_virtual(lambda c: asyncio.sleep(0), state_dir=tmp_path / "band", routine=False)
+    band = seen[-1]
+    assert band.loop.is_closed() and not [t for t in asyncio.all_tasks(band.loop) if not t.done()]
+
+
 def test_live_latency_within_budget():
     from repband.sim import simulate
 

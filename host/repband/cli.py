@@ -14,6 +14,7 @@ import os
 import sys
 
 from repband import exits
+from repband.db import DatabaseError
 from repband.recording import RecordingError
 from repband.summary import human_summary
 from repband.variations import VARIATIONS
@@ -247,21 +248,23 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv=None) -> int:
-    from repband.db import DatabaseError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)  # inside: a Ctrl-C while the commands load is one line too
+        status = args.func(args)
+        sys.stdout.flush()  # a reader gone early shows here, not at exit as "Exception ignored"
+        return status
+    except KeyboardInterrupt:
+        print("repband: interrupted (Ctrl-C); what was stored so far is kept", file=sys.stderr)
+        return exits.INTERRUPTED
+    except BrokenPipeError:  # `repband sessions | head -1`: the reader stopped reading; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush goes nowhere
+        return exits.OK
     except (RecordingError, InputError, DatabaseError) as exc:
         print(f"repband: {exc}", file=sys.stderr)
         return exits.FIX
     except OSError as exc:  # a path the system refused (a missing folder, /proc, no permission)
         print(f"repband: {_one_line(exc)}; check the path and its permissions", file=sys.stderr)
         return exits.FIX
-    except KeyboardInterrupt:
-        print("repband: interrupted (Ctrl-C); what was stored so far is kept", file=sys.stderr)
-        return exits.INTERRUPTED
 
 
 if __name__ == "__main__":

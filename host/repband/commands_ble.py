@@ -69,6 +69,8 @@ def _run(coro_fn, args, worn: bool = False, realtime: bool = False, writes: bool
         return _fail(str(exc))
     except DatabaseError as exc:
         return _fail(str(exc), exits.FIX)
+    except BrokenPipeError:  # the reader of our output left (`repband scan | head -1`): cli.main
+        raise
     except (P.ProtocolError, OSError) as exc:
         if isinstance(exc, OSError) and exc.filename and "dbus" not in str(exc.filename):
             return _fail(f"{exc.filename}: {exc.strerror}", exits.FIX)  # --out, --db: a file problem

@@ -36,11 +36,7 @@ def _friendly(fn):
         except (H.HistoryError, DatabaseError, ValueError) as exc:
             print(f"repband: {exc}", file=sys.stderr)
             return exits.FIX
-        except OSError as exc:
-            print(f"repband: {exc.filename or ''}: {exc.strerror or exc}; check the path and its permissions",
-                  file=sys.stderr)
-            return exits.FIX
-    return wrapper
+    return wrapper  # an OSError (a path refused, a reader gone) goes to cli.main's one line
 
 
 def _db_arg(args):
@@ -101,14 +97,15 @@ def cmd_sessions(args) -> int:
         print("No sessions" + (f" from {since}" if since else "") + (f" to {until}" if until else "")
               + ". Sync the band (`repband sync`) after a session.")
         return 0
-    print(f"{'ID':>5}  {'day':<10}  start  {'min':>5}  {'exercises':<16} {'sets':>4} {'reps':>5} {'partial':>7}"
+    exercises = [", ".join(s["exercises"]) or (s["mode"] or "") for s in rows]
+    wide = max(len("exercises"), *map(len, exercises))  # "bridge, clam, stretch" keeps the columns after it
+    print(f"{'ID':>5}  {'day':<10}  start  {'min':>5}  {'exercises':<{wide}} {'sets':>4} {'reps':>5} {'partial':>7}"
           f" {'holds':>5}")
-    for s in rows:
+    for s, ex in zip(rows, exercises):
         start = s["start"][11:16] if s["start"] else "--:--"
         mins = "-" if s["duration_s"] is None else f"{s['duration_s'] / 60:.1f}"
-        ex = ", ".join(s["exercises"]) or (s["mode"] or "")
         print(f"{s['id']:>5}  {s['day'] or '?':<10} {'~' if s['time_approx'] else ' '}{start}  {mins:>5}  "
-              f"{ex:<16} {s['sets']:>4} {s['reps']:>5} {s['partial']:>7} {s['holds']:>5}"
+              f"{ex:<{wide}} {s['sets']:>4} {s['reps']:>5} {s['partial']:>7} {s['holds']:>5}"
               + ("" if s["complete"] else "  (still running at the last sync)"))
     more = total - len(rows)
     print(f"{len(rows)} of {total} sessions" + (" (the newest; --all or --limit N for more)" if more else "")
@@ -142,7 +139,7 @@ def cmd_show(args) -> int:
             print("      range (deg): " + " ".join(f"{r['rom_deg']:.0f}" + ("p" if r["partial"] else "")
                                                    for r in st["reps"]))
     if s["reps_outside_sets"]:
-        print(f"  {len(s['reps_outside_sets'])} reps outside a completed set")
+        print(f"  {H.plural(len(s['reps_outside_sets']), 'rep')} outside a completed set")
     for h in s["hold_list"]:
         print(f"  hold {H.EXERCISE_LABEL.get(h['exercise'], h['exercise'])} {h['side']}: {h['duration_s']:.0f} s at "
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
@@ -302,13 +299,13 @@ def cmd_export(args) -> int:
         since, until = _period(args, db)
         if args.format == "csv":
             text = X.export_csv(db, settings, args.table, since, until)
-            what = f"{text.count(chr(10)) - 1} rows ({args.table})"
+            what = f"{H.plural(text.count(chr(10)) - 1, 'row')} ({args.table})"
         elif args.format == "json":
             n = len(H.list_sessions(db, since, until))
             with progress.bar(n, "export", unit="session") as bar:
                 doc = X.export_json(db, settings, since, until, progress=bar)
             text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
-            what = f"{len(doc['sessions'])} sessions"
+            what = H.plural(len(doc['sessions']), "session")
         else:
             with progress.bar(X.fhir_total(db, since, until), "export", unit="observation") as bar:
                 doc = X.export_fhir(db, settings, since, until, patient_reference=args.patient_reference,
@@ -508,7 +505,8 @@ def cmd_state(args) -> int:
     print("repband: rep counter for a low-back physiotherapy routine (`repband --help` lists the commands)")
     db = st["database"]
     if db["exists"]:
-        print(f"Database: {db['path']} ({db['sessions']} sessions, {db['reps']} reps, {db['holds']} holds)")
+        print(f"Database: {db['path']} ({H.plural(db['sessions'], 'session')}, {H.plural(db['reps'], 'rep')}, "
+              f"{H.plural(db['holds'], 'hold')})")
     else:
         print(f"Database: none yet ({db['path']} is made by `repband pair` or the first `repband sync`)")
     s = st["settings"]

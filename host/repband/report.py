@@ -70,7 +70,7 @@ def chart_calendar(plt, st: dict):
     first = _dt.date.fromisoformat(days[0]["day"])
     monday = first - _dt.timedelta(days=first.weekday())
     n_weeks = (_dt.date.fromisoformat(days[-1]["day"]) - monday).days // 7 + 1
-    fig, ax = plt.subplots(figsize=(max(4.4, min(fig_w * 2, 1.2 + 0.62 * n_weeks)), 3.3))
+    fig, ax = plt.subplots(figsize=(max(4.4, min(fig_w * 2, 1.2 + 0.62 * n_weeks)), 4.2))
     cmap = LinearSegmentedColormap.from_list("met", ["#f2f2f2", "#c6e48b", "#239a3b"])
     annotate = n_weeks <= 16
     for d in days:
@@ -88,10 +88,11 @@ def chart_calendar(plt, st: dict):
                         color="#000" if frac < 0.8 else "#fff")
     ax.set_xlim(-0.1, n_weeks)
     ax.set_ylim(-0.1, 7)
+    ax.set_aspect("equal")  # a day is a square, also when there is one week to show
     ax.set_yticks([6 - i + 0.46 for i in range(7)], ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
     ax.set_xticks([w + 0.46 for w in range(n_weeks)],
                   [(monday + _dt.timedelta(weeks=w)).strftime("%d %b") for w in range(n_weeks)],
-                  rotation=0 if n_weeks <= 10 else 90)
+                  rotation=0 if n_weeks <= 10 else 90, fontsize=8)
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
@@ -188,7 +189,7 @@ def chart_holds(plt, db, st: dict, since, until):
                for d, ex, sd, dur, *_ in rows if H.SIDES.get(sd) == side and d]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLE[side][0], ms=4, color=COLORS[side],
-                    label=f"{side} ({len(pts)} holds)")
+                    label=f"{side} ({H.plural(len(pts), 'hold')})")
     target = st["targets"]["hold_s"]
     ax.axhline(target, color="#555", ls=":", lw=1.2, label=f"target {target} s")
     if not rows:
@@ -555,9 +556,21 @@ def build_page(db, settings: dict, st: dict, sessions: list[dict], charts_svg: d
     return "\n".join(p)
 
 
+def _folder_exists(path: Path, what: str) -> None:
+    """A mistyped --out or --png makes no folder tree: the folder it goes in must exist."""
+    if not path.parent.is_dir():
+        raise H.HistoryError(f"{path}: the folder {path.parent} does not exist; check the path (repband makes the "
+                             f"{what}, never the folders above it)")
+
+
 def make_report(db, settings: dict, out: str | Path, since: str | None = None, until: str | None = None,
                 png_dir: str | Path | None = None, progress=None) -> dict:
     """Write the HTML report (and PNGs); returns what was written and the stats."""
+    out = Path(out).resolve()
+    _folder_exists(out, "report file")
+    if png_dir is not None:
+        png_dir = Path(png_dir).resolve()
+        _folder_exists(png_dir, "charts' folder")
     sessions = H.list_sessions(db, since, until)
     st = H.stats(db, settings, since, until)
     if progress:
@@ -569,19 +582,15 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
     svgs = {k: fig_svg(f, k) for k, f in figs.items()}
     pngs = []
     if png_dir is not None:
-        d = Path(png_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        png_dir.mkdir(exist_ok=True)
         for k, f in figs.items():
-            path = d / f"{k}.png"
+            path = png_dir / f"{k}.png"
             with open_private(path, "wb") as fh:  # health data: 0600 like the database
                 fh.write(fig_png(f))
             pngs.append(str(path))
     for f in figs.values():
         plt.close(f)
     page = build_page(db, settings, st, sessions, svgs, db.devices())
-    out = Path(out).resolve()
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
     with open_private(out, "w", encoding="utf-8") as fh:  # health data: 0600 like the database
         fh.write(page)
     if progress:

@@ -549,7 +549,11 @@ def open_band(state_dir=None, seed: int = 1, routine: bool | None = None, board:
     band = VirtualBand(rec, board=board, config=config, flash_dir=state_dir, **kw)
     band.ledger.update(ledger)
     band._tmp = tmp  # a temporary flash goes with the band
-    band.run(0.5 if play else 1.0)
+    try:
+        band.run(0.5 if play else 1.0)
+    except BaseException:  # Ctrl-C while it boots: its tasks end now, not in a closed loop at exit
+        band.close()
+        raise
     return band
 
 
