@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -53,6 +54,19 @@ def test_file_created_0600_whatever_the_umask(tmp_path):
         assert mode(path.parent) == 0o700
     finally:
         os.umask(old)
+
+
+def test_db_summary_counts_in_words(tmp_path, capsys):
+    """'1 session, 1 hold', never '1 sessions ... 1 holds' (issue 10's texts)."""
+    path = tmp_path / "one.db"
+    with Database(path) as db:
+        did = db.upsert_device("A")
+        db.set_base(did, 0)
+        db.store(did, items(build_history(1)))
+    assert cli.main(["db", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 session," in out, out
+    assert not re.search(r"\b1 (records|sessions|sets|reps|holds)\b", out), out
 
 
 def test_existing_loose_file_is_tightened(tmp_path):

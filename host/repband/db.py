@@ -1106,14 +1106,17 @@ def cmd_db(args) -> int:
               + RECOVER.format(p=s["path"]))
     if s["readonly"]:
         print(f"  read-only: {s['readonly']}")
-    print(f"  {s['records']} records: {s['sessions']} sessions, {s['sets']} sets, {s['reps']} reps, "
-          f"{s['holds']} holds" + (f"; {s['approximate_times']} reps with approximate times"
-                                   if s["approximate_times"] else ""))
+    from repband.history import plural  # history imports this module
+
+    print(f"  {plural(s['records'], 'record')}: {plural(s['sessions'], 'session')}, "
+          f"{plural(s['sets'], 'set')}, {plural(s['reps'], 'rep')}, {plural(s['holds'], 'hold')}"
+          + (f"; {plural(s['approximate_times'], 'rep')} with approximate times"
+             if s["approximate_times"] else ""))
     for d in s["devices"]:
         when = (time.strftime("%Y-%m-%d %H:%M", time.localtime(d["last_sync_ms"] / 1000))
                 if d["last_sync_ms"] else "never")
         state = " (retired)" if d["retired_ms"] else ""
-        print(f"  device {d['address']}{' ' + d['name'] if d['name'] else ''}{state}: {d['records']} records,"
+        print(f"  device {d['address']}{' ' + d['name'] if d['name'] else ''}{state}: {plural(d['records'], 'record')},"
               f" through seq {d['last_seq']}, last sync {when}"
               + (f"; last error: {d['last_error']}" if d["last_error"] else ""))
         damaged = [g for g in d["lost"] if g[2] == GAP_DAMAGED]
