@@ -2,6 +2,11 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,6 +182,41 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     (sim / "bridges_a.json").write_text(json.dumps(_truth()))
     assert cli.main(["evaluate", str(sim), "--vary", "faster"]) == 2
     assert "changes time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["kill -INT", "Ctrl-C"])
+def test_evaluate_interrupted_stops_at_once(tmp_path, whole_group):
+    """Ctrl-C at a terminal signals evaluate and its workers; `kill -INT` evaluate alone.
+    Either way it stops at once, with one line and no worker's traceback."""
+    mex = tmp_path / "mex"
+    mex.mkdir()
+    _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
+    labels = ["subject,file,kind,lo,hi"]
+    for i in range(1, 100):
+        for act in (1, 2, 3, 4):
+            if (i, act) != (1, 1):
+                shutil.copy(mex / "S01_02_act_1.csv", mex / f"S{i:02d}_02_act_{act}.csv")
+            labels.append(f"{i:02d},02_act_{act},bridge,6,7")
+    (mex / "labels.csv").write_text("\n".join(labels) + "\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "host"), str(root / "firmware")]))
+    proc = subprocess.Popen([sys.executable, "-m", "repband.cli", "evaluate", str(mex)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        time.sleep(3.0)  # started: 396 files are a minute's work
+        assert proc.poll() is None
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
 
 
 def test_evaluate_file_without_truth_is_bad_input(capsys, tmp_path, rec_path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json as _json
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -173,7 +174,11 @@ def run_tasks(tasks: list[dict], engine="cpython", jobs: int | None = None, quie
         if jobs <= 1 or len(tasks) <= 1:
             done = map(_run_one, [(t, engine) for t in tasks])
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
+            # Ctrl-C is the main process's to handle: it drops the files not started
+            # (a plain shutdown would run them all first) and the workers end quietly.
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=signal.signal,
+                                       initargs=(signal.SIGINT, signal.SIG_IGN))
+            stack.callback(pool.shutdown, cancel_futures=True)
             done = pool.map(_run_one, [(t, engine) for t in tasks])
         for r in done:
             results.append(r)
