@@ -235,3 +235,11 @@ def march_lying_down(b, mount):
 def test_a_leg_marched_lying_down_is_no_walk_to_calibrate_from():
     out, _ = _run(march_lying_down, seed=8, mount="arbitrary")
     assert not [c for c in out["calibration"] if c["method"] in ("walking", "standing")]
+
+
+@pytest.mark.parametrize("seed,leg", [(13, "right"), (14, "left"), (17, "left")])
+def test_fast_clams_wobbling_at_the_top_are_no_walk(seed, leg):
+    """Accelerometer only: quick clams whose knee wobbles at the top turn as often as a
+    stride does, but a turn that is slow and has no footfall in it is no stride."""
+    out, s = _run("clams", seed=seed, leg=leg, mount="arbitrary", gyro=False)
+    assert s["fn"] == 0 and s["fp"] == 0, s["misses"]

@@ -671,13 +671,16 @@ class Detector:
             return EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS:
             return EX_NONE  # a stair, a hop, a jolt
+        quick = t - self._t_leave < _STRIDE_MS
         if self._walk_ms >= _WALK_MS // 3 and (
-            self.mode == MODE_AUTO
-            or (self.mode == EX_CLAM and t - self._t_leave < _STRIDE_MS and self._dyn > _DYN_WALK)
+            (self.mode == MODE_AUTO and (quick or self._dyn > _DYN_WALK or self.placement == PLACEMENT_HIP))
+            or (self.mode == EX_CLAM and quick and self._dyn > _DYN_WALK)
         ):
-            # A stride of a walk. Fast clams swing the thigh much like one (a reversal
-            # a second): for a wearer who chose clams, only a quick turn with footfalls
-            # in it is one (a stride swings the thigh as far as a clam turns it).
+            # A stride of a walk: quick, or with footfalls in it. Fast clams swing the
+            # thigh much like one (a reversal a second, a wobble at the top): on the
+            # thigh a slow turn without footfalls is none (the pelvis sways slowly as
+            # it walks: any turn is one). For a wearer who chose clams, only a quick
+            # turn with footfalls in it is one.
             return EX_NONE
         fr = self.frame
         if self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT:
