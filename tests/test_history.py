@@ -460,3 +460,4 @@ def test_health_data_files_are_written_0600_whatever_the_umask(month_db, capsys,
     assert len(written) > 4
     for p in written:
         assert _stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    assert _stat.S_IMODE((tmp_path / "png").stat().st_mode) == 0o700  # the folder it made

@@ -582,7 +582,7 @@ def make_report(db, settings: dict, out: str | Path, since: str | None = None, u
     svgs = {k: fig_svg(f, k) for k, f in figs.items()}
     pngs = []
     if png_dir is not None:
-        png_dir.mkdir(exist_ok=True)
+        png_dir.mkdir(mode=0o700, exist_ok=True)  # a new folder of health data: ours only
         for k, f in figs.items():
             path = png_dir / f"{k}.png"
             with open_private(path, "wb") as fh:  # health data: 0600 like the database
