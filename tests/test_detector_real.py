@@ -66,6 +66,16 @@ def test_knees_rolling_counts_nothing_however_the_strap_is_turned(tmp_path, name
     assert out["counts"]["total"] == 0, out["reps"]
 
 
+@pytest.mark.parametrize("turn", [None, *TURNS])
+def test_press_ups_lying_prone_count_nothing_however_the_strap_is_turned(tmp_path, turn):
+    """Lying on the front, the thigh rests on the floor like a side-lying thigh with its
+    strap turned a quarter round: before calibration a turn smaller than a real clam's
+    (46-67 deg; under 20) is no clam."""
+    rec = _read(tmp_path, "mex/S01_05_act_1")
+    out = detect(rec if turn is None else vary(rec, turn), exercise="auto")
+    assert out["counts"]["total"] == 0, out["reps"]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_wiggle_between_reps_loses_no_rep(tmp_path, seed):
     """A noisier sensor (20 mg per axis) turns the thigh's small wiggle at rest into a

@@ -119,6 +119,7 @@ _BRIDGE_MIN = const(8)  # degrees: real bridges tilt the thigh 8-43 deg, pelvic 
 _MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
 _CLAM_MIN = const(12)
+_CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
@@ -927,6 +928,8 @@ class Detector:
             # the thigh swaps it, and knees rolling then pass for clams): only the
             # knee's rise, which needs just the thigh's long axis, names a clam.
             sure = self._frame_ready()
+            if not sure and rom < _CLAM_UNSURE_MIN:
+                return EX_NONE
             if -0.5 < rh < 0.5 and rb > 45.0 and pb > -10.0 and ((sure and -db >= 0.2 * rom) or ph - rh >= lift):
                 return EX_CLAM
             if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and ((sure and db >= 0.2 * rom) or rh - ph >= lift):
