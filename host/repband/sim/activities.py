@@ -171,15 +171,31 @@ def _impacts(t, times, amp, width=0.02):
     return out
 
 
-def walk(b: Body, dur, stairs=0, turns=True):
-    """Level walking (stairs=0) or stairs up (+1) / down (-1)."""
+# Gaits other than walking: stride rate (times the person's walking one), thigh flexion
+# mean and swing (deg), hip bob (m), speed (m/s), footfalls of the sensor leg and of the
+# other one (g), the other's delay (strides: 0 lands both feet at once) and trunk lean.
+GAITS = {
+    "jog": (1.45, 20.0, 40.0, 0.06, 2.8, (2.5, 4.0), (1.0, 1.5), 0.5, 10.0),
+    "hop": (1.0, 8.0, 10.0, 0.08, 0.3, (2.5, 4.5), (0.0, 0.0), 0.0, 0.0),  # both feet
+    "slow_stairs_up": (0.5, 32.0, 30.0, 0.03, 0.3, (0.8, 2.0), (0.3, 0.7), 0.5, 0.0),
+}
+
+
+def walk(b: Body, dur, stairs=0, turns=True, gait=None):
+    """Level walking (stairs=0) or stairs up (+1) / down (-1); or a gait of GAITS."""
     rng, p, sg = b.rng, b.p, b.sigma
     assert b.posture == "stand"
     n, t = b.local(dur)
-    f = p.stride_hz * (0.78 if stairs else 1.0) * rng.uniform(0.95, 1.05)
+    g = GAITS[gait] if gait else None
+    if g:
+        stairs = 1 if gait == "slow_stairs_up" else 0
+        turns = False
+    f = p.stride_hz * (g[0] if g else 0.78 if stairs else 1.0) * rng.uniform(0.95, 1.05)
     env = ramp_env(t, dur, 1.0 / f)
     ph = 2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)
-    if stairs > 0:
+    if g:
+        mean, amp = g[1], g[2]
+    elif stairs > 0:
         mean, amp = 28.0, 27.0
     elif stairs < 0:
         mean, amp = 14.0, 20.0
@@ -198,35 +214,82 @@ def walk(b: Body, dur, stairs=0, turns=True):
     # left leg like the hip angles (-sg: the right leg's phases as before).
     yaw_osc = -sg * env * 4.0 * np.sin(ph + 0.3)
     roll = -sg * env * 3.0 * np.sin(ph + 1.0)
-    pitch = env * (3.0 + 1.5 * np.sin(2 * ph))
+    pitch = env * (3.0 + 1.5 * np.sin(2 * ph) + (g[8] if g else 0.0))
     P = b.pose
     pel = rmul(rz(dpsi), P.pel, rz(yaw_osc), rx(roll), ry(pitch))
     thr = rmul(hip_rot(flex, abd, rot, sg), P.thr)
-    v = env * (0.45 if stairs else p.walk_speed)
+    v = env * (g[4] if g else 0.45 if stairs else p.walk_speed)
     psi = (b.heading + dpsi) * DEG
     hip = np.empty((n, 3))
     hip[:, 0] = P.hip[0] + np.cumsum(v * np.cos(psi)) / FS
     hip[:, 1] = P.hip[1] + np.cumsum(v * np.sin(psi)) / FS
-    bob = 0.022 if not stairs else 0.03
-    hip[:, 2] = P.hip[2] + env * bob * (np.cos(2 * ph) - 1) * 0.5
+    bob = g[3] if g else 0.022 if not stairs else 0.03
+    hip[:, 2] = P.hip[2] + env * bob * (np.cos((1 if g and g[7] == 0.0 else 2) * ph) - 1) * 0.5
     if stairs:  # 0.17 m per step, two steps per stride
         hip[:, 2] += stairs * 0.17 * 2 * np.cumsum(env * f) / FS
     # heel strikes: own leg near max thigh flexion, other leg half a stride later
     k = np.arange(int(np.ceil(f * dur)) + 2)
     ph0 = ph[0] - 2 * np.pi * f * t[0]
     t_own = ((np.pi / 2 + 0.25 - ph0) % (2 * np.pi) + 2 * np.pi * k) / (2 * np.pi * f)
-    t_oth = t_own + 0.5 / f
+    t_oth = t_own + (g[7] if g else 0.5) / f
     times = np.concatenate([t_own, t_oth])
     envi = np.interp(times, t, env)
-    a_own = rng.uniform(0.8, 2.0, len(t_own)) * (1.3 if stairs < 0 else 1.0)
-    a_oth = rng.uniform(0.3, 0.7, len(t_oth))
+    if g:
+        a_own = rng.uniform(*g[5], len(t_own))
+        a_oth = rng.uniform(*g[6], len(t_oth))
+    else:
+        a_own = rng.uniform(0.8, 2.0, len(t_own)) * (1.3 if stairs < 0 else 1.0)
+        a_oth = rng.uniform(0.3, 0.7, len(t_oth))
     amps = np.concatenate([a_own, a_oth]) * envi * G
     acc = np.zeros((n, 3))
     acc[:, 2] = _impacts(t, times, amps)
     t0 = b.t
     b.append(pel, thr, hip, acc=acc)
     b.heading += dpsi[-1]
-    b.mark("stairs" if stairs else "walk", t0, b.t)
+    b.mark(gait or ("stairs" if stairs else "walk"), t0, b.t)
+
+
+def step_to_stairs(b: Body, steps, lead=True):
+    """Stairs one step at a time, both feet on each step (people in pain climb so): the
+    sensor leg leads and pushes the body up, or it follows the other one."""
+    rng, sg = b.rng, b.sigma
+    assert b.posture == "stand"
+    t0 = b.t
+    for _ in range(steps):
+        P = b.pose
+        up = P.hip + [0.0, 0.0, 0.17]
+        if lead:
+            b.move_to(Pose(P.pel, rmul(hip_rot(rng.uniform(50, 70), 3, 0, sg), P.thr), P.hip),
+                      rng.uniform(0.5, 0.9))
+            b.still(rng.uniform(0.2, 0.6), sway=0.5)
+            b.move_to(Pose(P.pel, P.thr, up), rng.uniform(0.6, 1.0))
+        else:
+            b.move_to(Pose(P.pel, rmul(hip_rot(-10, 3, 0, sg), P.thr), up), rng.uniform(0.6, 1.0))
+            b.move_to(Pose(P.pel, rmul(hip_rot(35, 3, 0, sg), P.thr), up), rng.uniform(0.4, 0.7))
+            b.move_to(Pose(P.pel, P.thr, up), rng.uniform(0.4, 0.7))
+        b.still(rng.uniform(0.2, 0.8), sway=0.5)
+    b.mark("stairs", t0, b.t)
+
+
+def car(b: Body, out=True):
+    """Into a car seat (out=False: from standing, ending seated) or out of it (from the
+    seat, ending standing): the pelvis swivels while the legs swing over the sill."""
+    rng, sg = b.rng, b.sigma
+    if b.posture != "sit":
+        go(b, "sit")
+    t0 = b.t
+    P = b.pose
+    sw = rng.uniform(50, 90) * rng.choice([-1, 1])
+    b.move_to(Pose(rmul(P.pel, rz(sw * 0.5), ry(-10)),
+                   rmul(hip_rot(105, 25, -20 if out else 20, sg), P.thr), P.hip),
+              rng.uniform(0.8, 1.5))
+    b.move_to(Pose(rmul(P.pel, rz(sw)), rmul(hip_rot(85, 15, -10, sg), P.thr) if out else P.thr,
+                   P.hip), rng.uniform(0.8, 1.5))
+    b.heading += sw
+    b.still(rng.uniform(0.3, 1.5), sway=0.6)
+    b.mark("car", t0, b.t)
+    if out:
+        go(b, "stand")
 
 
 # ----------------------------------------------------------------------------- look-alikes
