@@ -93,6 +93,7 @@ _PIN_FRAC = const(0.35)  # ...and rest may re-settle this close to where its rep
 _COS_SETTLE = const(0.99966)  # cos 1.5 deg: settled within this cone for _REST_MS is rest
 _MIN_REP_MS = const(800)  # faster turns are steps or fidgets (real clams take 1.7 s and more)
 _STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep is not
+_STRIDE_PERIOD_MS = const(2000)  # ...and the next stride follows within this
 _MIN_HIP_MS = const(1200)  # the pelvis sways faster with each step than it turns in a rep
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _SETTLE_MS = const(3000)  # still this long...
@@ -721,7 +722,13 @@ class Detector:
             if pend is not None and pend[2] == ex and pend[3] == side and rom < _PART_FRAC * pend[5] * 0.1:
                 return ex  # tiny beside the waiting rep, as in a set: a wiggle, not a rep
             self._end_set()
-            if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom, t):
+            if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom, t) or (
+                # Two turns as quick as strides, a stride apart, open no set: the first
+                # steps of a climb, before the walk is known. Real reps take 1.6 s and
+                # more; fast ones (1 s) rest between.
+                quick and pend[6] + pend[7] + pend[8] < _STRIDE_MS and t - pend[1] < _STRIDE_PERIOD_MS
+                and self.mode == MODE_AUTO
+            ):
                 self._pend = ev
                 self._pend_n = (rx, ry, rz, px, py, pz)
                 self._set_t1 = t
