@@ -6,6 +6,7 @@ fine-grid trajectory stays continuous (no jumps in position or orientation).
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -171,13 +172,26 @@ def _impacts(t, times, amp, width=0.02):
     return out
 
 
-# Gaits other than walking: stride rate (times the person's walking one), thigh flexion
-# mean and swing (deg), hip bob (m), speed (m/s), footfalls of the sensor leg and of the
-# other one (g), the other's delay (strides: 0 lands both feet at once) and trunk lean.
+class Gait(NamedTuple):
+    """A gait other than walking: stride rate (times the person's walking one), thigh
+    flexion mean and swing (deg), hip bob (m), speed (m/s), footfalls of the sensor leg
+    and of the other one (g), the other's delay (strides: 0 lands both feet at once),
+    extra trunk lean (deg)."""
+    rate: float
+    mean: float
+    swing: float
+    bob: float
+    speed: float
+    own: tuple
+    other: tuple
+    other_delay: float
+    lean: float
+
+
 GAITS = {
-    "jog": (1.45, 20.0, 40.0, 0.06, 2.8, (2.5, 4.0), (1.0, 1.5), 0.5, 10.0),
-    "hop": (1.0, 8.0, 10.0, 0.08, 0.3, (2.5, 4.5), (0.0, 0.0), 0.0, 0.0),  # both feet
-    "slow_stairs_up": (0.5, 32.0, 30.0, 0.03, 0.3, (0.8, 2.0), (0.3, 0.7), 0.5, 0.0),
+    "jog": Gait(1.45, 20.0, 40.0, 0.06, 2.8, (2.5, 4.0), (1.0, 1.5), 0.5, 10.0),
+    "hop": Gait(1.0, 8.0, 10.0, 0.08, 0.3, (2.5, 4.5), (0.0, 0.0), 0.0, 0.0),
+    "slow_stairs_up": Gait(0.5, 32.0, 30.0, 0.03, 0.3, (0.8, 2.0), (0.3, 0.7), 0.5, 0.0),
 }
 
 
@@ -190,11 +204,11 @@ def walk(b: Body, dur, stairs=0, turns=True, gait=None):
     if g:
         stairs = 1 if gait == "slow_stairs_up" else 0
         turns = False
-    f = p.stride_hz * (g[0] if g else 0.78 if stairs else 1.0) * rng.uniform(0.95, 1.05)
+    f = p.stride_hz * (g.rate if g else 0.78 if stairs else 1.0) * rng.uniform(0.95, 1.05)
     env = ramp_env(t, dur, 1.0 / f)
     ph = 2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)
     if g:
-        mean, amp = g[1], g[2]
+        mean, amp = g.mean, g.swing
     elif stairs > 0:
         mean, amp = 28.0, 27.0
     elif stairs < 0:
@@ -214,29 +228,29 @@ def walk(b: Body, dur, stairs=0, turns=True, gait=None):
     # left leg like the hip angles (-sg: the right leg's phases as before).
     yaw_osc = -sg * env * 4.0 * np.sin(ph + 0.3)
     roll = -sg * env * 3.0 * np.sin(ph + 1.0)
-    pitch = env * (3.0 + 1.5 * np.sin(2 * ph) + (g[8] if g else 0.0))
+    pitch = env * (3.0 + 1.5 * np.sin(2 * ph) + (g.lean if g else 0.0))
     P = b.pose
     pel = rmul(rz(dpsi), P.pel, rz(yaw_osc), rx(roll), ry(pitch))
     thr = rmul(hip_rot(flex, abd, rot, sg), P.thr)
-    v = env * (g[4] if g else 0.45 if stairs else p.walk_speed)
+    v = env * (g.speed if g else 0.45 if stairs else p.walk_speed)
     psi = (b.heading + dpsi) * DEG
     hip = np.empty((n, 3))
     hip[:, 0] = P.hip[0] + np.cumsum(v * np.cos(psi)) / FS
     hip[:, 1] = P.hip[1] + np.cumsum(v * np.sin(psi)) / FS
-    bob = g[3] if g else 0.022 if not stairs else 0.03
-    hip[:, 2] = P.hip[2] + env * bob * (np.cos((1 if g and g[7] == 0.0 else 2) * ph) - 1) * 0.5
+    bob = g.bob if g else 0.022 if not stairs else 0.03
+    hip[:, 2] = P.hip[2] + env * bob * (np.cos((1 if g and g.other_delay == 0.0 else 2) * ph) - 1) * 0.5
     if stairs:  # 0.17 m per step, two steps per stride
         hip[:, 2] += stairs * 0.17 * 2 * np.cumsum(env * f) / FS
     # heel strikes: own leg near max thigh flexion, other leg half a stride later
     k = np.arange(int(np.ceil(f * dur)) + 2)
     ph0 = ph[0] - 2 * np.pi * f * t[0]
     t_own = ((np.pi / 2 + 0.25 - ph0) % (2 * np.pi) + 2 * np.pi * k) / (2 * np.pi * f)
-    t_oth = t_own + (g[7] if g else 0.5) / f
+    t_oth = t_own + (g.other_delay if g else 0.5) / f
     times = np.concatenate([t_own, t_oth])
     envi = np.interp(times, t, env)
     if g:
-        a_own = rng.uniform(*g[5], len(t_own))
-        a_oth = rng.uniform(*g[6], len(t_oth))
+        a_own = rng.uniform(*g.own, len(t_own))
+        a_oth = rng.uniform(*g.other, len(t_oth))
     else:
         a_own = rng.uniform(0.8, 2.0, len(t_own)) * (1.3 if stairs < 0 else 1.0)
         a_oth = rng.uniform(0.3, 0.7, len(t_oth))
