@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from repband import firmware
-from repband.recording import to_samples
+from repband.recording import Recording, to_samples
 from repband.replay import detect
 from repband.scoring import score_sim
 from repband.sim import activities as A
 from repband.sim import simulate
+from repband.variations import turned
 
 firmware.import_firmware()
 from repcore import events as E  # noqa: E402
@@ -271,7 +272,11 @@ CLIPS = {
     "lying down": (None, lambda b: (A.go(b, "supine"), A.rest(b, 3.0), A.go(b, "side_left"),
                                     A.rest(b, 2.0), A.go(b, "supine"))),
     "getting up": (_lying, lambda b: A.go(b, "stand")),
+    "one step at a time": (None, lambda b: A.step_to_stairs(b, 6)),
 }
+# Stairs climbed one step at a time look like bridges to a thigh band that has not
+# calibrated at some mounts (docs/algorithm.md); from the hip they are no rep.
+THIGH_LIMITS = {"one step at a time"}
 # A phone in a trouser pocket: its long side (y) along the thigh, up or down, its screen
 # facing any of four ways round it. Rows: the phone's axes in the band's nominal frame.
 POCKET_TURNS = [np.array([np.cross([s, 0, 0], z), [s, 0, 0], z])
@@ -293,12 +298,12 @@ def _clip(name, seed, placement="thigh", gyro=True, mount="arbitrary"):
     rec, _ = simulate(scenario, seed=seed, placement=placement, gyro=gyro, mount=mount,
                       leg="right" if seed % 2 else "left", rate_hz=None)
     i = int(np.searchsorted(rec.t, rec.t[0] + start["t"]))
-    return type(rec)(t=rec.t[i:], acc=rec.acc[i:], gyro=None if rec.gyro is None else rec.gyro[i:],
+    return Recording(t=rec.t[i:], acc=rec.acc[i:], gyro=None if rec.gyro is None else rec.gyro[i:],
                      meta=rec.meta)
 
 
-@pytest.mark.parametrize("placement", ["thigh", "hip"])
-@pytest.mark.parametrize("name", list(CLIPS))
+@pytest.mark.parametrize("name,placement", [(n, p) for p in ("thigh", "hip") for n in CLIPS
+                                            if p == "hip" or n not in THIGH_LIMITS])
 def test_daily_living_clips_are_never_reps(name, placement):
     """Each clip starts uncalibrated, at the nominal mount or any other."""
     for seed in (1, 2):
@@ -309,14 +314,12 @@ def test_daily_living_clips_are_never_reps(name, placement):
                 assert out["counts"]["total"] == 0, (seed, mount, gyro, out["reps"])
 
 
-@pytest.mark.parametrize("name", [n for n in CLIPS if n != "slow stairs up"])
+@pytest.mark.parametrize("name", [n for n in CLIPS if n not in THIGH_LIMITS | {"slow stairs up"}])
 def test_daily_living_clips_from_a_trouser_pocket_are_never_reps(name):
     """A phone in a pocket at any of its usual angles. (Slow stairs climbed with a turn
     of 90 deg about the thigh's outward axis look like bridges: docs/algorithm.md.)"""
     for gyro in (True, False):
         rec = _clip(name, 1, gyro=gyro, mount="nominal")
         for turn in POCKET_TURNS:
-            turned = type(rec)(t=rec.t, acc=rec.acc @ turn.T,
-                               gyro=None if rec.gyro is None else rec.gyro @ turn.T, meta=rec.meta)
-            out = detect(turned, exercise="auto")
+            out = detect(turned(rec, turn), exercise="auto")
             assert out["counts"]["total"] == 0, (turn.tolist(), gyro, out["reps"])

@@ -44,10 +44,8 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
     if gyro is not None:
         gyro = np.asarray(gyro, dtype=float)
     if name in TURNS:
-        m = TURNS[name]
-        acc = acc @ m.T
-        gyro = None if gyro is None else gyro @ m.T
-    elif name in PACES:
+        return turned(rec, TURNS[name])
+    if name in PACES:
         k = PACES[name]
         t = t * k
         gyro = None if gyro is None else gyro / k
@@ -60,4 +58,12 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
     return Recording(t=t, acc=acc, gyro=gyro, meta=dict(rec.meta))
 
 
-__all__ = ["VARIATIONS", "TURNS", "PACES", "CHANGES_TIME", "vary"]
+def turned(rec: Recording, m) -> Recording:
+    """`rec` as a band turned by rotation `m` (new axes = m @ old) would record it."""
+    m = np.asarray(m, dtype=float)
+    gyro = None if rec.gyro is None else np.asarray(rec.gyro, dtype=float) @ m.T
+    return Recording(t=np.asarray(rec.t, dtype=float), acc=np.asarray(rec.acc, dtype=float) @ m.T,
+                     gyro=gyro, meta=dict(rec.meta))
+
+
+__all__ = ["VARIATIONS", "TURNS", "PACES", "CHANGES_TIME", "vary", "turned"]

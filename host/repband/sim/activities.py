@@ -176,7 +176,7 @@ class Gait(NamedTuple):
     """A gait other than walking: stride rate (times the person's walking one), thigh
     flexion mean and swing (deg), hip bob (m), speed (m/s), footfalls of the sensor leg
     and of the other one (g), the other's delay (strides: 0 lands both feet at once),
-    extra trunk lean (deg)."""
+    extra trunk lean (deg), stairs climbed (+1 up, 0 level)."""
     rate: float
     mean: float
     swing: float
@@ -186,12 +186,13 @@ class Gait(NamedTuple):
     other: tuple
     other_delay: float
     lean: float
+    climb: int
 
 
 GAITS = {
-    "jog": Gait(1.45, 20.0, 40.0, 0.06, 2.8, (2.5, 4.0), (1.0, 1.5), 0.5, 10.0),
-    "hop": Gait(1.0, 8.0, 10.0, 0.08, 0.3, (2.5, 4.5), (0.0, 0.0), 0.0, 0.0),
-    "slow_stairs_up": Gait(0.5, 32.0, 30.0, 0.03, 0.3, (0.8, 2.0), (0.3, 0.7), 0.5, 0.0),
+    "jog": Gait(1.45, 20.0, 40.0, 0.06, 2.8, (2.5, 4.0), (1.0, 1.5), 0.5, 10.0, 0),
+    "hop": Gait(1.0, 8.0, 10.0, 0.08, 0.3, (2.5, 4.5), (0.0, 0.0), 0.0, 0.0, 0),
+    "slow_stairs_up": Gait(0.5, 32.0, 30.0, 0.03, 0.3, (0.8, 2.0), (0.3, 0.7), 0.5, 0.0, 1),
 }
 
 
@@ -202,7 +203,7 @@ def walk(b: Body, dur, stairs=0, turns=True, gait=None):
     n, t = b.local(dur)
     g = GAITS[gait] if gait else None
     if g:
-        stairs = 1 if gait == "slow_stairs_up" else 0
+        stairs = g.climb
         turns = False
     f = p.stride_hz * (g.rate if g else 0.78 if stairs else 1.0) * rng.uniform(0.95, 1.05)
     env = ramp_env(t, dur, 1.0 / f)
