@@ -15,32 +15,33 @@ Design notes and measured accuracy: docs/algorithm.md.
 from math import acos, asin, atan2, cos, sin, sqrt
 
 from repcore.compat import const
-from repcore.events import (
-    CAL_FLEXION,
-    CAL_STANDING,
-    CAL_USER,
-    CAL_WALKING,
-    EV_CALIBRATED,
-    EV_FAULT,
-    EV_HOLD,
-    EV_REP,
-    EV_SET,
-    EX_BRIDGE,
-    EX_CLAM,
-    EX_NONE,
-    EX_STRETCH,
-    FAULT_BAD_SAMPLE,
-    FAULT_GAP,
-    FAULT_UNCALIBRATED,
-    MODE_AUTO,
-    PLACEMENT_HIP,
-    PLACEMENT_THIGH,
-    SIDE_LEFT,
-    SIDE_NONE,
-    SIDE_RIGHT,
-)
 from repcore.frame import Frame
 from repcore.ticker import TICK_MS, Ticker
+
+# repcore.events' values, folded here (no imported names on the board: each would cost
+# heap and a lookup at every use); tests/test_app_constants.py ties them.
+_CAL_FLEXION = const(3)
+_CAL_STANDING = const(1)
+_CAL_USER = const(2)
+_CAL_WALKING = const(4)
+_EV_CALIBRATED = const(4)
+_EV_FAULT = const(5)
+_EV_HOLD = const(2)
+_EV_REP = const(1)
+_EV_SET = const(3)
+_EX_BRIDGE = const(1)
+_EX_CLAM = const(2)
+_EX_NONE = const(0)
+_EX_STRETCH = const(3)
+_FAULT_BAD_SAMPLE = const(1)
+_FAULT_GAP = const(2)
+_FAULT_UNCALIBRATED = const(3)
+_MODE_AUTO = const(0)
+_PLACEMENT_HIP = const(1)
+_PLACEMENT_THIGH = const(0)
+_SIDE_LEFT = const(1)
+_SIDE_NONE = const(0)
+_SIDE_RIGHT = const(2)
 
 _DEG = const(57.29578)
 _DT = const(0.08)  # s per tick (TICK_MS)
@@ -144,7 +145,7 @@ _HOLD_MIN_MS = const(10000)
 
 
 class Detector:
-    def __init__(self, sink, leg=SIDE_RIGHT, placement=PLACEMENT_THIGH, mode=MODE_AUTO, gyro=True):
+    def __init__(self, sink, leg=_SIDE_RIGHT, placement=_PLACEMENT_THIGH, mode=_MODE_AUTO, gyro=True):
         self._sink = sink
         self.leg = leg
         self.placement = placement
@@ -153,11 +154,11 @@ class Detector:
         self.ticker = Ticker()
         self._walk_rate = _WALK_RATE if gyro else _WALK_RATE_ACC
         # Farther than any rep goes: a new posture (rolling onto a side, sitting up).
-        top = _HIP_MAX if placement == PLACEMENT_HIP else (_BRIDGE_MAX if mode == EX_BRIDGE else _CLAM_MAX)
+        top = _HIP_MAX if placement == _PLACEMENT_HIP else (_BRIDGE_MAX if mode == _EX_BRIDGE else _CLAM_MAX)
         self._max_rom = float(top + _MAX_SLACK)
-        if placement == PLACEMENT_HIP:
+        if placement == _PLACEMENT_HIP:
             self._walk_rate *= _WALK_HIP  # the pelvis tilts far less than a thigh swings
-        self.frame = Frame(-1 if leg == SIDE_LEFT else 1)
+        self.frame = Frame(-1 if leg == _SIDE_LEFT else 1)
         self._bad_reported = 0
         # gravity direction, sensor frame
         self._init = False
@@ -201,8 +202,8 @@ class Detector:
         self._t_end = 0
         self._px = self._py = self._pz = 0.0
         # set state
-        self._set_ex = EX_NONE
-        self._set_side = SIDE_NONE
+        self._set_ex = _EX_NONE
+        self._set_side = _SIDE_NONE
         self._set_n = 0
         self._set_part = 0
         self._set_t0 = self._set_t1 = 0
@@ -263,9 +264,9 @@ class Detector:
         t = tk.t_done
         if tk.bad != self._bad_reported:
             self._bad_reported = tk.bad
-            self._sink((EV_FAULT, t, FAULT_BAD_SAMPLE))
+            self._sink((_EV_FAULT, t, _FAULT_BAD_SAMPLE))
         if tk.gap:
-            self._sink((EV_FAULT, t, FAULT_GAP))
+            self._sink((_EV_FAULT, t, _FAULT_GAP))
             self._out = False  # a rep across a gap cannot be timed; start afresh
             self._rest_ms = self._settle_ms = 0
             # The jump across the gap is no swing: reversals start afresh too.
@@ -331,7 +332,7 @@ class Detector:
         self._motion(t)
         self._rep(t, turn)
         self._odd = not self._odd
-        if self._odd and (self.mode == EX_STRETCH or (self.mode == MODE_AUTO and self.placement != PLACEMENT_HIP)):
+        if self._odd and (self.mode == _EX_STRETCH or (self.mode == _MODE_AUTO and self.placement != _PLACEMENT_HIP)):
             # Holds last tens of seconds: every other tick is plenty. From the hip a
             # held stretch looks like sitting: timed only when the wearer chose it.
             self._hold(t)
@@ -375,10 +376,10 @@ class Detector:
                 elif self._cand and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
                     self._walk_end = t
                     if self._wn >= 25 and self._stood_in_stride():  # 2 s of walking give the forward lean
-                        self._calibrate(t, self._cx, self._cy, self._cz, CAL_STANDING)
+                        self._calibrate(t, self._cx, self._cy, self._cz, _CAL_STANDING)
                         self._cand = False
                 elif self._wn >= _WALK_CAL_TICKS and not self.frame.calibrated:
-                    self._calibrate(t, self._mux, self._muy, self._muz, CAL_WALKING)
+                    self._calibrate(t, self._mux, self._muy, self._muz, _CAL_WALKING)
                 else:
                     self._walk_end = t
         elif self._walk_ms > 0:
@@ -397,17 +398,17 @@ class Detector:
         if self._user_cal:
             self._user_cal = False
             self._walk_reset()
-            self._calibrate(t, ux, uy, uz, CAL_USER)
+            self._calibrate(t, ux, uy, uz, _CAL_USER)
             return
         fr = self.frame
         upright = -(fr.xx * ux + fr.xy * uy + fr.xz * uz) > _CAL_UPRIGHT
         if t - self._walk_end < _CAL_NEAR_MS and (upright or not fr.calibrated):
-            self._calibrate(t, ux, uy, uz, CAL_STANDING)
-        elif not fr.calibrated and upright and self._set_ex == EX_NONE:
+            self._calibrate(t, ux, uy, uz, _CAL_STANDING)
+        elif not fr.calibrated and upright and self._set_ex == _EX_NONE:
             # Standing still near the nominal mount's upright: trust the strap (its
             # forward stays a guess until a walk or a sit: _FWD_NOMINAL).
             self._walk_reset()
-            self._calibrate(t, ux, uy, uz, CAL_STANDING)
+            self._calibrate(t, ux, uy, uz, _CAL_STANDING)
         if upright or not fr.calibrated:
             self._cand = True  # walking that starts soon may refine it
             self._cand_t = t
@@ -457,14 +458,14 @@ class Detector:
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
             # Standing is sure when the wearer says so, or a walk started or ended at
             # the stand (a walk alone may be fast clams, as far as gravity can tell).
-            self._stood = self._stood or method == CAL_USER or (method == CAL_STANDING and self._wn > 0)
+            self._stood = self._stood or method == _CAL_USER or (method == _CAL_STANDING and self._wn > 0)
             # With a walking axis only its sign is left (none, when the forward axis
             # it replaces was known); without one the forward axis kept is as good as
             # it was: the strap's nominal one when standing near the nominal upright,
             # else nothing (a strap turned about the thigh looks nominal when
             # standing): then the first deep hip flexion gives the whole axis.
             # The pelvis never flexes like a thigh: on the hip the nominal sign stays.
-            if self.placement == PLACEMENT_HIP:
+            if self.placement == _PLACEMENT_HIP:
                 self._fwd_pending = _FWD_KNOWN
             elif not self.frame.forward_known:
                 self._fwd_pending = _FWD_AXIS
@@ -473,7 +474,7 @@ class Detector:
             elif was == _FWD_NONE:
                 nominal = -ux > _CAL_UPRIGHT * sqrt(ux * ux + uy * uy + uz * uz)
                 self._fwd_pending = _FWD_NOMINAL if nominal else _FWD_AXIS
-            self._sink((EV_CALIBRATED, t, method))
+            self._sink((_EV_CALIBRATED, t, method))
             if self._held and self._frame_ready():
                 self._resolve_held()
 
@@ -522,7 +523,7 @@ class Detector:
                 return
             fx, fy, fz = -fr.yx, -fr.yy, -fr.yz
         if fr.calibrate(-fr.xx, -fr.xy, -fr.xz, fx, fy, fz):
-            self._sink((EV_CALIBRATED, t, CAL_FLEXION))
+            self._sink((_EV_CALIBRATED, t, _CAL_FLEXION))
         self._frame_known()
 
     def _frame_known(self):
@@ -541,7 +542,7 @@ class Detector:
             if ux * self._ax + uy * self._ay + uz * self._az > _COS_SETTLE:
                 self._settle_ms += TICK_MS
                 if self._settle_ms >= _REST_MS and (
-                    (self._set_ex == EX_NONE and self._pend is None)
+                    (self._set_ex == _EX_NONE and self._pend is None)
                     or t - self._set_t1 > _SET_GAP_MS
                     or self._ax * self._srx + self._ay * self._sry + self._az * self._srz > self._pin_cos
                 ):
@@ -597,9 +598,9 @@ class Detector:
             if ex < 0:  # from an exercise's top back to its rest
                 self._reseat(t)
                 return
-            if ex == EX_NONE:
+            if ex == _EX_NONE:
                 self._unlike(self._peak)
-            self._back_to_rest(_NO_REP if ex == EX_NONE else _REP)
+            self._back_to_rest(_NO_REP if ex == _EX_NONE else _REP)
 
     def _unlike(self, rom):
         """A turn that was no rep, far larger than the reps around it: those reps were
@@ -669,43 +670,43 @@ class Detector:
         if self._typ != 0.0 and t - self._set_t1 > _SET_GAP_MS:
             self._end_set()  # the set (or its lone first rep) is over
             self._pend = None
-        if t - self._t_leave < (_MIN_REP_MS if self.placement != PLACEMENT_HIP else _MIN_HIP_MS):
-            return EX_NONE  # too quick: a step or a fidget
+        if t - self._t_leave < (_MIN_REP_MS if self.placement != _PLACEMENT_HIP else _MIN_HIP_MS):
+            return _EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS:
-            return EX_NONE  # a stair, a hop, a jolt
+            return _EX_NONE  # a stair, a hop, a jolt
         quick = t - self._t_leave < _STRIDE_MS
         if self._walk_ms >= _WALK_MS // 3 and (
-            (self.mode == MODE_AUTO and (quick or self._dyn > _DYN_WALK or self.placement == PLACEMENT_HIP))
-            or (self.mode == EX_CLAM and quick and self._dyn > _DYN_WALK)
+            (self.mode == _MODE_AUTO and (quick or self._dyn > _DYN_WALK or self.placement == _PLACEMENT_HIP))
+            or (self.mode == _EX_CLAM and quick and self._dyn > _DYN_WALK)
         ):
             # A stride of a walk: quick, or with footfalls in it. Fast clams swing the
             # thigh much like one (a reversal a second, a wobble at the top): on the
             # thigh a slow turn without footfalls is none (the pelvis sways slowly as
             # it walks: any turn is one). For a wearer who chose clams, only a quick
             # turn with footfalls in it is one.
-            return EX_NONE
+            return _EX_NONE
         fr = self.frame
         if self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT:
-            return EX_NONE  # no rep starts standing: sitting down and up again is none
+            return _EX_NONE  # no rep starts standing: sitting down and up again is none
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
         ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
-        if ex == EX_NONE and rom <= _CLAM_MAX and not self._frame_ready():
+        if ex == _EX_NONE and rom <= _CLAM_MAX and not self._frame_ready():
             # Not calibrated (or forward not known yet) and no exercise in the guessed
             # frame: which exercise is not known, but a set is a set. It is held, and
             # named (or reported as not counted) once the frame is known.
             ex = _UNKNOWN
-        if ex <= EX_NONE:
+        if ex <= _EX_NONE:
             return ex
-        if self.mode == MODE_AUTO and self._set_ex != ex:
+        if self.mode == _MODE_AUTO and self._set_ex != ex:
             # A set opens only with clear reps, the first well past the least range and
             # the second at it: small turns (pelvic tilts, fidgets) are look-alikes.
             least = self._base_rom(ex)
             if rom < (least if self._set_typ(ex) else _FIRST_MIN * least):
-                return EX_NONE
-        side = self.leg if ex == EX_CLAM else SIDE_NONE
+                return _EX_NONE
+        side = self.leg if ex == _EX_CLAM else _SIDE_NONE
         ev = (
-            EV_REP,
+            _EV_REP,
             t,
             ex,
             side,
@@ -727,7 +728,7 @@ class Detector:
                 # steps of a climb, before the walk is known. Real reps take 1.6 s and
                 # more; fast ones (1 s) rest between.
                 quick and pend[6] + pend[7] + pend[8] < _STRIDE_MS and t - pend[1] < _STRIDE_PERIOD_MS
-                and self.mode == MODE_AUTO
+                and self.mode == _MODE_AUTO
             ):
                 self._pend = ev
                 self._pend_n = (rx, ry, rz, px, py, pz)
@@ -745,7 +746,7 @@ class Detector:
             self._set_model(_median(self._roms, 2))
             return ex
         elif self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
-            return EX_NONE  # far larger than the set's reps: a change of posture
+            return _EX_NONE  # far larger than the set's reps: a change of posture
         self._count(ev)
         self._set_model(_median(self._roms, self._nroms))
         return ex
@@ -807,9 +808,9 @@ class Detector:
     def _frame_ready(self):
         """The body frame can tell the exercises apart: calibrated, and on the thigh
         with forward known (the pelvis keeps the nominal forward)."""
-        if self.mode != MODE_AUTO:
+        if self.mode != _MODE_AUTO:
             return True
-        if self.placement == PLACEMENT_HIP:
+        if self.placement == _PLACEMENT_HIP:
             return self.frame.calibrated
         return self.frame.calibrated and self._fwd_pending == _FWD_KNOWN
 
@@ -820,7 +821,7 @@ class Detector:
             self._report_held(self._held.pop(0))
         rx, ry, rz, px, py, pz = self._pend_n
         self._held.append([(rx, ry, rz, px, py, pz)])
-        self._sink((EV_FAULT, t, FAULT_UNCALIBRATED))
+        self._sink((_EV_FAULT, t, _FAULT_UNCALIBRATED))
 
     def _resolve_held(self):
         """The frame is known now: name each held set by its first rep's turn and
@@ -832,22 +833,22 @@ class Detector:
             rx, ry, rz, px, py, pz = held[0]
             ex = self._exercise_from(rx, ry, rz, px, py, pz, held[1][5] * 0.1)
             ex = -ex if ex < 0 else ex
-            side = self.leg if ex == EX_CLAM else SIDE_NONE
-            if ex != EX_NONE:
+            side = self.leg if ex == _EX_CLAM else _SIDE_NONE
+            if ex != _EX_NONE:
                 for j in range(1, len(held)):
                     e = held[j]
-                    self._sink((EV_REP, e[1], ex, side) + e[4:])
+                    self._sink((_EV_REP, e[1], ex, side) + e[4:])
             if open_set and i == n - 1:
                 # The set still goes on: it carries on as what it turned out to be.
                 self._set_ex = ex
                 self._set_side = side
-            elif ex != EX_NONE:
+            elif ex != _EX_NONE:
                 self._sink(_set_event(held, ex, side))
         self._held = []
 
     def _report_held(self, held):
         """A held set the frame never named: reported as not counted."""
-        self._sink(_set_event(held, EX_NONE, SIDE_NONE))
+        self._sink(_set_event(held, _EX_NONE, _SIDE_NONE))
 
     def _exercise_from(self, rx, ry, rz, px, py, pz, rom):
         """Which exercise a turn from direction r to direction p would be (negative:
@@ -875,8 +876,8 @@ class Detector:
 
     def _base_rom(self, ex):
         """The least range of a rep of `ex` outside a set."""
-        if ex == EX_CLAM:
-            return _HIP_CLAM_MIN if self.placement == PLACEMENT_HIP else _CLAM_MIN
+        if ex == _EX_CLAM:
+            return _HIP_CLAM_MIN if self.placement == _PLACEMENT_HIP else _CLAM_MIN
         return _BRIDGE_MIN
 
     def _set_typ(self, ex):
@@ -890,63 +891,63 @@ class Detector:
         """Which exercise an excursion is, from where it started and where it went
         (rh, ph: sine of the knee's elevation above the hip at rest and at the peak)."""
         mode = self.mode
-        if mode == EX_BRIDGE:
+        if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise may be a bridge
             # (some real ones tilt the thigh only 6-8 deg); the set judges it.
-            return mode if rom >= _MANUAL_BRIDGE_MIN else EX_NONE
-        if mode == EX_CLAM:
-            return mode if rom >= self._min_rom(mode) else EX_NONE
-        if mode != MODE_AUTO:
-            return EX_NONE
+            return mode if rom >= _MANUAL_BRIDGE_MIN else _EX_NONE
+        if mode == _EX_CLAM:
+            return mode if rom >= self._min_rom(mode) else _EX_NONE
+        if mode != _MODE_AUTO:
+            return _EX_NONE
         da = pa - ra
         if da > 180.0:  # the sagittal angle wraps where the thigh points straight up
             da -= 360.0
         elif da < -180.0:
             da += 360.0
         db = pb - rb
-        if self.placement == PLACEMENT_HIP:
+        if self.placement == _PLACEMENT_HIP:
             # Pelvis supine (front up, a ~ 90): a bridge tilts it in the sagittal plane.
             if 60.0 < ra < 120.0 and -35.0 < rb < 35.0 and 10.0 <= rom <= _HIP_MAX:
                 if abs(da) >= 0.7 * rom:
-                    return EX_BRIDGE
+                    return _EX_BRIDGE
             # Pelvis on its side, sensor side up: each clam rolls it back a few degrees
             # (the outer side turns backward, so up turns toward the front, a ~ +90).
-            if rb > 60.0 and self._min_rom(EX_CLAM) <= rom <= 30.0:
+            if rb > 60.0 and self._min_rom(_EX_CLAM) <= rom <= 30.0:
                 fwd = cos(pb / _DEG) * sin(pa / _DEG) - cos(rb / _DEG) * sin(ra / _DEG)
                 if fwd >= 0.6 * rom / _DEG:
-                    return EX_CLAM
-            return EX_NONE
+                    return _EX_CLAM
+            return _EX_NONE
         # Thigh, lying on the back with knees bent: the hips rise, the thigh turns
         # toward horizontal (a falls). Marching lifts the knee the other way.
-        if self._min_rom(EX_BRIDGE) <= rom <= _BRIDGE_MAX and abs(db) < 0.6 * rom:
+        if self._min_rom(_EX_BRIDGE) <= rom <= _BRIDGE_MAX and abs(db) < 0.6 * rom:
             if _SUPINE_LO < ra < _SUPINE_HI and -35.0 < rb < 35.0 and -da >= 0.7 * rom:
-                return EX_BRIDGE
+                return _EX_BRIDGE
             if _SUPINE_LO < pa < _SUPINE_HI and -35.0 < pb < 35.0 and da >= 0.7 * rom:
-                return -EX_BRIDGE
+                return -_EX_BRIDGE
         # Side lying, the thigh horizontal with its outer side up: the knee lifts, the
         # outer side turns away from up (b falls). Knees falling sideways while lying
         # on the back look alike but start with the thigh pointing up.
         # The knee rises (rh grows) as the thigh turns about the body's long axis.
         # At the top the outer side still faces up: the knee never turns past vertical
         # (knees rolling from one side to the other while lying on the back do).
-        if self._min_rom(EX_CLAM) <= rom <= _CLAM_MAX:
+        if self._min_rom(_EX_CLAM) <= rom <= _CLAM_MAX:
             lift = 0.3 * rom / _DEG
             # Until the frame is known the outer side is a guess (a strap turned about
             # the thigh swaps it, and knees rolling then pass for clams): only the
             # knee's rise, which needs just the thigh's long axis, names a clam.
             sure = self._frame_ready()
             if not sure and rom < _CLAM_UNSURE_MIN:
-                return EX_NONE
+                return _EX_NONE
             if -0.5 < rh < 0.5 and rb > 45.0 and pb > -10.0 and ((sure and -db >= 0.2 * rom) or ph - rh >= lift):
-                return EX_CLAM
+                return _EX_CLAM
             if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and ((sure and db >= 0.2 * rom) or rh - ph >= lift):
-                return -EX_CLAM
-        return EX_NONE
+                return -_EX_CLAM
+        return _EX_NONE
 
     def _end_set(self):
         self._typ = 0.0
-        if self._set_ex == EX_NONE or self._set_ex == _UNKNOWN:
-            self._set_ex = EX_NONE  # a held set stays held
+        if self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN:
+            self._set_ex = _EX_NONE  # a held set stays held
             self._set_n = self._set_part = self._nroms = 0
             self._set_rom = 0.0
             return
@@ -955,10 +956,10 @@ class Detector:
             period = (self._set_t1 - self._set_t0) // n if n else 0
             mean = int(self._set_rom * 10.0 / n) if n else 0
             self._sink(
-                (EV_SET, self._set_t0, self._set_t1, self._set_ex, self._set_side, n, self._set_part, mean, period)
+                (_EV_SET, self._set_t0, self._set_t1, self._set_ex, self._set_side, n, self._set_part, mean, period)
             )
-        self._set_ex = EX_NONE
-        self._set_side = SIDE_NONE
+        self._set_ex = _EX_NONE
+        self._set_side = _SIDE_NONE
         self._set_n = self._set_part = self._nroms = 0
         self._set_rom = 0.0
 
@@ -975,7 +976,7 @@ class Detector:
         ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
         lo = _HOLD_MIN_EXT
         hi = _HOLD_MAX_EXT
-        if self.placement == PLACEMENT_HIP:
+        if self.placement == _PLACEMENT_HIP:
             # The pelvis tucks under (posterior tilt) and stays upright: its tilt
             # from standing, either way (the pelvis's forward is only nominal).
             ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
@@ -1018,7 +1019,7 @@ class Detector:
         self._hold_on = False
         if self._hold_end - self._hold_t0 >= _HOLD_MIN_MS:
             ext = int(self._hold_ext * 10.0)
-            self._sink((EV_HOLD, self._hold_t0, self._hold_end, EX_STRETCH, self.leg, ext))
+            self._sink((_EV_HOLD, self._hold_t0, self._hold_end, _EX_STRETCH, self.leg, ext))
         self._hold_in = 0
 
 
@@ -1035,7 +1036,7 @@ def _set_event(held, ex, side):
     first = held[1]
     t0 = first[1] - first[6] - first[7] - first[8]
     t1 = held[-1][1]
-    return (EV_SET, t0, t1, ex, side, n, part, rom // n if n else 0, (t1 - t0) // n if n else 0)
+    return (_EV_SET, t0, t1, ex, side, n, part, rom // n if n else 0, (t1 - t0) // n if n else 0)
 
 
 def _clip(x):
