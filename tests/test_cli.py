@@ -167,7 +167,7 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
     (mex / "labels.csv").write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,6,7\n")
     runs = {}
-    for vary in ("turn-half", "slower", "noisier"):
+    for vary in ("turn-half", "slower", "noisier", "smaller"):
         assert cli.main(["evaluate", str(mex), "--jobs", "1", "--json", "--vary", vary]) == 0
         res = json.loads(capsys.readouterr().out)
         runs[vary] = res["files"][0]
@@ -182,6 +182,9 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     (sim / "bridges_a.json").write_text(json.dumps(_truth()))
     assert cli.main(["evaluate", str(sim), "--vary", "faster"]) == 2
     assert "changes time" in capsys.readouterr().err
+    # movements scaled about one resting posture: a day of many postures is refused
+    assert cli.main(["evaluate", str(sim), "--vary", "larger"]) == 2
+    assert "one resting posture" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["kill -INT", "Ctrl-C"])

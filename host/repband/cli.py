@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ignore gyroscope columns (accelerometer-only mode)")
     e.add_argument("--vary", choices=list(VARIATIONS), default=None,
                    help="change every recording first: the strap turned round the thigh, a "
-                        "slower or faster pace, a noisier sensor (does the count hold?)")
+                        "slower or faster pace, smaller or larger movements (MEx files), a noisier "
+                        "sensor (does the count hold?)")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)

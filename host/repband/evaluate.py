@@ -17,7 +17,8 @@ Recognised inputs (files or directories, directories are scanned for ``*.csv``):
 
 Every kind reports the share of sets counted within one rep of the truth (the measure
 the published rep counters use). ``--vary NAME`` runs every recording changed as
-`repband.variations` describes (the strap turned, a slower pace, a noisier sensor).
+`repband.variations` describes (the strap turned, a slower pace, smaller movements, a
+noisier sensor).
 """
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary
                     raise RecordingError(t["path"], None, f"--vary {vary} changes time, which "
                                          "its truth does not follow (simulate slower people "
                                          "with repband simulate instead)")
+        if vary in variations.ONE_POSTURE:
+            for t in tasks:
+                if t["type"] != "mex":
+                    raise RecordingError(t["path"], None, f"--vary {vary} scales movements "
+                                         "about one resting posture: it is for recordings "
+                                         "of one exercise (MEx files)")
         for t in tasks:
             t["vary"] = vary
     return tasks

@@ -1,6 +1,7 @@
 """Recordings changed the way real use changes them, for `repband evaluate --vary`: the
-strap turned about the thigh, a slower or faster pace, a noisier sensor. A detector that
-counts real people counts these the same; one fitted to its recordings does not.
+strap turned about the thigh, a slower or faster pace, smaller or larger movements, a
+noisier sensor. A detector that counts real people counts these the same; one fitted to
+its recordings does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
 the leg, and "upside down" also reverses x."""
@@ -9,6 +10,8 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.spatial.transform import Rotation
 
 from repband.recording import Recording
 
@@ -21,6 +24,10 @@ TURNS = {
 }
 # Time stretched by this factor: the same movements, slower (> 1) or faster.
 PACES = {"slower": 1.3, "much-slower": 1.6, "faster": 0.8}
+# Every movement's angle from rest scaled by this factor: a stiffer or weaker person
+# (< 1), a more supple one (> 1). Rest is the recording's median direction, so this
+# suits recordings of one posture (a MEx file: one exercise on the mat).
+RANGES = {"smaller": 0.7, "larger": 1.3}
 NOISE_G = 0.02  # added white noise per axis: a cheap IMU is ~3 mg, a phone's more
 NOISE_DPS = 1.0
 
@@ -32,9 +39,12 @@ VARIATIONS = {
     "slower": f"every movement {PACES['slower']} times slower",
     "much-slower": f"every movement {PACES['much-slower']} times slower",
     "faster": f"every movement {1 / PACES['faster']:.2f} times faster",
+    "smaller": f"every movement {RANGES['smaller']} times as large",
+    "larger": f"every movement {RANGES['larger']} times as large",
     "noisier": f"{NOISE_G * 1000:.0f} mg of noise added per axis ({NOISE_DPS:g} deg/s on the gyroscope)",
 }
 CHANGES_TIME = frozenset(PACES)
+ONE_POSTURE = frozenset(RANGES)  # only for recordings of one posture
 
 
 def vary(rec: Recording, name: str, key: str = "") -> Recording:
@@ -45,6 +55,8 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
         gyro = np.asarray(gyro, dtype=float)
     if name in TURNS:
         return turned(rec, TURNS[name])
+    if name in RANGES:
+        return moved_more(rec, RANGES[name])
     if name in PACES:
         k = PACES[name]
         t = t * k
@@ -66,4 +78,26 @@ def turned(rec: Recording, m) -> Recording:
                      gyro=gyro, meta=dict(rec.meta))
 
 
-__all__ = ["VARIATIONS", "TURNS", "PACES", "CHANGES_TIME", "vary", "turned"]
+def moved_more(rec: Recording, k: float) -> Recording:
+    """`rec` with every movement `k` times as large: each sample turned about the axis
+    from rest (the median of gravity's direction, smoothed over 0.25 s: steady against
+    noise, short beside a rep) to where the sensor
+    points then, by k - 1 times its angle from rest. Gravity's direction then lies k
+    times as far from rest; the rest of the signal (footfalls, noise) turns with it."""
+    t = np.asarray(rec.t, dtype=float)
+    acc = np.asarray(rec.acc, dtype=float)
+    window = max(1, round(0.25 / float(np.median(np.diff(t)))))
+    g = uniform_filter1d(acc, window, axis=0, mode="nearest")
+    u = g / np.linalg.norm(g, axis=1, keepdims=True)
+    rest = np.median(u, axis=0)
+    rest /= np.linalg.norm(rest)
+    axis = np.cross(rest, u)
+    sin_angle = np.linalg.norm(axis, axis=1)
+    angle = np.arctan2(sin_angle, u @ rest)
+    turn = Rotation.from_rotvec(axis * ((k - 1.0) * angle / np.maximum(sin_angle, 1e-12))[:, None])
+    gyro = None if rec.gyro is None else k * turn.apply(np.asarray(rec.gyro, dtype=float))
+    return Recording(t=t, acc=turn.apply(acc), gyro=gyro, meta=dict(rec.meta))
+
+
+__all__ = ["VARIATIONS", "TURNS", "PACES", "RANGES", "CHANGES_TIME", "ONE_POSTURE", "vary",
+           "turned", "moved_more"]

@@ -1,0 +1,48 @@
+"""`repband evaluate --vary`'s changes do what their names say (repband.variations)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from repband.recording import Recording
+from repband.variations import RANGES, moved_more, vary
+
+
+def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
+    """Gravity along z at rest; every 6 s the sensor turns about x to `peak_deg` and back
+    (a slow rep: 3 s out and in, then 3 s of rest), with a little noise."""
+    t = np.arange(0.0, seconds, 1.0 / rate)
+    phase = np.mod(t, 6.0)
+    angle = np.radians(peak_deg) * np.where(phase < 3.0, np.sin(np.pi * phase / 3.0) ** 2, 0.0)
+    acc = np.stack([np.zeros_like(t), np.sin(angle), np.cos(angle)], axis=1)
+    acc += np.random.default_rng(0).normal(0.0, 0.003, acc.shape)
+    gyro = np.stack([np.gradient(np.degrees(angle), t), np.zeros_like(t), np.zeros_like(t)], axis=1)
+    return Recording(t=t, acc=acc, gyro=gyro, meta={}), np.degrees(angle)
+
+
+def _tilt_deg(acc):
+    return np.degrees(np.arccos(np.clip(acc[:, 2] / np.linalg.norm(acc, axis=1), -1, 1)))
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+def test_movements_are_scaled_about_rest(name):
+    rec, angle = _nodding()
+    out = vary(rec, name)
+    k = RANGES[name]
+    assert np.array_equal(out.t, rec.t)
+    np.testing.assert_allclose(np.linalg.norm(out.acc, axis=1), np.linalg.norm(rec.acc, axis=1))
+    # each rep's peak tilt from rest is k times the original's; rest stays where it was
+    tilt = _tilt_deg(out.acc)
+    peaks = [tilt[(rec.t >= s) & (rec.t < s + 6.0)].max() for s in range(0, 60, 6)]
+    np.testing.assert_allclose(peaks, k * 20.0, atol=1.0)  # noise: +-0.5
+    assert abs(tilt[angle == 0].mean() - _tilt_deg(rec.acc)[angle == 0].mean()) < 0.3
+    moving = angle > 5.0
+    # the turn is about the same axis, k times as fast
+    np.testing.assert_allclose(out.gyro[moving, 0], k * rec.gyro[moving, 0], rtol=0.05, atol=0.5)
+
+
+def test_scaling_by_one_changes_nothing():
+    rec, _ = _nodding()
+    out = moved_more(rec, 1.0)
+    np.testing.assert_allclose(out.acc, rec.acc, atol=1e-12)
+    np.testing.assert_allclose(out.gyro, rec.gyro, atol=1e-12)
