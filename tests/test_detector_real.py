@@ -10,7 +10,7 @@ import pytest
 
 from repband.recording import read_csv
 from repband.replay import detect
-from repband.variations import PACES, TURNS, vary
+from repband.variations import PACES, RANGES, TURNS, vary
 
 DATA = Path(__file__).parent / "data"
 
@@ -93,10 +93,12 @@ def test_clams_at_another_pace_are_counted_alike(tmp_path, pace):
     assert out["counts"]["total"] == 5, out["reps"]
 
 
-@pytest.mark.parametrize("pace", [None, *PACES])
-def test_pelvic_tilts_are_no_bridges_at_any_pace(tmp_path, pace):
+@pytest.mark.parametrize("change", [None, *PACES, *RANGES])
+def test_pelvic_tilts_are_no_bridges_at_any_pace_or_size(tmp_path, change):
     """Pelvic tilts turn the thigh 5-10 deg: a set of bridges opens only when both of its
-    first two reps reach a bridge's least range."""
+    first two reps reach a bridge's least range. The same tilts 1.3 times as large
+    (6-12 deg) are as large as the smallest real bridges: before calibration a set that
+    opens with reps under 1.5 times the least range is not named from the guessed frame."""
     rec = _read(tmp_path, "mex/S12_03_act_1")
-    out = detect(rec if pace is None else vary(rec, pace), exercise="auto")
+    out = detect(rec if change is None else vary(rec, change), exercise="auto")
     assert out["counts"]["total"] == 0, out["reps"]

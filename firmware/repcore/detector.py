@@ -127,6 +127,7 @@ _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
 _MIN_FLOOR = const(5.0)  # degrees: no set's reps are smaller (pelvic tilts, noise)
 _FIRST_MIN = const(1.25)  # the first rep of a set in auto mode needs this times the minimum
+_SURE_MIN = const(1.5)  # before calibration, a named set's opening reps need this times it
 _HIP_CLAM_MIN = const(5)  # the pelvis rolls 5-15 deg with each clam
 _CLAM_MAX = const(88)  # real clams 46-67 deg (pelvis roll included); knee rolling swings 90-100
 _HIP_MAX = const(45)  # the pelvis turns 25-30 deg in a bridge, 5-30 in a clam
@@ -691,11 +692,18 @@ class Detector:
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
         ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
-        if ex == _EX_NONE and rom <= _CLAM_MAX and not self._frame_ready():
-            # Not calibrated (or forward not known yet) and no exercise in the guessed
-            # frame: which exercise is not known, but a set is a set. It is held, and
-            # named (or reported as not counted) once the frame is known.
-            ex = _UNKNOWN
+        if not self._frame_ready():
+            if ex == _EX_NONE and rom <= _CLAM_MAX:
+                # Not calibrated (or forward not known yet) and no exercise in the
+                # guessed frame: which exercise is not known, but a set is a set. It
+                # is held, and named (or reported as not counted) once the frame is.
+                ex = _UNKNOWN
+            elif ex > _EX_NONE and not self.frame.calibrated and (self._set_ex == _UNKNOWN or (
+                    self._set_ex != ex and rom < _SURE_MIN * self._base_rom(ex))):
+                # Not even up is known: the guessed frame names it, but a set that
+                # opens with small reps (large pelvic tilts are as large as the
+                # smallest bridges) or goes on a held one is held too, not guessed.
+                ex = _UNKNOWN
         if ex <= _EX_NONE:
             return ex
         if self.mode == _MODE_AUTO and self._set_ex != ex:
