@@ -1,9 +1,9 @@
 """The firmware app and the detector inline constants defined elsewhere (`_NAME =
 const(...)`: the MicroPython compiler folds them, so they cost no RAM, where an imported
-name costs a slot in the module's dictionary and a lookup at every use): the protocol's values
-(private there too), the core's event codes and record kinds, `App.state` values (each
-mixin inlines those it uses), the `bluetooth` module's IRQ codes, and the same private
-constant in several modules. Each is tied here to its definition."""
+name costs a slot in the module's dictionary and a lookup at every use): the protocol's
+values (private there too), the core's event codes and record kinds, `App.state` values
+(each mixin inlines those it uses), the `bluetooth` module's IRQ codes, and the same
+private constant in several modules. Each is tied here to its definition."""
 import ast
 import re
 import sys

@@ -79,11 +79,11 @@ def turned(rec: Recording, m) -> Recording:
 
 
 def moved_more(rec: Recording, k: float) -> Recording:
-    """`rec` with every movement `k` times as large: each sample turned about the axis
-    from rest (the median of gravity's direction, smoothed over 0.25 s: steady against
-    noise, short beside a rep) to where the sensor
-    points then, by k - 1 times its angle from rest. Gravity's direction then lies k
-    times as far from rest; the rest of the signal (footfalls, noise) turns with it."""
+    """`rec` with every movement `k` times as large: each sample turned by k - 1 times
+    its angle from rest, about the axis from rest to where the sensor points then (rest:
+    the median of gravity's direction smoothed over 0.25 s, steady against noise and
+    short beside a rep). Gravity's direction then lies k times as far from rest; the rest
+    of the signal (footfalls, noise) turns with it."""
     t = np.asarray(rec.t, dtype=float)
     acc = np.asarray(rec.acc, dtype=float)
     window = max(1, round(0.25 / float(np.median(np.diff(t)))))
