@@ -93,6 +93,14 @@ def test_clams_at_another_pace_are_counted_alike(tmp_path, pace):
     assert out["counts"]["total"] == 5, out["reps"]
 
 
+def test_the_smallest_real_bridges_count_done_three_times_slower(tmp_path):
+    """S05's bridges tilt the thigh 4-8 deg; three times slower they rise in 3 s and hold
+    the top up to 6 s. A top is held while the thigh stays within 3 deg of one place and
+    is judged where it was held, so the slow way down is no new posture."""
+    out = detect(vary(_read(tmp_path, "mex/S05_02_act_1"), "slowest"), exercise="bridge")
+    assert 9 <= out["counts"]["total"] <= 11, out["reps"]
+
+
 @pytest.mark.parametrize("change", [None, *PACES, *RANGES])
 def test_pelvic_tilts_are_no_bridges_at_any_pace_or_size(tmp_path, change):
     """Pelvic tilts turn the thigh 5-10 deg: a set of bridges opens only when both of its

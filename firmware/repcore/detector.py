@@ -92,6 +92,7 @@ _COS_START3 = const(0.99863)  # cos 3 deg: the least turn that starts an excursi
 _START_FRAC = const(0.4)  # in a set an excursion starts at this of its range (3-5 deg)
 _PIN_FRAC = const(0.35)  # ...and rest may re-settle this close to where its reps start
 _COS_SETTLE = const(0.99966)  # cos 1.5 deg: settled within this cone for _REST_MS is rest
+_COS_HELD = const(0.99863)  # cos 3 deg: away from rest, still within this cone is held there
 _MIN_REP_MS = const(800)  # faster turns are steps or fidgets (real clams take 1.7 s and more)
 _STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep is not
 _STRIDE_PERIOD_MS = const(2000)  # ...and the next stride follows within this
@@ -573,6 +574,7 @@ class Detector:
             elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < self._cos_start:
                 self._out = True
                 self._out_still = 0
+                self._ax, self._ay, self._az = ux, uy, uz  # where a hold may begin
                 self._peak = 0.0
             return
         c = ux * self.rx + uy * self.ry + uz * self.rz
@@ -585,7 +587,13 @@ class Detector:
         if th >= self._peak * _TOP_FRAC:
             self._top_deg = th
             self._t_top1 = t
-        self._out_still = self._out_still + TICK_MS if self.still else 0
+        # Held, not merely still: a slow descent (3 s down) is still tick by tick, but
+        # it is no hold. Away from rest, _a is where the hold began.
+        if self.still and ux * self._ax + uy * self._ay + uz * self._az > _COS_HELD:
+            self._out_still += TICK_MS
+        else:
+            self._out_still = 0
+            self._ax, self._ay, self._az = ux, uy, uz
         if (
             t - self._t_leave > _MAX_OUT_MS
             or th > self._max_rom
@@ -614,11 +622,12 @@ class Detector:
             self._end_set()
 
     def _new_posture(self, t, th):
-        """The thigh has been still away from rest for a second or more: a top hold,
+        """The thigh has been held away from rest for a second or more: a top hold,
         or a new posture (lying down, rolling over, sitting up)? No top is held for
         _HOLD_MAX_MS (none is farther than _max_rom: that ended the excursion), and after
-        _SETTLE_MS only a place that is an exercise's top may still be one. A set whose reps peaked here ends here:
-        its rest was the other end, and this was its last rep."""
+        _SETTLE_MS only a place that is an exercise's top may still be one, never one
+        reached from upright (no rep starts there). A set whose reps peaked here ends
+        here: its rest was the other end, and this was its last rep."""
         still = self._out_still
         if still < _SETTLE_MS:
             return False
@@ -629,12 +638,21 @@ class Detector:
             self._classify(t)
             self._end_set()
             return True
-        if still < _HOLD_MAX_MS:
-            if self._exercise_from(self.rx, self.ry, self.rz, self.ux, self.uy, self.uz, th) > 0:
+        if still < _HOLD_MAX_MS and not self._from_upright():
+            # Is the place it is held (not where it is now) an exercise's top?
+            ax, ay, az = self._ax, self._ay, self._az
+            c = ax * self.rx + ay * self.ry + az * self.rz
+            if self._exercise_from(self.rx, self.ry, self.rz, ax, ay, az, acos(c if c < 1.0 else 1.0) * _DEG) > 0:
                 return False
             if not self._frame_ready():
                 return th > _POSTURE_DEG
         return True
+
+    def _from_upright(self):
+        """The excursion started with the thigh upright, once a walk has shown where
+        upright is: no rep starts there."""
+        fr = self.frame
+        return self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT
 
     def _back_to_rest(self, how):
         """The excursion is over: a rep (_REP), a turn that was none (_NO_REP: the
@@ -668,8 +686,10 @@ class Detector:
 
     def _classify(self, t):
         rom = self._peak
-        if self._typ != 0.0 and t - self._set_t1 > _SET_GAP_MS:
-            self._end_set()  # the set (or its lone first rep) is over
+        if self._typ != 0.0 and self._t_leave - self._set_t1 > _SET_GAP_MS:
+            # No rep started soon after the last one ended: the set (or its lone first
+            # rep) is over. Timed to the start: a slow rep alone takes 16 s.
+            self._end_set()
             self._pend = None
         if t - self._t_leave < (_MIN_REP_MS if self.placement != _PLACEMENT_HIP else _MIN_HIP_MS):
             return _EX_NONE  # too quick: a step or a fidget
@@ -686,8 +706,7 @@ class Detector:
             # it walks: any turn is one). For a wearer who chose clams, only a quick
             # turn with footfalls in it is one.
             return _EX_NONE
-        fr = self.frame
-        if self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT:
+        if self._from_upright():
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
@@ -724,14 +743,14 @@ class Detector:
             self._t_top1 - self._t_top0,
             t - self._t_top1,
         )
-        if ex != self._set_ex or side != self._set_side or t - self._set_t1 > _SET_GAP_MS:
+        if ex != self._set_ex or side != self._set_side or self._t_leave - self._set_t1 > _SET_GAP_MS:
             # A lone excursion is weak evidence: a set opens when a second one like it
             # follows (same exercise, range and turn). Until then the first one waits.
             pend = self._pend
             if pend is not None and pend[2] == ex and pend[3] == side and rom < _PART_FRAC * pend[5] * 0.1:
                 return ex  # tiny beside the waiting rep, as in a set: a wiggle, not a rep
             self._end_set()
-            if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom, t) or (
+            if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom) or (
                 # Two turns as quick as strides, a stride apart, open no set: the first
                 # steps of a climb, before the walk is known. Real reps take 1.6 s and
                 # more; fast ones (1 s) rest between.
@@ -770,11 +789,12 @@ class Detector:
         start = _START_FRAC * typical
         self._cos_start = cos((start if start < 5.0 else 5.0) / _DEG) if start > 3.0 else _COS_START3
 
-    def _alike(self, pend, rom, t):
+    def _alike(self, pend, rom):
         """The excursion that just ended resembles the waiting one: range within a
-        factor of 2, soon after it, turning about a similar axis from a similar rest."""
+        factor of 2, started soon after it ended, turning about a similar axis from a
+        similar rest."""
         prom = pend[5] * 0.1
-        if rom > _LIKE_ROM * prom or prom > _LIKE_ROM * rom or t - pend[1] > _SET_GAP_MS:
+        if rom > _LIKE_ROM * prom or prom > _LIKE_ROM * rom or self._t_leave - pend[1] > _SET_GAP_MS:
             return False
         rx, ry, rz, px, py, pz = self._pend_n
         if rx * self.rx + ry * self.ry + rz * self.rz < _COS_LIKE_REST:

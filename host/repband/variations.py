@@ -23,7 +23,9 @@ TURNS = {
     "turn-quarter-back": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
 }
 # Time stretched by this factor: the same movements, slower (> 1) or faster.
-PACES = {"slower": 1.3, "much-slower": 1.6, "faster": 0.8}
+# "slowest": MEx reps rise in about 1 s; three times slower they rise in 3 s and hold
+# the top up to 6 s, as the slowest patients do (their rests grow too).
+PACES = {"slower": 1.3, "much-slower": 1.6, "slowest": 3.0, "faster": 0.8}
 # Every movement's angle from rest scaled by this factor: a stiffer or weaker person
 # (< 1), a more supple one (> 1). Rest is the recording's median direction, so this
 # suits recordings of one posture (a MEx file: one exercise on the mat).
@@ -38,6 +40,7 @@ VARIATIONS = {
     "turn-quarter-back": "the strap turned a quarter round the thigh the other way",
     "slower": f"every movement {PACES['slower']} times slower",
     "much-slower": f"every movement {PACES['much-slower']} times slower",
+    "slowest": f"every movement {PACES['slowest']:g} times slower (3 s up: the slowest patients)",
     "faster": f"every movement {1 / PACES['faster']:.2f} times faster",
     "smaller": f"every movement {RANGES['smaller']} times as large",
     "larger": f"every movement {RANGES['larger']} times as large",
