@@ -133,6 +133,29 @@ def test_a_looped_walk_is_walking_and_calibrates_an_arbitrary_mount():
     assert not [e for e in out if e[0] == E.EV_REP]
 
 
+def _turns(degrees, up=1.0, top=1.0, down=1.0, rest=1.5):
+    """Samples of a thigh at rest turning about one axis by each of `degrees` in turn
+    and back (smooth ramps), accelerometer only: as a wearer's reps would be."""
+    angle = [np.zeros(int(3 * FS))]
+    for deg in degrees:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(int(up * FS)) / (up * FS))
+        fall = 0.5 + 0.5 * np.cos(np.pi * np.arange(int(down * FS)) / (down * FS))
+        angle += [deg * ramp, np.full(int(top * FS), float(deg)), deg * fall, np.zeros(int(rest * FS))]
+    a = np.radians(np.concatenate(angle + [np.zeros(int(25 * FS))]))
+    t = np.arange(len(a)) / FS
+    acc = np.column_stack([-np.cos(a), np.sin(a), 0.0 * a])  # gravity, g
+    return np.column_stack([np.round(t * 1000), np.round(acc * 1000), np.zeros((len(a), 3))]).astype(int)
+
+
+def test_a_half_rep_after_the_first_does_not_take_its_place():
+    """The first rep of a set waits for a second like it (range within a factor of 2).
+    A rep under half its range right after it is not that second, nor a first in its
+    place: the next full rep opens the set with the first, and every full rep counts."""
+    _, out = _run(_turns([50, 24, 50, 50, 50, 50]), mode=E.EX_CLAM, gyro=False)
+    full = [e[5] / 10 for e in out if e[0] == E.EV_REP and not e[4]]
+    assert len(full) == 5 and min(full) > 45, full
+
+
 # -- the body frame -----------------------------------------------------------------------
 
 

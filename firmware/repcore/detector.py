@@ -106,6 +106,7 @@ _END_FRAC = const(0.4)  # back below this fraction of the peak: the rep is over
 _TOP_FRAC = const(0.85)
 _FULL_FRAC = const(0.55)  # of the set's typical range: a full rep; below: partial
 _PART_FRAC = const(0.3)  # below this it is noise (a "tiny" rep), not reported
+_HALF_FRAC = const(0.5)  # under this of a set's waiting first rep: no second to it
 _SET_GAP_MS = const(20000)
 # Lying on the back, knees bent: the thigh points up from the hip at 20-80 deg, so its
 # sagittal angle (0 standing, 90 horizontal forward) is 120-165 deg. A kneeling front
@@ -747,8 +748,10 @@ class Detector:
             # A lone excursion is weak evidence: a set opens when a second one like it
             # follows (same exercise, range and turn). Until then the first one waits.
             pend = self._pend
-            if pend is not None and pend[2] == ex and pend[3] == side and rom < _PART_FRAC * pend[5] * 0.1:
-                return ex  # tiny beside the waiting rep, as in a set: a wiggle, not a rep
+            if pend is not None and pend[2] == ex and pend[3] == side and rom < _HALF_FRAC * pend[5] * 0.1:
+                # Under half the waiting rep: a wiggle or a half rep beside it, as in a
+                # set. Not its second, and not a first in its place: it keeps waiting.
+                return ex
             self._end_set()
             if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom) or (
                 # Two turns as quick as strides, a stride apart, open no set: the first
