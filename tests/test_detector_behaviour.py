@@ -38,17 +38,22 @@ def _run(scenario, seed=1, mode="auto", **kw):
 SLOW_TEMPOS = [(3.0, 10.0, 3.0, 2.0), (3.0, 10.0, 3.0, 8.0), (3.0, 5.0, 3.0, 10.0)]
 
 
+def _set(b, exercise, n_reps, rest, **kw):
+    """Down to the mat for `exercise`, still for `rest` s, then a set of `n_reps`."""
+    if exercise == "bridge":
+        A.go(b, "hook")
+        A.rest(b, rest)
+        A.bridge_set(b, n_reps, **kw)
+    else:
+        A.go(b, A.side_down_for(b, True))
+        A.rest(b, rest)
+        A.clam_set(b, n_reps, **kw)
+
+
 def _slow(exercise, tempo):
     def scenario(b, mount):
         _intro(b)
-        if exercise == "bridge":
-            A.go(b, "hook")
-            A.rest(b, 5.0)
-            A.bridge_set(b, 5, tempo=tempo)
-        else:
-            A.go(b, A.side_down_for(b, True))
-            A.rest(b, 5.0)
-            A.clam_set(b, 5, tempo=tempo)
+        _set(b, exercise, 5, 5.0, tempo=tempo)
         A.rest(b, 3.0)
 
     scenario.__name__ = f"slow_{exercise}s"
@@ -69,14 +74,7 @@ def test_slow_reps_count(exercise, tempo, seed, gyro):
 def _then(exercise, posture):
     def scenario(b, mount):
         _intro(b)
-        if exercise == "bridge":
-            A.go(b, "hook")
-            A.rest(b, 3.0)
-            A.bridge_set(b, 8)
-        else:
-            A.go(b, A.side_down_for(b, True))
-            A.rest(b, 3.0)
-            A.clam_set(b, 8)
+        _set(b, exercise, 8, 3.0)
         A.go(b, posture)  # no pause after the last rep
         A.rest(b, 3.0)
     scenario.__name__ = f"{exercise}_then_{posture}"
@@ -178,9 +176,7 @@ def _turned_strap(scenario):
 
 def bridges_no_walk(b, mount):
     """Straight down to the floor, no stand or walk first: nothing to calibrate from."""
-    A.go(b, "hook")
-    A.rest(b, 3.0)
-    A.bridge_set(b, 8)
+    _set(b, "bridge", 8, 3.0)
     A.rest(b, 3.0)
 
 
