@@ -193,7 +193,7 @@ class Detector:
         self._out = False
         self._rest_ms = 0
         self.rx = self.ry = self.rz = 0.0  # rest direction
-        self._ax = self._ay = self._az = 0.0  # where the thigh may be settling
+        self._ax = self._ay = self._az = 0.0  # where the thigh may be settling (away: is held)
         self._settle_ms = 0
         self._ref = False
         self._t_leave = 0
