@@ -136,14 +136,14 @@ def test_a_looped_walk_is_walking_and_calibrates_an_arbitrary_mount():
 def _turns(degrees, up=1.0, top=1.0, down=1.0, rest=1.5):
     """Samples of a thigh at rest turning about one axis by each of `degrees` in turn
     and back (smooth ramps), accelerometer only: as a wearer's reps would be."""
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(int(up * FS)) / (up * FS))
+    fall = 0.5 + 0.5 * np.cos(np.pi * np.arange(int(down * FS)) / (down * FS))
     angle = [np.zeros(int(3 * FS))]
     for deg in degrees:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(int(up * FS)) / (up * FS))
-        fall = 0.5 + 0.5 * np.cos(np.pi * np.arange(int(down * FS)) / (down * FS))
         angle += [deg * ramp, np.full(int(top * FS), float(deg)), deg * fall, np.zeros(int(rest * FS))]
     a = np.radians(np.concatenate(angle + [np.zeros(int(25 * FS))]))
     t = np.arange(len(a)) / FS
-    acc = np.column_stack([-np.cos(a), np.sin(a), 0.0 * a])  # gravity, g
+    acc = np.column_stack([-np.cos(a), np.sin(a), np.zeros_like(a)])  # gravity, g
     return np.column_stack([np.round(t * 1000), np.round(acc * 1000), np.zeros((len(a), 3))]).astype(int)
 
 
