@@ -133,15 +133,23 @@ def test_a_looped_walk_is_walking_and_calibrates_an_arbitrary_mount():
     assert not [e for e in out if e[0] == E.EV_REP]
 
 
-def _turns(degrees, up=1.0, top=1.0, down=1.0, rest=1.5):
+def _ramp(seconds):
+    """0 to 1 over `seconds`, smoothly (a cosine): as a thigh starts and stops turning."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.arange(int(seconds * FS)) / (seconds * FS))
+
+
+def _turns(degrees, up=1.0, top=1.0, down=1.0, rest=1.5, settle=(0.0, 0.0)):
     """Samples of a thigh at rest turning about one axis by each of `degrees` in turn
-    and back (smooth ramps), accelerometer only: as a wearer's reps would be."""
-    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(int(up * FS)) / (up * FS))
-    fall = 0.5 + 0.5 * np.cos(np.pi * np.arange(int(down * FS)) / (down * FS))
+    and back (smooth ramps), accelerometer only: as a wearer's reps would be. `settle`
+    (degrees, seconds) first drifts rest that far, that slowly, and holds it 3 s."""
+    drift, over = settle
     angle = [np.zeros(int(3 * FS))]
+    if drift:
+        angle += [drift * _ramp(over), np.full(int(3 * FS), drift)]
     for deg in degrees:
-        angle += [deg * ramp, np.full(int(top * FS), float(deg)), deg * fall, np.zeros(int(rest * FS))]
-    a = np.radians(np.concatenate(angle + [np.zeros(int(25 * FS))]))
+        angle += [drift + deg * _ramp(up), np.full(int(top * FS), drift + deg),
+                  drift + deg * (1.0 - _ramp(down)), np.full(int(rest * FS), drift)]
+    a = np.radians(np.concatenate(angle + [np.full(int(25 * FS), drift)]))
     t = np.arange(len(a)) / FS
     acc = np.column_stack([-np.cos(a), np.sin(a), np.zeros_like(a)])  # gravity, g
     return np.column_stack([np.round(t * 1000), np.round(acc * 1000), np.zeros((len(a), 3))]).astype(int)
@@ -154,6 +162,23 @@ def test_a_half_rep_after_the_first_does_not_take_its_place():
     _, out = _run(_turns([50, 24, 50, 50, 50, 50]), mode=E.EX_CLAM, gyro=False)
     full = [e[5] / 10 for e in out if e[0] == E.EV_REP and not e[4]]
     assert len(full) == 5 and min(full) > 45, full
+
+
+def test_small_bridges_that_creep_up_slowly_count():
+    """8 deg bridges rising over 4 s (under 3 deg/s) settle tick after tick, and rest
+    crept along with the thigh: no rep ever left it. The place the thigh was last still
+    for 1.2 s stays where an excursion starts, so the set's first two reps open it."""
+    _, out = _run(_turns([8] * 5, up=4.0, top=3.0, down=4.0, rest=5.0), mode=E.EX_BRIDGE, gyro=False)
+    full = [e[5] / 10 for e in out if e[0] == E.EV_REP and not e[4]]
+    assert len(full) >= 2 and full[0] > 7, full
+
+
+def test_settling_slowly_onto_the_mat_is_no_rep_and_moves_rest():
+    """The body settling 7 deg over 3 s and staying there is no slow rep: held before
+    it went much past the start, it is rest, and every bridge from there counts."""
+    _, out = _run(_turns([10] * 5, settle=(7.0, 3.0), rest=3.0), mode=E.EX_BRIDGE, gyro=False)
+    full = [e[5] / 10 for e in out if e[0] == E.EV_REP and not e[4]]
+    assert len(full) == 5 and min(full) > 8, full
 
 
 # -- the body frame -----------------------------------------------------------------------

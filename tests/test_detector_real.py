@@ -101,6 +101,14 @@ def test_the_smallest_real_bridges_count_done_three_times_slower(tmp_path):
     assert 9 <= out["counts"]["total"] <= 11, out["reps"]
 
 
+def test_real_bridges_that_creep_up_three_times_slower_count(tmp_path):
+    """S14's bridges three times slower rise under 4 deg/s: rest settled tick after tick
+    and crept along with the thigh, so the first reps never left it. The place the thigh
+    was last still for 1.2 s stays the start of the excursion."""
+    out = detect(vary(_read(tmp_path, "mex/S14_02_act_1"), "slowest"), exercise="bridge")
+    assert 8 <= out["counts"]["total"] <= 9, out["reps"]
+
+
 @pytest.mark.parametrize("change", [None, *PACES, *RANGES])
 def test_pelvic_tilts_are_no_bridges_at_any_pace_or_size(tmp_path, change):
     """Pelvic tilts turn the thigh 5-10 deg: a set of bridges opens only when both of its

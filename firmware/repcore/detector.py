@@ -93,6 +93,8 @@ _START_FRAC = const(0.4)  # in a set an excursion starts at this of its range (3
 _PIN_FRAC = const(0.35)  # ...and rest may re-settle this close to where its reps start
 _COS_SETTLE = const(0.99966)  # cos 1.5 deg: settled within this cone for _REST_MS is rest
 _COS_HELD = const(0.99863)  # cos 3 deg: away from rest, still within this cone is held there
+_STILL_REST_MS = const(1200)  # settled this long, the thigh was still there, not creeping
+_CREEP_ON = const(1.5)  # a creep out of rest held short of this times the start angle: settling
 _MIN_REP_MS = const(800)  # faster turns are steps or fidgets (real clams take 1.7 s and more)
 _STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep is not
 _STRIDE_PERIOD_MS = const(2000)  # ...and the next stride follows within this
@@ -196,6 +198,10 @@ class Detector:
         self._ax = self._ay = self._az = 0.0  # where the thigh may be settling (away: is held)
         self._settle_ms = 0
         self._ref = False
+        self._ox = self._oy = self._oz = 0.0  # where the thigh was last truly still...
+        self._origin = False  # ...while rest has only crept away from there since
+        self._crept = False  # this excursion crept out of rest
+        self._t_leave_o = 0  # ...and when it last left there
         self._t_leave = 0
         self._peak = 0.0
         self._t_top0 = self._t_top1 = 0
@@ -272,6 +278,7 @@ class Detector:
             self._sink((_EV_FAULT, t, _FAULT_GAP))
             self._out = False  # a rep across a gap cannot be timed; start afresh
             self._rest_ms = self._settle_ms = 0
+            self._origin = False
             # The jump across the gap is no swing: reversals start afresh too.
             self._sx = self._sy = self._sz = 0.0
             self._neg = False
@@ -554,6 +561,13 @@ class Detector:
                     self.rx, self.ry, self.rz = self._ax, self._ay, self._az
                     self._ref = True
                     self._rest_ms = self._settle_ms
+                    # A slow rise (a small bridge over 3 s) settles tick after tick
+                    # and rest creeps along: the place it was last still for 1.2 s
+                    # stays the origin an excursion starts from. (In a set rest is
+                    # pinned near where its reps start; S05's tiny reps wander there.)
+                    if self._settle_ms >= _STILL_REST_MS and self._set_ex == _EX_NONE and self._pend is None:
+                        self._ox, self._oy, self._oz = self._ax, self._ay, self._az
+                        self._origin = True
             else:
                 self._ax, self._ay, self._az = ux, uy, uz
                 self._settle_ms = 0
@@ -570,9 +584,20 @@ class Detector:
                 self._ref = True
                 self._rest_ms = _REST_MS
             c = ux * self.rx + uy * self.ry + uz * self.rz
-            if c > _COS_AT_REST:
+            crept = False
+            if self._origin:
+                co = ux * self._ox + uy * self._oy + uz * self._oz
+                if co > _COS_AT_REST:
+                    self._t_leave_o = t
+                crept = co < self._cos_start
+            if c > _COS_AT_REST and not crept:
                 self._t_leave = t
-            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and c < self._cos_start:
+            elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and (crept or c < self._cos_start):
+                self._crept = c >= self._cos_start
+                if self._crept:  # crept out of rest: it started where it was still
+                    self.rx, self.ry, self.rz = self._ox, self._oy, self._oz
+                    self._t_leave = self._t_leave_o
+                self._origin = False
                 self._out = True
                 self._out_still = 0
                 self._ax, self._ay, self._az = ux, uy, uz  # where a hold may begin
@@ -595,6 +620,16 @@ class Detector:
         else:
             self._out_still = 0
             self._ax, self._ay, self._az = ux, uy, uz
+        if self._crept and self._out_still == _STILL_REST_MS:
+            # Held before it went much past the start: the body settling (on the mat,
+            # after lying down), no slow rep. Rest is here.
+            self._crept = False
+            if self._peak < _CREEP_ON * acos(self._cos_start) * _DEG:
+                self._out = False
+                self.rx, self.ry, self.rz = self._ax, self._ay, self._az
+                self._rest_ms = self._settle_ms = _REST_MS
+                self._t_leave = t
+                return
         if (
             t - self._t_leave > _MAX_OUT_MS
             or th > self._max_rom
