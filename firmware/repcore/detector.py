@@ -124,6 +124,7 @@ _POSTURE = const(2)
 _BRIDGE_MIN = const(8)  # degrees: real bridges tilt the thigh 8-43 deg, pelvic tilts ~5
 _MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
+_KNEE_UP = const(0.17)  # sin 10 deg: at a bridge's top the knee is still above the hip
 _CLAM_MIN = const(12)
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
@@ -758,6 +759,12 @@ class Detector:
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
+                ex = _UNKNOWN
+            elif ex == _EX_BRIDGE and self.frame.xx * px + self.frame.xy * py + self.frame.xz * pz < _KNEE_UP:
+                # At a bridge's top the knee is still above the hip (shoulders, hips
+                # and knees in a line rise 20-30 deg to the knees). A top with the
+                # thigh level is a guessed frame's mistake as likely: a phone sideways
+                # in a pocket, its wearer stepping up a stair, looks just like it.
                 ex = _UNKNOWN
         if ex <= _EX_NONE:
             return ex
