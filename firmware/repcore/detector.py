@@ -148,6 +148,7 @@ _HOLD_STEP = const(0.6)  # degrees in two ticks: still shifting into the stretch
 _HOLD_START_MS = const(3000)
 _HOLD_LEAVE_MS = const(1500)
 _HOLD_MIN_MS = const(10000)
+_HOLD_RELEASE_MS = const(400)  # a smooth release takes this to turn the thigh 1 deg
 
 
 class Detector:
@@ -1090,9 +1091,12 @@ class Detector:
 
     def _end_hold(self):
         self._hold_on = False
-        if self._hold_end - self._hold_t0 >= _HOLD_MIN_MS:
+        # The release began before the thigh was last within 1 deg of its level: it
+        # starts slowly (breathing sways the thigh ~1 deg, so the band is no narrower).
+        end = self._hold_end - _HOLD_RELEASE_MS
+        if end - self._hold_t0 >= _HOLD_MIN_MS:
             ext = int(self._hold_ext * 10.0)
-            self._sink((_EV_HOLD, self._hold_t0, self._hold_end, _EX_STRETCH, self.leg, ext))
+            self._sink((_EV_HOLD, self._hold_t0, end, _EX_STRETCH, self.leg, ext))
         self._hold_in = 0
 
 
