@@ -203,9 +203,12 @@ def test_evaluate_interrupted_stops_at_once(tmp_path, whole_group):
     (mex / "labels.csv").write_text("\n".join(labels) + "\n")
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "host"), str(root / "firmware")]))
+    # Ctrl-C as a terminal delivers it: a test run in the background (a shell's `&`)
+    # ignores SIGINT, and a Python started so never turns it into KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "repband.cli", "evaluate", str(mex)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(3.0)  # started: 396 files are a minute's work
         assert proc.poll() is None
