@@ -126,6 +126,7 @@ _MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
 _KNEE_UP = const(0.17)  # sin 10 deg: at a bridge's top the knee is still above the hip
 _CLAM_MIN = const(12)
+_KNEE_SIDE = const(0.2)  # sin 12 deg: lying on a side the top knee rests no higher than the hip
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
@@ -760,6 +761,11 @@ class Detector:
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
+                ex = _UNKNOWN
+            elif ex == _EX_CLAM and self.frame.xx * rx + self.frame.xy * ry + self.frame.xz * rz > _KNEE_SIDE:
+                # Lying on a side, the top knee rests on the other one, no higher than
+                # the hip (MEx and both body models: 1-24 deg lower). A rest with the
+                # knee well up is a guessed frame's mistake: a thigh on a stair.
                 ex = _UNKNOWN
             elif ex == _EX_BRIDGE and self.frame.xx * px + self.frame.xy * py + self.frame.xz * pz < _KNEE_UP:
                 # At a bridge's top the knee is still above the hip (shoulders, hips
