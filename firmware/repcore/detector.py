@@ -554,23 +554,25 @@ class Detector:
             # over half a second it drifts out of the cone, so it never becomes rest.
             if ux * self._ax + uy * self._ay + uz * self._az > _COS_SETTLE:
                 self._settle_ms += TICK_MS
-                if self._settle_ms >= _REST_MS and (
-                    (self._set_ex == _EX_NONE and self._pend is None)
-                    or t - self._set_t1 > _SET_GAP_MS
-                    or self._ax * self._srx + self._ay * self._sry + self._az * self._srz > self._pin_cos
-                ):
-                    # In a set, rest is where its reps start: settling elsewhere (a
-                    # long top hold, a pause half way) does not move it.
-                    self.rx, self.ry, self.rz = self._ax, self._ay, self._az
-                    self._ref = True
-                    self._rest_ms = self._settle_ms
-                    # A slow rise (a small bridge over 3 s) settles tick after tick
-                    # and rest creeps along: the place it was last still for 1.2 s
-                    # stays the origin an excursion starts from. (In a set rest is
-                    # pinned near where its reps start; S05's tiny reps wander there.)
-                    if self._settle_ms >= _STILL_REST_MS and self._set_ex == _EX_NONE and self._pend is None:
-                        self._ox, self._oy, self._oz = self._ax, self._ay, self._az
-                        self._origin = True
+                if self._settle_ms >= _REST_MS:
+                    free = self._set_ex == _EX_NONE and self._pend is None  # no set, no rep waiting
+                    if (
+                        free
+                        or t - self._set_t1 > _SET_GAP_MS
+                        or self._ax * self._srx + self._ay * self._sry + self._az * self._srz > self._pin_cos
+                    ):
+                        # In a set, rest is where its reps start: settling elsewhere (a
+                        # long top hold, a pause half way) does not move it.
+                        self.rx, self.ry, self.rz = self._ax, self._ay, self._az
+                        self._ref = True
+                        self._rest_ms = self._settle_ms
+                        # A slow rise (a small bridge over 3 s) settles tick after tick
+                        # and rest creeps along: the place it was last still for 1.2 s
+                        # stays the origin an excursion starts from. (In a set rest is
+                        # pinned near where its reps start; S05's tiny reps wander there.)
+                        if free and self._settle_ms >= _STILL_REST_MS:
+                            self._ox, self._oy, self._oz = self._ax, self._ay, self._az
+                            self._origin = True
             else:
                 self._ax, self._ay, self._az = ux, uy, uz
                 self._settle_ms = 0
@@ -751,23 +753,24 @@ class Detector:
         px, py, pz = self._px, self._py, self._pz
         ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
         if not self._frame_ready():
+            fr = self.frame
             if ex == _EX_NONE and rom <= _CLAM_MAX:
                 # Not calibrated (or forward not known yet) and no exercise in the
                 # guessed frame: which exercise is not known, but a set is a set. It
                 # is held, and named (or reported as not counted) once the frame is.
                 ex = _UNKNOWN
-            elif ex > _EX_NONE and not self.frame.calibrated and (self._set_ex == _UNKNOWN or (
+            elif ex > _EX_NONE and not fr.calibrated and (self._set_ex == _UNKNOWN or (
                     self._set_ex != ex and rom < _SURE_MIN * self._base_rom(ex))):
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
                 ex = _UNKNOWN
-            elif ex == _EX_CLAM and self.frame.xx * rx + self.frame.xy * ry + self.frame.xz * rz > _KNEE_SIDE:
+            elif ex == _EX_CLAM and fr.xx * rx + fr.xy * ry + fr.xz * rz > _KNEE_SIDE:
                 # Lying on a side, the top knee rests on the other one, no higher than
                 # the hip (MEx and both body models: 1-24 deg lower). A rest with the
                 # knee well up is a guessed frame's mistake: a thigh on a stair.
                 ex = _UNKNOWN
-            elif ex == _EX_BRIDGE and self.frame.xx * px + self.frame.xy * py + self.frame.xz * pz < _KNEE_UP:
+            elif ex == _EX_BRIDGE and fr.xx * px + fr.xy * py + fr.xz * pz < _KNEE_UP:
                 # At a bridge's top the knee is still above the hip (shoulders, hips
                 # and knees in a line rise 20-30 deg to the knees). A top with the
                 # thigh level is a guessed frame's mistake as likely: a phone sideways
