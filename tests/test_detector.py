@@ -184,13 +184,15 @@ def test_a_half_rep_after_the_first_does_not_take_its_place():
     assert len(full) == 5 and min(full) > 45, full
 
 
-def test_small_bridges_that_creep_up_slowly_count():
+@pytest.mark.parametrize("rest", [2.0, 5.0])
+def test_small_bridges_that_creep_up_slowly_count(rest):
     """8 deg bridges rising over 4 s (under 3 deg/s) settle tick after tick, and rest
     crept along with the thigh: no rep ever left it. The place the thigh was last still
-    for 1.2 s stays where an excursion starts, so the set's first two reps open it."""
-    _, out = _run(_turns([8] * 5, up=4.0, top=3.0, down=4.0, rest=5.0), mode=E.EX_BRIDGE, gyro=False)
+    for 1.2 s stays where an excursion starts, before a set opens and in it: every rep
+    counts at its full range."""
+    _, out = _run(_turns([8] * 6, up=4.0, top=3.0, down=4.0, rest=rest), mode=E.EX_BRIDGE, gyro=False)
     full = [e[5] / 10 for e in out if e[0] == E.EV_REP and not e[4]]
-    assert len(full) >= 2 and full[0] > 7, full
+    assert len(full) == 6 and min(full) > 6, full
 
 
 def test_settling_slowly_onto_the_mat_is_no_rep_and_moves_rest():

@@ -203,7 +203,7 @@ class Detector:
         self._ref = False
         self._ox = self._oy = self._oz = 0.0  # where the thigh was last truly still...
         self._origin = False  # ...while rest has only crept away from there since
-        self._crept = False  # this excursion crept out of rest
+        self._crept = False  # this excursion crept out of rest before a set opened
         self._t_leave_o = 0  # ...and when it last left there
         self._t_leave = 0
         self._peak = 0.0
@@ -568,9 +568,8 @@ class Detector:
                         self._rest_ms = self._settle_ms
                         # A slow rise (a small bridge over 3 s) settles tick after tick
                         # and rest creeps along: the place it was last still for 1.2 s
-                        # stays the origin an excursion starts from. (In a set rest is
-                        # pinned near where its reps start; S05's tiny reps wander there.)
-                        if free and self._settle_ms >= _STILL_REST_MS:
+                        # stays the origin an excursion starts from, in a set too.
+                        if self._settle_ms >= _STILL_REST_MS:
                             self._ox, self._oy, self._oz = self._ax, self._ay, self._az
                             self._origin = True
             else:
@@ -598,10 +597,14 @@ class Detector:
             if c > _COS_AT_REST and not crept:
                 self._t_leave = t
             elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and (crept or c < self._cos_start):
-                self._crept = c >= self._cos_start
-                if self._crept:  # crept out of rest: it started where it was still
+                # Crept out of rest: it started where it was still. Held short of a
+                # rep, it may be the body settling, unless a set is open: a slow
+                # rep pauses on its way up (S14's bridges three times slower).
+                self._crept = False
+                if c >= self._cos_start:
                     self.rx, self.ry, self.rz = self._ox, self._oy, self._oz
                     self._t_leave = self._t_leave_o
+                    self._crept = self._set_ex == _EX_NONE and self._pend is None
                 self._origin = False
                 self._out = True
                 self._out_still = 0
