@@ -673,6 +673,15 @@ class Detector:
         reached from upright (no rep starts there). A set whose reps peaked here ends
         here: its rest was the other end, and this was its last rep."""
         still = self._out_still
+        if self.mode == _EX_BRIDGE and self._stood:
+            # A bridge lowers the knee. Held a second with it clearly higher than at
+            # rest (once a stand has shown where up is), the thigh has not gone to a
+            # bridge's top: the person lay down from sitting, or rest was a top.
+            fr = self.frame
+            ax, ay, az = self._ax, self._ay, self._az
+            lift = fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)
+            if lift > 0.5 * th / _DEG:
+                return True
         if still < _SETTLE_MS:
             return False
         if self._set_n and self.ux * self._stx + self.uy * self._sty + self.uz * self._stz > self._pin_cos:
@@ -813,7 +822,7 @@ class Detector:
                 # steps of a climb, before the walk is known. Real reps take 1.6 s and
                 # more; fast ones (1 s) rest between.
                 quick and pend[6] + pend[7] + pend[8] < _STRIDE_MS and t - pend[1] < _STRIDE_PERIOD_MS
-                and self.mode == _MODE_AUTO
+                and self.mode != _EX_CLAM
             ):
                 self._pend = ev
                 self._pend_n = (rx, ry, rz, px, py, pz)
