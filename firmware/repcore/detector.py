@@ -673,14 +673,17 @@ class Detector:
         reached from upright (no rep starts there). A set whose reps peaked here ends
         here: its rest was the other end, and this was its last rep."""
         still = self._out_still
-        if self.mode == _EX_BRIDGE and self._stood:
-            # A bridge lowers the knee. Held a second with it clearly higher than at
-            # rest (once a stand has shown where up is), the thigh has not gone to a
-            # bridge's top: the person lay down from sitting, or rest was a top.
+        mode = self.mode
+        if self._stood and (mode == _EX_BRIDGE or mode == _EX_CLAM):
+            # The wearer named the exercise, and a stand has shown where up is: a
+            # bridge lowers the knee, a clam lifts it. Held a second where the knee
+            # went the other way (or, for a clam, stayed level), the thigh is not at
+            # the exercise's top: the person lay down (from sitting, onto a side), or
+            # rest was a top. It is a new rest.
             fr = self.frame
             ax, ay, az = self._ax, self._ay, self._az
-            lift = fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)
-            if lift > 0.5 * th / _DEG:
+            lift = (fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)) * _DEG / th
+            if lift > 0.5 if mode == _EX_BRIDGE else lift < 0.1:
                 return True
         if still < _SETTLE_MS:
             return False
