@@ -93,6 +93,7 @@ def test_the_last_rep_counts_when_the_person_moves_on_at_once(scenario):
 @pytest.mark.parametrize("exercise, posture, seed, mount", [
     ("bridge", "supine", 3, "arbitrary"), ("bridge", "floor_sit", 3, "arbitrary"),
     ("bridge", "side_left", 3, "arbitrary"), ("bridge", "stand", 3, "arbitrary"),
+    ("bridge", "stand", 4, "nominal"),
     ("clam", "supine", 3, "nominal"), ("clam", "supine", 4, "nominal"),
     ("clam", "side_left", 1, "arbitrary"), ("clam", "prone", 1, "nominal"),
 ])
@@ -101,7 +102,9 @@ def test_a_wearer_who_named_the_exercise_has_every_rep_counted(exercise, posture
     Lying down lifts the knee from sitting (a bridge lowers it) or turns the thigh onto
     its side with the knee level (a clam lifts it): held there a second, the thigh is
     at a new rest, not at the exercise's top, and the reps count from there (each of
-    these lost 2-4 reps)."""
+    these lost 2-4 reps). A stride can leave a lone "rep" waiting for a second; once the
+    thigh is still far from where that one started (lying down), it waits no more, and
+    no longer pins rest where it was (seed 4 lost the set's first two bridges)."""
     _, s = _run(_then(exercise, posture), seed=seed, mode=exercise, mount=mount)
     assert (s["tp"], s["fp"], s["fn"]) == (8, 0, 0), (s["misses"], s["false_reps"])
 

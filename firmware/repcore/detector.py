@@ -91,6 +91,7 @@ _COS_AT_REST = const(0.9986)  # cos 3 deg: closer than this is still at rest
 _COS_START3 = const(0.99863)  # cos 3 deg: the least turn that starts an excursion in a set of small reps
 _START_FRAC = const(0.4)  # in a set an excursion starts at this of its range (3-5 deg)
 _PIN_FRAC = const(0.35)  # ...and rest may re-settle this close to where its reps start
+_FAR_MIN = const(35)  # degrees, and twice the set's range: still farther from its rest, a new posture
 _COS_SETTLE = const(0.99966)  # cos 1.5 deg: settled within this cone for _REST_MS is rest
 _COS_HELD = const(0.99863)  # cos 3 deg: away from rest, still within this cone is held there
 _STILL_REST_MS = const(1200)  # settled this long, the thigh was still there, not creeping
@@ -228,6 +229,7 @@ class Detector:
         self._srx = self._sry = self._srz = 0.0  # the set's rest direction
         self._stx = self._sty = self._stz = 0.0  # ...and where its last rep peaked
         self._pin_cos = 1.0  # rest may settle this close to it (cos)
+        self._far_cos = -1.0  # ...and still farther than this from it is a new posture (cos)
         self._typ = 0.0  # the set's typical range (its first rep's while it waits), or 0
         self._cos_start = _COS_START  # an excursion starts past this (cos)
         # hold state
@@ -556,11 +558,15 @@ class Detector:
                 self._settle_ms += TICK_MS
                 if self._settle_ms >= _REST_MS:
                     free = self._set_ex == _EX_NONE and self._pend is None  # no set, no rep waiting
-                    if (
-                        free
-                        or t - self._set_t1 > _SET_GAP_MS
-                        or self._ax * self._srx + self._ay * self._sry + self._az * self._srz > self._pin_cos
-                    ):
+                    cs = self._ax * self._srx + self._ay * self._sry + self._az * self._srz
+                    if not free and cs < self._far_cos and self._settle_ms >= _STILL_REST_MS:
+                        # Still, farther from the set's rest than any of its reps goes:
+                        # a new posture (a walk's stride left a lone "rep" waiting,
+                        # then the person lay down). The set is over.
+                        self._end_set()
+                        self._pend = None
+                        free = True
+                    if free or t - self._set_t1 > _SET_GAP_MS or cs > self._pin_cos:
                         # In a set, rest is where its reps start: settling elsewhere (a
                         # long top hold, a pause half way) does not move it.
                         self.rx, self.ry, self.rz = self._ax, self._ay, self._az
@@ -856,6 +862,8 @@ class Detector:
         self._srx, self._sry, self._srz = self.rx, self.ry, self.rz
         self._stx, self._sty, self._stz = self._px, self._py, self._pz
         self._pin_cos = cos(_PIN_FRAC * typical / _DEG)
+        far = _LIKE_ROM * typical
+        self._far_cos = cos((far if far > _FAR_MIN else _FAR_MIN) / _DEG)
         start = _START_FRAC * typical
         self._cos_start = cos((start if start < 5.0 else 5.0) / _DEG) if start > 3.0 else _COS_START3
 
