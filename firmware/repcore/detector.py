@@ -688,8 +688,8 @@ class Detector:
             # rest was a top. It is a new rest.
             fr = self.frame
             ax, ay, az = self._ax, self._ay, self._az
-            lift = (fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)) * _DEG / th
-            if lift > 0.5 if mode == _EX_BRIDGE else lift < 0.1:
+            lift = (fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)) * _DEG
+            if lift > 0.5 * th if mode == _EX_BRIDGE else lift < 0.1 * th:
                 return True
         if still < _SETTLE_MS:
             return False
