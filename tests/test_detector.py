@@ -189,7 +189,7 @@ def test_small_bridges_that_creep_up_slowly_count(rest):
     """8 deg bridges rising over 4 s (under 3 deg/s) settle tick after tick, and rest
     crept along with the thigh: no rep ever left it. The place the thigh was last still
     for 1.2 s stays where an excursion starts, before a set opens and in it: every rep
-    counts at its full range."""
+    counts at close to its full range."""
     _, out = _run(_turns([8] * 6, up=4.0, top=3.0, down=4.0, rest=rest), mode=E.EX_BRIDGE, gyro=False)
     full = [e[5] / 10 for e in out if e[0] == E.EV_REP and not e[4]]
     assert len(full) == 6 and min(full) > 6, full

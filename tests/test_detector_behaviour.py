@@ -150,7 +150,8 @@ def test_a_wearer_who_chose_bridges_walks_to_the_mat_and_lies_down(seed):
     """Bridge mode, from the first step. Before the band has seen the person stand, two
     turns as quick as strides (each under 1.5 s, a stride apart) are a walk's, as in
     auto mode: they open no set (seeds 4 and 7 counted 5 false reps each). Lying down
-    from sitting is no bridge's top (seeds 2, 5 and 8 lost 2-5 bridges; see below)."""
+    from sitting is no bridge's top (seeds 2, 5 and 8 lost 2-5 bridges; see the test
+    above)."""
     out, s = _run(walk_to_the_mat_for_bridges, seed=seed, mode="bridge", mount="nominal")
     assert s["fp"] == 0 and s["fn"] == 0, out["reps"]
 

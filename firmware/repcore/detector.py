@@ -204,7 +204,7 @@ class Detector:
         self._ref = False
         self._ox = self._oy = self._oz = 0.0  # where the thigh was last truly still...
         self._origin = False  # ...while rest has only crept away from there since
-        self._crept = False  # this excursion crept out of rest before a set opened
+        self._crept = False  # this excursion crept out of rest, no set open and no first rep waiting
         self._t_leave_o = 0  # ...and when it last left there
         self._t_leave = 0
         self._peak = 0.0
@@ -604,8 +604,8 @@ class Detector:
                 self._t_leave = t
             elif self._ref and (self._rest_ms >= _REST_MS or self._swing) and (crept or c < self._cos_start):
                 # Crept out of rest: it started where it was still. Held short of a
-                # rep, it may be the body settling, unless a set is open: a slow
-                # rep pauses on its way up (S14's bridges three times slower).
+                # rep, it may be the body settling, unless a set is open or its first
+                # rep waits: a slow rep pauses on its way up (S14's bridges, 3x slower).
                 self._crept = False
                 if c >= self._cos_start:
                     self.rx, self.ry, self.rz = self._ox, self._oy, self._oz
@@ -677,7 +677,9 @@ class Detector:
         _HOLD_MAX_MS (none is farther than _max_rom: that ended the excursion), and after
         _SETTLE_MS only a place that is an exercise's top may still be one, never one
         reached from upright (no rep starts there). A set whose reps peaked here ends
-        here: its rest was the other end, and this was its last rep."""
+        here: its rest was the other end, and this was its last rep. A wearer who named
+        the exercise is judged after a second already: a place where the knee went the
+        wrong way for it is no top."""
         still = self._out_still
         mode = self.mode
         if self._stood and (mode == _EX_BRIDGE or mode == _EX_CLAM):
@@ -688,8 +690,10 @@ class Detector:
             # rest was a top. It is a new rest.
             fr = self.frame
             ax, ay, az = self._ax, self._ay, self._az
+            c = ax * self.rx + ay * self.ry + az * self.rz
+            held = acos(c if c < 1.0 else 1.0) * _DEG  # how far from rest it is held
             lift = (fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)) * _DEG
-            if lift > 0.5 * th if mode == _EX_BRIDGE else lift < 0.1 * th:
+            if held > 2.0 and ((lift > 0.5 * held) if mode == _EX_BRIDGE else (lift < 0.1 * held)):
                 return True
         if still < _SETTLE_MS:
             return False
