@@ -558,14 +558,15 @@ class Detector:
                 self._settle_ms += TICK_MS
                 if self._settle_ms >= _REST_MS:
                     free = self._set_ex == _EX_NONE and self._pend is None  # no set, no rep waiting
-                    cs = self._ax * self._srx + self._ay * self._sry + self._az * self._srz
-                    if not free and cs < self._far_cos and self._settle_ms >= _STILL_REST_MS:
-                        # Still, farther from the set's rest than any of its reps goes:
-                        # a new posture (a walk's stride left a lone "rep" waiting,
-                        # then the person lay down). The set is over.
-                        self._end_set()
-                        self._pend = None
-                        free = True
+                    if not free:
+                        cs = self._ax * self._srx + self._ay * self._sry + self._az * self._srz
+                        if cs < self._far_cos and self._settle_ms >= _STILL_REST_MS:
+                            # Still, farther from the set's rest than any of its reps
+                            # goes: a new posture (a walk's stride left a lone "rep"
+                            # waiting, then the person lay down). The set is over.
+                            self._end_set()
+                            self._pend = None
+                            free = True
                     if free or t - self._set_t1 > _SET_GAP_MS or cs > self._pin_cos:
                         # In a set, rest is where its reps start: settling elsewhere (a
                         # long top hold, a pause half way) does not move it.
@@ -689,10 +690,10 @@ class Detector:
             # the exercise's top: the person lay down (from sitting, onto a side), or
             # rest was a top. It is a new rest.
             fr = self.frame
-            ax, ay, az = self._ax, self._ay, self._az
-            c = ax * self.rx + ay * self.ry + az * self.rz
-            held = acos(c if c < 1.0 else 1.0) * _DEG  # how far from rest it is held
-            lift = (fr.xx * (ax - self.rx) + fr.xy * (ay - self.ry) + fr.xz * (az - self.rz)) * _DEG
+            held = self._held_deg()
+            lift = _DEG * (
+                fr.xx * (self._ax - self.rx) + fr.xy * (self._ay - self.ry) + fr.xz * (self._az - self.rz)
+            )  # how far the knee rose, in degrees (about)
             if held > 2.0 and ((lift > 0.5 * held) if mode == _EX_BRIDGE else (lift < 0.1 * held)):
                 return True
         if still < _SETTLE_MS:
@@ -706,13 +707,16 @@ class Detector:
             return True
         if still < _HOLD_MAX_MS and not self._from_upright():
             # Is the place it is held (not where it is now) an exercise's top?
-            ax, ay, az = self._ax, self._ay, self._az
-            c = ax * self.rx + ay * self.ry + az * self.rz
-            if self._exercise_from(self.rx, self.ry, self.rz, ax, ay, az, acos(c if c < 1.0 else 1.0) * _DEG) > 0:
+            if self._exercise_from(self.rx, self.ry, self.rz, self._ax, self._ay, self._az, self._held_deg()) > 0:
                 return False
             if not self._frame_ready():
                 return th > _POSTURE_DEG
         return True
+
+    def _held_deg(self):
+        """How far from rest the place the thigh is held (_a) is, in degrees."""
+        c = self._ax * self.rx + self._ay * self.ry + self._az * self.rz
+        return acos(c if c < 1.0 else 1.0) * _DEG
 
     def _from_upright(self):
         """The excursion started with the thigh upright, once a walk has shown where
