@@ -67,6 +67,8 @@ _WALK_HIP = const(0.45)  # the pelvis tilts this much of what a thigh swings
 # Jolts: ~mg of |a| change per tick, averaged. Footfalls make a walk average more than
 # this (sim 80, a walk at the hip 250), a leg marched lying down ~20...
 _DYN_WALK = const(35)
+_DYN_CAL = const(55)  # ...and a walk that calibrates more than this (walks 63+ in the body
+# models, 110+ at the hip in HAPT; MEx's floor exercises that swing like strides 35-49)
 _DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this, reps never (< 200)
 _BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _WALK_PLANAR = const(0.8)
@@ -393,7 +395,7 @@ class Detector:
                     if self._wn >= 25 and self._stood_in_stride():  # 2 s of walking give the forward lean
                         self._calibrate(t, self._cx, self._cy, self._cz, _CAL_STANDING)
                         self._cand = False
-                elif self._wn >= _WALK_CAL_TICKS and not self.frame.calibrated:
+                elif self._wn >= _WALK_CAL_TICKS and not self.frame.calibrated and self._wdyn >= _DYN_CAL * self._wn:
                     self._calibrate(t, self._mux, self._muy, self._muz, _CAL_WALKING)
                 else:
                     self._walk_end = t
