@@ -791,10 +791,14 @@ class Detector:
                 # is held, and named (or reported as not counted) once the frame is.
                 ex = _UNKNOWN
             elif ex > _EX_NONE and not fr.calibrated and (self._set_ex == _UNKNOWN or (
-                    self._set_ex != ex and rom < _SURE_MIN * self._base_rom(ex))):
+                    self._set_ex != ex and (rom < _SURE_MIN * self._base_rom(ex)
+                                            or (ex == _EX_BRIDGE and self._rest_ms < _REST_MS)))):
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
+                # So is a set of bridges whose second rep leaves with no pause at rest:
+                # people rest between bridges, a slow climb never between steps (a
+                # phone in a pocket, turned so the guessed frame reads steps as bridges).
                 ex = _UNKNOWN
             elif ex == _EX_CLAM and fr.xx * rx + fr.xy * ry + fr.xz * rz > _KNEE_SIDE:
                 # Lying on a side, the top knee rests on the other one, no higher than
