@@ -777,6 +777,11 @@ class Detector:
             # thigh a slow turn without footfalls is none (the pelvis sways slowly as
             # it walks: any turn is one). For a wearer who chose clams, only a quick
             # turn with footfalls in it is one.
+            if self._rest_ms < _REST_MS and self._set_ex != _EX_NONE and self._dyn < _DYN_CAL:
+                # In a set of reps with no pause, rest is a turning point the thigh
+                # never settles at: fast clams would start no rep again. With no
+                # footfalls a walk's have, the next turning point stands in.
+                self._ref = False
             return _EX_NONE
         if self._from_upright():
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
