@@ -85,6 +85,24 @@ def test_press_ups_lying_prone_count_nothing_however_the_strap_is_turned(tmp_pat
     assert out["counts"]["total"] == 0, out["reps"]
 
 
+@pytest.mark.parametrize("name,mode", [("S13_02_act_1", "bridge"), ("S04_04_act_2", "clam")])
+def test_a_set_that_stops_on_its_last_reps_way_down_counts_that_rep(tmp_path, name, mode):
+    """13 of the 22 tuned-on MEx recordings stop with a rep still going. Cut half way
+    down its last rep (in time), a set counts that rep; cut at its top, it does not."""
+    rec = _read(tmp_path, f"mex/{name}")
+    full = detect(rec, exercise=mode)
+    last = full["reps"][-1]
+    top_end = last["t"] - last["down_s"]
+
+    def count_up_to(t):
+        k = rec.t <= t
+        cut = Recording(t=rec.t[k], acc=rec.acc[k], gyro=None, meta=rec.meta)
+        return detect(cut, exercise=mode)["counts"]["total"]
+
+    assert count_up_to(top_end + 0.5 * last["down_s"]) == full["counts"]["total"]
+    assert count_up_to(top_end - 0.3) == full["counts"]["total"] - 1
+
+
 def test_fast_clams_taken_for_a_stride_stop_no_set(tmp_path):
     """S01's clams, 1.3 times larger and 1.6 times faster, follow each other with no
     pause, a turn a second, as strides do. One taken for a stride left the set with no

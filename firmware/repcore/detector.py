@@ -108,6 +108,7 @@ _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold 
 _SWING_MS = const(6000)
 _HOLD_MAX_MS = const(13000)  # still longer than any top hold (real ones 2-5 s, slow ones 10 s)
 _END_FRAC = const(0.4)  # back below this fraction of the peak: the rep is over
+_DOWN_FRAC = const(0.7)  # ...below this: on its way down, done if the stream stops there
 _TOP_FRAC = const(0.85)
 _FULL_FRAC = const(0.55)  # of the set's typical range: a full rep; below: partial
 _PART_FRAC = const(0.3)  # below this it is noise (a "tiny" rep), not reported
@@ -265,6 +266,12 @@ class Detector:
 
     def finish(self, t):
         """End of the stream: close an open hold and set."""
+        if self._out and self._set_ex != _EX_NONE and self._out_still < 1000:
+            # The stream stops with a rep of the open set on its way back down (a
+            # recording cut there, the session ended while lowering): the rep was done.
+            c = self.ux * self.rx + self.uy * self.ry + self.uz * self.rz
+            if acos(c if c < 1.0 else 1.0) * _DEG < _DOWN_FRAC * self._peak:
+                self._classify(t)
         if self._hold_on:
             self._end_hold()
         self._end_set()
