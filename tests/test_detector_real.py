@@ -103,6 +103,19 @@ def test_a_set_that_stops_on_its_last_reps_way_down_counts_that_rep(tmp_path, na
     assert count_up_to(top_end - 0.3) == full["counts"]["total"] - 1
 
 
+def test_both_engines_count_the_rep_on_its_way_down_when_the_stream_stops(tmp_path):
+    """The rep counted as the stream stops comes from the detector's end of stream
+    (`finish`): MicroPython on the board counts it as CPython does."""
+    rec = _read(tmp_path, "mex/S04_04_act_2")
+    last = detect(rec, exercise="clam")["reps"][-1]
+    keep = rec.t <= last["t"] - 0.5 * last["down_s"]
+    cut = Recording(t=rec.t[keep], acc=rec.acc[keep], gyro=None, meta=rec.meta)
+    py = detect(cut, exercise="clam")
+    mpy = detect(cut, exercise="clam", engine="micropython")
+    assert py["counts"]["total"] == 5, py["reps"]
+    assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in py.items() if k != "engine"}
+
+
 def test_fast_clams_taken_for_a_stride_stop_no_set(tmp_path):
     """S01's clams, 1.3 times larger and 1.6 times faster, follow each other with no
     pause, a turn a second, as strides do. One taken for a stride left the set with no
