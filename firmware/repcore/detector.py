@@ -777,17 +777,18 @@ class Detector:
         quick = t - self._t_leave < _STRIDE_MS
         if self._walk_ms >= _WALK_MS // 3 and (
             (self.mode == _MODE_AUTO and (quick or self._dyn > _DYN_WALK or self.placement == _PLACEMENT_HIP))
-            or (self.mode == _EX_CLAM and quick and self._dyn > _DYN_WALK)
+            or (self.mode == _EX_CLAM and quick and self._dyn > _DYN_CAL)
         ):
             # A stride of a walk: quick, or with footfalls in it. Fast clams swing the
             # thigh much like one (a reversal a second, a wobble at the top): on the
             # thigh a slow turn without footfalls is none (the pelvis sways slowly as
             # it walks: any turn is one). For a wearer who chose clams, only a quick
-            # turn with footfalls in it is one.
+            # turn that jolts as footfalls do is one (fast clams jolt the thigh too).
             if self._rest_ms < _REST_MS and self._set_ex != _EX_NONE and self._dyn < _DYN_CAL:
                 # In a set of reps with no pause, rest is a turning point the thigh
-                # never settles at: fast clams would start no rep again. With no
-                # footfalls a walk's have, the next turning point stands in.
+                # never settles at: fast clams would start no rep again (in auto mode,
+                # where quick is enough). With no footfalls a walk's have, the next
+                # turning point stands in.
                 self._ref = False
             return _EX_NONE
         if self._from_upright():
