@@ -103,6 +103,7 @@ _STRIDE_MS = const(1500)  # a stride's swing one way is quicker than this, a rep
 _STRIDE_PERIOD_MS = const(2000)  # ...and the next stride follows within this
 _MIN_HIP_MS = const(1200)  # the pelvis sways faster with each step than it turns in a rep
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
+_HELD_MS = const(1000)  # still this long away from rest: held (a top, or a new posture)
 _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
 _SWING_MS = const(6000)
@@ -266,7 +267,7 @@ class Detector:
 
     def finish(self, t):
         """End of the stream: close an open hold and set."""
-        if self._out and self._set_ex != _EX_NONE and self._out_still < 1000:
+        if self._out and self._set_ex != _EX_NONE and self._out_still < _HELD_MS:
             # The stream stops with a rep of the open set on its way back down (a
             # recording cut there, the session ended while lowering): the rep was done.
             c = self.ux * self.rx + self.uy * self.ry + self.uz * self.rz
@@ -657,7 +658,7 @@ class Detector:
         if (
             t - self._t_leave > _MAX_OUT_MS
             or th > self._max_rom
-            or (self._out_still >= 1000 and self._new_posture(t, th))
+            or (self._out_still >= _HELD_MS and self._new_posture(t, th))
         ):
             self._back_to_rest(_POSTURE)
             return
