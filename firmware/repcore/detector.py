@@ -67,8 +67,9 @@ _WALK_HIP = const(0.45)  # the pelvis tilts this much of what a thigh swings
 # Jolts: ~mg of |a| change per tick, averaged. Footfalls make a walk average more than
 # this (sim 80, a walk at the hip 250), a leg marched lying down ~20...
 _DYN_WALK = const(35)
-_DYN_CAL = const(55)  # ...and a walk that calibrates more than this (walks 63+ in the body
-# models, 110+ at the hip in HAPT; MEx's floor exercises that swing like strides 35-49)
+_DYN_CAL = const(55)  # ...and surely more than this: a walk that calibrates, a stride in clam
+# mode (walks 63+ in the body models, 110+ at the hip in HAPT; MEx's fast clams and
+# floor exercises that swing like strides 35-49)
 _DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this, reps never (< 200)
 _BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _WALK_PLANAR = const(0.8)
