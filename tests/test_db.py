@@ -38,6 +38,32 @@ def mode(path):
 # ---------------------------------------------------------------------------- the file
 
 
+def test_a_new_database_opened_by_two_processes_at_once_gets_one_schema(tmp_path, monkeypatch):
+    """Two repband processes open a new database at once (the demo writing it, `repband
+    show` reading it): the second read the schema version before the first committed its
+    migrations, then waited for the write lock, and created the tables again ("table
+    devices already exists"). A migration applied meanwhile is skipped."""
+    path = tmp_path / "new.db"
+    real = dbm.schema_version
+    reads = []
+
+    def version_then_the_other_process_migrates(conn):
+        v = real(conn)
+        reads.append(v)
+        if len(reads) == 2:  # migrate's first read, before it takes the write lock
+            monkeypatch.setattr(dbm, "schema_version", real)
+            with Database(path):  # the other process: opens, migrates, commits
+                pass
+        return v
+
+    monkeypatch.setattr(dbm, "schema_version", version_then_the_other_process_migrates)
+    with Database(path) as d:
+        assert reads == [0, 0] and d.version == dbm.SCHEMA_VERSION
+        assert real(d.conn) == dbm.SCHEMA_VERSION
+        assert [r[0] for r in d.conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == \
+            [v for v, _, _ in dbm.MIGRATIONS]
+
+
 def test_file_created_0600_whatever_the_umask(tmp_path):
     old = os.umask(0)
     try:

@@ -421,15 +421,21 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     if v > SCHEMA_VERSION:
         raise DatabaseError(f"database schema version {v} is newer than this repband knows "
                             f"({SCHEMA_VERSION}): upgrade repband")
-    if v == 0:
-        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        if tables:
-            raise DatabaseError("not a repband database (it has tables but no repband schema version)")
     for version, desc, step in MIGRATIONS:
         if version <= v or version > target:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Read again under the write lock: a second repband opening the new database
+            # at the same time may have migrated it while this one waited for the lock.
+            v = schema_version(conn)
+            if v == 0:
+                tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+                if tables:
+                    raise DatabaseError("not a repband database (it has tables but no repband schema version)")
+            if version <= v:
+                conn.execute("COMMIT")
+                continue
             conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)""")
             step(conn)
