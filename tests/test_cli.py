@@ -167,7 +167,7 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
     (mex / "labels.csv").write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,6,7\n")
     runs = {}
-    for vary in ("turn-half", "slower", "noisier", "smaller"):
+    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller"):
         assert cli.main(["evaluate", str(mex), "--jobs", "1", "--json", "--vary", vary]) == 0
         res = json.loads(capsys.readouterr().out)
         runs[vary] = res["files"][0]
@@ -175,13 +175,17 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     assert all(r["count"] == N_BRIDGES for r in runs.values()), runs
     assert cli.main(["evaluate", str(mex), "--jobs", "1", "--vary", "much-slower"]) == 0
     assert "1.6 times slower" in capsys.readouterr().out
+    # the random changes drawn afresh, and the draw named
+    assert cli.main(["evaluate", str(mex), "--jobs", "1", "--vary", "uneven-pace", "--vary-seed", "2"]) == 0
+    assert "pace wandering" in (out := capsys.readouterr().out) and "(draw 2)" in out
     # a simulated recording's truth has times: a change of pace is refused, not misscored
     sim = tmp_path / "sim"
     sim.mkdir()
     shutil.copy(rec_path, sim / "bridges_a.csv")
     (sim / "bridges_a.json").write_text(json.dumps(_truth()))
-    assert cli.main(["evaluate", str(sim), "--vary", "faster"]) == 2
-    assert "changes time" in capsys.readouterr().err
+    for vary in ("faster", "uneven-pace"):
+        assert cli.main(["evaluate", str(sim), "--vary", vary]) == 2
+        assert "changes time" in capsys.readouterr().err
     # movements scaled about one resting posture: a day of many postures is refused
     assert cli.main(["evaluate", str(sim), "--vary", "larger"]) == 2
     assert "one resting posture" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from repband.recording import Recording
-from repband.variations import RANGES, moved_more, vary
+from repband.variations import RANGES, WANDER_S, moved_more, vary
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -46,3 +46,19 @@ def test_scaling_by_one_changes_nothing():
     out = moved_more(rec, 1.0)
     np.testing.assert_allclose(out.acc, rec.acc, atol=1e-12)
     np.testing.assert_allclose(out.gyro, rec.gyro, atol=1e-12)
+
+
+def test_an_uneven_pace_replays_the_same_samples_at_a_wandering_pace():
+    rec, _ = _nodding()
+    out = vary(rec, "uneven-pace", key="S01_04_act_2.csv")
+    assert np.array_equal(out.acc, rec.acc)
+    assert out.t[0] == rec.t[0] and np.all(np.diff(out.t) > 0)
+    # each stretch of WANDER_S s takes its own time: some slower, some faster
+    edges = np.searchsorted(rec.t, np.arange(0.0, 60.0, WANDER_S))
+    stretched = np.diff(out.t[edges]) / WANDER_S
+    assert stretched.min() < 0.9 and stretched.max() > 1.1
+    # the gyroscope turns as much in the stretched time: rate times duration holds
+    np.testing.assert_allclose(out.gyro[1:, 0] * np.diff(out.t), rec.gyro[1:, 0] * np.diff(rec.t), atol=1e-9)
+    # the same file wanders the same way on every run, another file another way
+    assert np.array_equal(vary(rec, "uneven-pace", key="S01_04_act_2.csv").t, out.t)
+    assert not np.array_equal(vary(rec, "uneven-pace", key="S02_04_act_2.csv").t, out.t)

@@ -54,7 +54,7 @@ def cmd_evaluate(args) -> int:
 
     evaluate(args.paths, exercise=args.exercise, engine=args.engine, json=args.json,
              jobs=args.jobs, accel_only=args.accel_only, no_exercise=args.no_exercise,
-             vary=args.vary)
+             vary=args.vary, vary_seed=args.vary_seed)
     return 0
 
 
@@ -165,8 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ignore gyroscope columns (accelerometer-only mode)")
     e.add_argument("--vary", choices=list(VARIATIONS), default=None,
                    help="change every recording first: the strap turned round the thigh, a "
-                        "slower or faster pace, smaller or larger movements (MEx files), a noisier "
-                        "sensor (does the count hold?)")
+                        "slower, faster or uneven pace, smaller or larger movements (MEx files), a "
+                        "noisier sensor (does the count hold?)")
+    e.add_argument("--vary-seed", type=int, default=0, metavar="N",
+                   help="draw --vary's random changes (noise, an uneven pace) afresh: each N "
+                        "another way (default: each file's own name seeds them)")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)

@@ -17,8 +17,9 @@ Recognised inputs (files or directories, directories are scanned for ``*.csv``):
 
 Every kind reports the share of sets counted within one rep of the truth (the measure
 the published rep counters use). ``--vary NAME`` runs every recording changed as
-`repband.variations` describes (the strap turned, a slower pace, smaller movements, a
-noisier sensor).
+`repband.variations` describes (the strap turned, a slower or an uneven pace, smaller
+movements, a noisier sensor); ``--vary-seed N`` draws the random ones (noise, an uneven
+pace) afresh.
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def _csv_files(p) -> list[tuple[str, bool]]:
     raise RecordingError(p, None, "no such file or directory")
 
 
-def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary=None) -> list[dict]:
+def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary=None,
+                  vary_seed=0) -> list[dict]:
     """Turn paths into tasks; raises RecordingError for a path with no truth."""
     tasks = _collect(paths, exercise, accel_only, no_exercise)
     if vary is not None:
@@ -70,6 +72,7 @@ def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary
                                          "of one exercise (MEx files)")
         for t in tasks:
             t["vary"] = vary
+            t["vary_seed"] = vary_seed
     return tasks
 
 
@@ -110,7 +113,10 @@ def _collect(paths, exercise, accel_only, no_exercise) -> list[dict]:
 def run_task(task: dict, engine: str = "cpython") -> dict:
     rec = read_csv(task["path"])
     if task.get("vary"):
-        rec = variations.vary(rec, task["vary"], key=os.path.basename(task["path"]))
+        key = os.path.basename(task["path"])
+        if task.get("vary_seed"):
+            key += f"/{task['vary_seed']}"
+        rec = variations.vary(rec, task["vary"], key=key)
     gyro = False if task.get("accel_only") else None
     name = os.path.basename(task["path"])
     dur = float(rec.t[-1] - rec.t[0]) if len(rec.t) else 0.0
@@ -257,7 +263,8 @@ def print_report(summary: dict, out=None) -> None:
     out = out or sys.stdout
     results = summary["files"]
     if summary.get("vary"):
-        print(f"Every recording varied: {variations.VARIATIONS[summary['vary']]}", file=out)
+        draw = f" (draw {summary['vary_seed']})" if summary.get("vary_seed") else ""
+        print(f"Every recording varied: {variations.VARIATIONS[summary['vary']]}{draw}", file=out)
         print(file=out)
     sims = [r for r in results if r["kind"] == "sim"]
     mexs = [r for r in results if r["kind"] == "mex"]
@@ -322,18 +329,19 @@ def print_report(summary: dict, out=None) -> None:
 
 def evaluate(paths, exercise: str = "auto", engine: str = "cpython", json: bool = False,
              jobs: int | None = None, accel_only: bool = False, no_exercise=(), vary=None,
-             out=None) -> dict:
+             vary_seed: int = 0, out=None) -> dict:
     """Score every recording under `paths` (and `no_exercise`), changed by variation
-    `vary` if given; print a table (or one JSON object)."""
+    `vary` if given (its random draw `vary_seed`); print a table (or one JSON object)."""
     out = out or sys.stdout
     tasks = collect_tasks(paths, exercise=exercise, accel_only=accel_only, no_exercise=no_exercise,
-                          vary=vary)
+                          vary=vary, vary_seed=vary_seed)
     if not tasks:
         raise RecordingError(", ".join(os.fspath(p) for p in list(paths) + list(no_exercise)), None,
                              "no recordings with truth (NAME.json or labels.csv) found")
     results = run_tasks(tasks, engine=engine, jobs=jobs, quiet=json)
     summary = summarize(results)
     summary["vary"] = vary
+    summary["vary_seed"] = vary_seed
     if json:
         out.write(_json.dumps(scoring.nan_to_none(summary)) + "\n")
     else:

@@ -1,7 +1,7 @@
 """Recordings changed the way real use changes them, for `repband evaluate --vary`: the
-strap turned about the thigh, a slower or faster pace, smaller or larger movements, a
-noisier sensor. A detector that counts real people counts these the same; one fitted to
-its recordings does not.
+strap turned about the thigh, a slower or faster pace (or one that wanders), smaller or
+larger movements, a noisier sensor. A detector that counts real people counts these the
+same; one fitted to its recordings does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
 the leg, and "upside down" also reverses x."""
@@ -26,6 +26,11 @@ TURNS = {
 # "slowest": MEx reps rise in about 1 s; three times slower they rise in 3 s and hold
 # the top up to 6 s, as the slowest patients do (their rests grow too).
 PACES = {"slower": 1.3, "much-slower": 1.6, "slowest": 3.0, "faster": 0.8}
+# "uneven-pace": nobody keeps one pace. Every WANDER_S a new pace, log-normal about the
+# recording's own (sigma WANDER_SIGMA: two thirds of them 0.67-1.5 times as fast), the
+# pace in between interpolated: a set that slows with fatigue, hurries, slows again.
+WANDER_S = 5.0
+WANDER_SIGMA = 0.4
 # Every movement's angle from rest scaled by this factor: a stiffer or weaker person
 # (< 1), a more supple one (> 1). Rest is the recording's median direction, so this
 # suits recordings of one posture (a MEx file: one exercise on the mat).
@@ -42,11 +47,12 @@ VARIATIONS = {
     "much-slower": f"every movement {PACES['much-slower']} times slower",
     "slowest": f"every movement {PACES['slowest']:g} times slower (3 s up: the slowest patients)",
     "faster": f"every movement {1 / PACES['faster']:.2f} times faster",
+    "uneven-pace": f"the pace wandering: a new one every {WANDER_S:g} s, mostly 0.67-1.5 times as fast",
     "smaller": f"every movement {RANGES['smaller']} times as large",
     "larger": f"every movement {RANGES['larger']} times as large",
     "noisier": f"{NOISE_G * 1000:.0f} mg of noise added per axis ({NOISE_DPS:g} deg/s on the gyroscope)",
 }
-CHANGES_TIME = frozenset(PACES)
+CHANGES_TIME = frozenset(PACES) | {"uneven-pace"}
 ONE_POSTURE = frozenset(RANGES)  # only for recordings of one posture
 
 
@@ -64,6 +70,9 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
         k = PACES[name]
         t = t * k
         gyro = None if gyro is None else gyro / k
+    elif name == "uneven-pace":
+        t, k = wandered(t, np.random.default_rng(zlib.crc32(key.encode())))
+        gyro = None if gyro is None else gyro / k[:, None]
     elif name == "noisier":
         rng = np.random.default_rng(zlib.crc32(key.encode()))
         acc = acc + rng.normal(0.0, NOISE_G, acc.shape)
@@ -71,6 +80,16 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
     else:
         raise ValueError(f"unknown variation {name!r} (expected {', '.join(VARIATIONS)})")
     return Recording(t=t, acc=acc, gyro=gyro, meta=dict(rec.meta))
+
+
+def wandered(t, rng):
+    """Times `t` replayed at a wandering pace: (new times, how many times slower each
+    sample's moment became). The first sample keeps its time."""
+    t = np.asarray(t, dtype=float)
+    knots = np.arange(t[0], t[-1] + WANDER_S, WANDER_S)
+    slower = np.interp(t, knots, np.exp(rng.normal(0.0, WANDER_SIGMA, len(knots))))
+    dt = np.diff(t, prepend=t[0])
+    return t[0] + np.cumsum(dt * slower), slower
 
 
 def turned(rec: Recording, m) -> Recording:
@@ -103,4 +122,4 @@ def moved_more(rec: Recording, k: float) -> Recording:
 
 
 __all__ = ["VARIATIONS", "TURNS", "PACES", "RANGES", "CHANGES_TIME", "ONE_POSTURE", "vary",
-           "turned", "moved_more"]
+           "turned", "moved_more", "wandered"]
