@@ -6,6 +6,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from repband.recording import Recording, read_csv
@@ -177,3 +178,22 @@ def test_pelvic_tilts_are_no_bridges_at_any_pace_or_size(tmp_path, change):
     rec = _read(tmp_path, "mex/S12_03_act_1")
     out = detect(rec if change is None else vary(rec, change), exercise="auto")
     assert out["counts"]["total"] == 0, out["reps"]
+
+
+def _faster_after(rec, t, k):
+    """The same recording, every movement after `t` s `k` times faster (a person who
+    speeds up in the middle of a set)."""
+    start = rec.t[0] + t
+    times = np.where(rec.t < start, rec.t, start + (rec.t - start) / k)
+    return Recording(t=times, acc=rec.acc, gyro=None, meta=rec.meta)
+
+
+def test_a_clam_too_quick_to_count_does_not_stop_a_set_that_never_pauses(tmp_path):
+    """S11's clams follow each other with no pause. Twice as fast after the first 4 s,
+    one of them takes under 0.8 s (too quick for a rep: a fidget) and is not counted,
+    and it left the set with no rest to start from: the clams after it were lost until
+    the thigh settled (11 of 16-17 counted). With no footfalls in it, the next turning
+    point stands in, as after a turn taken for a stride."""
+    out = detect(_faster_after(_read(tmp_path, "mex/S11_04_act_2"), 4.0, 2.0), exercise="clam")
+    assert 16 <= out["counts"]["total"] <= 17, out["reps"]
+

@@ -673,6 +673,17 @@ class Detector:
                 self._unlike(self._peak)
             self._back_to_rest(_NO_REP if ex == _EX_NONE else _REP)
 
+    def _lost_rest(self, rom):
+        """A rep-sized turn turned down (too quick, or taken for a stride) in a set of reps
+        with no pause: rest is a turning point the thigh never settles at, and no rep
+        would start again (fast clams; one a little quicker than the rest). With no
+        footfalls in it (a walk's jolt the thigh more), the next turning point stands
+        in. Not in a set of bridges: people rest between bridges, a walk never does."""
+        ex = self._set_ex
+        if (self._rest_ms < _REST_MS and ex != _EX_NONE and ex != _EX_BRIDGE
+                and self._dyn < _DYN_CAL and rom >= _FULL_FRAC * self._typ):
+            self._ref = False
+
     def _unlike(self, rom):
         """A turn that was no rep, far larger than the reps around it: those reps were
         no set (small turns amid big swings, as knees rolling side to side make)."""
@@ -773,6 +784,7 @@ class Detector:
             self._end_set()
             self._pend = None
         if t - self._t_leave < (_MIN_REP_MS if self.placement != _PLACEMENT_HIP else _MIN_HIP_MS):
+            self._lost_rest(rom)
             return _EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS:
             return _EX_NONE  # a stair, a hop, a jolt
@@ -786,12 +798,7 @@ class Detector:
             # thigh a slow turn without footfalls is none (the pelvis sways slowly as
             # it walks: any turn is one). For a wearer who chose clams, only a quick
             # turn that jolts as footfalls do is one (fast clams jolt the thigh too).
-            if self._rest_ms < _REST_MS and self._set_ex != _EX_NONE and self._dyn < _DYN_CAL:
-                # In a set of reps with no pause, rest is a turning point the thigh
-                # never settles at: fast clams would start no rep again (in auto mode,
-                # where quick is enough). With no footfalls a walk's have, the next
-                # turning point stands in.
-                self._ref = False
+            self._lost_rest(rom)
             return _EX_NONE
         if self._from_upright():
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
