@@ -196,4 +196,3 @@ def test_a_clam_too_quick_to_count_does_not_stop_a_set_that_never_pauses(tmp_pat
     point stands in, as after a turn taken for a stride."""
     out = detect(_faster_after(_read(tmp_path, "mex/S11_04_act_2"), 4.0, 2.0), exercise="clam")
     assert 16 <= out["counts"]["total"] <= 17, out["reps"]
-

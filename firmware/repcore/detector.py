@@ -676,9 +676,9 @@ class Detector:
     def _lost_rest(self, rom):
         """A rep-sized turn turned down (too quick, or taken for a stride) in a set of reps
         with no pause: rest is a turning point the thigh never settles at, and no rep
-        would start again (fast clams; one a little quicker than the rest). With no
-        footfalls in it (a walk's jolt the thigh more), the next turning point stands
-        in. Not in a set of bridges: people rest between bridges, a walk never does."""
+        would start again (fast clams, one of them a little too quick). With no footfalls
+        in it (a walk's jolt the thigh more), the next turning point stands in. Not in a
+        set of bridges: people rest between bridges, a walk never does."""
         ex = self._set_ex
         if (self._rest_ms < _REST_MS and ex != _EX_NONE and ex != _EX_BRIDGE
                 and self._dyn < _DYN_CAL and rom >= _FULL_FRAC * self._typ):
