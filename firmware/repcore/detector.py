@@ -271,8 +271,7 @@ class Detector:
         if self._out and self._set_ex != _EX_NONE and self._out_still < _HELD_MS:
             # The stream stops with a rep of the open set on its way back down (a
             # recording cut there, the session ended while lowering): the rep was done.
-            c = self.ux * self.rx + self.uy * self.ry + self.uz * self.rz
-            if acos(c if c < 1.0 else 1.0) * _DEG < _DOWN_FRAC * self._peak:
+            if self._deg_from_rest(self.ux, self.uy, self.uz) < _DOWN_FRAC * self._peak:
                 self._classify(t)
         if self._hold_on:
             self._end_hold()
@@ -712,7 +711,7 @@ class Detector:
             # the exercise's top: the person lay down (from sitting, onto a side), or
             # rest was a top. It is a new rest.
             fr = self.frame
-            held = self._held_deg()
+            held = self._deg_from_rest(self._ax, self._ay, self._az)
             lift = _DEG * (
                 fr.xx * (self._ax - self.rx) + fr.xy * (self._ay - self.ry) + fr.xz * (self._az - self.rz)
             )  # how far the knee rose, in degrees (about)
@@ -729,15 +728,17 @@ class Detector:
             return True
         if still < _HOLD_MAX_MS and not self._from_upright():
             # Is the place it is held (not where it is now) an exercise's top?
-            if self._exercise_from(self.rx, self.ry, self.rz, self._ax, self._ay, self._az, self._held_deg()) > 0:
+            if self._exercise_from(self.rx, self.ry, self.rz, self._ax, self._ay, self._az,
+                                   self._deg_from_rest(self._ax, self._ay, self._az)) > 0:
                 return False
             if not self._frame_ready():
                 return th > _POSTURE_DEG
         return True
 
-    def _held_deg(self):
-        """How far from rest the place the thigh is held (_a) is, in degrees."""
-        c = self._ax * self.rx + self._ay * self.ry + self._az * self.rz
+    def _deg_from_rest(self, x, y, z):
+        """How far direction (x, y, z) is from rest, in degrees. `_rep` computes it
+        inline every tick, where a call would cost fuel on each sample."""
+        c = x * self.rx + y * self.ry + z * self.rz
         return acos(c if c < 1.0 else 1.0) * _DEG
 
     def _from_upright(self):
@@ -769,8 +770,7 @@ class Detector:
         had settled at the top (a long top hold, a short rest). Rest is where the
         excursion peaked, so the thigh is now on its way up from there."""
         self.rx, self.ry, self.rz = self._px, self._py, self._pz
-        c = self.ux * self.rx + self.uy * self.ry + self.uz * self.rz
-        self._peak = acos(c if c < 1.0 else 1.0) * _DEG
+        self._peak = self._deg_from_rest(self.ux, self.uy, self.uz)
         self._px, self._py, self._pz = self.ux, self.uy, self.uz
         self._t_leave = self._t_top1
         self._t_top0 = self._t_top1 = t
