@@ -86,6 +86,23 @@ def test_press_ups_lying_prone_count_nothing_however_the_strap_is_turned(tmp_pat
     assert out["counts"]["total"] == 0, out["reps"]
 
 
+@pytest.mark.parametrize("turn", [None, *TURNS])
+def test_a_set_of_bridges_is_counted_by_a_band_that_never_stood_or_walked(tmp_path, turn):
+    """MEx records the mat only: nothing to calibrate from but the set. However the strap
+    is turned, x lies along the thigh, and a bridge turns the thigh in its own vertical
+    plane with the knee above the hip: from its third rep the set calibrates the band
+    (or the guessed frame names it at once) and every rep counts, the held ones too."""
+    rec = _read(tmp_path, "mex/S13_02_act_1")
+    out = detect(rec if turn is None else vary(rec, turn), exercise="auto")
+    assert 10 <= out["counts"]["bridge"] == out["counts"]["total"] <= 11, out["counts"]
+    assert [s["exercise"] for s in out["sets"]] == ["bridge"], out["sets"]
+    assert {c["method"] for c in out["calibration"]} <= {"bridges"}, out["calibration"]
+    if turn is None:
+        assert [c["method"] for c in out["calibration"]] == ["bridges"]
+        mpy = detect(rec, exercise="auto", engine="micropython")
+        assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
+
+
 def _up_to(rec, t):
     """The recording stopped at time t (accelerometer only, as MEx is)."""
     keep = rec.t <= t

@@ -24,6 +24,7 @@ _CAL_FLEXION = const(3)
 _CAL_STANDING = const(1)
 _CAL_USER = const(2)
 _CAL_WALKING = const(4)
+_CAL_SET = const(5)
 _EV_CALIBRATED = const(4)
 _EV_FAULT = const(5)
 _EV_HOLD = const(2)
@@ -134,6 +135,9 @@ _KNEE_UP = const(0.17)  # sin 10 deg: at a bridge's top the knee is still above 
 _CLAM_MIN = const(12)
 _KNEE_SIDE = const(0.2)  # sin 12 deg: lying on a side the top knee rests no higher than the hip
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
+_SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by its shape...
+_SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
+_SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
@@ -944,6 +948,8 @@ class Detector:
             self._sink(ev)
         elif len(self._held[-1]) < _HELD_REPS + 1:
             self._held[-1].append(ev)
+            if len(self._held[-1]) == _SHAPE_REPS + 1:
+                self._frame_from_set(ev[1])
 
     # -- sets the frame could not name yet ----------------------------------------
 
@@ -964,6 +970,36 @@ class Detector:
         rx, ry, rz, px, py, pz = self._pend_n
         self._held.append([(rx, ry, rz, px, py, pz)])
         self._sink((_EV_FAULT, t, _FAULT_UNCALIBRATED))
+
+    def _frame_from_set(self, t):
+        """A set the band could not name yet, on a thigh never calibrated. However the
+        strap is turned, sensor x lies along the thigh; a set of bridges shows the rest
+        of the frame. Lying on the back with the knees bent, the knee is above the hip
+        (so x points the way up is), and a bridge turns the thigh in its own vertical
+        plane, toward level and back. When the set's first and latest reps both turn
+        so, by a bridge's range (more than a pelvic tilt, less than a step up a stair),
+        the knee still above the hip at the top, that frame calibrates the band. A
+        phone in a pocket (x across the thigh) climbing stairs fails one of these."""
+        fr = self.frame
+        if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or fr.calibrated:
+            return
+        held = self._held[-1]
+        rx, ry, rz, px, py, pz = held[0]
+        rom = held[1][5] * 0.1
+        s = 1.0 if rx > 0.0 else -1.0
+        old = (fr.xx, fr.xy, fr.xz, fr.yx, fr.yy, fr.yz)
+        # Body y, the way hip flexion turns the thigh: toward up, in that plane.
+        if fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
+            first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
+            last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, self._peak)
+            top = s * (self._px if last > 0 else self.rx)  # sine of the knee's rise at the top
+            if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first and top >= _KNEE_UP
+                    and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX):
+                fr.calibrated = True
+                self._sink((_EV_CALIBRATED, t, _CAL_SET))
+                self._frame_known()
+                return
+        fr.set_axes(old[0], old[1], old[2], old[3], old[4], old[5])
 
     def _resolve_held(self):
         """The frame is known now: name each held set by its first rep's turn and

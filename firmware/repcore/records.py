@@ -105,7 +105,7 @@ RANGES = (
     # set: duration_ms, exercise, side, count, n_partial, mean_rom_x10, period_ms
     (0, SET_MAX_MS, 0, 3, 0, 2, 0, 1000, 0, 1000, -1800, 1800, 0, 300000),
     # calibrated: method
-    (1, 4),
+    (1, 5),
     # fault: code
     (1, 255),
     # session start: mode, placement, side (leg), target_reps, target_hold_s

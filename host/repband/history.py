@@ -79,7 +79,8 @@ def event_text(kind: str, code: int) -> str:
     """A session event as a person reads it (events table: kind and its code)."""
     if kind == "calibrated":
         how = {"standing": "while you stood", "user": "when asked (button)",
-               "flexion": "from your first movements", "walking": "while you walked"}.get(
+               "flexion": "from your first movements", "walking": "while you walked",
+               "bridges": "from your set of bridges"}.get(
             CAL_METHODS.get(code, ""), f"method {code}")
         return f"calibrated {how}"
     if kind == "fault" and FAULTS.get(code) == "uncalibrated":
