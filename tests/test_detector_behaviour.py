@@ -193,16 +193,16 @@ def test_jolts_make_a_turn_no_rep():
     assert not [e for e in jolted if e[0] == E.EV_REP]
 
 
-def _turned_strap(scenario, axis="x", gyro=True):
+def _turned_strap(scenario, axis="x", gyro=True, rotation=None):
     """The strap turned 90 deg about the thigh (x): forward and outward are swapped, so
     lying on the back looks like no exercise in the strap's nominal frame. About y, the
-    band's x lies across the thigh, as a phone's may in a pocket."""
+    band's x lies across the thigh, as a phone's may in a pocket. Or any `rotation`."""
     from scipy.spatial.transform import Rotation
 
     from repband.sim import scenarios, sensor
 
     def draw(rng, tier):
-        return Rotation.from_euler(axis, 90, degrees=True)
+        return rotation or Rotation.from_euler(axis, 90, degrees=True)
 
     orig = sensor.draw_mount
     scenarios.draw_mount = draw
@@ -257,6 +257,31 @@ def test_a_set_of_bridges_calibrates_a_band_that_never_stood_or_walked(gyro):
     assert (s["tp"], s["fp"]) == (8, 0), (s["misses"], s["false_reps"])
     assert out["fault_counts"].get("uncalibrated") == 1
     assert [c["method"] for c in out["calibration"]] == ["bridges"]
+
+
+def bridges_then_clams(b, mount):
+    bridges_no_walk(b, mount)
+    _set(b, "clam", 8, 3.0)
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_a_band_upside_down_that_lying_looks_upright_counts_bridges_then_clams(gyro):
+    """Upside down (and a little askew: a mount the simulator drew), the band lying on
+    the back with the knees bent looks like one standing at the nominal mount, so it
+    trusts that as a stand. It then took the knee held up for hip flexion, and with that
+    frame named neither set: nothing counted, nothing said. A set of bridges now
+    replaces a calibration taken on trust alone, and the clams count in its frame
+    (accelerometer only, the reps before the set was held are still lost)."""
+    from scipy.spatial.transform import Rotation
+
+    rec, truth = _turned_strap(bridges_then_clams, gyro=gyro,
+                               rotation=Rotation.from_rotvec([11.88, -10.85, -176.41], degrees=True))
+    out = detect(rec)
+    s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
+    assert s["fp"] == 0 and s["tp"] >= (16 if gyro else 8), (s["misses"], s["false_reps"])
+    assert [x["exercise"] for x in out["sets"]] == ["bridge", "clam"]
+    assert "bridges" in [c["method"] for c in out["calibration"]]
 
 
 def walk_only(b, mount):

@@ -972,7 +972,8 @@ class Detector:
         self._sink((_EV_FAULT, t, _FAULT_UNCALIBRATED))
 
     def _frame_from_set(self, t):
-        """A set the band could not name yet, on a thigh never calibrated. However the
+        """A set the band could not name yet, on a thigh never calibrated (or only on
+        trust: a band upside down lying with the knees bent looks upright). However the
         strap is turned, sensor x lies along the thigh; a set of bridges shows the rest
         of the frame. Lying on the back with the knees bent, the knee is above the hip
         (so x points the way up is), and a bridge turns the thigh in its own vertical
@@ -981,7 +982,8 @@ class Detector:
         the knee still above the hip at the top, that frame calibrates the band. A
         phone in a pocket (x across the thigh) climbing stairs fails one of these."""
         fr = self.frame
-        if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or fr.calibrated:
+        if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or fr.calibrated and (
+                self._stood or self._fwd_pending != _FWD_NOMINAL):
             return
         held = self._held[-1]
         rx, ry, rz, px, py, pz = held[0]
