@@ -204,6 +204,7 @@ class Detector:
         self._cand_t = 0
         self._cx = self._cy = self._cz = 0.0
         self._user_cal = False
+        self._from_set = False  # the frame came from a set of bridges
         # rep state
         self._out = False
         self._rest_ms = 0
@@ -488,6 +489,7 @@ class Detector:
             # Standing is sure when the wearer says so, or a walk started or ended at
             # the stand (a walk alone may be fast clams, as far as gravity can tell).
             self._stood = self._stood or method == _CAL_USER or (method == _CAL_STANDING and self._wn > 0)
+            self._from_set = False
             # With a walking axis only its sign is left (none, when the forward axis
             # it replaces was known); without one the forward axis kept is as good as
             # it was: the strap's nominal one when standing near the nominal upright,
@@ -837,6 +839,12 @@ class Detector:
                 # thigh level is a guessed frame's mistake as likely: a phone sideways
                 # in a pocket, its wearer stepping up a stair, looks just like it.
                 ex = _UNKNOWN
+        elif self._from_set and ex == _EX_NONE and rom <= _CLAM_MAX and (
+                self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN):
+            # A frame from a set of bridges may be wrong for other sets (a strap
+            # askew, its x off the thigh): one it reads as no exercise is held as
+            # before calibration, never dropped. A turn amid a set it named is none.
+            ex = _UNKNOWN
         if ex <= _EX_NONE:
             return ex
         if self.mode == _MODE_AUTO and self._set_ex != ex:
@@ -997,7 +1005,7 @@ class Detector:
             top = s * (self._px if last > 0 else self.rx)  # sine of the knee's rise at the top
             if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first and top >= _KNEE_UP
                     and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX):
-                fr.calibrated = True
+                fr.calibrated = self._from_set = True
                 self._sink((_EV_CALIBRATED, t, _CAL_SET))
                 self._frame_known()
                 return
