@@ -461,3 +461,19 @@ def test_health_data_files_are_written_0600_whatever_the_umask(month_db, capsys,
     for p in written:
         assert _stat.S_IMODE(p.stat().st_mode) == 0o600, p
     assert _stat.S_IMODE((tmp_path / "png").stat().st_mode) == 0o700  # the folder it made
+
+
+def test_every_way_the_band_calibrates_reads_as_words():
+    """Each calibration method the band can send (repcore.events CAL_*) is named by the
+    database and told in words by `repband show`, and the record format accepts it."""
+    from repcore import events as E
+    from repcore import records as R
+    from repband.db import CAL_METHODS
+
+    codes = sorted(v for k, v in vars(E).items() if k.startswith("CAL_"))
+    assert codes == sorted(CAL_METHODS)
+    lo, hi = R.RANGES[R.K_CALIBRATED]
+    assert (lo, hi) == (codes[0], codes[-1])
+    for code in codes:
+        text = H.event_text("calibrated", code)
+        assert text.startswith("calibrated ") and "method" not in text, text
