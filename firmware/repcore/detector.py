@@ -408,7 +408,7 @@ class Detector:
                     if self._wn >= 25 and self._stood_in_stride():  # 2 s of walking give the forward lean
                         self._calibrate(t, self._cx, self._cy, self._cz, _CAL_STANDING)
                         self._cand = False
-                elif self._wn >= _WALK_CAL_TICKS and not self.frame.calibrated and self._wdyn >= _DYN_CAL * self._wn:
+                elif self._wn >= _WALK_CAL_TICKS and self._wdyn >= _DYN_CAL * self._wn and self._unsure():
                     self._calibrate(t, self._mux, self._muy, self._muz, _CAL_WALKING)
                 else:
                     self._walk_end = t
@@ -432,18 +432,23 @@ class Detector:
             return
         fr = self.frame
         upright = -(fr.xx * ux + fr.xy * uy + fr.xz * uz) > _CAL_UPRIGHT
-        if t - self._walk_end < _CAL_NEAR_MS and (upright or not fr.calibrated):
+        if t - self._walk_end < _CAL_NEAR_MS and (upright or self._unsure()):
             self._calibrate(t, ux, uy, uz, _CAL_STANDING)
         elif not fr.calibrated and upright and self._set_ex == _EX_NONE:
             # Standing still near the nominal mount's upright: trust the strap (its
             # forward stays a guess until a walk or a sit: _FWD_NOMINAL).
             self._walk_reset()
             self._calibrate(t, ux, uy, uz, _CAL_STANDING)
-        if upright or not fr.calibrated:
+        if upright or self._unsure():
             self._cand = True  # walking that starts soon may refine it
             self._cand_t = t
             self._cx, self._cy, self._cz = ux, uy, uz
             self._walk_reset()
+
+    def _unsure(self):
+        """Not calibrated, or only by a set of bridges (a frame sure of bridges alone):
+        a walk, or a stand next to one, calibrates the band."""
+        return self._from_set or not self.frame.calibrated
 
     def _walk_reset(self):
         """Start summing the next walk afresh (its swing axis and mean direction)."""
