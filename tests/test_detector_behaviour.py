@@ -439,6 +439,29 @@ def test_a_slow_climb_from_a_trouser_pocket_opens_no_set_of_bridges():
             assert out["counts"]["total"] == 0, (seed, turn.tolist(), out["reps"])
 
 
+# Seeds whose climbs a phone slanted in a pocket once read as bridges (a sweep of every
+# 15 deg about the thigh's outward axis, screen out and in, 20 seeds): 3-5 false reps
+# per climb, and for the slow ones a calibration from a "set of bridges".
+SLANTED_CLIMBS = {"slow stairs up": (4, 7), "one step at a time": (2, 8)}
+
+
+@pytest.mark.parametrize("name", SLANTED_CLIMBS)
+def test_a_climb_with_a_phone_slanted_in_a_pocket_is_never_reps(name):
+    """A phone slanted in its pocket (its long side off the thigh) turns the thigh's
+    path in the guessed frame until a climb reads as bridges. A climb one step at a
+    time lifts the thigh 47 deg and more, farther than a bridge; a slow climb's step
+    passes its top in 0.4 s, where a bridge's top is held (the squeeze: real ones
+    0.64 s and more). Neither opens a set of bridges, or calibrates the band as one."""
+    for seed in SLANTED_CLIMBS[name]:
+        rec = _clip(name, seed, gyro=False, mount="nominal")
+        for screen in (0, 180):
+            for slant in range(0, 360, 15):
+                turn = Rotation.from_euler("xz", [screen, slant], degrees=True).as_matrix()
+                out = detect(turned(rec, turn), exercise="auto")
+                assert out["counts"]["total"] == 0 and out["calibration"] == [], (
+                    seed, screen, slant, out["reps"], out["calibration"])
+
+
 # A strap at an angle (one the simulator drew for a clip) where the guessed frame reads
 # the thigh on a stair, knee well up, as lying on a side.
 STAIR_AS_SIDE_LYING = Rotation.from_rotvec([-1.73, 120.18, -128.52], degrees=True).as_matrix()

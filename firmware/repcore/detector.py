@@ -138,6 +138,7 @@ _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46
 _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by its shape...
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
+_SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
@@ -825,13 +826,16 @@ class Detector:
                 ex = _UNKNOWN
             elif ex > _EX_NONE and not fr.calibrated and (self._set_ex == _UNKNOWN or (
                     self._set_ex != ex and (rom < _SURE_MIN * self._base_rom(ex)
-                                            or (ex == _EX_BRIDGE and self._rest_ms < _REST_MS)))):
+                                            or (ex == _EX_BRIDGE and (self._rest_ms < _REST_MS
+                                                                      or rom > _SHAPE_MAX))))):
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
                 # So is a set of bridges whose second rep leaves with no pause at rest:
                 # people rest between bridges, a slow climb never between steps (a
-                # phone in a pocket, turned so the guessed frame reads steps as bridges).
+                # phone in a pocket, turned so the guessed frame reads steps as bridges),
+                # or that opens with reps larger than bridges (a phone slanted in a
+                # pocket, a climb one step at a time: 47 deg and more).
                 ex = _UNKNOWN
             elif ex == _EX_CLAM and fr.xx * rx + fr.xy * ry + fr.xz * rz > _KNEE_SIDE:
                 # Lying on a side, the top knee rests on the other one, no higher than
@@ -992,8 +996,9 @@ class Detector:
         (so x points the way up is), and a bridge turns the thigh in its own vertical
         plane, toward level and back. When the set's first and latest reps both turn
         so, by a bridge's range (more than a pelvic tilt, less than a step up a stair),
-        the knee still above the hip at the top, that frame calibrates the band. A
-        phone in a pocket (x across the thigh) climbing stairs fails one of these."""
+        the knee still above the hip at the top and the top held a moment (the squeeze),
+        that frame calibrates the band. A phone in a pocket (x across the thigh, or
+        slanted) climbing stairs fails one of these: a step passes its top at once."""
         fr = self.frame
         if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or fr.calibrated and (
                 self._stood or self._fwd_pending != _FWD_NOMINAL):
@@ -1009,7 +1014,8 @@ class Detector:
             last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, self._peak)
             top = s * (self._px if last > 0 else self.rx)  # sine of the knee's rise at the top
             if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first and top >= _KNEE_UP
-                    and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX):
+                    and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX
+                    and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS):
                 fr.calibrated = self._from_set = True
                 self._sink((_EV_CALIBRATED, t, _CAL_SET))
                 self._frame_known()
