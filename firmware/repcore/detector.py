@@ -135,6 +135,7 @@ _KNEE_UP = const(0.17)  # sin 10 deg: at a bridge's top the knee is still above 
 _CLAM_MIN = const(12)
 _KNEE_SIDE = const(0.2)  # sin 12 deg: lying on a side the top knee rests no higher than the hip
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
+_CLAM_RISE = const(0.5)  # ...and open lifting the knee by this of their turn (nominal mount: 0.51 and more)
 _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by its shape...
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
@@ -827,7 +828,10 @@ class Detector:
             elif ex > _EX_NONE and not fr.calibrated and (self._set_ex == _UNKNOWN or (
                     self._set_ex != ex and (rom < _SURE_MIN * self._base_rom(ex)
                                             or (ex == _EX_BRIDGE and (self._rest_ms < _REST_MS
-                                                                      or rom > _SHAPE_MAX))))):
+                                                                      or rom > _SHAPE_MAX))
+                                            or (ex == _EX_CLAM and self.placement == _PLACEMENT_THIGH
+                                                and _DEG * (fr.xx * (px - rx) + fr.xy * (py - ry) + fr.xz * (pz - rz))
+                                                < _CLAM_RISE * rom)))):
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
@@ -835,7 +839,12 @@ class Detector:
                 # people rest between bridges, a slow climb never between steps (a
                 # phone in a pocket, turned so the guessed frame reads steps as bridges),
                 # or that opens with reps larger than bridges (a phone slanted in a
-                # pocket, a climb one step at a time: 47 deg and more).
+                # pocket, a climb one step at a time: 47 deg and more). A set of clams
+                # opens lifting the knee by half its turn or more (the thigh turns about
+                # the hip-to-feet line; both body models at the nominal mount: 0.51-0.77).
+                # Through a phone turned a little round the thigh in its pocket, a climb's
+                # steps lift it 0.30-0.47 of theirs; press-ups lying prone, seen through a
+                # strap upside down, 0.31-0.40.
                 ex = _UNKNOWN
             elif ex == _EX_CLAM and fr.xx * rx + fr.xy * ry + fr.xz * rz > _KNEE_SIDE:
                 # Lying on a side, the top knee rests on the other one, no higher than
