@@ -137,6 +137,7 @@ _KNEE_SIDE = const(0.2)  # sin 12 deg: lying on a side the top knee rests no hig
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
 _CLAM_RISE = const(0.5)  # ...and open lifting the knee by this of their turn (nominal mount: 0.51 and more)
 _OUTER_UP = const(0.26)  # ...their outer side still up at the top, sin 15 deg (real ones 34 deg and more)
+_FRONT_DOWN = const(-0.3)  # ...and their front not down at it, sin -17 deg (real ones -6 deg and more)
 _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by its shape...
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
@@ -832,7 +833,8 @@ class Detector:
                                                                       or rom > _SHAPE_MAX))
                                             or (ex == _EX_CLAM and self.placement == _PLACEMENT_THIGH and (
                                                 _DEG * (fr.xx * (px - rx) + fr.xy * (py - ry) + fr.xz * (pz - rz))
-                                                < _CLAM_RISE * rom or fr.zx * px + fr.zy * py + fr.zz * pz < _OUTER_UP))))):
+                                                < _CLAM_RISE * rom or fr.zx * px + fr.zy * py + fr.zz * pz < _OUTER_UP
+                                                or fr.yx * px + fr.yy * py + fr.yz * pz < _FRONT_DOWN))))):
                 # Not even up is known: the guessed frame names it, but a set that
                 # opens with small reps (large pelvic tilts are as large as the
                 # smallest bridges) or goes on a held one is held too, not guessed.
@@ -849,7 +851,10 @@ class Detector:
                 # still faces up (it turns back by the clam's turn: MEx 34 deg up and more,
                 # the shared sim-dev 31): through a phone in a front pocket a climb's
                 # steps end with it level (-1 to 12 deg), as does the superman's leg lift
-                # seen through a strap turned a quarter round.
+                # seen through a strap turned a quarter round. Its front turns up as the
+                # knee opens (MEx: -6 deg and more at the top, sim-dev 20 and more): a
+                # phone tilted 30-45 deg in its pocket sees a climb's steps end with the
+                # front 50-57 deg down.
                 ex = _UNKNOWN
             elif ex == _EX_CLAM and fr.xx * rx + fr.xy * ry + fr.xz * rz > _KNEE_SIDE:
                 # Lying on a side, the top knee rests on the other one, no higher than
