@@ -1019,8 +1019,8 @@ class Detector:
         that frame calibrates the band. A phone in a pocket (x across the thigh, or
         slanted) climbing stairs fails one of these: a step passes its top at once."""
         fr = self.frame
-        if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or fr.calibrated and (
-                self._stood or self._fwd_pending != _FWD_NOMINAL):
+        if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or (fr.calibrated and (
+                self._stood or self._fwd_pending != _FWD_NOMINAL)):
             return
         held = self._held[-1]
         rx, ry, rz, px, py, pz = held[0]
