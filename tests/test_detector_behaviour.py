@@ -156,6 +156,23 @@ def test_a_wearer_who_chose_bridges_walks_to_the_mat_and_lies_down(seed):
     assert s["fp"] == 0 and s["fn"] == 0, out["reps"]
 
 
+def walk_about(b, mount):
+    A.rest(b, 2.0)
+    A.walk(b, 35.0)
+
+
+@pytest.mark.parametrize(("seed", "gyro"), [(2, True), (2, False), (5, True)])
+def test_a_wearer_who_chose_bridges_and_walks_about_counts_no_bridge(seed, gyro):
+    """Bridge mode, a walk joined 5 s in (the band has seen no stand). A stride that
+    jolts as footfalls do, 3 s into a walk, is no bridge, and ends any set: these
+    walks counted 3, 8 and 2 bridges."""
+    rec, _ = simulate(walk_about, seed=seed, mount="arbitrary", gyro=gyro)
+    i = int(np.searchsorted(rec.t, rec.t[0] + 7.0))
+    gyr = None if rec.gyro is None else rec.gyro[i:]
+    out = detect(Recording(t=rec.t[i:], acc=rec.acc[i:], gyro=gyr, meta=rec.meta), exercise="bridge")
+    assert out["counts"]["total"] == 0, out["reps"]
+
+
 @pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
 def test_stairs_and_sitting_down_are_never_reps(gyro):
     out, _ = _run(stairs_and_chairs, seed=4, gyro=gyro, mount="arbitrary")

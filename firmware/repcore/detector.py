@@ -815,6 +815,13 @@ class Detector:
             # turn that jolts as footfalls do is one (fast clams jolt the thigh too).
             self._lost_rest(rom)
             return _EX_NONE
+        if self._walk_ms >= _WALK_MS and quick and self._dyn > _DYN_CAL:
+            # Walking about in bridge mode: 3 s of strides with footfalls in them (a
+            # bridge rises and falls smoothly). Nobody walks between two bridges: a set
+            # or a first rep waiting is over too.
+            self._end_set()
+            self._pend = None
+            return _EX_NONE
         if self._from_upright():
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
         rx, ry, rz = self.rx, self.ry, self.rz
