@@ -486,7 +486,7 @@ class Detector:
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
-        if self._wn >= 25 and self._swing_is_planar():
+        if self._wn >= 25 and self.placement != _PLACEMENT_HIP and self._swing_is_planar():
             # The swing axis, forward or backward: keep the sign nearest the current
             # forward axis for now; the first deep hip flexion settles it.
             fx, fy, fz = self._wx, self._wy, self._wz
