@@ -142,6 +142,7 @@ _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by i
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
 _SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
+_HIP_LYING = const(0.7)  # sine of 45 deg: the pelvis lies within it of level (every exercise is lying)
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
@@ -209,6 +210,7 @@ class Detector:
         self._cx = self._cy = self._cz = 0.0
         self._user_cal = False
         self._from_set = False  # the frame came from a set of bridges
+        self._hip_fwd = False  # at the hip, a set of bridges showed forward (else nominal)
         # rep state
         self._out = False
         self._rest_ms = 0
@@ -435,7 +437,7 @@ class Detector:
             self._calibrate(t, ux, uy, uz, _CAL_USER)
             return
         fr = self.frame
-        upright = -(fr.xx * ux + fr.xy * uy + fr.xz * uz) > _CAL_UPRIGHT
+        upright = -fr.along(ux, uy, uz) > _CAL_UPRIGHT
         if t - self._walk_end < _CAL_NEAR_MS and (upright or self._unsure()):
             self._calibrate(t, ux, uy, uz, _CAL_STANDING)
         elif not fr.calibrated and upright and self._set_ex == _EX_NONE:
@@ -532,7 +534,7 @@ class Detector:
         whole axis when there was none."""
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
-        c = -(fr.xx * ux + fr.xy * uy + fr.xz * uz)  # cos of the thigh's tilt
+        c = -fr.along(ux, uy, uz)  # cos of the thigh's tilt
         if c > _CAL_UPRIGHT:
             self._t_upright = t
         elif c > _COS_MID:
@@ -727,9 +729,7 @@ class Detector:
             # rest was a top. It is a new rest.
             fr = self.frame
             held = self._deg_from_rest(self._ax, self._ay, self._az)
-            lift = _DEG * (
-                fr.xx * (self._ax - self.rx) + fr.xy * (self._ay - self.ry) + fr.xz * (self._az - self.rz)
-            )  # how far the knee rose, in degrees (about)
+            lift = _DEG * fr.along(self._ax - self.rx, self._ay - self.ry, self._az - self.rz)  # the knee's rise, deg
             if held > 2.0 and ((lift > 0.5 * held) if mode == _EX_BRIDGE else (lift < 0.1 * held)):
                 return True
         if still < _SETTLE_MS:
@@ -760,7 +760,7 @@ class Detector:
         """The excursion started with the thigh upright, once a walk has shown where
         upright is: no rep starts there."""
         fr = self.frame
-        return self._stood and -(fr.xx * self.rx + fr.xy * self.ry + fr.xz * self.rz) > _CAL_UPRIGHT
+        return self._stood and -fr.along(self.rx, self.ry, self.rz) > _CAL_UPRIGHT
 
     def _back_to_rest(self, how):
         """The excursion is over: a rep (_REP), a turn that was none (_NO_REP: the
@@ -839,7 +839,7 @@ class Detector:
                                             or (ex == _EX_BRIDGE and (self._rest_ms < _REST_MS
                                                                       or rom > _SHAPE_MAX))
                                             or (ex == _EX_CLAM and self.placement == _PLACEMENT_THIGH and (
-                                                _DEG * (fr.xx * (px - rx) + fr.xy * (py - ry) + fr.xz * (pz - rz))
+                                                _DEG * fr.along(px - rx, py - ry, pz - rz)
                                                 < _CLAM_RISE * rom or fr.zx * px + fr.zy * py + fr.zz * pz < _OUTER_UP
                                                 or fr.yx * px + fr.yy * py + fr.yz * pz < _FRONT_DOWN))))):
                 # Not even up is known: the guessed frame names it, but a set that
@@ -863,19 +863,20 @@ class Detector:
                 # phone tilted 30-45 deg in its pocket sees a climb's steps end with the
                 # front 50-57 deg down.
                 ex = _UNKNOWN
-            elif ex == _EX_CLAM and fr.xx * rx + fr.xy * ry + fr.xz * rz > _KNEE_SIDE:
+            elif ex == _EX_CLAM and fr.along(rx, ry, rz) > _KNEE_SIDE:
                 # Lying on a side, the top knee rests on the other one, no higher than
                 # the hip (MEx and both body models: 1-24 deg lower). A rest with the
                 # knee well up is a guessed frame's mistake: a thigh on a stair.
                 ex = _UNKNOWN
-            elif ex == _EX_BRIDGE and fr.xx * px + fr.xy * py + fr.xz * pz < _KNEE_UP:
+            elif ex == _EX_BRIDGE and fr.along(px, py, pz) < _KNEE_UP:
                 # At a bridge's top the knee is still above the hip (shoulders, hips
                 # and knees in a line rise 20-30 deg to the knees). A top with the
                 # thigh level is a guessed frame's mistake as likely: a phone sideways
                 # in a pocket, its wearer stepping up a stair, looks just like it.
                 ex = _UNKNOWN
-        elif self._from_set and ex == _EX_NONE and rom <= _CLAM_MAX and (
-                self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN):
+        elif ex == _EX_NONE and rom <= _CLAM_MAX and (self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN) and (
+                self._from_set or (self.placement == _PLACEMENT_HIP and self.mode == _MODE_AUTO and not self._hip_fwd
+                                   and -_HIP_LYING < self.frame.along(rx, ry, rz) < _HIP_LYING)):
             # A frame from a set of bridges may be wrong for other sets (a strap
             # askew, its x off the thigh): one it reads as no exercise is held as
             # before calibration, never dropped. A turn amid a set it named is none.
@@ -1026,23 +1027,30 @@ class Detector:
         that frame calibrates the band. A phone in a pocket (x across the thigh, or
         slanted) climbing stairs fails one of these: a step passes its top at once."""
         fr = self.frame
-        if self.mode != _MODE_AUTO or self.placement != _PLACEMENT_THIGH or (fr.calibrated and (
-                self._stood or self._fwd_pending != _FWD_NOMINAL)):
+        hip = self.placement == _PLACEMENT_HIP
+        if self.mode != _MODE_AUTO or ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
+                self._stood or self._fwd_pending != _FWD_NOMINAL))):
             return
         held = self._held[-1]
         rx, ry, rz, px, py, pz = held[0]
         rom = held[1][5] * 0.1
-        s = 1.0 if rx > 0.0 else -1.0
         old = (fr.xx, fr.xy, fr.xz, fr.yx, fr.yy, fr.yz)
-        # Body y, the way hip flexion turns the thigh: toward up, in that plane.
-        if fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
+        s = 1.0 if rx > 0.0 else -1.0
+        # Body y, the way hip flexion turns the thigh: toward up, in that plane. At the
+        # hip, up is known from a stand but not which way the band faces round the
+        # waist: lying on the back, the belly faces up, level or tilted by a bridge
+        # (which turns it about the left-right axis).
+        if fr.set_axes(old[0], old[1], old[2], rx, ry, rz) if hip else fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
             first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
             last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, self._peak)
             top = s * (self._px if last > 0 else self.rx)  # sine of the knee's rise at the top
-            if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first and top >= _KNEE_UP
+            if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first and (hip or top >= _KNEE_UP)
                     and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX
                     and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS):
-                fr.calibrated = self._from_set = True
+                if hip:
+                    self._hip_fwd = True
+                else:
+                    fr.calibrated = self._from_set = True
                 self._sink((_EV_CALIBRATED, t, _CAL_SET))
                 self._frame_known()
                 return
@@ -1069,6 +1077,8 @@ class Detector:
                 self._set_side = side
             elif ex != _EX_NONE:
                 self._sink(_set_event(held, ex, side))
+            elif self.placement == _PLACEMENT_HIP and not self._hip_fwd:
+                self._report_held(held)  # up is known now, not which way the band faces
         self._held = []
 
     def _report_held(self, held):
@@ -1081,8 +1091,8 @@ class Detector:
         fr = self.frame
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
         # 90 thigh horizontal forward) and outward tilt b (+90 outer side up)
-        rx_b = fr.xx * rx + fr.xy * ry + fr.xz * rz  # up along the thigh: 0 when horizontal
-        px_b = fr.xx * px + fr.xy * py + fr.xz * pz
+        rx_b = fr.along(rx, ry, rz)  # 0 when the thigh is level
+        px_b = fr.along(px, py, pz)
         ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -rx_b) * _DEG
         rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
         pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -px_b) * _DEG
@@ -1132,7 +1142,7 @@ class Detector:
         db = pb - rb
         if self.placement == _PLACEMENT_HIP:
             # Pelvis supine (front up, a ~ 90): a bridge tilts it in the sagittal plane.
-            if 60.0 < ra < 120.0 and -35.0 < rb < 35.0 and 10.0 <= rom <= _HIP_MAX:
+            if 45.0 < ra < 135.0 and -35.0 < rb < 35.0 and 10.0 <= rom <= _HIP_MAX:
                 if abs(da) >= 0.7 * rom:
                     return _EX_BRIDGE
             # Pelvis on its side, sensor side up: each clam rolls it back a few degrees

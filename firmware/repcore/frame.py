@@ -43,6 +43,11 @@ class Frame:
         self.zz = (xx * yy - xy * yx) * s
         return True
 
+    def along(self, x, y, z):
+        """Direction (x, y, z) in the sensor frame along body x: the sine of how far it
+        points down the thigh (or the pelvis) from level."""
+        return self.xx * x + self.xy * y + self.xz * z
+
     def calibrate(self, ux, uy, uz, fx, fy, fz):
         """Standing still with `u` up; `f` a forward direction (sensor frame) or zeros.
 
