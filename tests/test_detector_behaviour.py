@@ -170,6 +170,15 @@ def test_a_walk_leaves_the_hips_forward_axis_as_it_was():
     assert s["tp"] == 38 and s["fp"] == 0 and s["fn"] == 0, s
 
 
+@pytest.mark.parametrize("mode", ["bridge", "clam"])
+def test_a_day_about_the_house_with_a_hip_band_set_to_one_exercise_is_no_reps(mode):
+    """Bridge or clam mode counts any turn like the exercise, but every exercise is done
+    lying: at the hip, once a stand has shown up, no rep starts with the pelvis upright
+    (squats, stairs; this simulated day counted 8 bridges, or 8 clams)."""
+    out, _ = _run("daily", seed=1, mode=mode, placement="hip", mount="nominal")
+    assert out["counts"]["total"] == 0, out["reps"]
+
+
 def _hip_band_round_the_waist(scenario, seed):
     """A hip session with the band a quarter round the waist from its nominal place (at
     the front of the pelvis, say): standing shows up, nothing shows which way it faces."""

@@ -758,9 +758,11 @@ class Detector:
 
     def _from_upright(self):
         """The excursion started with the thigh upright, once a walk has shown where
-        upright is: no rep starts there."""
+        upright is (at the hip, once any stand has: lying with the knees bent never looks
+        upright there): no rep starts there."""
         fr = self.frame
-        return self._stood and -fr.along(self.rx, self.ry, self.rz) > _CAL_UPRIGHT
+        return (self._stood or (fr.calibrated and self.placement == _PLACEMENT_HIP)) and -fr.along(
+            self.rx, self.ry, self.rz) > _CAL_UPRIGHT
 
     def _back_to_rest(self, how):
         """The excursion is over: a rep (_REP), a turn that was none (_NO_REP: the
