@@ -818,9 +818,9 @@ class Detector:
             self._lost_rest(rom)
             return _EX_NONE
         if self._walk_ms >= _WALK_MS and quick and self._dyn > _DYN_CAL:
-            # Walking about in bridge mode: 3 s of strides with footfalls in them (a
-            # bridge rises and falls smoothly). Nobody walks between two bridges: a set
-            # or a first rep waiting is over too.
+            # Walking about in bridge mode (auto and clam mode judged strides above):
+            # 3 s of strides with footfalls in them (a bridge rises and falls smoothly).
+            # Nobody walks between two bridges: a set or a first rep waiting is over too.
             self._end_set()
             self._pend = None
             return _EX_NONE
@@ -882,6 +882,9 @@ class Detector:
             # A frame from a set of bridges may be wrong for other sets (a strap
             # askew, its x off the thigh): one it reads as no exercise is held as
             # before calibration, never dropped. A turn amid a set it named is none.
+            # At the hip forward is the nominal one until a set of bridges shows it (a
+            # band worn round the waist): a set it reads as no exercise, lying, is
+            # held likewise.
             ex = _UNKNOWN
         if ex <= _EX_NONE:
             return ex
@@ -1027,7 +1030,8 @@ class Detector:
         so, by a bridge's range (more than a pelvic tilt, less than a step up a stair),
         the knee still above the hip at the top and the top held a moment (the squeeze),
         that frame calibrates the band. A phone in a pocket (x across the thigh, or
-        slanted) climbing stairs fails one of these: a step passes its top at once."""
+        slanted) climbing stairs fails one of these: a step passes its top at once. At
+        the hip a stand shows up, and such a set shows forward: the belly faces up."""
         fr = self.frame
         hip = self.placement == _PLACEMENT_HIP
         if self.mode != _MODE_AUTO or ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
@@ -1143,7 +1147,8 @@ class Detector:
             da += 360.0
         db = pb - rb
         if self.placement == _PLACEMENT_HIP:
-            # Pelvis supine (front up, a ~ 90): a bridge tilts it in the sagittal plane.
+            # Pelvis supine (front up, a within 45 of 90: a set held from its tops rests
+            # tilted by the bridge): a bridge tilts it in the sagittal plane.
             if 45.0 < ra < 135.0 and -35.0 < rb < 35.0 and 10.0 <= rom <= _HIP_MAX:
                 if abs(da) >= 0.7 * rom:
                     return _EX_BRIDGE
