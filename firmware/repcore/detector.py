@@ -142,7 +142,6 @@ _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by i
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
 _SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
-_HIP_LYING = const(0.7)  # sine of 45 deg: the pelvis lies within it of level (every exercise is lying)
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
@@ -878,13 +877,13 @@ class Detector:
                 ex = _UNKNOWN
         elif ex == _EX_NONE and rom <= _CLAM_MAX and (self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN) and (
                 self._from_set or (self.placement == _PLACEMENT_HIP and self.mode == _MODE_AUTO and not self._hip_fwd
-                                   and -_HIP_LYING < self.frame.along(rx, ry, rz) < _HIP_LYING)):
+                                   and rom <= _HIP_MAX)):
             # A frame from a set of bridges may be wrong for other sets (a strap
             # askew, its x off the thigh): one it reads as no exercise is held as
             # before calibration, never dropped. A turn amid a set it named is none.
             # At the hip forward is the nominal one until a set of bridges shows it (a
-            # band worn round the waist): a set it reads as no exercise, lying, is
-            # held likewise.
+            # band worn round the waist): a set it reads as no exercise (not upright:
+            # _from_upright; within a hip rep's range) is held likewise.
             ex = _UNKNOWN
         if ex <= _EX_NONE:
             return ex
@@ -1049,8 +1048,11 @@ class Detector:
         if fr.set_axes(old[0], old[1], old[2], rx, ry, rz) if hip else fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
             first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
             last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, self._peak)
-            top = s * (self._px if last > 0 else self.rx)  # sine of the knee's rise at the top
-            if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first and (hip or top >= _KNEE_UP)
+            # On the thigh the knee is still above the hip at the top (its rise's sine); the
+            # pelvis's lower end is up at a bridge's top or rest, level at the other.
+            knee = s * (self._px if last > 0 else self.rx) >= _KNEE_UP
+            if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first
+                    and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else knee)
                     and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX
                     and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS):
                 if hip:
@@ -1060,7 +1062,7 @@ class Detector:
                 self._sink((_EV_CALIBRATED, t, _CAL_SET))
                 self._frame_known()
                 return
-        fr.set_axes(old[0], old[1], old[2], old[3], old[4], old[5])
+        fr.set_axes(*old)
 
     def _resolve_held(self):
         """The frame is known now: name each held set by its first rep's turn and
