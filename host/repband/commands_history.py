@@ -129,7 +129,7 @@ def cmd_show(args) -> int:
     for st in s["set_list"]:
         if st["exercise"] in (None, "none"):
             print(f"  set {st['no']}: not counted, {H.plural(st['band_count'], 'movement')} the band could not"
-                  f" name: it was not calibrated; next time {H.CALIBRATE_HINT}")
+                  f" name; next time {H.calibrate_hint(s.get('placement'))}")
             continue
         print(f"  set {st['no']}, {_set_name(st)}: {H.plural(st['count'], 'rep')}" + _fix_text(st)
               + (f" (+{st['partial']} partial)" if st["partial"] else "")
@@ -144,7 +144,7 @@ def cmd_show(args) -> int:
         print(f"  hold {H.EXERCISE_LABEL.get(h['exercise'], h['exercise'])} {h['side']}: {h['duration_s']:.0f} s at "
               f"{h['angle_deg']:.1f} deg, {h['start'][11:19] if h['start'] else '?'}")
     for e in s["events"]:
-        print(f"  {H.event_text(e['kind'], e['code'])} at {e['time'][11:19] if e['time'] else '?'}")
+        print(f"  {H.event_text(e['kind'], e['code'], s.get('placement'))} at {e['time'][11:19] if e['time'] else '?'}")
     for g in s.get("lost", []):  # records lost on the band (bit rot) or quarantined
         n = g["last_seq"] - g["first_seq"] + 1
         print(f"  {H.plural(n, 'record')} of the band lost ({g['why']}: seq {g['first_seq']}"

@@ -52,6 +52,16 @@ HIP_NOTE = ("from the hip the band counts glute bridges; clams only when your pe
 # What a person does when the band cannot tell the exercise (it is not calibrated).
 CALIBRATE_HINT = ("walk a few steps before you start (or press calibrate on the band and stand "
                   "still for 3 s), so it knows how it sits on your leg")
+# At the hip a walk or a stand shows only up: which way the band faces comes from its
+# nominal place or from a set of bridges.
+HIP_CALIBRATE_HINT = ("stand still for 3 s before you lie down, with the band over the side of your "
+                      "pelvis, arrow down (worn elsewhere round the waist it learns which way it "
+                      "faces from a set of bridges)")
+
+
+def calibrate_hint(placement: str | None) -> str:
+    """What to do so that the band can name such a set next time, where it is worn."""
+    return HIP_CALIBRATE_HINT if placement == "hip" else CALIBRATE_HINT
 
 
 class HistoryError(Exception):
@@ -75,7 +85,7 @@ def streak_text(current: int, longest: int) -> str:
     return f"a streak of {plural(current, 'day')} (longest {plural(longest, 'day')})"
 
 
-def event_text(kind: str, code: int) -> str:
+def event_text(kind: str, code: int, placement: str | None = None) -> str:
     """A session event as a person reads it (events table: kind and its code)."""
     if kind == "calibrated":
         how = {"standing": "while you stood", "user": "when asked (button)",
@@ -84,7 +94,7 @@ def event_text(kind: str, code: int) -> str:
             CAL_METHODS.get(code, ""), f"method {code}")
         return f"calibrated {how}"
     if kind == "fault" and FAULTS.get(code) == "uncalibrated":
-        return f"a set began before the band was calibrated: {CALIBRATE_HINT}"
+        return f"a set began that the band could not name yet: {calibrate_hint(placement)}"
     if kind == "fault":
         what = {"bad_sample": "a bad sensor reading", "gap": "a gap in the sensor data"}
         return f"sensor fault: {what.get(FAULTS.get(code, ''), f'code {code}')}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from repband.history import CALIBRATE_HINT
+from repband.history import calibrate_hint
 
 
 def human_summary(res: dict, name: str = "", out=None) -> None:
@@ -46,6 +46,6 @@ def human_summary(res: dict, name: str = "", out=None) -> None:
               f"{h['duration_s']:.0f} s", file=out)
     fc = dict(res.get("fault_counts") or {})
     if fc.pop("uncalibrated", 0):
-        print(f"  to count such sets, {CALIBRATE_HINT}", file=out)
+        print(f"  to count such sets, {calibrate_hint(res.get('placement'))}", file=out)
     if fc:
         print("  sensor faults: " + ", ".join(f"{k} {v}" for k, v in fc.items()), file=out)
