@@ -1048,11 +1048,11 @@ class Detector:
         if fr.set_axes(old[0], old[1], old[2], rx, ry, rz) if hip else fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
             first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
             last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, self._peak)
-            # On the thigh the knee is still above the hip at the top (its rise's sine); the
-            # pelvis's lower end is up at a bridge's top or rest, level at the other.
-            knee = s * (self._px if last > 0 else self.rx) >= _KNEE_UP
+            # On the thigh the knee is still above the hip at the top (the sine of its rise);
+            # the pelvis's lower end is up at a bridge's top or rest, level at the other.
+            knee_up = s * (self._px if last > 0 else self.rx) >= _KNEE_UP
             if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first
-                    and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else knee)
+                    and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else knee_up)
                     and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX
                     and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS):
                 if hip:
