@@ -181,11 +181,9 @@ class Detector:
         if placement == _PLACEMENT_HIP:
             self._walk_rate *= _WALK_HIP  # the pelvis tilts far less than a thigh swings
         self.frame = Frame(-1 if leg == _SIDE_LEFT else 1)
-        self._bad_reported = 0
         # gravity direction, sensor frame
         self._init = False
         self.ux = self.uy = self.uz = 0.0
-        self._dx = self._dy = self._dz = 0.0  # last change of u
         self._sx = self._sy = self._sz = 0.0  # swing direction, for reversals
         self._neg = False  # the last change ran against it
         self.rate = 0.0  # tilt rate, rad/s, ~1 s average
@@ -204,9 +202,8 @@ class Detector:
         self._t_upright = -1 << 29  # when the calibrated thigh last hung upright
         self._mx = self._my = self._mz = 0.0  # its direction half way down since
         self._stood = False  # calibrated standing, not on trust
-        self._cand = False  # standing candidate waiting for walking to confirm it
+        self._cand = None  # a stand's direction, waiting for a walk to confirm it
         self._cand_t = 0
-        self._cx = self._cy = self._cz = 0.0
         self._user_cal = False
         self._from_set = False  # the frame came from a set of bridges
         self._hip_fwd = False  # at the hip, a set of bridges showed forward (else nominal)
@@ -241,8 +238,8 @@ class Detector:
         self._pend = None  # the first rep of a would-be set, waiting for a second
         self._pend_n = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # ...its rest and peak directions
         self._held = []  # sets held until the frame can name them: [turn, rep, rep...]
-        self._srx = self._sry = self._srz = 0.0  # the set's rest direction
-        self._stx = self._sty = self._stz = 0.0  # ...and where its last rep peaked
+        self._set_rest = (0.0, 0.0, 0.0)  # the set's rest direction
+        self._set_peak = (0.0, 0.0, 0.0)  # ...and where its last rep peaked
         self._pin_cos = 1.0  # rest may settle this close to it (cos)
         self._far_cos = -1.0  # ...and still farther than this from it is a new posture (cos)
         self._typ = 0.0  # the set's typical range (its first rep's while it waits), or 0
@@ -253,7 +250,6 @@ class Detector:
         self._hold_t1 = 0  # last in the stretch zone
         self._hold_end = 0  # last at the held angle
         self._hold_prev = 0.0
-        self._hold_on = False
         self._hold_ext = 0.0  # the held extension angle, degrees
         self._hold_sum = 0.0
         self._odd = False
@@ -274,7 +270,7 @@ class Detector:
     def hold_start(self):
         """Start time (ms) of the stretch hold in progress, or -1: the hold event
         itself comes only when it ends, but the wearer wants a cue at its start."""
-        return self._hold_t0 if self._hold_on else -1
+        return self._hold_t0 if self._hold_in >= _HOLD_START_MS else -1
 
     def finish(self, t):
         """End of the stream: close an open hold and set."""
@@ -283,7 +279,7 @@ class Detector:
             # recording cut there, the session ended while lowering): the rep was done.
             if self._deg_from_rest(self.ux, self.uy, self.uz) < _DOWN_FRAC * self._peak:
                 self._classify(t)
-        if self._hold_on:
+        if self._hold_in >= _HOLD_START_MS:
             self._end_hold()
         self._end_set()
         self._pend = None  # a lone excursion at the end: not a set
@@ -296,8 +292,7 @@ class Detector:
 
     def _tick(self, tk):
         t = tk.t_done
-        if tk.bad != self._bad_reported:
-            self._bad_reported = tk.bad
+        if tk.bad:
             self._sink((_EV_FAULT, t, _FAULT_BAD_SAMPLE))
         if tk.gap:
             self._sink((_EV_FAULT, t, _FAULT_GAP))
@@ -361,10 +356,9 @@ class Detector:
         if d > 0.01:
             turn = self._swing_turn(dx, dy, dz)
         self.rev += (_REV_STEP if turn else 0.0) - _K_REV * self.rev
-        self._dx, self._dy, self._dz = dx, dy, dz
         self.ux, self.uy, self.uz = vx, vy, vz
         self.still = d < _STILL_RATE * _DT
-        self._motion(t)
+        self._motion(t, dx, dy, dz)
         self._rep(t, turn)
         self._odd = not self._odd
         if self._odd and (self.mode == _EX_STRETCH or (self.mode == _MODE_AUTO and self.placement != _PLACEMENT_HIP)):
@@ -397,22 +391,23 @@ class Detector:
 
     # -- walking, standing and calibration -----------------------------------
 
-    def _motion(self, t):
+    def _motion(self, t, dx, dy, dz):
         if self.rate > self._walk_rate and self.rev > _WALK_REV:
             # A leaky count: single slow steps or turns do not break a walk.
             if self._walk_ms < _WALK_MS + 2000:
                 self._walk_ms += TICK_MS
             if self._walk_ms >= _WALK_MS:
-                self._walk_axis()
+                self._walk_axis(dx, dy, dz)
                 # Feet on the ground jolt the thigh; a march lying on the back swings it
                 # alike but does not: only a walk with steps in it calibrates.
+                cand = self._cand
                 if self._wdyn < _DYN_WALK * self._wn:
                     pass
-                elif self._cand and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
+                elif cand is not None and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
                     self._walk_end = t
-                    if self._wn >= 25 and self._stood_in_stride():  # 2 s of walking give the forward lean
-                        self._calibrate(t, self._cx, self._cy, self._cz, _CAL_STANDING)
-                        self._cand = False
+                    if self._wn >= 25 and self._stood_in_stride(cand):  # 2 s of walking give the forward lean
+                        self._calibrate(t, cand[0], cand[1], cand[2], _CAL_STANDING)
+                        self._cand = None
                 elif self._wn >= _WALK_CAL_TICKS and self._wdyn >= _DYN_CAL * self._wn and self._unsure():
                     self._calibrate(t, self._mux, self._muy, self._muz, _CAL_WALKING)
                 else:
@@ -445,9 +440,8 @@ class Detector:
             self._walk_reset()
             self._calibrate(t, ux, uy, uz, _CAL_STANDING)
         if upright or self._unsure():
-            self._cand = True  # walking that starts soon may refine it
+            self._cand = (ux, uy, uz)  # walking that starts soon may refine it
             self._cand_t = t
-            self._cx, self._cy, self._cz = ux, uy, uz
             self._walk_reset()
 
     def _unsure(self):
@@ -462,15 +456,17 @@ class Detector:
         self._mux = self._muy = self._muz = 0.0
         self._wabs = 0.0
 
-    def _stood_in_stride(self):
-        """The stand lies amid the walk's swing (the thigh's mean direction over the
-        strides): a leg marched while lying down swings to one side of its rest."""
+    def _stood_in_stride(self, cand):
+        """The stand (its direction `cand`) lies amid the walk's swing (the thigh's mean
+        direction over the strides): a leg marched while lying down swings to one side
+        of its rest."""
         mx, my, mz = self._mux, self._muy, self._muz
-        c = mx * self._cx + my * self._cy + mz * self._cz
+        cx, cy, cz = cand
+        c = mx * cx + my * cy + mz * cz
         return c > _COS_STRIDE * sqrt(mx * mx + my * my + mz * mz)
 
-    def _walk_axis(self):
-        dx, dy, dz = self._dx, self._dy, self._dz
+    def _walk_axis(self, dx, dy, dz):
+        """Add this tick to the walk's sums: its change of u (dx, dy, dz), sign-aligned, and u."""
         if dx * self._wx + dy * self._wy + dz * self._wz < 0.0:
             dx, dy, dz = -dx, -dy, -dz
         self._wx += dx
@@ -585,7 +581,8 @@ class Detector:
                 if self._settle_ms >= _REST_MS:
                     free = self._set_ex == _EX_NONE and self._pend is None  # no set, no rep waiting
                     if not free:
-                        cs = self._ax * self._srx + self._ay * self._sry + self._az * self._srz
+                        sx, sy, sz = self._set_rest
+                        cs = self._ax * sx + self._ay * sy + self._az * sz
                         if cs < self._far_cos and self._settle_ms >= _STILL_REST_MS:
                             # Still, farther from the set's rest than any of its reps
                             # goes: a new posture (a walk's stride left a lone "rep"
@@ -733,7 +730,8 @@ class Detector:
                 return True
         if still < _SETTLE_MS:
             return False
-        if self._set_n and self.ux * self._stx + self.uy * self._sty + self.uz * self._stz > self._pin_cos:
+        sx, sy, sz = self._set_peak
+        if self._set_n and self.ux * sx + self.uy * sy + self.uz * sz > self._pin_cos:
             if still < _HOLD_MAX_MS:
                 return False
             self._t_end = t
@@ -947,8 +945,8 @@ class Detector:
         reps (a 6 deg bridge) start an excursion from 3 deg, rest may re-settle within
         a third of the range."""
         self._typ = typical
-        self._srx, self._sry, self._srz = self.rx, self.ry, self.rz
-        self._stx, self._sty, self._stz = self._px, self._py, self._pz
+        self._set_rest = (self.rx, self.ry, self.rz)
+        self._set_peak = (self._px, self._py, self._pz)
         self._pin_cos = cos(_PIN_FRAC * typical / _DEG)
         far = _LIKE_ROM * typical
         self._far_cos = cos((far if far > _FAR_MIN else _FAR_MIN) / _DEG)
@@ -1241,26 +1239,26 @@ class Detector:
                 self._hold_t0 = t
                 self._hold_ext = ext
                 self._hold_sum = 0.0
-            elif not self._hold_on and abs(ext - self._hold_prev) > _HOLD_STEP:
+            elif self._hold_in < _HOLD_START_MS and abs(ext - self._hold_prev) > _HOLD_STEP:
                 self._hold_t0 = t  # still shifting into the stretch: it starts later
             self._hold_prev = ext
             self._hold_in += 2 * TICK_MS
             self._hold_t1 = t
             self._hold_sum += ext
-            if self._hold_in >= _HOLD_START_MS:
-                self._hold_on = True
+            on = self._hold_in >= _HOLD_START_MS  # held 3 s: the hold is on
+            if on:
                 self._hold_ext = self._hold_sum * 2 * TICK_MS / self._hold_in
-            if not self._hold_on or abs(ext - self._hold_ext) <= _HOLD_NEAR:
+            if not on or abs(ext - self._hold_ext) <= _HOLD_NEAR:
                 # The hold ends where the thigh last was at its level, not where it
                 # has left the band on the way out (that takes the first second).
                 self._hold_end = t
-        elif self._hold_in and (not self._hold_on or t - self._hold_t1 > _HOLD_LEAVE_MS):
-            if self._hold_on:
+        elif self._hold_in:
+            if self._hold_in < _HOLD_START_MS:
+                self._hold_in = 0
+            elif t - self._hold_t1 > _HOLD_LEAVE_MS:
                 self._end_hold()
-            self._hold_in = 0
 
     def _end_hold(self):
-        self._hold_on = False
         # The release began before the thigh was last within 1 deg of its level: it
         # starts slowly (breathing sways the thigh ~1 deg, so the band is no narrower).
         end = self._hold_end - _HOLD_RELEASE_MS

@@ -21,7 +21,7 @@ class Ticker:
         self.t_last = -1  # time of the last accepted sample
         self.t_tick = 0  # end of the current tick
         self.t_done = 0  # time of the last sample in the tick that just closed
-        self.bad = 0  # bad reads since start
+        self.bad = 0  # bad reads since the tick opened: the detector reports them when it closes
         self.gap = False  # the tick that just closed follows a gap
 
     def push(self, t, ax, ay, az, gx, gy, gz):
@@ -46,7 +46,7 @@ class Ticker:
 
     def start(self, t, ax, ay, az, gx, gy, gz):
         """Open the next tick with the sample that closed the previous one."""
-        self.n = 0
+        self.n = self.bad = 0
         self.sax = self.say = self.saz = 0
         self.sgx = self.sgy = self.sgz = 0
         if t >= self.t_tick + TICK_MS:
