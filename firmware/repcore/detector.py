@@ -65,6 +65,11 @@ _WALK_RATE_ACC = const(0.245)  # 0.35 * _WALK_RATE
 _WALK_REV = const(0.8)  # ...direction reversals per second: the thigh swinging at ~1 Hz
 _WALK_MS = const(3000)
 _WALK_HIP = const(0.45)  # the pelvis tilts this much of what a thigh swings
+# ...and until a calibration shows up, this much: a walk is what shows up to a band worn
+# anywhere round the waist, and some pelvises sway little (HAPT's real walks 1.0-2.3
+# times _WALK_HIP; calibrating needs footfalls too, _DYN_CAL). Once up is known the
+# higher figure keeps later walks, and the stands next to them, from moving it.
+_WALK_HIP_UNCAL = const(0.3)
 # Jolts: ~mg of |a| change per tick, averaged. Footfalls make a walk average more than
 # this (sim 80, a walk at the hip 250), a leg marched lying down ~20...
 _DYN_WALK = const(35)
@@ -179,7 +184,7 @@ class Detector:
         top = _HIP_MAX if placement == _PLACEMENT_HIP else (_BRIDGE_MAX if mode == _EX_BRIDGE else _CLAM_MAX)
         self._max_rom = float(top + _MAX_SLACK)
         if placement == _PLACEMENT_HIP:
-            self._walk_rate *= _WALK_HIP  # the pelvis tilts far less than a thigh swings
+            self._walk_rate *= _WALK_HIP_UNCAL  # the pelvis tilts far less than a thigh swings
         self.frame = Frame(-1 if leg == _SIDE_LEFT else 1)
         # gravity direction, sensor frame
         self._init = False
@@ -494,6 +499,8 @@ class Detector:
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
             # Standing is sure when the wearer says so, or a walk started or ended at
             # the stand (a walk alone may be fast clams, as far as gravity can tell).
+            if self.placement == _PLACEMENT_HIP:
+                self._walk_rate = (_WALK_RATE if self.gyro else _WALK_RATE_ACC) * _WALK_HIP
             self._stood = self._stood or method == _CAL_USER or (method == _CAL_STANDING and self._wn > 0)
             self._from_set = False
             # With a walking axis only its sign is left (none, when the forward axis
