@@ -214,10 +214,12 @@ def test_a_hip_set_no_frame_names_is_reported_not_dropped():
 def test_a_walk_shows_up_to_a_hip_band_worn_anywhere_round_the_waist():
     """With the gyroscope a simulated pelvis tilts in a walk 0.73-0.88 of the walking
     threshold the hip had (HAPT's real walks 1.0-2.3 times it): a band at a mount that
-    never stood near its nominal upright did not learn up until the stand after the
-    session, and its bridges were held, then reported as not counted. Until up is known
-    a walk at the hip needs less sway (its footfalls still have to be there), so the
-    stand next to it calibrates the band and the bridges count."""
+    never stood near its nominal upright learnt nothing from its walk. Its bridges were
+    held until, 323 s in, lying still on its side between the clams (a pose this mount
+    reads as its nominal upright) calibrated it on trust, and then reported as not
+    counted. Until up is known a walk at the hip needs less sway (its footfalls still
+    have to be there), so the stand next to it calibrates the band and the bridges
+    count."""
     rec, truth = simulate("routine", seed=1, mount="arbitrary", placement="hip", leg="right")
     out = detect(rec, exercise="auto", placement="hip")
     first = out["calibration"][0]
@@ -227,8 +229,9 @@ def test_a_walk_shows_up_to_a_hip_band_worn_anywhere_round_the_waist():
 
 def test_a_hip_set_held_before_a_stand_is_reported_when_the_stand_cannot_name_it():
     """The same band switched on at the mat (the session's walk cut): its set of bridges
-    is held, and the stand after the session (293 s in) shows up but not which way the
-    band faces. The set is reported as not counted, not dropped."""
+    is held. 293 s in, lying still on its side (a pose this mount reads as its nominal
+    upright) calibrates up on trust, which names no bridges and shows not which way the
+    band faces: the set is reported as not counted, not dropped."""
     rec, _ = simulate("routine", seed=1, mount="arbitrary", placement="hip", leg="right")
     i = int(np.searchsorted(rec.t, rec.t[0] + 30.0))
     rec = Recording(t=rec.t[i:], acc=rec.acc[i:], gyro=rec.gyro[i:], meta=rec.meta)
@@ -241,6 +244,30 @@ def test_a_hip_set_held_before_a_stand_is_reported_when_the_stand_cannot_name_it
     text = io.StringIO()
     human_summary(out, "session", out=text)
     assert "over the side of your pelvis" in text.getvalue() and "walk a few steps" not in text.getvalue()
+
+
+def test_a_hip_detector_made_with_the_last_streams_calibration_walks_as_calibrated():
+    """The app makes a new detector on every wake (and on a clock rebase or a new mode),
+    handing it the calibration it had. At the hip a calibrated one needs a walk's full
+    sway: given the lower threshold of a band not yet calibrated, this session split 45 s
+    in saw walks the whole one did not, and the stands next to them moved up twice more
+    (355 s and 359 s in)."""
+    rows = to_samples(simulate("routine", seed=1, placement="hip", mount="nominal", leg="right")[0])
+    cut = rows[0][0] + 45000
+    kw = dict(leg=E.SIDE_RIGHT, placement=E.PLACEMENT_HIP)
+    whole = _events(rows, **kw)
+    split = []
+    before = Detector(split.append, **kw)
+    for r in rows[rows[:, 0] < cut]:
+        before.push(*(int(v) for v in r))
+    assert before.frame.calibrated
+    _events_into(split, rows[rows[:, 0] >= cut], frame=before.frame, **kw)
+
+    def after_cut(evs):
+        return [e[:3] for e in evs if e[0] == E.EV_CALIBRATED and e[1] >= cut]
+
+    assert after_cut(split) == after_cut(whole) == []
+    assert [e[2] for e in split if e[0] == E.EV_REP] == [e[2] for e in whole if e[0] == E.EV_REP]
 
 
 def test_pelvis_tilts_lying_on_a_side_show_a_hip_band_no_forward():
@@ -285,7 +312,10 @@ def test_stairs_and_sitting_down_are_never_reps(gyro):
 
 
 def _events(rows, **kw):
-    out = []
+    return _events_into([], rows, **kw)
+
+
+def _events_into(out, rows, **kw):
     det = Detector(out.append, **kw)
     for r in rows:
         det.push(*(int(v) for v in r))

@@ -41,12 +41,12 @@ _LIVE_SENSOR_FAULT = const(0x40)  # repcore.protocol's
 class Sampling:
     def _new_detector(self, old):
         leg, placement, mode = cfgmod.codes(self.cfg)
-        det = self._make_detector(self._pending.append, leg, placement, mode, bool(self.cfg["gyro"]))
+        frame = None
         if old is not None and old.leg == leg and old.placement == placement:
             # The calibration survives a restart of the stream or another mode; not a
             # move to the other leg or the hip: that is another mount.
-            det.frame = old.frame
-        self.det = det
+            frame = old.frame
+        self.det = self._make_detector(self._pending.append, leg, placement, mode, bool(self.cfg["gyro"]), frame)
 
     def _open_imu(self):
         """Open and start the IMU; on failure log it and schedule a retry."""

@@ -172,7 +172,8 @@ _HOLD_RELEASE_MS = const(400)  # a smooth release takes this to turn the thigh 1
 
 
 class Detector:
-    def __init__(self, sink, leg=_SIDE_RIGHT, placement=_PLACEMENT_THIGH, mode=_MODE_AUTO, gyro=True):
+    def __init__(self, sink, leg=_SIDE_RIGHT, placement=_PLACEMENT_THIGH, mode=_MODE_AUTO, gyro=True,
+                 frame=None):
         self._sink = sink
         self.leg = leg
         self.placement = placement
@@ -183,9 +184,12 @@ class Detector:
         # Farther than any rep goes: a new posture (rolling onto a side, sitting up).
         top = _HIP_MAX if placement == _PLACEMENT_HIP else (_BRIDGE_MAX if mode == _EX_BRIDGE else _CLAM_MAX)
         self._max_rom = float(top + _MAX_SLACK)
+        # A calibration kept from the last stream (app.sampling: a wake, another mode).
+        self.frame = frame or Frame(-1 if leg == _SIDE_LEFT else 1)
         if placement == _PLACEMENT_HIP:
-            self._walk_rate *= _WALK_HIP_UNCAL  # the pelvis tilts far less than a thigh swings
-        self.frame = Frame(-1 if leg == _SIDE_LEFT else 1)
+            # The pelvis tilts far less than a thigh swings (less still until calibrated:
+            # _calibrate raises it to _WALK_HIP).
+            self._walk_rate *= _WALK_HIP if self.frame.calibrated else _WALK_HIP_UNCAL
         # gravity direction, sensor frame
         self._init = False
         self.ux = self.uy = self.uz = 0.0
@@ -499,8 +503,6 @@ class Detector:
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
             # Standing is sure when the wearer says so, or a walk started or ended at
             # the stand (a walk alone may be fast clams, as far as gravity can tell).
-            if self.placement == _PLACEMENT_HIP:
-                self._walk_rate = (_WALK_RATE if self.gyro else _WALK_RATE_ACC) * _WALK_HIP
             self._stood = self._stood or method == _CAL_USER or (method == _CAL_STANDING and self._wn > 0)
             self._from_set = False
             # With a walking axis only its sign is left (none, when the forward axis
@@ -518,6 +520,8 @@ class Detector:
             elif was == _FWD_NONE:
                 nominal = -ux > _CAL_UPRIGHT * sqrt(ux * ux + uy * uy + uz * uz)
                 self._fwd_pending = _FWD_NOMINAL if nominal else _FWD_AXIS
+            if self.placement == _PLACEMENT_HIP:
+                self._walk_rate = (_WALK_RATE if self.gyro else _WALK_RATE_ACC) * _WALK_HIP  # up is known
             self._sink((_EV_CALIBRATED, t, method))
             if self._held and self._frame_ready():
                 self._resolve_held()
