@@ -585,6 +585,18 @@ def test_daily_living_clips_are_never_reps(name, placement):
                 assert out["counts"]["total"] == 0, (seed, mount, gyro, out["reps"])
 
 
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_wearer_who_chose_bridges_climbs_stairs_one_step_at_a_time(seed):
+    """Bridge mode, before the band knows up, counts any turn like a bridge's, and a
+    climb's steps taken one at a time are as slow. But a step turns the thigh 50 deg and
+    more, a real bridge 8-43 deg: no set of bridges opens with such turns (these climbs
+    counted 5 bridges each). Seed 2's first steps turn it 43-49 deg: still counted."""
+    for gyro in (True, False):
+        rec = _clip("one step at a time", seed, gyro=gyro, mount="nominal")
+        out = detect(rec, exercise="bridge")
+        assert out["counts"]["total"] == 0, (gyro, out["reps"])
+
+
 def test_a_slow_climb_from_a_trouser_pocket_opens_no_set_of_bridges():
     """Accelerometer only, a phone in a pocket: at some angles the guessed frame reads a
     slow climb's steps as bridges as large as real ones. Before calibration a set of

@@ -147,6 +147,7 @@ _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by i
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
 _SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
+_STEP_MIN = const(50)  # a stair's step turns the thigh this far and more: no set of bridges opens so
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
 _COS_LIKE_AXIS = const(0.77)  # cos 40 deg: ...turning about axes this close
@@ -894,6 +895,12 @@ class Detector:
             # band worn round the waist): a set it reads as no exercise (not upright:
             # _from_upright; within a hip rep's range) is held likewise.
             ex = _UNKNOWN
+        elif self.mode == _EX_BRIDGE and not self.frame.calibrated and self._set_ex != ex and rom > _STEP_MIN:
+            # A wearer who chose bridges, before the band knows up: any turn like a
+            # bridge's counts, and a climb's steps are as slow (one at a time, or slow
+            # stairs: 180 false reps an hour of simulated clips). Real bridges turn the
+            # thigh 8-43 deg (MEx, 30 people), a step 50 and more: no set opens with one.
+            return _EX_NONE
         if ex <= _EX_NONE:
             return ex
         if self.mode == _MODE_AUTO and self._set_ex != ex:
