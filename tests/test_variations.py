@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from repband.recording import Recording
-from repband.variations import RANGES, WANDER_S, moved_more, vary
+from repband.variations import RANGES, RATES, WANDER_S, moved_more, vary
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -62,3 +62,19 @@ def test_an_uneven_pace_replays_the_same_samples_at_a_wandering_pace():
     # the same file wanders the same way on every run, another file another way
     assert np.array_equal(vary(rec, "uneven-pace", key="S01_04_act_2.csv").t, out.t)
     assert not np.array_equal(vary(rec, "uneven-pace", key="S02_04_act_2.csv").t, out.t)
+
+
+@pytest.mark.parametrize("name", sorted(RATES))
+def test_a_lower_rate_keeps_every_nth_sample(name):
+    rec, _ = _nodding(rate=100.0)
+    out = vary(rec, name)
+    n = round(100.0 / RATES[name])
+    assert np.array_equal(out.t, rec.t[::n])
+    assert np.array_equal(out.acc, rec.acc[::n]) and np.array_equal(out.gyro, rec.gyro[::n])
+    np.testing.assert_allclose(1.0 / np.median(np.diff(out.t)), 100.0 / n)
+
+
+def test_a_recording_no_faster_than_the_rate_is_unchanged():
+    rec, _ = _nodding(rate=20.0)
+    out = vary(rec, "rate-25")
+    assert np.array_equal(out.t, rec.t) and np.array_equal(out.acc, rec.acc)

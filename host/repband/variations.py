@@ -35,6 +35,10 @@ WANDER_SIGMA = 0.4
 # (< 1), a more supple one (> 1). Rest is the recording's median direction, so this
 # suits recordings of one posture (a MEx file: one exercise on the mat).
 RANGES = {"smaller": 0.7, "larger": 1.3}
+# A lower sample rate (Hz): phones record at 20-200 Hz. Every n-th sample is kept, as a
+# sensor sampling at that rate reads the signal (nothing averaged in between);
+# 12.5 Hz is one sample per tick.
+RATES = {"rate-50": 50.0, "rate-33": 33.3, "rate-25": 25.0, "rate-20": 20.0, "rate-12": 12.5}
 NOISE_G = 0.02  # added white noise per axis: a cheap IMU is ~3 mg, a phone's more
 NOISE_DPS = 1.0
 
@@ -50,6 +54,7 @@ VARIATIONS = {
     "uneven-pace": f"the pace wandering: a new one every {WANDER_S:g} s, mostly 0.67-1.5 times as fast",
     "smaller": f"every movement {RANGES['smaller']} times as large",
     "larger": f"every movement {RANGES['larger']} times as large",
+    **{name: f"sampled at {hz:g} Hz" for name, hz in RATES.items()},
     "noisier": f"{NOISE_G * 1000:.0f} mg of noise added per axis ({NOISE_DPS:g} deg/s on the gyroscope)",
 }
 CHANGES_TIME = frozenset(PACES) | {"uneven-pace"}
@@ -73,6 +78,8 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
     elif name == "uneven-pace":
         t, k = wandered(t, np.random.default_rng(zlib.crc32(key.encode())))
         gyro = None if gyro is None else gyro / k[:, None]
+    elif name in RATES:
+        return resampled(rec, RATES[name])
     elif name == "noisier":
         rng = np.random.default_rng(zlib.crc32(key.encode()))
         acc = acc + rng.normal(0.0, NOISE_G, acc.shape)
@@ -90,6 +97,15 @@ def wandered(t, rng):
     slower = np.interp(t, knots, np.exp(rng.normal(0.0, WANDER_SIGMA, len(knots))))
     dt = np.diff(t, prepend=t[0])
     return t[0] + np.cumsum(dt * slower), slower
+
+
+def resampled(rec: Recording, hz: float) -> Recording:
+    """`rec` as a sensor sampling at `hz` reads it: every n-th sample, n the whole
+    number nearest the ratio of the rates (unchanged if the recording is no faster)."""
+    t = np.asarray(rec.t, dtype=float)
+    n = max(1, round(1.0 / (hz * float(np.median(np.diff(t))))))
+    gyro = None if rec.gyro is None else np.asarray(rec.gyro, dtype=float)[::n]
+    return Recording(t=t[::n], acc=np.asarray(rec.acc, dtype=float)[::n], gyro=gyro, meta=dict(rec.meta))
 
 
 def turned(rec: Recording, m) -> Recording:
@@ -122,4 +138,4 @@ def moved_more(rec: Recording, k: float) -> Recording:
 
 
 __all__ = ["VARIATIONS", "TURNS", "PACES", "RANGES", "CHANGES_TIME", "ONE_POSTURE", "vary",
-           "turned", "moved_more", "wandered"]
+           "turned", "moved_more", "wandered", "RATES", "resampled"]
