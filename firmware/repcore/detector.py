@@ -76,8 +76,9 @@ _DYN_WALK = const(35)
 _DYN_CAL = const(55)  # ...and surely more than this: a walk that calibrates, a stride in clam
 # mode (walks 63+ in the body models, 110+ at the hip in HAPT; MEx's fast clams and
 # floor exercises that swing like strides 35-49)
-_DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this, reps never (< 200)
+_DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this; reps seldom
 _BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
+_LAND_MS = const(1000)  # ...unless it came this soon after a rep of the open set: its landing
 _WALK_PLANAR = const(0.8)
 # What calibration still has to learn about the forward axis
 _FWD_KNOWN = const(0)
@@ -812,8 +813,11 @@ class Detector:
         if t - self._t_leave < (_MIN_REP_MS if self.placement != _PLACEMENT_HIP else _MIN_HIP_MS):
             self._lost_rest(rom)
             return _EX_NONE  # too quick: a step or a fidget
-        if self._t_leave - self._t_busy < _BUSY_MS:
-            return _EX_NONE  # a stair, a hop, a jolt
+        if self._t_leave - self._t_busy < _BUSY_MS and not (self._set_n and 0 <= self._t_busy - self._set_t1 < _LAND_MS):
+            # A stair, a hop, a jolt. Not the set's own last rep landing: a knee dropped
+            # onto the other, hips onto the mat (MEx: up to 184, and 250 with the same
+            # thump in fewer samples, a slower pace or a phone's rate).
+            return _EX_NONE
         quick = t - self._t_leave < _STRIDE_MS
         if self._walk_ms >= _WALK_MS // 3 and (
             (self.mode == _MODE_AUTO and (quick or self._dyn > _DYN_WALK or self.placement == _PLACEMENT_HIP))
