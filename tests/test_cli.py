@@ -167,7 +167,7 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
     (mex / "labels.csv").write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,6,7\n")
     runs = {}
-    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller"):
+    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller", "rate-25"):
         assert cli.main(["evaluate", str(mex), "--jobs", "1", "--json", "--vary", vary]) == 0
         res = json.loads(capsys.readouterr().out)
         runs[vary] = res["files"][0]
@@ -189,6 +189,38 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     # movements scaled about one resting posture: a day of many postures is refused
     assert cli.main(["evaluate", str(sim), "--vary", "larger"]) == 2
     assert "one resting posture" in capsys.readouterr().err
+
+
+def test_simulated_clips_of_daily_living_are_scored_as_false_reps(capsys, tmp_path):
+    """`simulate --clips` writes one activity per file with a truth of no reps; in a
+    pocket, each clip in the eight ways a phone sits there. `evaluate` scores them."""
+    out = tmp_path / "clips"
+    assert cli.main(["simulate", "--out", str(out), "--clips", "stairs-up,out-of-a-car",
+                     "--seed", "3", "--mount", "pocket"]) == 0
+    capsys.readouterr()
+    files = sorted(p.name for p in out.glob("*.csv"))
+    assert len(files) == 16 and files[0] == "clip_out-of-a-car_pocket0_3.csv"
+    truth = json.loads((out / "clip_stairs-up_pocket7_3.json").read_text())
+    assert truth["kind"] == "clip stairs up" and truth["mount_tier"] == "pocket 7"
+    assert truth["reps"] == [] and truth["duration_s"] < 20
+    assert cli.main(["evaluate", str(out), "--json", "--jobs", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["overall"]["sim"]["files"] == 16 and res["overall"]["sim"]["fp"] == 0
+    assert set(res["groups"]["scenario"]) == {"clip stairs up", "clip out of a car"}
+    # after a walk the clip keeps the walk, and the band calibrates on it
+    assert cli.main(["simulate", "--out", str(tmp_path / "walked"), "--clips", "stairs-up",
+                     "--seed", "3", "--after-walk"]) == 0
+    capsys.readouterr()
+    walked = json.loads((tmp_path / "walked" / "clip_stairs-up_nominal_3_after-walk.json").read_text())
+    assert walked["duration_s"] > truth["duration_s"] + 20
+    assert cli.main(["evaluate", str(tmp_path / "walked"), "--json", "--jobs", "1"]) == 0
+    s = json.loads(capsys.readouterr().out)["overall"]["sim"]
+    assert s["fp"] == 0 and s["calibrated"] == 1
+    # a name it does not know, and a pocket with no clips, are refused with what it knows
+    assert cli.main(["simulate", "--out", str(out), "--clips", "swimming"]) == 2
+    assert "one-step-at-a-time" in capsys.readouterr().err
+    assert cli.main(["simulate", "--out", str(tmp_path / "no"), "--mount", "pocket"]) == 2
+    assert "--clips" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["kill -INT", "Ctrl-C"])

@@ -16,6 +16,7 @@ from repband.replay import detect
 from repband.scoring import score_sim
 from repband.sim import activities as A
 from repband.sim import simulate
+from repband.sim.clips import CLIPS, POCKET_WAYS, flat_on_thigh, simulate_clip
 from repband.summary import human_summary
 from repband.variations import turned
 
@@ -532,71 +533,6 @@ def test_fast_clams_wobbling_at_the_top_are_no_walk(seed, leg):
     assert s["fn"] == 0 and s["fp"] == 0, s["misses"]
 
 
-def _seated(b):
-    A.car(b, out=False)
-    A.rest(b, 2.0)
-
-
-def _lying(b):
-    A.go(b, "supine")
-    A.rest(b, 2.0)
-
-
-# Daily living as public phone datasets cut it: clips of one activity each, so the band
-# starts every clip mid-life, never having seen its wearer stand or walk. Each entry:
-# what happens before the clip starts, then the clip.
-CLIPS = {
-    "walking": (None, lambda b: A.walk(b, 25.0)),
-    "jogging": (None, lambda b: A.walk(b, 25.0, gait="jog")),
-    "stairs up": (None, lambda b: A.walk(b, 10.0, stairs=1, turns=False)),
-    "stairs down": (None, lambda b: A.walk(b, 10.0, stairs=-1, turns=False)),
-    "slow stairs up": (None, lambda b: A.walk(b, 12.0, gait="slow_stairs_up")),
-    "hopping": (None, lambda b: A.walk(b, 12.0, gait="hop")),
-    "into a car": (None, lambda b: A.car(b, out=False)),
-    "out of a car": (_seated, lambda b: A.car(b, out=True)),
-    "sitting down": (None, lambda b: (A.go(b, "sit"), A.rest(b, 2.0), A.go(b, "stand"))),
-    "lying down": (None, lambda b: (A.go(b, "supine"), A.rest(b, 3.0), A.go(b, "side_left"),
-                                    A.rest(b, 2.0), A.go(b, "supine"))),
-    "getting up": (_lying, lambda b: A.go(b, "stand")),
-    "one step at a time": (None, lambda b: A.step_to_stairs(b, 6)),
-}
-def _flat_on_thigh(up, facing, slant=0):
-    """A phone lying flat on the thigh in a pocket: its long side (y) along the thigh
-    (up: +1 or -1), its screen facing `facing` degrees round the thigh from the front
-    toward the outside, and turned `slant` degrees in the pocket's plane. Rows: the
-    phone's axes in the band's nominal frame."""
-    f, a = np.radians(facing), np.radians(slant)
-    along = np.array([up, 0.0, 0.0])
-    out = np.round([0.0, np.cos(f), np.sin(f)], 12)
-    across = np.cross(along, out)
-    return np.round(np.array([np.cos(a) * across + np.sin(a) * along,
-                              np.cos(a) * along - np.sin(a) * across, out]), 12)
-
-
-# A phone in a trouser pocket: its long side along the thigh, up or down, its screen
-# facing any of four ways round it.
-POCKET_TURNS = [_flat_on_thigh(up, facing) for up in (1, -1) for facing in (0, 90, 180, 270)]
-
-
-def _clip(name, seed, placement="thigh", gyro=True, mount="arbitrary"):
-    before, activity = CLIPS[name]
-    start = {}
-
-    def scenario(b, mount):
-        A.rest(b, b.rng.uniform(0.5, 2.0))
-        if before:
-            before(b)
-        start["t"] = b.t
-        activity(b)
-        A.rest(b, b.rng.uniform(0.5, 2.0))
-
-    rec, _ = simulate(scenario, seed=seed, placement=placement, gyro=gyro, mount=mount,
-                      leg="right" if seed % 2 else "left", rate_hz=None)
-    i = int(np.searchsorted(rec.t, rec.t[0] + start["t"]))
-    return Recording(t=rec.t[i:], acc=rec.acc[i:], gyro=None if rec.gyro is None else rec.gyro[i:],
-                     meta=rec.meta)
-
-
 @pytest.mark.parametrize("name,placement", [(n, p) for p in ("thigh", "hip") for n in CLIPS])
 def test_daily_living_clips_are_never_reps(name, placement):
     """Each clip starts uncalibrated, at the nominal mount or any other. (Climbing one
@@ -605,7 +541,7 @@ def test_daily_living_clips_are_never_reps(name, placement):
     for seed in (1, 2):
         for mount in ("nominal", "arbitrary"):
             for gyro in (True, False):
-                rec = _clip(name, seed, placement, gyro, mount)
+                rec = simulate_clip(name, seed, placement, gyro, mount)[0]
                 out = detect(rec, exercise="auto", placement=placement)
                 assert out["counts"]["total"] == 0, (seed, mount, gyro, out["reps"])
 
@@ -617,7 +553,7 @@ def test_a_wearer_who_chose_bridges_climbs_stairs_one_step_at_a_time(seed):
     more, a real bridge 8-43 deg: no set of bridges opens with such turns (these climbs
     counted 5 bridges each). Seed 2's first steps turn it 43-49 deg: still counted."""
     for gyro in (True, False):
-        rec = _clip("one step at a time", seed, gyro=gyro, mount="nominal")
+        rec = simulate_clip("one step at a time", seed, gyro=gyro, mount="nominal")[0]
         out = detect(rec, exercise="bridge")
         assert out["counts"]["total"] == 0, (gyro, out["reps"])
 
@@ -628,8 +564,8 @@ def test_a_slow_climb_from_a_trouser_pocket_opens_no_set_of_bridges():
     bridges opens only when its second rep leaves a pause at rest: people rest between
     bridges, a climb never between steps."""
     for seed in range(1, 11):
-        rec = _clip("slow stairs up", seed, gyro=False, mount="nominal")
-        for turn in POCKET_TURNS:
+        rec = simulate_clip("slow stairs up", seed, gyro=False, mount="nominal")[0]
+        for turn in POCKET_WAYS:
             out = detect(turned(rec, turn), exercise="auto")
             assert out["counts"]["total"] == 0, (seed, turn.tolist(), out["reps"])
 
@@ -648,10 +584,10 @@ def test_a_climb_with_a_phone_slanted_in_a_pocket_is_never_reps(name):
     passes its top in 0.4 s, where a bridge's top is held (the squeeze: real ones
     0.64 s and more). Neither opens a set of bridges, or calibrates the band as one."""
     for seed in SLANTED_CLIMBS[name]:
-        rec = _clip(name, seed, gyro=False, mount="nominal")
+        rec = simulate_clip(name, seed, gyro=False, mount="nominal")[0]
         for facing in (90, 270):  # screen out, screen in
             for slant in range(0, 360, 15):
-                out = detect(turned(rec, _flat_on_thigh(1, facing, slant)), exercise="auto")
+                out = detect(turned(rec, flat_on_thigh(1, facing, slant)), exercise="auto")
                 assert out["counts"]["total"] == 0 and out["calibration"] == [], (
                     seed, facing, slant, out["reps"], out["calibration"])
 
@@ -684,8 +620,8 @@ def test_a_climb_with_a_phone_askew_in_a_pocket_is_no_set_of_clams(name, seed, g
     lifts it to level, as a side-lying clam does; but a clam lifts the knee by half its
     turn or more, these steps by 0.30-0.47 of theirs. Tilted farther, the steps end
     with the thigh's front 50-57 deg down, where a clam's turns up."""
-    rec = _clip(name, seed, gyro=gyro, mount="nominal")
-    turn = Rotation.from_rotvec(tilt, degrees=True).as_matrix() @ POCKET_TURNS[way]
+    rec = simulate_clip(name, seed, gyro=gyro, mount="nominal")[0]
+    turn = Rotation.from_rotvec(tilt, degrees=True).as_matrix() @ POCKET_WAYS[way]
     out = detect(turned(rec, turn), exercise="auto")
     assert out["counts"]["total"] == 0, out["reps"]
 
@@ -696,11 +632,11 @@ def test_a_climb_with_a_phone_in_a_front_pocket_is_no_set_of_clams(name):
     either way, at any slant. Seen so, a climb's step rests with the knee below the
     hip and lifts it, as a clam does, but ends with the thigh's outer side level (-1 to
     12 deg up): at a clam's top it still faces up (MEx: 34 deg and more)."""
-    rec = _clip(name, 1, gyro=False, mount="nominal")
+    rec = simulate_clip(name, 1, gyro=False, mount="nominal")[0]
     for up in (1, -1):
         for facing in (30, -30):
             for slant in range(0, 360, 30):
-                out = detect(turned(rec, _flat_on_thigh(up, facing, slant)), exercise="auto")
+                out = detect(turned(rec, flat_on_thigh(up, facing, slant)), exercise="auto")
                 assert out["counts"]["total"] == 0, (up, facing, slant, out["reps"])
 
 
@@ -713,7 +649,7 @@ STAIR_AS_SIDE_LYING = Rotation.from_rotvec([-1.73, 120.18, -128.52], degrees=Tru
 def test_climbing_one_step_at_a_time_is_no_set_of_clams(gyro):
     """Lying on a side the top knee rests no higher than the hip: before calibration a
     "clam" from a rest with the knee well up is held, not counted."""
-    rec = turned(_clip("one step at a time", 4, gyro=gyro, mount="nominal"), STAIR_AS_SIDE_LYING)
+    rec = turned(simulate_clip("one step at a time", 4, gyro=gyro, mount="nominal")[0], STAIR_AS_SIDE_LYING)
     out = detect(rec, exercise="auto")
     assert out["counts"]["total"] == 0, out["reps"]
 
@@ -725,8 +661,8 @@ def test_daily_living_clips_from_a_trouser_pocket_are_never_reps(name):
     climb's foot on the step and the stand above it are, to the guessed frame, a
     bridge's rest and a top with the thigh level: held until the band calibrates."""
     for gyro in (True, False):
-        rec = _clip(name, 1, gyro=gyro, mount="nominal")
-        for turn in POCKET_TURNS:
+        rec = simulate_clip(name, 1, gyro=gyro, mount="nominal")[0]
+        for turn in POCKET_WAYS:
             out = detect(turned(rec, turn), exercise="auto")
             assert out["counts"]["total"] == 0, (turn.tolist(), gyro, out["reps"])
 
@@ -738,7 +674,7 @@ def test_a_slow_climb_from_a_trouser_pocket_never_calibrates_as_a_set_of_bridges
     thigh's plane: but a step turns the thigh farther than any bridge (50 deg and more)
     and leaves the knee level at its top, where a bridge keeps it above the hip."""
     for seed in (1, 2, 3):
-        rec = _clip(name, seed, gyro=False, mount="nominal")
-        for turn in POCKET_TURNS:
+        rec = simulate_clip(name, seed, gyro=False, mount="nominal")[0]
+        for turn in POCKET_WAYS:
             out = detect(turned(rec, turn), exercise="auto")
             assert out["calibration"] == [] and out["counts"]["total"] == 0, (seed, turn.tolist(), out)

@@ -61,7 +61,7 @@ def cmd_evaluate(args) -> int:
 def _sim_kwargs(args) -> dict:
     return {"out": args.out, "scenario": args.scenario, "seed": args.seed, "leg": args.leg,
             "placement": args.placement, "mount": args.mount, "rate": args.rate,
-            "gyro": not args.no_gyro}
+            "gyro": not args.no_gyro, "clips": args.clips, "after_walk": args.after_walk}
 
 
 def _call_simulate(**kw):
@@ -181,9 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", default="1", help="N, 'N,M' or 'FIRST-LAST'")
     s.add_argument("--leg", choices=["left", "right"], default="right")
     s.add_argument("--placement", choices=["thigh", "hip"], default="thigh")
-    s.add_argument("--mount", choices=["nominal", "loose", "arbitrary"], default="nominal")
+    s.add_argument("--mount", choices=["nominal", "loose", "arbitrary", "pocket"], default="nominal",
+                   help="the strap's mount; pocket (with --clips): a phone in a trouser pocket, "
+                        "each clip written in its eight ways")
     s.add_argument("--rate", type=float, default=104.0, help="sample rate, Hz (default 104)")
     s.add_argument("--no-gyro", action="store_true", help="accelerometer-only recording")
+    s.add_argument("--clips", default=None, metavar="NAMES",
+                   help="daily-living clips instead of a scenario, as phone datasets cut them "
+                        "(no reps in them): walking, jogging, stairs-up, stairs-down, "
+                        "slow-stairs-up, hopping, into-a-car, out-of-a-car, sitting-down, "
+                        "lying-down, getting-up, one-step-at-a-time; 'a,b' or 'all'")
+    s.add_argument("--after-walk", action="store_true",
+                   help="with --clips: each clip follows a 20 s walk (a band that has calibrated)")
     s.set_defaults(func=cmd_simulate)
 
     b = sub.add_parser("bench", help="cost of the core in MicroPython and CPython")

@@ -320,19 +320,25 @@ def _as_list(x, kind=str):
 
 def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="thigh",
                  mount="nominal", rate=104.0, gyro=True, quiet=False, *, out_dir=None,
-                 scenarios=None, seeds=None, rate_hz=None):
+                 scenarios=None, seeds=None, rate_hz=None, clips=None, after_walk=False):
     """Write recordings for every (scenario, seed). scenario: a name, 'a,b', or 'all';
-    seed: an int, a list, or 'first-last'. Prints one line per file unless quiet."""
+    seed: an int, a list, or 'first-last'. Prints one line per file unless quiet.
+    clips: write daily-living clips instead (repband.sim.clips; names with - for spaces,
+    'a,b' or 'all'); mount pocket writes each in the pocket's eight ways."""
     out = out_dir or out
-    scen = _as_list(scenarios if scenarios is not None else scenario)
-    if scen == ["all"]:
-        scen = list(SCENARIOS)
     seed_spec = seeds if seeds is not None else seed
     if isinstance(seed_spec, str) and "-" in seed_spec.strip("-"):
         a, c = seed_spec.split("-")
         seed_list = list(range(int(a), int(c) + 1))
     else:
         seed_list = _as_list(seed_spec, int)
+    if clips is not None:
+        return _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quiet)
+    if mount == "pocket":
+        raise ValueError("mount pocket is for --clips (a phone in a trouser pocket)")
+    scen = _as_list(scenarios if scenarios is not None else scenario)
+    if scen == ["all"]:
+        scen = list(SCENARIOS)
     rate = rate_hz if rate_hz is not None else rate
     for sc in scen:
         if sc not in SCENARIOS:
@@ -351,4 +357,26 @@ def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="th
                 print(f"{path}: {truth['duration_s'] / 60:.1f} min at {truth['fs']:g} Hz, "
                       f"{n_full} full reps in {len(truth['sets'])} sets, "
                       f"{len(truth['holds'])} holds, {len(truth['distractors'])} other activities")
+    return 0
+
+
+def _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quiet):
+    from .clips import CLIPS, POCKET_WAYS, simulate_clip
+
+    names = _as_list(clips)
+    names = list(CLIPS) if names == ["all"] else [n.replace("-", " ") for n in names]
+    for n in names:
+        if n not in CLIPS:
+            raise ValueError(f"unknown clip {n!r}; known: {', '.join(c.replace(' ', '-') for c in CLIPS)}")
+    ways = range(len(POCKET_WAYS)) if mount == "pocket" else [0]
+    for n in names:
+        for sd in seed_list:
+            for way in ways:
+                rec, truth = simulate_clip(n, sd, placement, gyro, mount, way, walk_first=after_walk)
+                name = (f"clip_{n.replace(' ', '-')}_{mount}" + (f"{way}" if mount == "pocket" else "")
+                        + f"_{sd}" + ("_hip" if placement == "hip" else "") + ("" if gyro else "_acc")
+                        + ("_after-walk" if after_walk else ""))
+                path = write_recording(out, name, rec, truth)
+                if not quiet:
+                    print(f"{path}: {truth['duration_s']:.0f} s at {truth['fs']:g} Hz, {truth['leg']} leg")
     return 0
