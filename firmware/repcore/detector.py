@@ -925,6 +925,12 @@ class Detector:
             self._t_top1 - self._t_top0,
             t - self._t_top1,
         )
+        if ex == _UNKNOWN and self._set_ex == _UNKNOWN and not self._turns_alike(self._held[-1][0]):
+            # A held set's reps turn alike: a leg marched toward the chest, then bridges
+            # (turning the thigh the other way), are two sets. As one, its first turn
+            # (the march) was no bridge, and its bridges could never calibrate the band.
+            self._end_set()
+            self._pend = None
         if ex != self._set_ex or side != self._set_side or self._t_leave - self._set_t1 > _SET_GAP_MS:
             # A lone excursion is weak evidence: a set opens when a second one like it
             # follows (same exercise, range and turn). Until then the first one waits.
@@ -934,7 +940,12 @@ class Detector:
                 # set. Not its second, and not a first in its place: it keeps waiting.
                 return ex
             self._end_set()
-            if pend is None or pend[2] != ex or pend[3] != side or not self._alike(pend, rom) or (
+            if pend is None or pend[2] != ex or pend[3] != side or not (
+                # Alike: ranges within a factor of 2, started soon after it ended,
+                # turning about a similar axis from a similar rest.
+                rom * 10.0 <= _LIKE_ROM * pend[5] and pend[5] <= _LIKE_ROM * 10.0 * rom
+                and self._t_leave - pend[1] <= _SET_GAP_MS and self._turns_alike(self._pend_n)
+            ) or (
                 # Two turns as quick as strides, a stride apart, open no set: the first
                 # steps of a climb, before the walk is known. Real reps take 1.6 s and
                 # more; fast ones (1 s) rest between.
@@ -975,14 +986,10 @@ class Detector:
         start = _START_FRAC * typical
         self._cos_start = cos((start if start < 5.0 else 5.0) / _DEG) if start > 3.0 else _COS_START3
 
-    def _alike(self, pend, rom):
-        """The excursion that just ended resembles the waiting one: range within a
-        factor of 2, started soon after it ended, turning about a similar axis from a
-        similar rest."""
-        prom = pend[5] * 0.1
-        if rom > _LIKE_ROM * prom or prom > _LIKE_ROM * rom or self._t_leave - pend[1] > _SET_GAP_MS:
-            return False
-        rx, ry, rz, px, py, pz = self._pend_n
+    def _turns_alike(self, turn):
+        """The excursion that just ended turned about an axis close to that of `turn`
+        (another's rest and peak), from a rest close to its rest."""
+        rx, ry, rz, px, py, pz = turn
         if rx * self.rx + ry * self.ry + rz * self.rz < _COS_LIKE_REST:
             return False
         # turn axes: rest x peak of each
