@@ -191,7 +191,7 @@ def test_feedback_per_rep_and_at_target(routine_run):
 
 def test_idle_then_sleep_and_watchdog_fed(routine_run):
     dev, _ = routine_run
-    assert dev.app.state == fw_app.ST_SLEEP
+    assert dev.app.state == fw_app._ST_SLEEP
     assert dev.sleep_log, "never slept"
     ends = [r for r in dev.records() if r["kind"] == records.K_SESSION_END]
     slept = dev.sleep_log[0][0]
@@ -292,7 +292,7 @@ def test_double_press_held_10_s_wipes_the_band(board):
         names = [n for _, n in dev.feedback_log]
         assert names.count("wipe_warning") == 1 and "wiped" not in names
         assert "cal_armed" not in names and "leg_right" not in names and "leg_left" not in names
-        assert dev.app is app and not dev.off and app.state != fw_app.ST_OFF
+        assert dev.app is app and not dev.off and app.state != fw_app._ST_OFF
         assert dev.config()["leg"] == "left"
         assert len([r for r in dev.records() if r["kind"] == records.K_SESSION_START]) == 1
         dev.press(0, at_s=25.0, ms=150)  # again, held 10.5 s
@@ -360,7 +360,7 @@ def test_bad_config_falls_back_to_defaults(tmp_path, text, code):
     assert "config_fault" in [n for _, n in dev.feedback_log]
     assert json.loads((tmp_path / "config.json").read_text()) == fw_config.defaults()
     assert (tmp_path / "config.json.bad").read_bytes() == text.encode("latin-1")
-    assert dev.app.state == fw_app.ST_RUN and dev.app.samples > 200  # and it runs
+    assert dev.app.state == fw_app._ST_RUN and dev.app.samples > 200  # and it runs
     dev.close()
 
 
@@ -401,7 +401,7 @@ def test_sensor_fault_survived_signalled_and_recovered(routine):
         dev.at(200.0, lambda: setattr(dev.bus, "fail_all", True))
         dev.at(215.0, lambda: setattr(dev.bus, "fail_all", False))
         dev.run(until_s=214)
-        assert dev.app.state == fw_app.ST_FAULT and dev.app.imu is None
+        assert dev.app.state == fw_app._ST_FAULT and dev.app.imu is None
         assert dev.bus.resets >= 1  # the driver reset the bus before giving up
         n_fault = len(seen)
         dev.run(until_s=len(rec.t) / 104.0 + 240)
@@ -429,7 +429,7 @@ def test_no_imu_at_boot_retries(tmp_path):
         dev.at(6.0, lambda: setattr(dev.bus, "fail_all", False))
         dev.run(until_s=20)
         assert faults(dev)[:1] == [ev.FAULT_SENSOR]
-        assert dev.app.state == fw_app.ST_RUN and dev.app.samples > 8 * 104
+        assert dev.app.state == fw_app._ST_RUN and dev.app.samples > 8 * 104
     finally:
         dev.close()
 
@@ -489,7 +489,7 @@ def test_sleeps_when_idle_and_wakes_on_motion():
         assert dev.sleep_log and 19000 <= dev.sleep_log[0][0] <= 23000
         wakes = [e for e in dev.events if e[0] == "wake"]
         assert wakes and 60000 <= wakes[0][1] <= 61000  # the swing woke it at once
-        assert dev.app.state == fw_app.ST_RUN
+        assert dev.app.state == fw_app._ST_RUN
         assert dev.chip.output_rate_hz() == 104.0  # streaming again
         assert not dev.watchdog.expiries
     finally:
@@ -511,9 +511,9 @@ def test_other_boards(board):
         assert core_events(dev) == [e for e in alone if e[0] != ev.EV_FAULT]
         assert sum(1 for e in alone if e[0] == ev.EV_REP) >= 20
         if board == "m5stickc_plus2":
-            assert dev.app.state == fw_app.ST_OFF and dev.power_log[-1][1] is False
+            assert dev.app.state == fw_app._ST_OFF and dev.power_log[-1][1] is False
             assert dev.power_log[0][1] is True
         else:
-            assert dev.app.state == fw_app.ST_SLEEP
+            assert dev.app.state == fw_app._ST_SLEEP
     finally:
         dev.close()

@@ -52,7 +52,7 @@ def _definition(name):
 
     public = name[1:]
     if name.startswith("_ST_"):
-        return "app.app", getattr(fw_app, public)
+        return "app.app", getattr(fw_app, name)
     if name.startswith("_IRQ_"):
         return "repband.virtual.bluetooth (MicroPython's codes)", getattr(emulated_bt, name)
     if hasattr(protocol, name):  # the band's protocol values are private there too

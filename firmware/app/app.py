@@ -34,12 +34,12 @@ _END_BUTTON = const(2)
 _END_HOST = const(3)
 
 # App states (App.state); the mixins inline the ones they set.
-ST_BOOT = const(0)
-ST_RUN = const(1)  # sampling, no session
-ST_SESSION = const(2)
-ST_SLEEP = const(3)
-ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
-ST_OFF = const(5)
+_ST_BOOT = const(0)
+_ST_RUN = const(1)  # sampling, no session
+_ST_SESSION = const(2)
+_ST_SLEEP = const(3)
+_ST_FAULT = const(4)  # sampling stopped: the IMU is failing, retries running
+_ST_OFF = const(5)
 
 _BUTTON_MS = const(30)
 _LONG_PRESS_MS = const(1500)
@@ -83,7 +83,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
         self._make_detector = detector
         self._make_log = store
         self.log_capacity = log_capacity
-        self.state = ST_BOOT
+        self.state = _ST_BOOT
         self.cfg = cfgmod.defaults()
         self.log = None
         self.sessions = Sessions(None)
@@ -297,7 +297,7 @@ class App(Clock, Sampling, Activity, Power, Radio):
         or never (the board)."""
         import asyncio
 
-        if self.state == ST_BOOT:
+        if self.state == _ST_BOOT:
             self.boot()
         self.stop_at(until_ms)
         self.running = True

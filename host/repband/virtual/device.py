@@ -40,7 +40,7 @@ import numpy as np
 from repband.virtual import bluetooth as vbt
 from repband.virtual.hardware import VirtualDevice
 
-from app.app import ST_BOOT, ST_OFF  # noqa: E402  (firmware, on sys.path via hardware)
+from app.app import _ST_BOOT, _ST_OFF  # noqa: E402  (firmware, on sys.path via hardware; private: folded on the board)
 from repcore import protocol_host as P  # noqa: E402
 from repcore.store import SessionLog  # noqa: E402
 
@@ -386,10 +386,10 @@ class VirtualBand(VirtualDevice):
         if task is not None and not task.done():
             app.stop_at(until_ms - self.boots[-1])
             return
-        if app.state == ST_OFF:
+        if app.state == _ST_OFF:
             self.off = True
             return
-        if app.state == ST_BOOT:
+        if app.state == _ST_BOOT:
             self.boots.append(self.clock.ms())
         self._app_task = self.loop.create_task(app.main(until_ms - self.boots[-1]))
 

@@ -534,7 +534,7 @@ class VirtualDevice:
         target_ms = int(round(until_s * 1000))
         while not self.off and self.clock.ms() < target_ms:
             app = self.app
-            if app.state == 0:  # ST_BOOT: this run boots it
+            if app.state == 0:  # _ST_BOOT (app.app): this run boots it
                 self.boots.append(self.clock.ms())
             boot_ms = self.boots[-1] if self.boots else 0
             main = self.loop.create_task(app.main(target_ms - boot_ms))
@@ -546,7 +546,7 @@ class VirtualDevice:
             if self.watchdog.expired:
                 self._reboot(main)
                 continue
-            if app.state == 5:  # ST_OFF
+            if app.state == 5:  # _ST_OFF (app.app)
                 self.off = True
             break
         return self
