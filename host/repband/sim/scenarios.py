@@ -348,8 +348,7 @@ def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="th
         for sd in seed_list:
             rec, truth = simulate(sc, sd, leg=leg, placement=placement, mount=mount,
                                   rate_hz=rate, gyro=gyro)
-            name = f"{sc}_{mount}_{leg}_{sd}" + ("_hip" if placement == "hip" else "") \
-                + ("" if gyro else "_acc")
+            name = f"{sc}_{mount}_{leg}_{sd}" + _sensor_suffix(placement, gyro)
             path = write_recording(out, name, rec, truth)
             written.append(path)
             if not quiet:
@@ -358,6 +357,11 @@ def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="th
                       f"{n_full} full reps in {len(truth['sets'])} sets, "
                       f"{len(truth['holds'])} holds, {len(truth['distractors'])} other activities")
     return 0
+
+
+def _sensor_suffix(placement, gyro):
+    """What a file's name adds for a hip band and an accelerometer-only one."""
+    return ("_hip" if placement == "hip" else "") + ("" if gyro else "_acc")
 
 
 def _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quiet):
@@ -374,8 +378,7 @@ def _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quie
             for way in ways:
                 rec, truth = simulate_clip(n, sd, placement, gyro, mount, way, walk_first=after_walk)
                 name = (f"clip_{n.replace(' ', '-')}_{mount}" + (f"{way}" if mount == "pocket" else "")
-                        + f"_{sd}" + ("_hip" if placement == "hip" else "") + ("" if gyro else "_acc")
-                        + ("_after-walk" if after_walk else ""))
+                        + f"_{sd}" + _sensor_suffix(placement, gyro) + ("_after-walk" if after_walk else ""))
                 path = write_recording(out, name, rec, truth)
                 if not quiet:
                     print(f"{path}: {truth['duration_s']:.0f} s at {truth['fs']:g} Hz, {truth['leg']} leg")
