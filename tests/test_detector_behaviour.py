@@ -371,6 +371,27 @@ def test_a_set_landing_hard_after_each_rep_counts_every_rep():
     assert sum(1 for e in out if e[0] == E.EV_REP and not e[4]) == 5, out
 
 
+@pytest.mark.parametrize("pause", [4.0, 6.0, 8.0])
+def test_a_slow_way_down_that_pauses_short_of_the_mat_counts_every_rep(pause):
+    """Six 25 deg bridges, each lowered slowly with a 1 s pause `pause` deg short of the
+    mat, then on down. The pause settles as rest, so the last few degrees down are a
+    small turn the other way from the set's reps: the thigh still settling, not a rep,
+    and the next rep starts from the mat (it had carried rest along with it, up to the
+    next top, and the set lost reps: MEx at a slower and uneven pace)."""
+    fs = 104.0
+    t = np.arange(int(70 * fs)) / fs
+    kt, kv = [0.0], [0.0]
+    for t0 in np.arange(4.0, 64.0, 10.0):
+        for dt, v in ((0.0, 0.0), (1.5, 25.0), (4.5, 25.0), (6.0, pause), (7.0, pause), (8.0, 0.0)):
+            kt.append(t0 + dt)
+            kv.append(v)
+    a = np.radians(np.interp(t, kt, kv))
+    m = np.round(np.column_stack([np.sin(a), -np.cos(a), 0.0 * t]) * 1000).astype(int)
+    rows = np.column_stack([np.round(t * 1000).astype(int), m, np.zeros((len(t), 3), int)])
+    out = _events(rows, mode=E.MODE_BRIDGE, gyro=False)
+    assert sum(1 for e in out if e[0] == E.EV_REP and not e[4]) == 6, out
+
+
 def _turned_strap(scenario, axis="x", gyro=True, rotation=None, leg="right", seed=5):
     """The strap turned 90 deg about the thigh (x): forward and outward are swapped, so
     lying on the back looks like no exercise in the strap's nominal frame. About y, the

@@ -841,6 +841,18 @@ class Detector:
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
         rx, ry, rz = self.rx, self.ry, self.rz
         px, py, pz = self._px, self._py, self._pz
+        if rom < _HALF_FRAC * self._typ:
+            # A small turn within 45 deg of straight away from where the set's last rep
+            # (or its waiting first) peaked: the thigh was still settling after a slow
+            # way down, and rest had settled short of it. Rest is where it turned back;
+            # the thigh is on its way up now. (|p - r| is rom in radians, near enough.)
+            sx, sy, sz = self._set_peak
+            sx -= rx
+            sy -= ry
+            sz -= rz
+            d = ((px - rx) * sx + (py - ry) * sy + (pz - rz) * sz) * _DEG
+            if d < 0 and 2 * d * d > rom * rom * (sx * sx + sy * sy + sz * sz):
+                return -_EX_BRIDGE
         ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
         if not self._frame_ready():
             fr = self.frame
