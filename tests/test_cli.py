@@ -216,11 +216,26 @@ def test_simulated_clips_of_daily_living_are_scored_as_false_reps(capsys, tmp_pa
     assert cli.main(["evaluate", str(tmp_path / "walked"), "--json", "--jobs", "1"]) == 0
     s = json.loads(capsys.readouterr().out)["overall"]["sim"]
     assert s["fp"] == 0 and s["calibrated"] == 1
-    # a name it does not know, and a pocket with no clips, are refused with what it knows
+    # the phone turned in its pocket: the same clip, its axes turned about the screen's
+    assert cli.main(["simulate", "--out", str(tmp_path / "slant"), "--clips", "stairs-up",
+                     "--seed", "3", "--mount", "pocket", "--slant", "45"]) == 0
+    capsys.readouterr()
+    slanted = read_csv(tmp_path / "slant" / "clip_stairs-up_pocket2-slant45_3.csv")
+    flat = read_csv(out / "clip_stairs-up_pocket2_3.csv")
+    assert json.loads((tmp_path / "slant" / "clip_stairs-up_pocket2-slant45_3.json").read_text())[
+        "mount_tier"] == "pocket 2 slant 45"
+    a, b = flat.acc[:, :2], slanted.acc[:, :2]
+    turn = np.degrees(np.arctan2(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0], (a * b).sum(axis=1)))
+    assert np.allclose(np.abs(turn), 45.0, atol=1.0) and np.allclose(flat.acc[:, 2], slanted.acc[:, 2], atol=2e-3)
+    assert cli.main(["evaluate", str(tmp_path / "slant"), "--json", "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["sim"]["fp"] == 0
+    # a name it does not know, a pocket with no clips and a strap slanted are refused
     assert cli.main(["simulate", "--out", str(out), "--clips", "swimming"]) == 2
     assert "one-step-at-a-time" in capsys.readouterr().err
     assert cli.main(["simulate", "--out", str(tmp_path / "no"), "--mount", "pocket"]) == 2
     assert "--clips" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert cli.main(["simulate", "--out", str(tmp_path / "no"), "--clips", "walking", "--slant", "30"]) == 2
+    assert "pocket" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["kill -INT", "Ctrl-C"])

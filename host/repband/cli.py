@@ -61,7 +61,8 @@ def cmd_evaluate(args) -> int:
 def _sim_kwargs(args) -> dict:
     return {"out": args.out, "scenario": args.scenario, "seed": args.seed, "leg": args.leg,
             "placement": args.placement, "mount": args.mount, "rate": args.rate,
-            "gyro": not args.no_gyro, "clips": args.clips, "after_walk": args.after_walk}
+            "gyro": not args.no_gyro, "clips": args.clips, "after_walk": args.after_walk,
+            "slant": args.slant}
 
 
 def _call_simulate(**kw):
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "lying-down, getting-up, one-step-at-a-time; 'a,b' or 'all'")
     s.add_argument("--after-walk", action="store_true",
                    help="with --clips: each clip follows a 20 s walk (a band that has calibrated)")
+    s.add_argument("--slant", type=float, default=0, metavar="DEG",
+                   help="with --clips and --mount pocket: the phone turned DEG degrees in the "
+                        "pocket's plane (its long side no longer along the thigh)")
     s.set_defaults(func=cmd_simulate)
 
     b = sub.add_parser("bench", help="cost of the core in MicroPython and CPython")

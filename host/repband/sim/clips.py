@@ -61,15 +61,17 @@ def flat_on_thigh(up, facing, slant=0):
 
 
 # A phone in a trouser pocket: its long side along the thigh, up or down, its screen
-# facing any of four ways round it.
-POCKET_WAYS = [flat_on_thigh(up, facing) for up in (1, -1) for facing in (0, 90, 180, 270)]
+# facing any of four ways round it (and turned `slant` in the pocket, simulate_clip).
+POCKET_SIDES = [(up, facing) for up in (1, -1) for facing in (0, 90, 180, 270)]
+POCKET_WAYS = [flat_on_thigh(up, facing) for up, facing in POCKET_SIDES]
 
 
 def simulate_clip(name, seed=1, placement="thigh", gyro=True, mount="nominal", way=0,
-                  walk_first=False):
+                  walk_first=False, slant=0):
     """One clip (a name of CLIPS) as the band records it: (Recording, truth). The leg
     and the sample rate are drawn from the seed. mount: nominal, loose or arbitrary (a
-    strap), or pocket (the nominal mount turned the `way`-th of POCKET_WAYS). With
+    strap), or pocket (the nominal mount turned the `way`-th of POCKET_WAYS, and `slant`
+    degrees in the pocket's plane: the long side no longer along the thigh). With
     walk_first the clip follows a 20 s walk, kept in the recording (a band that has
     calibrated, as in a recording of a whole day)."""
     if name not in CLIPS:
@@ -95,8 +97,11 @@ def simulate_clip(name, seed=1, placement="thigh", gyro=True, mount="nominal", w
     rec = Recording(t=rec.t[i:], acc=rec.acc[i:], gyro=None if rec.gyro is None else rec.gyro[i:],
                     meta={**rec.meta, "scenario": "clip " + name})
     if mount == "pocket":
-        rec = turned(rec, POCKET_WAYS[way])
-    truth.update({"kind": "clip " + name, "mount_tier": mount if mount != "pocket" else f"pocket {way}",
+        rec = turned(rec, flat_on_thigh(*POCKET_SIDES[way], slant))
+    elif slant:
+        raise ValueError("slant is for a phone in a pocket (mount pocket)")
+    tier = f"pocket {way}" + (f" slant {slant:g}" if slant else "")
+    truth.update({"kind": "clip " + name, "mount_tier": mount if mount != "pocket" else tier,
                   "duration_s": round(float(rec.t[-1] - rec.t[0]), 3), "distractors": []})
     assert not truth["reps"] and not truth["holds"]
     return rec, truth

@@ -320,11 +320,12 @@ def _as_list(x, kind=str):
 
 def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="thigh",
                  mount="nominal", rate=104.0, gyro=True, quiet=False, *, out_dir=None,
-                 scenarios=None, seeds=None, rate_hz=None, clips=None, after_walk=False):
+                 scenarios=None, seeds=None, rate_hz=None, clips=None, after_walk=False, slant=0):
     """Write recordings for every (scenario, seed). scenario: a name, 'a,b', or 'all';
     seed: an int, a list, or 'first-last'. Prints one line per file unless quiet.
     clips: write daily-living clips instead (repband.sim.clips; names with - for spaces,
-    'a,b' or 'all'); mount pocket writes each in the pocket's eight ways."""
+    'a,b' or 'all'); mount pocket writes each in the pocket's eight ways, each turned
+    `slant` degrees in the pocket's plane."""
     out = out_dir or out
     seed_spec = seeds if seeds is not None else seed
     if isinstance(seed_spec, str) and "-" in seed_spec.strip("-"):
@@ -332,8 +333,10 @@ def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="th
         seed_list = list(range(int(a), int(c) + 1))
     else:
         seed_list = _as_list(seed_spec, int)
+    if slant and (clips is None or mount != "pocket"):
+        raise ValueError("slant is for --clips with mount pocket (a phone in a trouser pocket)")
     if clips is not None:
-        return _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quiet)
+        return _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, slant, quiet)
     if mount == "pocket":
         raise ValueError("mount pocket is for --clips (a phone in a trouser pocket)")
     scen = _as_list(scenarios if scenarios is not None else scenario)
@@ -364,7 +367,7 @@ def _sensor_suffix(placement, gyro):
     return ("_hip" if placement == "hip" else "") + ("" if gyro else "_acc")
 
 
-def _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quiet):
+def _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, slant, quiet):
     from .clips import CLIPS, POCKET_WAYS, simulate_clip
 
     names = _as_list(clips)
@@ -376,8 +379,10 @@ def _write_clips(out, clips, seed_list, placement, mount, gyro, after_walk, quie
     for n in names:
         for sd in seed_list:
             for way in ways:
-                rec, truth = simulate_clip(n, sd, placement, gyro, mount, way, walk_first=after_walk)
+                rec, truth = simulate_clip(n, sd, placement, gyro, mount, way, walk_first=after_walk,
+                                           slant=slant)
                 name = (f"clip_{n.replace(' ', '-')}_{mount}" + (f"{way}" if mount == "pocket" else "")
+                        + (f"-slant{slant:g}" if slant else "")
                         + f"_{sd}" + _sensor_suffix(placement, gyro) + ("_after-walk" if after_walk else ""))
                 path = write_recording(out, name, rec, truth)
                 if not quiet:
