@@ -187,6 +187,31 @@ def test_the_smallest_real_bridges_count_done_three_times_slower(tmp_path):
     assert 9 <= out["counts"]["total"] <= 11, out["reps"]
 
 
+def _slower_and_uneven(tmp_path, name, draw):
+    """MEx file `name` 1.6 times slower, then its pace wandering as `repband evaluate
+    --vary uneven-pace --vary-seed DRAW` draws it."""
+    rec = vary(_read(tmp_path, f"mex/{name}"), "much-slower")
+    return vary(rec, "uneven-pace", key=f"{name}.csv/{draw}")
+
+
+def test_bridges_lowered_slowly_onto_the_mat_lose_no_rep(tmp_path):
+    """S13's bridges 1.6 times slower at an uneven pace: one way down pauses a few
+    degrees short of the mat, which settles rest there, and then goes on down. That
+    small turn the other way from the set's reps is the thigh settling, no rep: rest
+    moves to where it turned back (it had ridden up into the next bridge, lost)."""
+    out = detect(_slower_and_uneven(tmp_path, "S13_02_act_1", 3), exercise="bridge")
+    assert 10 <= out["counts"]["total"] <= 11, out["reps"]
+
+
+def test_a_bounce_on_the_mat_after_a_rep_loses_no_rep(tmp_path):
+    """S02's bridges 1.6 times slower at an uneven pace: after the first the hips land
+    with a bounce, a turn too quick for a rep, and the thigh wobbles on the mat until
+    the next bridge, so rest never settles. The bounce leaves the set's rhythm as it
+    was: the reference rides on down, away from the set's top, and the next rep leaves it."""
+    out = detect(_slower_and_uneven(tmp_path, "S02_02_act_1", 6), exercise="bridge")
+    assert 9 <= out["counts"]["total"] <= 10, out["reps"]
+
+
 def test_real_bridges_that_creep_up_three_times_slower_count(tmp_path):
     """S14's bridges three times slower rise under 4 deg/s: rest settled tick after tick
     and crept along with the thigh, so the first reps never left it. The place the thigh

@@ -691,8 +691,16 @@ class Detector:
         if th < self._peak * _END_FRAC and th < self._peak - 3.0:
             self._t_end = t
             ex = self._classify(t)
-            if ex < 0:  # from an exercise's top back to its rest
-                self._reseat(t)
+            if ex < 0:
+                # From an exercise's top back to its rest: the reference had settled at
+                # the top (a long top hold, a short rest); or a turn the other way from a
+                # set's (_classify). Rest is where the excursion peaked, so the thigh is
+                # now on its way up from there.
+                self.rx, self.ry, self.rz = self._px, self._py, self._pz
+                self._peak = self._deg_from_rest(ux, uy, uz)
+                self._px, self._py, self._pz = ux, uy, uz
+                self._t_leave = self._t_top1
+                self._t_top0 = self._t_top1 = t
                 return
             if ex == _EX_NONE:
                 self._unlike(self._peak)
@@ -792,17 +800,6 @@ class Detector:
             self._ref = False
             self._rest_ms = 0
 
-    def _reseat(self, t):
-        """The excursion went from an exercise's top back to its rest: the reference
-        had settled at the top (a long top hold, a short rest). Rest is where the
-        excursion peaked, so the thigh is now on its way up from there."""
-        self.rx, self.ry, self.rz = self._px, self._py, self._pz
-        self._peak = self._deg_from_rest(self.ux, self.uy, self.uz)
-        self._px, self._py, self._pz = self.ux, self.uy, self.uz
-        self._t_leave = self._t_top1
-        self._t_top0 = self._t_top1 = t
-        self._top_deg = self._peak
-
     def _classify(self, t):
         rom = self._peak
         if self._typ != 0.0 and self._t_leave - self._set_t1 > _SET_GAP_MS:
@@ -810,8 +807,20 @@ class Detector:
             # rep) is over. Timed to the start: a slow rep alone takes 16 s.
             self._end_set()
             self._pend = None
-        if t - self._t_leave < (_MIN_REP_MS if self.placement != _PLACEMENT_HIP else _MIN_HIP_MS):
+        hip = self.placement == _PLACEMENT_HIP
+        if t - self._t_leave < (_MIN_HIP_MS if hip else _MIN_REP_MS):
             self._lost_rest(rom)
+            sx, sy, sz = self._set_peak
+            px, py, pz = self._set_rest
+            if self._swing and rom < self._typ and not hip and (
+                    self._px * (px - sx) + self._py * (py - sy) + self._pz * (pz - sz) > 0):
+                # A fidget at the bottom of a rep (hips bouncing onto the mat): the set's
+                # rhythm goes on, and the reference rides on down, away from the set's
+                # top, not the fidget's (the rest the bounce kept from settling). A
+                # stride of a walk goes to the top, as the one before it did; at the hip
+                # a turn that quick is a step.
+                self._px, self._py, self._pz = sx, sy, sz
+                self._peak = 0.0  # ...and the fidget was nothing: _unlike, _back_to_rest
             return _EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS and not (self._set_n and 0 <= self._t_busy - self._set_t1 < _LAND_MS):
             # A stair, a hop, a jolt. Not the set's own last rep landing: a knee dropped
@@ -820,7 +829,7 @@ class Detector:
             return _EX_NONE
         quick = t - self._t_leave < _STRIDE_MS
         if self._walk_ms >= _WALK_MS // 3 and (
-            (self.mode == _MODE_AUTO and (quick or self._dyn > _DYN_WALK or self.placement == _PLACEMENT_HIP))
+            (self.mode == _MODE_AUTO and (quick or self._dyn > _DYN_WALK or hip))
             or (self.mode == _EX_CLAM and quick and self._dyn > _DYN_CAL)
         ):
             # A stride of a walk: quick, or with footfalls in it. Fast clams swing the
@@ -865,7 +874,7 @@ class Detector:
                     self._set_ex != ex and (rom < _SURE_MIN * self._base_rom(ex)
                                             or (ex == _EX_BRIDGE and (self._rest_ms < _REST_MS
                                                                       or rom > _SHAPE_MAX))
-                                            or (ex == _EX_CLAM and self.placement == _PLACEMENT_THIGH and (
+                                            or (ex == _EX_CLAM and not hip and (
                                                 _DEG * fr.along(px - rx, py - ry, pz - rz)
                                                 < _CLAM_RISE * rom or fr.zx * px + fr.zy * py + fr.zz * pz < _OUTER_UP
                                                 or fr.yx * px + fr.yy * py + fr.yz * pz < _FRONT_DOWN))))):
@@ -902,7 +911,7 @@ class Detector:
                 # in a pocket, its wearer stepping up a stair, looks just like it.
                 ex = _UNKNOWN
         elif ex == _EX_NONE and rom <= _CLAM_MAX and (self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN) and (
-                self._from_set or (self.placement == _PLACEMENT_HIP and self.mode == _MODE_AUTO and not self._hip_fwd
+                self._from_set or (hip and self.mode == _MODE_AUTO and not self._hip_fwd
                                    and rom <= _HIP_MAX)):
             # A frame from a set of bridges may be wrong for other sets (a strap
             # askew, its x off the thigh): one it reads as no exercise is held as
