@@ -37,8 +37,10 @@ def test_demo_syncs_the_routine_and_summarises_it_from_the_database(capsys, tmp_
     assert m and m.group(1) == m.group(2) and int(m.group(1)) > 20
     assert "(F1 1.000)" in out
     assert db.is_file() and (db.stat().st_mode & 0o777) == 0o600
-    with Database(db) as d:  # the session happened today
-        assert d.conn.execute("SELECT day FROM sessions").fetchone()[0] == dt.date.today().isoformat()
+    with Database(db) as d:  # the session just happened, on the day it started (local time)
+        day, start_ms, end_ms = d.conn.execute("SELECT day, start_ms, end_ms FROM sessions").fetchone()
+    assert day == dt.datetime.fromtimestamp(start_ms / 1000).date().isoformat()
+    assert 0 <= time.time() - end_ms / 1000 < 3600  # a run just after midnight: yesterday's session
     # what the person reads next: one session (of three exercises) and one hold, in words and columns
     assert cli.main(["--db", str(db)]) == 0
     assert re.search(r"\(1 session, \d+ reps, 1 hold\)", capsys.readouterr().out)
