@@ -105,9 +105,9 @@ def test_a_set_of_bridges_is_counted_by_a_band_that_never_stood_or_walked(tmp_pa
     out = detect(rec if turn is None else vary(rec, turn), exercise="auto")
     assert 10 <= out["counts"]["bridge"] == out["counts"]["total"] <= 11, out["counts"]
     assert [s["exercise"] for s in out["sets"]] == ["bridge"], out["sets"]
-    assert {c["method"] for c in out["calibration"]} <= {"bridges"}, out["calibration"]
+    assert {c["method"] for c in out["calibration"]} <= {"set"}, out["calibration"]
     if turn is None:
-        assert [c["method"] for c in out["calibration"]] == ["bridges"]
+        assert [c["method"] for c in out["calibration"]] == ["set"]
         mpy = detect(rec, exercise="auto", engine="micropython")
         assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
 

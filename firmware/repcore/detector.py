@@ -148,6 +148,10 @@ _SHAPE_REPS = const(3)  # the rep of a held set that may calibrate the band by i
 _SHAPE_MIN = const(12)  # ...if its reps are surely bridges (_SURE_MIN x _BRIDGE_MIN)...
 _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 50 and more)
 _SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
+_CLAM_CAL_MIN = const(25)  # ...or of clams (real ones 46-67 deg, the shared sim-dev's 29 and more; a
+# leg lying under the other's clams rocks 3-25)...
+_CLAM_CAL_RISE = const(0.45)  # ...lifting the knee by this of their turn (0.5-0.77; press-ups 0.31-0.40)...
+_DYN_CLAM_CAL = const(20)  # ...and still at rest (sim-dev 18 at most; a slow climb's steps 20 and more)
 _STEP_MIN = const(50)  # a stair's step turns the thigh this far and more: no set of bridges opens so
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
@@ -416,7 +420,12 @@ class Detector:
                     pass
                 elif cand is not None and t - self._cand_t < 2 * _CAL_NEAR_MS + _WALK_MS:
                     self._walk_end = t
-                    if self._wn >= 25 and self._stood_in_stride(cand):  # 2 s of walking give the forward lean
+                    # 2 s of walking give the forward lean; the stand lies amid the walk's
+                    # swing (the thigh's mean direction over the strides): a leg marched
+                    # while lying down swings to one side of its rest.
+                    mx, my, mz = self._mux, self._muy, self._muz
+                    if self._wn >= 25 and mx * cand[0] + my * cand[1] + mz * cand[2] > _COS_STRIDE * sqrt(
+                            mx * mx + my * my + mz * mz):
                         self._calibrate(t, cand[0], cand[1], cand[2], _CAL_STANDING)
                         self._cand = None
                 elif self._wn >= _WALK_CAL_TICKS and self._wdyn >= _DYN_CAL * self._wn and self._unsure():
@@ -467,15 +476,6 @@ class Detector:
         self._mux = self._muy = self._muz = 0.0
         self._wabs = 0.0
 
-    def _stood_in_stride(self, cand):
-        """The stand (its direction `cand`) lies amid the walk's swing (the thigh's mean
-        direction over the strides): a leg marched while lying down swings to one side
-        of its rest."""
-        mx, my, mz = self._mux, self._muy, self._muz
-        cx, cy, cz = cand
-        c = mx * cx + my * cy + mz * cz
-        return c > _COS_STRIDE * sqrt(mx * mx + my * my + mz * mz)
-
     def _walk_axis(self, dx, dy, dz):
         """Add this tick to the walk's sums: its change of u (dx, dy, dz), sign-aligned, and u."""
         if dx * self._wx + dy * self._wy + dz * self._wz < 0.0:
@@ -494,8 +494,11 @@ class Detector:
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
-        if self._wn >= 25 and self.placement != _PLACEMENT_HIP and self._swing_is_planar():
-            # The swing axis, forward or backward: keep the sign nearest the current
+        if self._wn >= 25 and self.placement != _PLACEMENT_HIP and sqrt(
+                self._wx * self._wx + self._wy * self._wy + self._wz * self._wz) >= _WALK_PLANAR * self._wabs:
+            # The swing stays in one plane (steps, not sway: without a gyroscope,
+            # sideways accelerations of some gaits blur the axis and the nominal roll is
+            # safer). Its axis is forward or backward: keep the sign nearest the current
             # forward axis for now; the first deep hip flexion settles it.
             fx, fy, fz = self._wx, self._wy, self._wz
             fr = self.frame
@@ -527,12 +530,6 @@ class Detector:
             self._sink((_EV_CALIBRATED, t, method))
             if self._held and self._frame_ready():
                 self._resolve_held()
-
-    def _swing_is_planar(self):
-        """The swing stays in one plane (steps, not sway): without a gyroscope, sideways
-        accelerations of some gaits blur the axis and the nominal roll is safer."""
-        n = sqrt(self._wx * self._wx + self._wy * self._wy + self._wz * self._wz)
-        return n >= _WALK_PLANAR * self._wabs
 
     def _forward_from_flexion(self, t):
         """Sitting, squatting, kneeling down or stepping up all flex the hip: the knee
@@ -703,7 +700,16 @@ class Detector:
                 self._t_top0 = self._t_top1 = t
                 return
             if ex == _EX_NONE:
-                self._unlike(self._peak)
+                # A turn that was no rep, far larger than the reps around it: those reps
+                # were no set (small turns amid big swings, as knees rolling side to side
+                # make).
+                rom = self._peak
+                pend = self._pend
+                if pend is not None and rom > _LIKE_ROM * pend[5] * 0.1:
+                    self._pend = None
+                    self._typ = 0.0
+                if self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
+                    self._end_set()
             self._back_to_rest(_NO_REP if ex == _EX_NONE else _REP)
 
     def _lost_rest(self, rom):
@@ -716,16 +722,6 @@ class Detector:
         if (self._rest_ms < _REST_MS and ex != _EX_NONE and ex != _EX_BRIDGE
                 and self._dyn < _DYN_CAL and rom >= _FULL_FRAC * self._typ):
             self._ref = False
-
-    def _unlike(self, rom):
-        """A turn that was no rep, far larger than the reps around it: those reps were
-        no set (small turns amid big swings, as knees rolling side to side make)."""
-        pend = self._pend
-        if pend is not None and rom > _LIKE_ROM * pend[5] * 0.1:
-            self._pend = None
-            self._typ = 0.0
-        if self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
-            self._end_set()
 
     def _new_posture(self, t, th):
         """The thigh has been held away from rest for a second or more: a top hold,
@@ -820,7 +816,7 @@ class Detector:
                 # stride of a walk goes to the top, as the one before it did; at the hip
                 # a turn that quick is a step.
                 self._px, self._py, self._pz = sx, sy, sz
-                self._peak = 0.0  # ...and the fidget was nothing: _unlike, _back_to_rest
+                self._peak = 0.0  # ...and the fidget was nothing (_rep, _back_to_rest)
             return _EX_NONE  # too quick: a step or a fidget
         if self._t_leave - self._t_busy < _BUSY_MS and not (self._set_n and 0 <= self._t_busy - self._set_t1 < _LAND_MS):
             # A stair, a hop, a jolt. Not the set's own last rep landing: a knee dropped
@@ -982,7 +978,12 @@ class Detector:
             self._set_side = side
             self._set_t0 = pend[1] - pend[6] - pend[7] - pend[8]
             if ex == _UNKNOWN:
-                self._hold_set(pend[1])
+                # The band cannot name it yet: keep its reps (and where they turn) until
+                # the frame can, and ask for a calibration.
+                if len(self._held) == _HELD_SETS:
+                    self._report_held(self._held.pop(0))
+                self._held.append([self._pend_n])
+                self._sink((_EV_FAULT, pend[1], _FAULT_UNCALIBRATED))
             # The two alike reps that open a set are full: its typical range is theirs.
             self._count(pend, True)
             self._count(ev, True)
@@ -1058,27 +1059,22 @@ class Detector:
             return self.frame.calibrated
         return self.frame.calibrated and self._fwd_pending == _FWD_KNOWN
 
-    def _hold_set(self, t):
-        """A set opens before the band is calibrated: keep its reps (and where they
-        turn) until the frame can name it, and ask for a calibration."""
-        if len(self._held) == _HELD_SETS:
-            self._report_held(self._held.pop(0))
-        rx, ry, rz, px, py, pz = self._pend_n
-        self._held.append([(rx, ry, rz, px, py, pz)])
-        self._sink((_EV_FAULT, t, _FAULT_UNCALIBRATED))
-
     def _frame_from_set(self, t):
         """A set the band could not name yet, on a thigh never calibrated (or only on
         trust: a band upside down lying with the knees bent looks upright). However the
-        strap is turned, sensor x lies along the thigh; a set of bridges shows the rest
-        of the frame. Lying on the back with the knees bent, the knee is above the hip
+        strap is turned, sensor x lies along the thigh; a set of bridges or of clams
+        shows the rest of the frame, and calibrates the band when the set's first and
+        latest reps both turn as that exercise does, and their tops are held a moment
+        (the squeeze). Lying on the back with the knees bent, the knee is above the hip
         (so x points the way up is), and a bridge turns the thigh in its own vertical
-        plane, toward level and back. When the set's first and latest reps both turn
-        so, by a bridge's range (more than a pelvic tilt, less than a step up a stair),
-        the knee still above the hip at the top and the top held a moment (the squeeze),
-        that frame calibrates the band. A phone in a pocket (x across the thigh, or
-        slanted) climbing stairs fails one of these: a step passes its top at once. At
-        the hip a stand shows up, and such a set shows forward: the belly faces up."""
+        plane, toward level and back, by a bridge's range (more than a pelvic tilt, less
+        than a step up a stair), the knee still above the hip at the top. Lying on a
+        side the thigh is level, its outer side up, and a clam lifts the knee by half
+        its turn (press-ups lying prone, seen through a strap upside down, a third);
+        the thigh rests still between clams (a climb's steps never do). A phone in a
+        pocket (x across the thigh, or slanted) climbing stairs fails one of these: a
+        step passes its top at once, or never rests. At the hip a stand shows up, and a
+        set of bridges shows forward: the belly faces up."""
         fr = self.frame
         hip = self.placement == _PLACEMENT_HIP
         if self.mode != _MODE_AUTO or ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
@@ -1087,29 +1083,39 @@ class Detector:
         held = self._held[-1]
         rx, ry, rz, px, py, pz = held[0]
         rom = held[1][5] * 0.1
+        peak = self._peak
         old = (fr.xx, fr.xy, fr.xz, fr.yx, fr.yy, fr.yz)
         s = 1.0 if rx > 0.0 else -1.0
+        ok = False
         # Body y, the way hip flexion turns the thigh: toward up, in that plane. At the
         # hip, up is known from a stand but not which way the band faces round the
         # waist: lying on the back, the belly faces up, level or tilted by a bridge
         # (which turns it about the left-right axis).
         if fr.set_axes(old[0], old[1], old[2], rx, ry, rz) if hip else fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
             first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
-            last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, self._peak)
+            last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, peak)
             # On the thigh the knee is still above the hip at the top (the sine of its rise);
             # the pelvis's lower end is up at a bridge's top or rest, level at the other.
-            knee_up = s * (self._px if last > 0 else self.rx) >= _KNEE_UP
-            if ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first
-                    and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else knee_up)
-                    and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= self._peak <= _SHAPE_MAX
-                    and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS):
-                if hip:
-                    self._hip_fwd = True
-                else:
-                    fr.calibrated = self._from_set = True
-                self._sink((_EV_CALIBRATED, t, _CAL_SET))
-                self._frame_known()
-                return
+            ok = ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first
+                  and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else s * (self._px if last > 0 else self.rx) >= _KNEE_UP)
+                  and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= peak <= _SHAPE_MAX)
+        if not (ok or hip) and -0.5 < rx < 0.5 and self._rest_ms >= _REST_MS and self._dyn < _DYN_CLAM_CAL:
+            # Clams: x the way the knee rises, body y = z x x with z (outward) up at rest.
+            s = 1.0 if px > rx else -1.0
+            ls = s * fr.leg_sign
+            ok = (fr.set_axes(s, 0.0, 0.0, 0.0, ls * rz, -ls * ry)
+                  and _CLAM_CAL_MIN <= rom <= _CLAM_MAX and _CLAM_CAL_MIN <= peak <= _CLAM_MAX
+                  and _DEG * s * (px - rx) >= _CLAM_CAL_RISE * rom
+                  and _DEG * s * (self._px - self.rx) >= _CLAM_CAL_RISE * peak
+                  and self._exercise_from(rx, ry, rz, px, py, pz, rom) == _EX_CLAM)
+        if ok and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS:
+            if hip:
+                self._hip_fwd = True
+            else:
+                fr.calibrated = self._from_set = True
+            self._sink((_EV_CALIBRATED, t, _CAL_SET))
+            self._frame_known()
+            return
         fr.set_axes(*old)
 
     def _resolve_held(self):

@@ -40,7 +40,7 @@ CAL_STANDING = const(1)  # automatic: still and upright next to walking
 CAL_USER = const(2)  # the user asked for it and stood still
 CAL_FLEXION = const(3)  # the first deep hip flexion told which way is forward
 CAL_WALKING = const(4)  # automatic: the thigh's mean direction and swing over a walk
-CAL_SET = const(5)  # automatic: the shape of a bridge set (the knee up, the thigh turning toward level)
+CAL_SET = const(5)  # automatic: the shape of a set of bridges or clams (detector._frame_from_set)
 
 FAULT_BAD_SAMPLE = const(1)  # zeros or impossible values, dropped
 FAULT_GAP = const(2)  # samples missing for longer than the filters tolerate

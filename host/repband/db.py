@@ -52,7 +52,7 @@ SIDES = {0: "none", 1: "left", 2: "right"}
 MODES = {0: "auto", 1: "bridge", 2: "clam", 3: "stretch"}
 PLACEMENTS = {0: "thigh", 1: "hip"}
 END_REASONS = {1: "idle", 2: "button", 3: "host", 4: "low_battery", 5: "reboot"}
-CAL_METHODS = {1: "standing", 2: "user", 3: "flexion", 4: "walking", 5: "bridges"}
+CAL_METHODS = {1: "standing", 2: "user", 3: "flexion", 4: "walking", 5: "set"}
 FAULTS = {1: "bad_sample", 2: "gap", 3: "uncalibrated"}
 
 # time_source values of decoded rows

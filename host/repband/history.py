@@ -90,7 +90,7 @@ def event_text(kind: str, code: int, placement: str | None = None) -> str:
     if kind == "calibrated":
         how = {"standing": "while you stood", "user": "when asked (button)",
                "flexion": "from your first movements", "walking": "while you walked",
-               "bridges": "from your set of bridges"}.get(
+               "set": "from the shape of your set of bridges or clams"}.get(
             CAL_METHODS.get(code, ""), f"method {code}")
         return f"calibrated {how}"
     if kind == "fault" and FAULTS.get(code) == "uncalibrated":

@@ -37,7 +37,7 @@ MODES = {"auto": ev.MODE_AUTO, "bridge": ev.MODE_BRIDGE, "clam": ev.MODE_CLAM,
 LEGS = {"left": ev.SIDE_LEFT, "right": ev.SIDE_RIGHT}
 PLACEMENTS = {"thigh": ev.PLACEMENT_THIGH, "hip": ev.PLACEMENT_HIP}
 CAL_NAMES = {ev.CAL_STANDING: "standing", ev.CAL_USER: "user", ev.CAL_FLEXION: "forward",
-             ev.CAL_WALKING: "walking", ev.CAL_SET: "bridges"}
+             ev.CAL_WALKING: "walking", ev.CAL_SET: "set"}
 FAULT_NAMES = {
     ev.FAULT_BAD_SAMPLE: "bad_sample", ev.FAULT_GAP: "gap", ev.FAULT_UNCALIBRATED: "uncalibrated",
     ev.FAULT_CONFIG_CORRUPT: "config_corrupt", ev.FAULT_CONFIG_VERSION: "config_version",
