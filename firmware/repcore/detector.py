@@ -698,6 +698,7 @@ class Detector:
                 self._px, self._py, self._pz = ux, uy, uz
                 self._t_leave = self._t_top1
                 self._t_top0 = self._t_top1 = t
+                self._top_deg = self._peak
                 return
             if ex == _EX_NONE:
                 # A turn that was no rep, far larger than the reps around it: those reps
@@ -807,9 +808,9 @@ class Detector:
         if t - self._t_leave < (_MIN_HIP_MS if hip else _MIN_REP_MS):
             self._lost_rest(rom)
             sx, sy, sz = self._set_peak
-            px, py, pz = self._set_rest
+            tx, ty, tz = self._set_rest
             if self._swing and rom < self._typ and not hip and (
-                    self._px * (px - sx) + self._py * (py - sy) + self._pz * (pz - sz) > 0):
+                    self._px * (tx - sx) + self._py * (ty - sy) + self._pz * (tz - sz) > 0):
                 # A fidget at the bottom of a rep (hips bouncing onto the mat): the set's
                 # rhythm goes on, and the reference rides on down, away from the set's
                 # top, not the fidget's (the rest the bounce kept from settling). A
