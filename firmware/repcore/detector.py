@@ -150,7 +150,8 @@ _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 
 _SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
 _CLAM_CAL_MIN = const(25)  # ...or of clams (real ones 46-67 deg, the shared sim-dev's 29 and more; a
 # leg lying under the other's clams rocks 3-25)...
-_CLAM_CAL_RISE = const(0.45)  # ...lifting the knee by this of their turn (0.5-0.77; press-ups 0.31-0.40)...
+_CLAM_CAL_RISE = const(12)  # ...lifting the knee this far, deg (MEx 26-52; sim-dev with the strap 20 deg askew 12.5
+# and more; press-ups lying prone, seen through a strap upside down, 9-10)...
 _DYN_CLAM_CAL = const(20)  # ...and still at rest (sim-dev 18 at most; a slow climb's steps 20 and more)
 _STEP_MIN = const(50)  # a stair's step turns the thigh this far and more: no set of bridges opens so
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
@@ -1070,9 +1071,10 @@ class Detector:
         (so x points the way up is), and a bridge turns the thigh in its own vertical
         plane, toward level and back, by a bridge's range (more than a pelvic tilt, less
         than a step up a stair), the knee still above the hip at the top. Lying on a
-        side the thigh is level, its outer side up, and a clam lifts the knee by half
-        its turn (press-ups lying prone, seen through a strap upside down, a third);
-        the thigh rests still between clams (a climb's steps never do). A phone in a
+        side the thigh is level, its outer side up, and a clam lifts the knee 12 deg
+        and more, even through a strap slanted on the thigh (press-ups lying prone, seen
+        through a strap upside down, 10 at most); the thigh rests still between clams
+        (a climb's steps never do). A phone in a
         pocket (x across the thigh, or slanted) climbing stairs fails one of these: a
         step passes its top at once, or never rests. At the hip a stand shows up, and a
         set of bridges shows forward: the belly faces up."""
@@ -1106,8 +1108,8 @@ class Detector:
             ls = s * fr.leg_sign
             ok = (fr.set_axes(s, 0.0, 0.0, 0.0, ls * rz, -ls * ry)
                   and _CLAM_CAL_MIN <= rom <= _CLAM_MAX and _CLAM_CAL_MIN <= peak <= _CLAM_MAX
-                  and _DEG * s * (px - rx) >= _CLAM_CAL_RISE * rom
-                  and _DEG * s * (self._px - self.rx) >= _CLAM_CAL_RISE * peak
+                  and _DEG * s * (px - rx) >= _CLAM_CAL_RISE
+                  and _DEG * s * (self._px - self.rx) >= _CLAM_CAL_RISE
                   and self._exercise_from(rx, ry, rz, px, py, pz, rom) == _EX_CLAM)
         if ok and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS:
             if hip:
