@@ -1153,43 +1153,6 @@ class Detector:
     def _exercise_from(self, rx, ry, rz, px, py, pz, rom):
         """Which exercise a turn from direction r to direction p would be (negative:
         from that exercise's top back to its rest)."""
-        fr = self.frame
-        # rest and peak directions in the body frame: sagittal angle a (0 standing,
-        # 90 thigh horizontal forward) and outward tilt b (+90 outer side up)
-        rx_b = fr.along(rx, ry, rz)  # 0 when the thigh is level
-        px_b = fr.along(px, py, pz)
-        ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -rx_b) * _DEG
-        rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
-        pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -px_b) * _DEG
-        pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
-        return self._exercise(ra, rb, pa, pb, rom, rx_b, px_b)
-
-    def _min_rom(self, ex):
-        """The least range a rep of `ex` may have. Within a set (or after its first
-        rep) its own range sets the floor: a person whose bridges tilt the thigh 10
-        deg has 7 deg reps in the set too, while no set opens under the base range."""
-        base = self._base_rom(ex)
-        typ = self._set_typ(ex) * _FULL_FRAC
-        if typ <= 0.0 or typ >= base:
-            return base
-        return typ if typ > _MIN_FLOOR else _MIN_FLOOR
-
-    def _base_rom(self, ex):
-        """The least range of a rep of `ex` outside a set."""
-        if ex == _EX_CLAM:
-            return _HIP_CLAM_MIN if self.placement == _PLACEMENT_HIP else _CLAM_MIN
-        return _BRIDGE_MIN
-
-    def _set_typ(self, ex):
-        """The typical range of the open set (or waiting first rep) of `ex`, or 0."""
-        pend = self._pend
-        if self._set_ex == ex or (pend is not None and pend[2] == ex):
-            return self._typ
-        return 0.0
-
-    def _exercise(self, ra, rb, pa, pb, rom, rh, ph):
-        """Which exercise an excursion is, from where it started and where it went
-        (rh, ph: sine of the knee's elevation above the hip at rest and at the peak)."""
         mode = self.mode
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise may be a bridge
@@ -1199,6 +1162,16 @@ class Detector:
             return mode if rom >= self._min_rom(mode) else _EX_NONE
         if mode != _MODE_AUTO:
             return _EX_NONE
+        fr = self.frame
+        # rest and peak directions in the body frame: sagittal angle a (0 standing,
+        # 90 thigh horizontal forward) and outward tilt b (+90 outer side up); rh, ph:
+        # the sine of the knee's elevation above the hip (0 when the thigh is level)
+        rh = fr.along(rx, ry, rz)
+        ph = fr.along(px, py, pz)
+        ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -rh) * _DEG
+        rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
+        pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -ph) * _DEG
+        pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
         da = pa - ra
         if da > 180.0:  # the sagittal angle wraps where the thigh points straight up
             da -= 360.0
@@ -1244,6 +1217,30 @@ class Detector:
             if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and ((sure and db >= 0.2 * rom) or rh - ph >= lift):
                 return -_EX_CLAM
         return _EX_NONE
+
+
+    def _min_rom(self, ex):
+        """The least range a rep of `ex` may have. Within a set (or after its first
+        rep) its own range sets the floor: a person whose bridges tilt the thigh 10
+        deg has 7 deg reps in the set too, while no set opens under the base range."""
+        base = self._base_rom(ex)
+        typ = self._set_typ(ex) * _FULL_FRAC
+        if typ <= 0.0 or typ >= base:
+            return base
+        return typ if typ > _MIN_FLOOR else _MIN_FLOOR
+
+    def _base_rom(self, ex):
+        """The least range of a rep of `ex` outside a set."""
+        if ex == _EX_CLAM:
+            return _HIP_CLAM_MIN if self.placement == _PLACEMENT_HIP else _CLAM_MIN
+        return _BRIDGE_MIN
+
+    def _set_typ(self, ex):
+        """The typical range of the open set (or waiting first rep) of `ex`, or 0."""
+        pend = self._pend
+        if self._set_ex == ex or (pend is not None and pend[2] == ex):
+            return self._typ
+        return 0.0
 
     def _end_set(self):
         self._typ = 0.0
