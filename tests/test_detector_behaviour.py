@@ -474,15 +474,19 @@ def _from_the_mark(rec, truth):
     return Recording(t=rec.t[i:], acc=rec.acc[i:], gyro=None if rec.gyro is None else rec.gyro[i:], meta=rec.meta)
 
 
-@pytest.mark.parametrize("angle", [90, 180, 270])
+@pytest.mark.parametrize("angle, slant", [(90, 0), (180, 0), (270, 0), (0, -20), (0, -30), (180, -20)])
 @pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
-def test_a_set_of_clams_calibrates_a_strap_turned_round_the_thigh_that_never_stood(angle, gyro):
+def test_a_set_of_clams_calibrates_a_strap_turned_round_the_thigh_that_never_stood(angle, slant, gyro):
     """Turned round the thigh, the strap's guessed frame cannot name the clams: the band
     asks for a calibration and holds the set. From the third clam its shape calibrates
     the band (the thigh level, each clam lifting the knee 12 deg and more, the top
     held, the thigh still between them), and all its reps count at their own times, on
-    the right side."""
-    rec, truth = _turned_strap(clams_lying_on_a_side, gyro=gyro, rotation=Rotation.from_euler("x", angle, degrees=True))
+    the right side. A strap put on crooked too: slanted on the thigh (sensor x 20-30 deg
+    off it, toward the hip-to-feet line the clams turn about) it sees the knee rise by
+    less of each clam's turn (0.37 of it at 20 deg, where 0.45 had been asked), but by
+    12 deg and more, as it never does in press-ups lying prone (9-10 deg)."""
+    rot = Rotation.from_euler("z", slant, degrees=True) * Rotation.from_euler("x", angle, degrees=True)
+    rec, truth = _turned_strap(clams_lying_on_a_side, gyro=gyro, rotation=rot)
     rec = _from_the_mark(rec, truth)
     out = detect(rec)
     s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
@@ -490,25 +494,9 @@ def test_a_set_of_clams_calibrates_a_strap_turned_round_the_thigh_that_never_sto
     assert s["side_correct"] == 10
     assert out["fault_counts"].get("uncalibrated") == 1
     assert [c["method"] for c in out["calibration"]] == ["set"]
-    if angle == 180 and gyro:  # the board's MicroPython calibrates and counts alike
+    if (angle, slant) == (180, 0) and gyro:  # the board's MicroPython calibrates and counts alike
         mpy = detect(rec, engine="micropython")
         assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
-
-
-@pytest.mark.parametrize("angle", [0, 180])
-@pytest.mark.parametrize("slant", [-20, -30])
-def test_a_set_of_clams_calibrates_a_strap_put_on_crooked(angle, slant):
-    """A strap slanted on the thigh (sensor x 20-30 deg off it, toward the hip-to-feet
-    line the clams turn about) sees the knee rise by less of each clam's turn: 0.37 of
-    it at 20 deg. The knee still rises by 12 deg and more, as it never does in
-    press-ups lying prone (9-10 deg), so the set calibrates the band and counts."""
-    rot = Rotation.from_euler("z", slant, degrees=True) * Rotation.from_euler("x", angle, degrees=True)
-    rec, truth = _turned_strap(clams_lying_on_a_side, gyro=False, rotation=rot)
-    rec = _from_the_mark(rec, truth)
-    out = detect(rec)
-    s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
-    assert (s["tp"], s["fp"]) == (10, 0), (s["misses"], s["false_reps"])
-    assert [c["method"] for c in out["calibration"]] == ["set"]
 
 
 def march_then_bridges(b, mount):
