@@ -150,8 +150,8 @@ _SHAPE_MAX = const(45)  # ...by their range (real ones 8-43 deg; a stair's step 
 _SHAPE_TOP_MS = const(500)  # ...and their tops held (real ones 0.64 s and more; a stair's 0.4 s)
 _CLAM_CAL_MIN = const(25)  # ...or of clams (real ones 46-67 deg, the shared sim-dev's 29 and more; a
 # leg lying under the other's clams rocks 3-25)...
-_CLAM_CAL_RISE = const(12)  # ...lifting the knee this far, deg (MEx 26-52; sim-dev with the strap 20 deg askew 12.5
-# and more; press-ups lying prone, seen through a strap upside down, 9-10)...
+_CLAM_CAL_RISE = const(12)  # ...lifting the knee this many deg (MEx 26-52, the shared sim-dev askew 20 deg
+# 12.5 and more; press-ups lying prone, seen through a strap upside down, 9-10)...
 _DYN_CLAM_CAL = const(20)  # ...and still at rest (sim-dev 18 at most; a slow climb's steps 20 and more)
 _STEP_MIN = const(50)  # a stair's step turns the thigh this far and more: no set of bridges opens so
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
@@ -1074,10 +1074,10 @@ class Detector:
         side the thigh is level, its outer side up, and a clam lifts the knee 12 deg
         and more, even through a strap slanted on the thigh (press-ups lying prone, seen
         through a strap upside down, 10 at most); the thigh rests still between clams
-        (a climb's steps never do). A phone in a
-        pocket (x across the thigh, or slanted) climbing stairs fails one of these: a
-        step passes its top at once, or never rests. At the hip a stand shows up, and a
-        set of bridges shows forward: the belly faces up."""
+        (a climb's steps never do). A phone in a pocket (x across the thigh, or
+        slanted) climbing stairs fails one of these: a step passes its top at once, or
+        never rests. At the hip a stand shows up, and a set of bridges shows forward:
+        the belly faces up."""
         fr = self.frame
         hip = self.placement == _PLACEMENT_HIP
         if self.mode != _MODE_AUTO or ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
@@ -1217,7 +1217,6 @@ class Detector:
             if -0.5 < ph < 0.5 and pb > 45.0 and rb > -10.0 and ((sure and db >= 0.2 * rom) or rh - ph >= lift):
                 return -_EX_CLAM
         return _EX_NONE
-
 
     def _min_rom(self, ex):
         """The least range a rep of `ex` may have. Within a set (or after its first
