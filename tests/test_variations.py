@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from repband.recording import Recording
-from repband.variations import RANGES, RATES, WANDER_S, moved_more, vary
+from repband.variations import ASKEW, RANGES, RATES, WANDER_S, moved_more, vary
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -78,3 +78,21 @@ def test_a_recording_no_faster_than_the_rate_is_unchanged():
     rec, _ = _nodding(rate=20.0)
     out = vary(rec, "rate-25")
     assert np.array_equal(out.t, rec.t) and np.array_equal(out.acc, rec.acc)
+
+
+@pytest.mark.parametrize("name", sorted(ASKEW))
+def test_an_askew_strap_turns_every_direction_by_at_most_its_angle_about_one_axis(name):
+    """The same rotation for every sample: lengths and the angles between directions
+    kept, no direction moved by more than the angle, the one across the axis by it; the
+    axis drawn from the key (each file its own, each draw another)."""
+    dirs = np.random.default_rng(1).normal(size=(2000, 3))
+    rec = Recording(t=np.arange(2000) / 100.0, acc=dirs, gyro=dirs * 10.0, meta={})
+    out = vary(rec, name, key="a.csv")
+    assert np.allclose(np.linalg.norm(out.acc, axis=1), np.linalg.norm(dirs, axis=1))
+    assert np.allclose(out.gyro, out.acc * 10.0)
+    assert np.allclose(out.acc[:50] @ out.acc[:50].T, dirs[:50] @ dirs[:50].T)
+    unit = dirs / np.linalg.norm(dirs, axis=1)[:, None]
+    moved = np.degrees(np.arccos(np.clip(np.sum(unit * out.acc / np.linalg.norm(out.acc, axis=1)[:, None], axis=1), -1, 1)))
+    assert moved.max() <= ASKEW[name] + 1e-6 and moved.max() > ASKEW[name] - 0.5
+    assert np.array_equal(vary(rec, name, key="a.csv").acc, out.acc)
+    assert not np.allclose(vary(rec, name, key="a.csv/1").acc, out.acc)

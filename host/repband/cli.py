@@ -165,11 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--accel-only", action="store_true",
                    help="ignore gyroscope columns (accelerometer-only mode)")
     e.add_argument("--vary", choices=list(VARIATIONS), default=None,
-                   help="change every recording first: the strap turned round the thigh, a "
-                        "slower, faster or uneven pace, smaller or larger movements (MEx files), a "
-                        "noisier sensor (does the count hold?)")
+                   help="change every recording first: the strap turned round the thigh or "
+                        "askew, a slower, faster or uneven pace, smaller or larger movements (MEx "
+                        "files), a noisier sensor (does the count hold?)")
     e.add_argument("--vary-seed", type=int, default=0, metavar="N",
-                   help="draw --vary's random changes (noise, an uneven pace) afresh: each N "
+                   help="draw --vary's random changes (noise, an uneven pace, an askew "
+                        "strap's axis) afresh: each N "
                         "another way (default: each file's own name seeds them)")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")

@@ -1,6 +1,6 @@
 """Recordings changed the way real use changes them, for `repband evaluate --vary`: the
-strap turned about the thigh, a slower or faster pace (or one that wanders), smaller or
-larger movements, a noisier sensor. A detector that counts real people counts these the
+strap turned about the thigh or put on askew, a slower or faster pace (or one that
+wanders), smaller or larger movements, a noisier sensor. A detector that counts real people counts these the
 same; one fitted to its recordings does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
@@ -22,6 +22,9 @@ TURNS = {
     "turn-quarter": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
     "turn-quarter-back": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
 }
+# The strap askew (real wearers are off by tens of degrees, any way): turned this many
+# degrees about an axis drawn at random for each recording (seeded as the noise is).
+ASKEW = {"askew-15": 15.0, "askew-20": 20.0, "askew-30": 30.0}
 # Time stretched by this factor: the same movements, slower (> 1) or faster.
 # "slowest": MEx reps rise in about 1 s; three times slower they rise in 3 s and hold
 # the top up to 6 s, as the slowest patients do (their rests grow too).
@@ -47,6 +50,7 @@ VARIATIONS = {
     "turn-half-upside-down": "the strap turned half way round the thigh, upside down",
     "turn-quarter": "the strap turned a quarter round the thigh",
     "turn-quarter-back": "the strap turned a quarter round the thigh the other way",
+    **{name: f"the strap askew: turned {deg:g} deg about a random axis" for name, deg in ASKEW.items()},
     "slower": f"every movement {PACES['slower']} times slower",
     "much-slower": f"every movement {PACES['much-slower']} times slower",
     "slowest": f"every movement {PACES['slowest']:g} times slower (3 s up: the slowest patients)",
@@ -69,6 +73,10 @@ def vary(rec: Recording, name: str, key: str = "") -> Recording:
         gyro = np.asarray(gyro, dtype=float)
     if name in TURNS:
         return turned(rec, TURNS[name])
+    if name in ASKEW:
+        axis = np.random.default_rng(zlib.crc32(key.encode())).normal(size=3)
+        axis *= np.radians(ASKEW[name]) / np.linalg.norm(axis)
+        return turned(rec, Rotation.from_rotvec(axis).as_matrix())
     if name in RANGES:
         return moved_more(rec, RANGES[name])
     if name in PACES:
@@ -137,5 +145,5 @@ def moved_more(rec: Recording, k: float) -> Recording:
     return Recording(t=t, acc=turn.apply(acc), gyro=gyro, meta=dict(rec.meta))
 
 
-__all__ = ["VARIATIONS", "TURNS", "PACES", "RANGES", "CHANGES_TIME", "ONE_POSTURE", "vary",
+__all__ = ["VARIATIONS", "TURNS", "ASKEW", "PACES", "RANGES", "CHANGES_TIME", "ONE_POSTURE", "vary",
            "turned", "moved_more", "wandered", "RATES", "resampled"]
