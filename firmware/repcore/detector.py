@@ -152,6 +152,8 @@ _CLAM_CAL_MIN = const(25)  # ...or of clams (real ones 46-67 deg, the shared sim
 # leg lying under the other's clams rocks 3-25)...
 _CLAM_CAL_RISE = const(12)  # ...lifting the knee this many deg (MEx 26-52, the shared sim-dev askew 20 deg
 # 12.5 and more; press-ups lying prone, seen through a strap upside down, 9-10)...
+_CLAM_CAL_ALONG = const(0.9)  # ...by no more than this of their turn (about the hip-to-feet line, 30-60 deg
+# off the thigh: MEx 0.77 at most; a bridge turns the thigh about an axis across it, 0.95 seen askew)...
 _DYN_CLAM_CAL = const(20)  # ...and still at rest (sim-dev 18 at most; a slow climb's steps 20 and more)
 _STEP_MIN = const(50)  # a stair's step turns the thigh this far and more: no set of bridges opens so
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
@@ -1108,7 +1110,7 @@ class Detector:
             ls = s * fr.leg_sign
             ok = (fr.set_axes(s, 0.0, 0.0, 0.0, ls * rz, -ls * ry)
                   and _CLAM_CAL_MIN <= rom <= _CLAM_MAX and _CLAM_CAL_MIN <= peak <= _CLAM_MAX
-                  and _DEG * s * (px - rx) >= _CLAM_CAL_RISE
+                  and _CLAM_CAL_RISE <= _DEG * s * (px - rx) <= _CLAM_CAL_ALONG * rom
                   and _DEG * s * (self._px - self.rx) >= _CLAM_CAL_RISE
                   and self._exercise_from(rx, ry, rz, px, py, pz, rom) == _EX_CLAM)
         if ok and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS:
