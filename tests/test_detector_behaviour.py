@@ -515,6 +515,33 @@ def test_a_set_of_clams_calibrates_a_strap_turned_round_the_thigh_that_never_sto
         assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
 
 
+def stand_bridges_march(b, mount):
+    """A stand (no walk), lowered slowly onto the back (too slowly for a sit to show
+    forward), a set of bridges, then a leg marched toward the chest."""
+    A.rest(b, 4.0)
+    b.move_to(A.target(b, "hook"), 7.0)
+    b.posture = "hook"
+    A.rest(b, 3.0)
+    A.bridge_set(b, 6)
+    A.rest(b, 4.0)
+    A.supine_march(b, 12.0)
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_bridges_named_in_a_frame_trusted_on_a_stand_show_forward(gyro):
+    """Standing near its nominal upright, the band trusts the strap's forward; its set of
+    bridges, named in that frame, shows forward is right. The march after them is no
+    exercise then, not a set the band could not count: it had asked for a calibration
+    and reported the march as a set not counted (and through a strap askew, knees
+    swaying to the sides in its place had calibrated the band as bridges)."""
+    rec, truth = simulate(stand_bridges_march, seed=3, mount="nominal", gyro=gyro, leg="right")
+    out = detect(rec)
+    assert [(x["exercise"], x["count"]) for x in out["sets"]] == [("bridge", 6)]
+    assert [c["method"] for c in out["calibration"]] == ["standing"]
+    assert "uncalibrated" not in out["fault_counts"]
+
+
 def march_then_bridges(b, mount):
     """On the back (the recording starts there: no stand, no walk), a leg marched toward
     the chest, then a set of bridges a few seconds after (as the shared sim-dev's hard

@@ -1047,6 +1047,13 @@ class Detector:
             self._nroms += 1
         if ev[2] != _UNKNOWN:
             self._sink(ev)
+            if (ev[2] == _EX_BRIDGE and self._fwd_pending == _FWD_NOMINAL and self._set_n == _SHAPE_REPS
+                    and ev[7] >= _SHAPE_TOP_MS and self.placement != _PLACEMENT_HIP):
+                # The strap's nominal forward, trusted on a stand, named a set of bridges
+                # (turning in its plane, their tops held): forward is known. A set it
+                # reads as no exercise is none, not held (a march; knees swaying to the
+                # sides, which through a strap askew had calibrated the band as bridges).
+                self._frame_known()
         elif len(self._held[-1]) < _HELD_REPS + 1:
             self._held[-1].append(ev)
             if len(self._held[-1]) == _SHAPE_REPS + 1:
