@@ -540,6 +540,9 @@ def test_bridges_named_in_a_frame_trusted_on_a_stand_show_forward(gyro):
     assert [(x["exercise"], x["count"]) for x in out["sets"]] == [("bridge", 6)]
     assert [c["method"] for c in out["calibration"]] == ["standing"]
     assert "uncalibrated" not in out["fault_counts"]
+    if gyro:  # the board's MicroPython alike
+        mpy = detect(rec, engine="micropython")
+        assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
 
 
 def march_then_bridges(b, mount):
