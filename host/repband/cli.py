@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "files), a noisier sensor (does the count hold?)")
     e.add_argument("--vary-seed", type=int, default=0, metavar="N",
                    help="draw --vary's random changes (noise, an uneven pace, an askew "
-                        "strap's axis) afresh: each N "
-                        "another way (default: each file's own name seeds them)")
+                        "strap's axis) afresh: each N another way (default: each file's own "
+                        "name seeds them)")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)

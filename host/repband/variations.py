@@ -1,7 +1,7 @@
 """Recordings changed the way real use changes them, for `repband evaluate --vary`: the
 strap turned about the thigh or put on askew, a slower or faster pace (or one that
-wanders), smaller or larger movements, a noisier sensor. A detector that counts real people counts these the
-same; one fitted to its recordings does not.
+wanders), smaller or larger movements, a noisier sensor. A detector that counts real
+people counts these the same; one fitted to its recordings does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
 the leg, and "upside down" also reverses x."""
