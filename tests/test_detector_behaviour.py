@@ -483,6 +483,12 @@ def clams_lying_on_a_side(b, mount):
     A.rest(b, 3.0)
 
 
+def _alike_on_the_board(rec, out):
+    """The board's MicroPython gives `rec` the same output as CPython gave (`out`)."""
+    mpy = detect(rec, engine="micropython")
+    assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
+
+
 def _from_the_mark(rec, truth):
     """The recording from where the scenario marked it starts."""
     t0 = next(d["t_start"] for d in truth["distractors"] if d["kind"] == "recording starts")
@@ -511,8 +517,7 @@ def test_a_set_of_clams_calibrates_a_strap_turned_round_the_thigh_that_never_sto
     assert out["fault_counts"].get("uncalibrated") == 1
     assert [c["method"] for c in out["calibration"]] == ["set"]
     if (angle, slant) == (180, 0) and gyro:  # the board's MicroPython calibrates and counts alike
-        mpy = detect(rec, engine="micropython")
-        assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
+        _alike_on_the_board(rec, out)
 
 
 def stand_bridges_march(b, mount):
@@ -540,9 +545,8 @@ def test_bridges_named_in_a_frame_trusted_on_a_stand_show_forward(gyro):
     assert [(x["exercise"], x["count"]) for x in out["sets"]] == [("bridge", 6)]
     assert [c["method"] for c in out["calibration"]] == ["standing"]
     assert "uncalibrated" not in out["fault_counts"]
-    if gyro:  # the board's MicroPython alike
-        mpy = detect(rec, engine="micropython")
-        assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
+    if gyro:
+        _alike_on_the_board(rec, out)
 
 
 def march_then_bridges(b, mount):
