@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from repband.recording import Recording
-from repband.variations import ASKEW, RANGES, RATES, WANDER_S, moved_more, vary
+from repband.scoring import retimed
+from repband.variations import ASKEW, PACES, RANGES, RATES, WANDER_S, moved_more, varied, vary
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -62,6 +63,30 @@ def test_an_uneven_pace_replays_the_same_samples_at_a_wandering_pace():
     # the same file wanders the same way on every run, another file another way
     assert np.array_equal(vary(rec, "uneven-pace", key="S01_04_act_2.csv").t, out.t)
     assert not np.array_equal(vary(rec, "uneven-pace", key="S02_04_act_2.csv").t, out.t)
+
+
+def test_a_slower_person_exercises_slower_inside_the_spans_only_and_the_truth_follows():
+    """A slow patient walks as anyone does: with spans (a simulated recording's sets and
+    holds), only they are stretched, and every truth time moves with the clock."""
+    rec, _ = _nodding()
+    k = PACES["slowest"]
+    out, clock = varied(rec, "slowest", spans=[(12.0, 24.0)])
+    assert np.array_equal(out.acc, rec.acc) and np.all(np.diff(out.t) > 0)
+    before, inside, after = rec.t < 12.0, (rec.t > 12.0) & (rec.t < 24.0), rec.t > 24.0
+    np.testing.assert_allclose(out.t[before], rec.t[before])
+    np.testing.assert_allclose(np.diff(out.t[inside]), k * np.diff(rec.t[inside]))
+    np.testing.assert_allclose(out.t[after], rec.t[after] + (k - 1.0) * 12.0, atol=0.03)
+    np.testing.assert_allclose(out.gyro[inside, 0], rec.gyro[inside, 0] / k)
+    truth = {"duration_s": 60.0, "sets": [{"t_start": 12.0, "t_end": 24.0, "count": 2}],
+             "reps": [{"t_start": 12.0, "t_top": 13.5, "t_end": 15.0}, {"t_start": 30.0, "t_top": 31.5, "t_end": 33.0}]}
+    moved = retimed(truth, clock)
+    np.testing.assert_allclose([moved["reps"][0][key] for key in ("t_start", "t_top", "t_end")],
+                               [12.0, 12.0 + 1.5 * k, 12.0 + 3.0 * k], atol=0.03)
+    np.testing.assert_allclose(moved["reps"][1]["t_start"], 30.0 + (k - 1.0) * 12.0, atol=0.03)
+    np.testing.assert_allclose(moved["duration_s"], 60.0 + (k - 1.0) * 12.0, atol=0.03)
+    assert moved["sets"][0]["count"] == 2 and truth["reps"][0]["t_end"] == 15.0  # the rest kept, truth untouched
+    # without spans the whole recording, as for a MEx file (one exercise throughout)
+    np.testing.assert_allclose(vary(rec, "slowest").t, k * rec.t)
 
 
 @pytest.mark.parametrize("name", sorted(RATES))

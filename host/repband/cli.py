@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ignore gyroscope columns (accelerometer-only mode)")
     e.add_argument("--vary", choices=list(VARIATIONS), default=None,
                    help="change every recording first: the strap turned round the thigh or "
-                        "askew, a slower, faster or uneven pace, smaller or larger movements (MEx "
-                        "files), a noisier sensor (does the count hold?)")
+                        "askew, a slower, faster or uneven pace (a simulated recording's sets and "
+                        "holds only, its truth retimed), smaller or larger movements (MEx files), "
+                        "a noisier sensor (does the count hold?)")
     e.add_argument("--vary-seed", type=int, default=0, metavar="N",
                    help="draw --vary's random changes (noise, an uneven pace, an askew "
                         "strap's axis) afresh: each N another way (default: each file's own "

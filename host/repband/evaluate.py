@@ -58,12 +58,6 @@ def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary
     """Turn paths into tasks; raises RecordingError for a path with no truth."""
     tasks = _collect(paths, exercise, accel_only, no_exercise)
     if vary is not None:
-        if vary in variations.CHANGES_TIME:
-            for t in tasks:
-                if t["type"] == "sim":
-                    raise RecordingError(t["path"], None, f"--vary {vary} changes time, which "
-                                         "its truth does not follow (simulate slower people "
-                                         "with repband simulate instead)")
         if vary in variations.ONE_POSTURE:
             for t in tasks:
                 if t["type"] != "mex":
@@ -112,20 +106,27 @@ def _collect(paths, exercise, accel_only, no_exercise) -> list[dict]:
 
 def run_task(task: dict, engine: str = "cpython") -> dict:
     rec = read_csv(task["path"])
-    if task.get("vary"):
-        key = os.path.basename(task["path"])
-        if task.get("vary_seed"):
-            key += f"/{task['vary_seed']}"
-        rec = variations.vary(rec, task["vary"], key=key)
-    gyro = False if task.get("accel_only") else None
-    name = os.path.basename(task["path"])
-    dur = float(rec.t[-1] - rec.t[0]) if len(rec.t) else 0.0
+    truth = None
     if task["type"] == "sim":
         try:
             with open(task["truth"], encoding="utf-8") as f:
                 truth = _json.load(f)
         except (OSError, ValueError) as exc:
             raise RecordingError(task["truth"], None, f"cannot read truth: {exc}") from None
+    if task.get("vary"):
+        key = os.path.basename(task["path"])
+        if task.get("vary_seed"):
+            key += f"/{task['vary_seed']}"
+        # A simulated person exercises slower (or at a wandering pace), and the truth
+        # follows the recording's new clock.
+        spans = None if truth is None else scoring.exercise_spans(truth)
+        rec, clock = variations.varied(rec, task["vary"], key=key, spans=spans)
+        if truth is not None:
+            truth = scoring.retimed(truth, clock)
+    gyro = False if task.get("accel_only") else None
+    name = os.path.basename(task["path"])
+    dur = float(rec.t[-1] - rec.t[0]) if len(rec.t) else 0.0
+    if task["type"] == "sim":
         out = detect(rec, exercise=task["exercise"], engine=engine, gyro=gyro)
         res = scoring.score_sim(out["reps"], out["holds"], truth,
                                 t_span=(float(rec.t[0]), float(rec.t[-1])))

@@ -125,6 +125,29 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
             "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None}
 
 
+def exercise_spans(truth: dict) -> list[tuple[float, float]]:
+    """Where a simulated person exercises: each set's window (as a set is scored) and
+    each stretch hold."""
+    return ([(float(s["t_start"]) - SET_PRE_S, float(s["t_end"]) + SET_POST_S) for s in truth.get("sets", [])]
+            + [(float(h["t_start"]), float(h["t_end"])) for h in truth.get("holds", [])])
+
+
+def retimed(truth: dict, clock) -> dict:
+    """`truth` for its recording replayed on a new clock (`clock`: old time -> new
+    time): every ``t_*`` moved, ``duration_s`` the span's on the new clock."""
+    def moved(o):
+        if isinstance(o, dict):
+            return {k: float(clock(v)) if k.startswith("t_") and isinstance(v, (int, float)) else moved(v)
+                    for k, v in o.items()}
+        return [moved(v) for v in o] if isinstance(o, list) else o
+
+    out = moved(truth)
+    if "duration_s" in truth:
+        t0, t1 = _recording_span(truth)
+        out["duration_s"] = float(clock(t1)) - float(clock(t0))
+    return out
+
+
 def score_sim(reps: list[dict], holds: list[dict], truth: dict, t_span=None) -> dict:
     """Score one simulated recording. `t_span` = (first t, last t) of the recording in
     seconds; without it the span is estimated from the truth (earliest event start +

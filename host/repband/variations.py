@@ -4,7 +4,12 @@ wanders), smaller or larger movements, a noisier sensor. A detector that counts 
 people counts these the same; one fitted to its recordings does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
-the leg, and "upside down" also reverses x."""
+the leg, and "upside down" also reverses x.
+
+A change of pace changes a recording's clock: `varied` returns the clock with the
+recording, so a simulated recording's truth follows it. Given the spans a person
+exercises in (a simulated recording's sets and holds), only they change pace: a slow
+patient walks, sits and lies down as anyone does."""
 from __future__ import annotations
 
 import zlib
@@ -61,50 +66,68 @@ VARIATIONS = {
     **{name: f"sampled at {hz:g} Hz" for name, hz in RATES.items()},
     "noisier": f"{NOISE_G * 1000:.0f} mg of noise added per axis ({NOISE_DPS:g} deg/s on the gyroscope)",
 }
-CHANGES_TIME = frozenset(PACES) | {"uneven-pace"}
 ONE_POSTURE = frozenset(RANGES)  # only for recordings of one posture
 
 
-def vary(rec: Recording, name: str, key: str = "") -> Recording:
+def vary(rec: Recording, name: str, key: str = "", spans=None) -> Recording:
     """`rec` changed by variation `name`; `key` seeds the noise (the same file gets the
-    same noise on every run)."""
+    same noise on every run). `spans`: see `varied`."""
+    return varied(rec, name, key, spans)[0]
+
+
+def varied(rec: Recording, name: str, key: str = "", spans=None):
+    """(`rec` changed by variation `name`, its clock: old time -> new time, numpy-wise).
+    A change of pace with `spans` ((start, end) times) changes only them."""
     t, acc, gyro = np.asarray(rec.t, dtype=float), np.asarray(rec.acc, dtype=float), rec.gyro
     if gyro is not None:
         gyro = np.asarray(gyro, dtype=float)
     if name in TURNS:
-        return turned(rec, TURNS[name])
+        return turned(rec, TURNS[name]), _same_clock
     if name in ASKEW:
         axis = np.random.default_rng(zlib.crc32(key.encode())).normal(size=3)
         axis *= np.radians(ASKEW[name]) / np.linalg.norm(axis)
-        return turned(rec, Rotation.from_rotvec(axis).as_matrix())
+        return turned(rec, Rotation.from_rotvec(axis).as_matrix()), _same_clock
     if name in RANGES:
-        return moved_more(rec, RANGES[name])
-    if name in PACES:
-        k = PACES[name]
-        t = t * k
-        gyro = None if gyro is None else gyro / k
-    elif name == "uneven-pace":
-        t, k = wandered(t, np.random.default_rng(zlib.crc32(key.encode())))
-        gyro = None if gyro is None else gyro / k[:, None]
-    elif name in RATES:
-        return resampled(rec, RATES[name])
-    elif name == "noisier":
+        return moved_more(rec, RANGES[name]), _same_clock
+    if name in RATES:
+        return resampled(rec, RATES[name]), _same_clock
+    if name == "noisier":
         rng = np.random.default_rng(zlib.crc32(key.encode()))
         acc = acc + rng.normal(0.0, NOISE_G, acc.shape)
         gyro = None if gyro is None else gyro + rng.normal(0.0, NOISE_DPS, gyro.shape)
+        return Recording(t=t, acc=acc, gyro=gyro, meta=dict(rec.meta)), _same_clock
+    if name in PACES:
+        slower = np.full(len(t), PACES[name])
+    elif name == "uneven-pace":
+        slower = wandered(t, np.random.default_rng(zlib.crc32(key.encode())))
     else:
         raise ValueError(f"unknown variation {name!r} (expected {', '.join(VARIATIONS)})")
-    return Recording(t=t, acc=acc, gyro=gyro, meta=dict(rec.meta))
+    if spans is not None:
+        inside = np.zeros(len(t), dtype=bool)
+        for start, end in spans:
+            inside |= (t >= start) & (t <= end)
+        slower = np.where(inside, slower, 1.0)
+    new_t = t[0] + np.cumsum(np.diff(t, prepend=t[0]) * slower)
+    gyro = None if gyro is None else gyro / slower[:, None]
+
+    def clock(x):
+        # times past the recording's ends move with them
+        x = np.asarray(x, dtype=float)
+        return np.interp(x, t, new_t) + np.maximum(x - t[-1], 0.0) + np.minimum(x - t[0], 0.0)
+
+    return Recording(t=new_t, acc=acc, gyro=gyro, meta=dict(rec.meta)), clock
+
+
+def _same_clock(x):
+    return np.asarray(x, dtype=float)
 
 
 def wandered(t, rng):
-    """Times `t` replayed at a wandering pace: (new times, how many times slower each
-    sample's moment became). The first sample keeps its time."""
+    """How many times slower each moment of times `t` is replayed at a wandering pace:
+    a new pace every WANDER_S s, interpolated in between."""
     t = np.asarray(t, dtype=float)
     knots = np.arange(t[0], t[-1] + WANDER_S, WANDER_S)
-    slower = np.interp(t, knots, np.exp(rng.normal(0.0, WANDER_SIGMA, len(knots))))
-    dt = np.diff(t, prepend=t[0])
-    return t[0] + np.cumsum(dt * slower), slower
+    return np.interp(t, knots, np.exp(rng.normal(0.0, WANDER_SIGMA, len(knots))))
 
 
 def resampled(rec: Recording, hz: float) -> Recording:
@@ -145,5 +168,5 @@ def moved_more(rec: Recording, k: float) -> Recording:
     return Recording(t=t, acc=turn.apply(acc), gyro=gyro, meta=dict(rec.meta))
 
 
-__all__ = ["VARIATIONS", "TURNS", "ASKEW", "PACES", "RANGES", "CHANGES_TIME", "ONE_POSTURE", "vary",
+__all__ = ["VARIATIONS", "TURNS", "ASKEW", "PACES", "RANGES", "ONE_POSTURE", "vary", "varied",
            "turned", "moved_more", "wandered", "RATES", "resampled"]
