@@ -76,6 +76,7 @@ _DYN_WALK = const(35)
 _DYN_CAL = const(55)  # ...and surely more than this: a walk that calibrates, a stride in clam
 # mode (walks 63+ in the body models, 110+ at the hip in HAPT; MEx's fast clams and
 # floor exercises that swing like strides 35-49)
+_DYN_STEP = const(20)  # ...a quick turn amid a walk jolts more than this to be a stride
 _DYN_BUSY = const(250)  # ...steps at the hip, stairs and hops reach this; reps seldom
 _BUSY_MS = const(2000)  # ...that recently before a turn: it is no rep
 _LAND_MS = const(1000)  # ...unless it came this soon after a rep of the open set: its landing
@@ -828,18 +829,24 @@ class Detector:
             # thump in fewer samples, a slower pace or a phone's rate).
             return _EX_NONE
         quick = t - self._t_leave < _STRIDE_MS
+        rx, ry, rz = self.rx, self.ry, self.rz
+        px, py, pz = self._px, self._py, self._pz
         if self._walk_ms >= _WALK_MS // 3 and (
-            (self.mode == _MODE_AUTO and (quick or self._dyn > _DYN_WALK or hip))
+            (self.mode == _MODE_AUTO and (hip or (
+                ((quick and self._dyn > _DYN_STEP) or self._dyn > _DYN_WALK)
+                and not (self._frame_ready() and self._exercise_from(rx, ry, rz, px, py, pz, rom) > 0))))
             or (self.mode == _EX_CLAM and quick and self._dyn > _DYN_CAL)
         ):
             # A stride of a walk: quick, or with footfalls in it. Fast clams swing the
-            # thigh much like one (a reversal a second, a wobble at the top): on the
-            # thigh a slow turn without footfalls is none (the pelvis sways slowly as
-            # it walks: any turn is one). For a wearer who chose clams, only a quick
-            # turn that jolts as footfalls do is one (fast clams jolt the thigh too).
+            # thigh much like one (a reversal a second, a wobble at the top, jolts at
+            # each turn): on the thigh a slow turn without footfalls is none, nor is a
+            # turn from an exercise's rest to its top once the frame is known (nobody
+            # walks lying down). The pelvis sways slowly as it walks: any turn is one.
+            # For a wearer who chose clams, only a quick turn that jolts as footfalls do
+            # is one (fast clams jolt the thigh too).
             self._lost_rest(rom)
             return _EX_NONE
-        if self._walk_ms >= _WALK_MS and quick and self._dyn > _DYN_CAL:
+        if self.mode == _EX_BRIDGE and self._walk_ms >= _WALK_MS and quick and self._dyn > _DYN_CAL:
             # Walking about in bridge mode (auto and clam mode judged strides above):
             # 3 s of strides with footfalls in them (a bridge rises and falls smoothly).
             # Nobody walks between two bridges: a set or a first rep waiting is over too.
@@ -848,8 +855,6 @@ class Detector:
             return _EX_NONE
         if self._from_upright():
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
-        rx, ry, rz = self.rx, self.ry, self.rz
-        px, py, pz = self._px, self._py, self._pz
         if rom < _HALF_FRAC * self._typ:
             # A small turn within 45 deg of straight away from where the set's last rep
             # (or its waiting first) peaked: the thigh was still settling after a slow
@@ -969,9 +974,10 @@ class Detector:
             ) or (
                 # Two turns as quick as strides, a stride apart, open no set: the first
                 # steps of a climb, before the walk is known. Real reps take 1.6 s and
-                # more; fast ones (1 s) rest between.
+                # more; fast ones (1 s) rest between. Once the frame is known, reps are
+                # named by where the thigh is: fast clams back to back are clams.
                 quick and pend[6] + pend[7] + pend[8] < _STRIDE_MS and t - pend[1] < _STRIDE_PERIOD_MS
-                and self.mode != _EX_CLAM
+                and (self.mode == _EX_BRIDGE or (self.mode == _MODE_AUTO and not self._frame_ready()))
             ):
                 self._pend = ev
                 self._pend_n = (rx, ry, rz, px, py, pz)
