@@ -84,7 +84,7 @@ def test_a_slower_person_exercises_slower_inside_the_spans_only_and_the_truth_fo
                                [12.0, 12.0 + 1.5 * k, 12.0 + 3.0 * k], atol=0.03)
     np.testing.assert_allclose(moved["reps"][1]["t_start"], 30.0 + (k - 1.0) * 12.0, atol=0.03)
     np.testing.assert_allclose(moved["duration_s"], 60.0 + (k - 1.0) * 12.0, atol=0.03)
-    assert moved["sets"][0]["count"] == 2 and truth["reps"][0]["t_end"] == 15.0  # the rest kept, truth untouched
+    assert moved["sets"][0]["count"] == 2 and truth["reps"][0]["t_end"] == 15.0  # counts kept; the input untouched
     # without spans the whole recording, as for a MEx file (one exercise throughout)
     np.testing.assert_allclose(vary(rec, "slowest").t, k * rec.t)
 
