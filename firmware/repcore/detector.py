@@ -834,14 +834,14 @@ class Detector:
         if self._walk_ms >= _WALK_MS // 3 and (
             (self.mode == _MODE_AUTO and (hip or (
                 ((quick and self._dyn > _DYN_STEP) or self._dyn > _DYN_WALK)
-                and not (self._frame_ready() and self._exercise_from(rx, ry, rz, px, py, pz, rom) > 0))))
+                and not (self.frame.calibrated and self._exercise_from(rx, ry, rz, px, py, pz, rom) > 0))))
             or (self.mode == _EX_CLAM and quick and self._dyn > _DYN_CAL)
         ):
             # A stride of a walk: quick, or with footfalls in it. Fast clams swing the
             # thigh much like one (a reversal a second, a wobble at the top, jolts at
             # each turn): on the thigh a slow turn without footfalls is none, nor is a
-            # turn from an exercise's rest to its top once the frame is known (nobody
-            # walks lying down). The pelvis sways slowly as it walks: any turn is one.
+            # turn from an exercise's rest to its top once up is known (nobody walks
+            # lying down). The pelvis sways slowly as it walks: any turn is one.
             # For a wearer who chose clams, only a quick turn that jolts as footfalls do
             # is one (fast clams jolt the thigh too).
             self._lost_rest(rom)
@@ -974,10 +974,10 @@ class Detector:
             ) or (
                 # Two turns as quick as strides, a stride apart, open no set: the first
                 # steps of a climb, before the walk is known. Real reps take 1.6 s and
-                # more; fast ones (1 s) rest between. Once the frame is known, reps are
-                # named by where the thigh is: fast clams back to back are clams.
+                # more; fast ones (1 s) rest between. Once up is known, where the thigh
+                # is names them: fast clams back to back lying on a side are clams.
                 quick and pend[6] + pend[7] + pend[8] < _STRIDE_MS and t - pend[1] < _STRIDE_PERIOD_MS
-                and (self.mode == _EX_BRIDGE or (self.mode == _MODE_AUTO and not self._frame_ready()))
+                and (self.mode == _EX_BRIDGE or (self.mode == _MODE_AUTO and not self.frame.calibrated))
             ):
                 self._pend = ev
                 self._pend_n = (rx, ry, rz, px, py, pz)
