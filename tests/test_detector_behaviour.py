@@ -143,6 +143,33 @@ def test_changes_of_posture_are_never_reps_in_any_mode(mode, seed):
     assert out["counts"]["total"] == 0, out["reps"]
 
 
+def rolling_over(b, mount):
+    """Lying on the back, rolled onto one side and back, then the other, again and again
+    (knees straight, then bent), and up."""
+    _intro(b)
+    A.go(b, "supine")
+    A.rest(b, 5.0)
+    for lying in ("supine",) * 6 + ("hook",) * 4:
+        A.go(b, "side_left" if b.rng.uniform() < 0.5 else "side_right")
+        A.rest(b, b.rng.uniform(1.0, 6.0))
+        A.go(b, lying)
+        A.rest(b, b.rng.uniform(1.0, 6.0))
+    A.go(b, "stand")
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("mode", ["auto", "bridge"])
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_rolling_onto_a_side_and_back_is_never_a_rep(mode, seed, gyro):
+    """A roll turns the thigh 70-90 deg, mostly about its length. In bridge mode two
+    rolls within 20 s passed for a set of bridges (82 false reps in 1.6 h of this
+    scenario, 40 sessions); once a walk has shown where up is, a bridge must bring the
+    knee down. (Clam mode still counts some: docs/algorithm.md, known limits.)"""
+    out, _ = _run(rolling_over, seed=seed, mode=mode, gyro=gyro)
+    assert out["counts"]["total"] == 0, out["reps"]
+
+
 def walk_to_the_mat_for_bridges(b, mount):
     _intro(b)
     _set(b, "bridge", 8, 3.0)

@@ -139,6 +139,7 @@ _BRIDGE_MIN = const(8)  # degrees: real bridges tilt the thigh 8-43 deg, pelvic 
 _MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
 _KNEE_UP = const(0.17)  # sin 10 deg: at a bridge's top the knee is still above the hip
+_KNEE_DOWN = const(0.5)  # ...and it came down by this of the bridge's turn at least
 _CLAM_MIN = const(12)
 _KNEE_SIDE = const(0.2)  # sin 12 deg: lying on a side the top knee rests no higher than the hip
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
@@ -1171,8 +1172,14 @@ class Detector:
         mode = self.mode
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise may be a bridge
-            # (some real ones tilt the thigh only 6-8 deg); the set judges it.
-            return mode if rom >= _MANUAL_BRIDGE_MIN else _EX_NONE
+            # (some real ones tilt the thigh only 6-8 deg); the set judges it. Once a
+            # walk has shown where up is, a bridge lowers the knee toward level (by 0.6
+            # of its turn and more in both body models); rolling onto a side and back
+            # turns the thigh about its length (0.12 at most), and a clam lifts the knee.
+            if rom < _MANUAL_BRIDGE_MIN or (self._stood and _DEG * self.frame.along(
+                    rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom):
+                return _EX_NONE
+            return mode
         if mode == _EX_CLAM:
             return mode if rom >= self._min_rom(mode) else _EX_NONE
         if mode != _MODE_AUTO:
