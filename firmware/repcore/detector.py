@@ -1175,7 +1175,7 @@ class Detector:
             # (some real ones tilt the thigh only 6-8 deg); the set judges it. Once a
             # walk has shown where up is, a bridge lowers the knee toward level (by 0.6
             # of its turn and more in both body models); rolling onto a side and back
-            # turns the thigh about its length (0.12 at most), and a clam lifts the knee.
+            # turns the thigh about its length (0.15 at most), and a clam lifts the knee.
             if rom < _MANUAL_BRIDGE_MIN or (self._stood and _DEG * self.frame.along(
                     rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom):
                 return _EX_NONE
