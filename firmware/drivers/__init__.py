@@ -120,13 +120,20 @@ def remap_table(remap):
         remap = ((0, 1), (1, 1), (2, 1))
     if len(remap) != 3:
         raise IMUError("axis remap needs 3 entries, got %d" % len(remap))
-    axes = [r[0] for r in remap]
-    signs = [r[1] for r in remap]
-    if sorted(axes) != [0, 1, 2] or any(s not in (1, -1) for s in signs):
+    # Loops, not comprehensions: each of those would keep code of its own in RAM.
+    axes = []
+    signs = []
+    for r in remap:
+        axes.append(r[0])
+        signs.append(r[1])
+    if sorted(axes) != [0, 1, 2] or signs.count(1) + signs.count(-1) != 3:
         raise IMUError("axis remap must be a signed permutation of chip axes: %r" % (remap,))
     # Determinant of a signed permutation = sign of the permutation * product of signs.
-    inversions = sum(1 for i in range(3) for j in range(i + 1, 3) if axes[i] > axes[j])
-    det = (-1 if inversions % 2 else 1) * signs[0] * signs[1] * signs[2]
+    det = signs[0] * signs[1] * signs[2]
+    for i in range(2):
+        for j in range(i + 1, 3):
+            if axes[i] > axes[j]:
+                det = -det  # an inversion
     if det != 1:
         raise IMUError("axis remap %r is a reflection, not a rotation" % (remap,))
     return (axes[0], signs[0], axes[1], signs[1], axes[2], signs[2])
