@@ -36,7 +36,8 @@ _PAIR_WINDOW_MS = const(120000)  # new pairings accepted this long after boot or
 
 class Secrets:
     """Bond keys, which MicroPython leaves to the application (_IRQ_GET/SET_SECRET),
-    kept in a JSON file of [sec_type, key hex, value hex] (None: in memory only)."""
+    kept in a JSON file of [sec_type, key hex, value hex] (None: in memory only).
+    Loops, not comprehensions: each of those would keep code of its own in RAM."""
 
     def __init__(self, path=None):
         self.path = path
@@ -54,7 +55,10 @@ class Secrets:
         try:
             with open(path, "r") as f:
                 data = json.load(f)
-            self.items = [[int(t), unhexlify(k), unhexlify(v)] for t, k, v in data]
+            items = []
+            for t, k, v in data:
+                items.append([int(t), unhexlify(k), unhexlify(v)])
+            self.items = items
         except (OSError, ValueError, TypeError):
             self.items = []
 
@@ -67,8 +71,11 @@ class Secrets:
         from binascii import hexlify
         items = self.items
         tmp = path + ".tmp"
+        data = []
+        for t, k, v in items:
+            data.append([t, hexlify(k).decode(), hexlify(v).decode()])
         with open(tmp, "w") as f:
-            json.dump([[t, hexlify(k).decode(), hexlify(v).decode()] for t, k, v in items], f)
+            json.dump(data, f)
         import os
         os.rename(tmp, path)
 
@@ -93,7 +100,10 @@ class Secrets:
         return False
 
     def set(self, sec_type, key, value):
-        items = [it for it in self.items if it[0] != sec_type or it[1] != key]
+        items = []
+        for it in self.items:
+            if it[0] != sec_type or it[1] != key:
+                items.append(it)
         found = len(items) < len(self.items)
         if value is None:
             if found:
