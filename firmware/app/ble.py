@@ -325,7 +325,9 @@ class BandService(Pairing, Live):
             self._ind_busy = False
         c = self._sync_link()
         if c is None:
-            self._advertise_tick()
+            # Nobody connected: fast advertising turns slow when its window is over.
+            if self._advertising == _FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < _FAST_WINDOW_MS:
+                self._start_adv(_SLOW_ADV_US)
             return False
         while self._writes:
             wc, h, data, enc = self._writes.pop(0)
@@ -384,12 +386,6 @@ class BandService(Pairing, Live):
         if self._advertising != interval:
             self._ble.gap_advertise(interval, self._adv, resp_data=self._resp)
             self._advertising = interval
-
-    def _advertise_tick(self):
-        """While nobody is connected (poll): fast advertising turns slow when its
-        window is over."""
-        if self._advertising == _FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < _FAST_WINDOW_MS:
-            self._start_adv(_SLOW_ADV_US)
 
     def _notify(self, handle, data):
         c = self._link
