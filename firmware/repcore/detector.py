@@ -140,7 +140,7 @@ _MANUAL_BRIDGE_MIN = const(4)
 _BRIDGE_MAX = const(70)  # larger turns are posture changes (lying down, rolling over)
 _KNEE_UP = const(0.17)  # sin 10 deg: at a bridge's top the knee is still above the hip
 _KNEE_DOWN = const(0.5)  # ...and it came down by this of the bridge's turn at least
-_KNEE_LIFT = const(0.3)  # ...a clam lifts it by this of its turn at least (rolls: 0.15 at most)
+_KNEE_LIFT = const(0.3)  # ...a clam lifts it by this of its turn at least (rolls, knees straight: 0.15)
 _CLAM_MIN = const(12)
 _KNEE_SIDE = const(0.2)  # sin 12 deg: lying on a side the top knee rests no higher than the hip
 _CLAM_UNSURE_MIN = const(20)  # before calibration: real clams turn the thigh 46-67 deg
@@ -741,9 +741,10 @@ class Detector:
         wrong way for it is no top."""
         still = self._out_still
         mode = self.mode
-        if self._stood and (mode == _EX_BRIDGE or mode == _EX_CLAM):
+        if self._stood and self.placement != _PLACEMENT_HIP and (mode == _EX_BRIDGE or mode == _EX_CLAM):
             # The wearer named the exercise, and a stand has shown where up is: a
-            # bridge lowers the knee, a clam lifts it. Held a second where the knee
+            # bridge lowers the knee, a clam lifts it (the thigh's long axis shows it,
+            # not the pelvis's). Held a second where the knee
             # went the other way (or, for a clam, stayed level), the thigh is not at
             # the exercise's top: the person lay down (from sitting, onto a side), or
             # rest was a top. It is a new rest.
@@ -1171,25 +1172,28 @@ class Detector:
         """Which exercise a turn from direction r to direction p would be (negative:
         from that exercise's top back to its rest)."""
         mode = self.mode
+        # Once a walk has shown where up is, the thigh's long axis says which way the knee
+        # went (not the pelvis's: a clam rolls the pelvis about it).
+        knee = self._stood and self.placement != _PLACEMENT_HIP
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise (some real bridges
             # tilt the thigh only 6-8 deg) and no larger than a bridge's may be one; the
-            # set judges it. Once a
-            # walk has shown where up is, a bridge lowers the knee toward level (by 0.6
-            # of its turn and more in both body models); rolling onto a side and back
-            # turns the thigh about its length (0.15 at most), and a clam lifts the knee.
-            if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX or (self._stood and _DEG * self.frame.along(
-                    rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom):
+            # set judges it. A bridge lowers the knee toward level (by 0.6 of its turn and
+            # more in both body models); rolling onto a side and back turns the thigh
+            # about its length (0.15 at most), and a clam lifts the knee.
+            if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX:
+                return _EX_NONE
+            if knee and _DEG * self.frame.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom:
                 return _EX_NONE
             return mode
         if mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
-            if self._stood:
-                # Once a walk has shown where up is, a clam lifts the knee (by 0.5 of its
-                # turn and more in both body models), and lowers it on the way back from
-                # a top the reference settled at; rolling from a side onto the back with
-                # the knees straight turns the thigh about its length (0.15 at most).
+            if knee:
+                # A clam lifts the knee (by 0.5 of its turn and more in both body models),
+                # and lowers it on the way back from a top the reference settled at;
+                # rolling from a side onto the back with the knees straight turns the
+                # thigh about its length (0.15 at most).
                 lift = _DEG * self.frame.along(px - rx, py - ry, pz - rz)
                 if lift < -_KNEE_LIFT * rom:
                     return -mode
