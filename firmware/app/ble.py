@@ -326,7 +326,8 @@ class BandService(Pairing, Live):
         c = self._sync_link()
         if c is None:
             # Nobody connected: fast advertising turns slow when its window is over.
-            if self._advertising == _FAST_ADV_US and not 0 <= self._since(self._adv_fast_from) < _FAST_WINDOW_MS:
+            if (self._advertising == _FAST_ADV_US
+                    and not 0 <= self._since(self._adv_fast_from) < _FAST_WINDOW_MS):
                 self._start_adv(_SLOW_ADV_US)
             return False
         while self._writes:
