@@ -744,10 +744,10 @@ class Detector:
         if self._stood and self.placement != _PLACEMENT_HIP and (mode == _EX_BRIDGE or mode == _EX_CLAM):
             # The wearer named the exercise, and a stand has shown where up is: a
             # bridge lowers the knee, a clam lifts it (the thigh's long axis shows it,
-            # not the pelvis's). Held a second where the knee
-            # went the other way (or, for a clam, stayed level), the thigh is not at
-            # the exercise's top: the person lay down (from sitting, onto a side), or
-            # rest was a top. It is a new rest.
+            # not the pelvis's). Held a second where the knee went the other way (or,
+            # for a clam, stayed level), the thigh is not at the exercise's top: the
+            # person lay down (from sitting, onto a side), or rest was a top. It is a
+            # new rest.
             fr = self.frame
             held = self._deg_from_rest(self._ax, self._ay, self._az)
             lift = _DEG * fr.along(self._ax - self.rx, self._ay - self.ry, self._az - self.rz)  # the knee's rise, deg
