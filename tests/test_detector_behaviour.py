@@ -243,6 +243,27 @@ def test_clams_begun_straight_after_lying_down_count_in_clam_mode(seed, gyro):
         _alike_on_the_board(rec, out, "clam")
 
 
+def clams_after_a_stand(b, mount):
+    """Standing still (the strap's nominal upright: the band trusts it), then down onto
+    a side, still 3 s, and 8 clams."""
+    A.rest(b, 5.0)
+    _set(b, "clam", 8, 3.0)
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("seed", [6, 7, 9])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_clams_after_a_stand_count_in_clam_mode(seed, gyro):
+    """No rep starts standing. Clam mode knew it only once a walk had shown up: after a
+    stand alone, lying down onto a side passed for the first clam's way up, and rest rode
+    with it to that clam's top (10 people, both sensors, nominal and loose: 264 of 320
+    counted; 286 now, auto mode 319)."""
+    rec, truth = simulate(clams_after_a_stand, seed=seed, gyro=gyro, leg="right" if seed % 2 else "left")
+    out = detect(rec, exercise="clam")
+    score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
+    assert score["tp"] == 8 and score["fp"] == 0, score
+
+
 @pytest.mark.parametrize("seed", [2, 4, 5, 7, 8])
 def test_a_wearer_who_chose_bridges_walks_to_the_mat_and_lies_down(seed):
     """Bridge mode, from the first step. Before the band has seen the person stand, two

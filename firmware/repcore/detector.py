@@ -780,11 +780,16 @@ class Detector:
 
     def _from_upright(self):
         """The excursion started with the thigh upright, once a walk has shown where
-        upright is (at the hip, once any stand has: lying with the knees bent never looks
-        upright there): no rep starts there."""
+        upright is: no rep starts there. At the hip once any stand has (lying with the
+        knees bent never looks upright there); for a wearer who chose clams once a stand
+        and a flexion have (nobody lies on a side with the thigh upright, but a still
+        moment lying on a side can pass for the strap's upright: the flexion that follows
+        a real stand, sitting or lying down, shows forward; MEx S01's clams at 33 Hz
+        showed none)."""
         fr = self.frame
-        return (self._stood or (fr.calibrated and self.placement == _PLACEMENT_HIP)) and -fr.along(
-            self.rx, self.ry, self.rz) > _CAL_UPRIGHT
+        known = self._stood or (fr.calibrated and (self.placement == _PLACEMENT_HIP or (
+            self.mode == _EX_CLAM and self._fwd_pending == _FWD_KNOWN)))
+        return known and -fr.along(self.rx, self.ry, self.rz) > _CAL_UPRIGHT
 
     def _back_to_rest(self, how):
         """The excursion is over: a rep (_REP), a turn that was none (_NO_REP: the
