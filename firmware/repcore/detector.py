@@ -1194,15 +1194,19 @@ class Detector:
         if mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
-            if knee:
-                # A clam lifts the knee (by 0.5 of its turn and more in both body models),
-                # and lowers it on the way back from a top the reference settled at;
-                # rolling from a side onto the back with the knees straight turns the
-                # thigh about its length (0.15 at most).
-                lift = _DEG * self.frame.along(px - rx, py - ry, pz - rz)
+            fr = self.frame
+            if knee or (fr.calibrated and self._fwd_pending == _FWD_KNOWN and self.placement != _PLACEMENT_HIP):
+                # Up is known (a walk, or a stand and the flexion after it: _from_upright).
+                # A clam lifts the knee (by 0.5 of its turn and more in both body models)
+                # from a thigh lying level on its side (the top knee no higher than the
+                # hip), and lowers it back there from a top the reference settled at.
+                # Rolling from a side onto the back with the knees straight turns the
+                # thigh about its length (0.15 at most); a bridge, a march and knees
+                # swaying lying on the back start and end with the knee up.
+                lift = _DEG * fr.along(px - rx, py - ry, pz - rz)
                 if lift < -_KNEE_LIFT * rom:
-                    return -mode
-                if lift < _KNEE_LIFT * rom:
+                    return -mode if fr.along(px, py, pz) <= _KNEE_SIDE else _EX_NONE
+                if lift < _KNEE_LIFT * rom or fr.along(rx, ry, rz) > _KNEE_SIDE:
                     return _EX_NONE
             return mode
         if mode != _MODE_AUTO:
