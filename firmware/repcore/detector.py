@@ -741,12 +741,11 @@ class Detector:
         wrong way for it is no top."""
         still = self._out_still
         mode = self.mode
-        if self._stood and self.placement != _PLACEMENT_HIP and (mode == _EX_BRIDGE or mode == _EX_CLAM):
-            # The wearer named the exercise, and a stand has shown where up is: a
-            # bridge lowers the knee, a clam lifts it (the thigh's long axis shows it,
-            # not the pelvis's). Held a second where the knee went the other way (or,
-            # for a clam, stayed level), the thigh is not at the exercise's top: the
-            # person lay down (from sitting, onto a side), or rest was a top. It is a
+        if mode != _MODE_AUTO and self._knee_shown():
+            # The wearer named the exercise, and which way the knee went is known: a
+            # bridge lowers it, a clam lifts it. Held a second where it went the other
+            # way (or, for a clam, stayed level), the thigh is not at the exercise's top:
+            # the person lay down (from sitting, onto a side), or rest was a top. It is a
             # new rest.
             fr = self.frame
             held = self._deg_from_rest(self._ax, self._ay, self._az)
@@ -777,6 +776,13 @@ class Detector:
         inline every tick, where a call would cost fuel on each sample."""
         c = x * self.rx + y * self.ry + z * self.rz
         return acos(c if c < 1.0 else 1.0) * _DEG
+
+    def _knee_shown(self):
+        """Which way the knee went is known: on the thigh (the pelvis's long axis does
+        not follow the knee, a clam rolls it about it) once a walk has shown up, or a
+        stand and the flexion after it, sitting or lying down (as in _from_upright)."""
+        return self.placement != _PLACEMENT_HIP and (self._stood or (
+            self.frame.calibrated and self._fwd_pending == _FWD_KNOWN))
 
     def _from_upright(self):
         """The excursion started with the thigh upright, once a walk has shown where
@@ -1177,26 +1183,26 @@ class Detector:
         """Which exercise a turn from direction r to direction p would be (negative:
         from that exercise's top back to its rest)."""
         mode = self.mode
-        # Once a walk has shown where up is, the thigh's long axis says which way the knee
-        # went (not the pelvis's: a clam rolls the pelvis about it).
-        knee = self._stood and self.placement != _PLACEMENT_HIP
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise (some real bridges
             # tilt the thigh only 6-8 deg) and no larger than a bridge's may be one; the
-            # set judges it. A bridge lowers the knee toward level (by 0.6 of its turn and
-            # more in both body models); rolling onto a side and back turns the thigh
-            # about its length (0.15 at most), and a clam lifts the knee.
+            # set judges it. Once a walk has shown up, on the thigh: a bridge lowers the
+            # knee toward level (by 0.6 of its turn and more in both body models);
+            # rolling onto a side and back turns the thigh about its length (0.15 at
+            # most), and a clam lifts the knee. Not on a stand's trusted up and a flexion
+            # (_knee_shown): lying with the knees bent, seen through a strap upside
+            # down, can pass for both (MEx S05's bridges: 9 of 9-11 counted, with it 3).
             if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX:
                 return _EX_NONE
-            if knee and _DEG * self.frame.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom:
+            if (self._stood and self.placement != _PLACEMENT_HIP
+                    and _DEG * self.frame.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom):
                 return _EX_NONE
             return mode
         if mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
             fr = self.frame
-            if knee or (fr.calibrated and self._fwd_pending == _FWD_KNOWN and self.placement != _PLACEMENT_HIP):
-                # Up is known (a walk, or a stand and the flexion after it: _from_upright).
+            if self._knee_shown():
                 # A clam lifts the knee (by 0.5 of its turn and more in both body models)
                 # from a thigh lying level on its side (the top knee no higher than the
                 # hip), and lowers it back there from a top the reference settled at.
