@@ -741,7 +741,7 @@ class Detector:
         wrong way for it is no top."""
         still = self._out_still
         mode = self.mode
-        if mode != _MODE_AUTO and self._knee_shown():
+        if (mode == _EX_BRIDGE or mode == _EX_CLAM) and self._knee_shown():
             # The wearer named the exercise, and which way the knee went is known: a
             # bridge lowers it, a clam lifts it. Held a second where it went the other
             # way (or, for a clam, stayed level), the thigh is not at the exercise's top:
