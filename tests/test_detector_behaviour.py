@@ -262,6 +262,17 @@ def clams_after_a_stand(b, mount):
     A.rest(b, 3.0)
 
 
+def _all_8_count(scenario, seed, gyro, mode, placement="thigh"):
+    """Person `seed` (legs alternate) does `scenario`'s 8 reps: in `mode` all count, and
+    nothing else does. The recording and the output, for more checks."""
+    rec, truth = simulate(scenario, seed=seed, gyro=gyro, placement=placement,
+                          leg="right" if seed % 2 else "left")
+    out = detect(rec, exercise=mode, placement=placement)
+    score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
+    assert score["tp"] == 8 and score["fp"] == 0, score
+    return rec, out
+
+
 def bridges_after_a_stand(b, mount, tempo=None):
     """Standing still (the band trusts it as up), then down onto the back, still 3 s,
     and 8 bridges."""
@@ -287,10 +298,7 @@ def test_bridges_after_a_stand_count_in_bridge_mode(scenario, seed, gyro):
     top and the reps counted from there lost the first ones (307 of 320). Once a stand
     and the flexion after it have shown up, a place held a second where the knee went up
     is a new rest, as after a walk (320 and 320)."""
-    rec, truth = simulate(scenario, seed=seed, gyro=gyro, leg="right" if seed % 2 else "left")
-    out = detect(rec, exercise="bridge")
-    score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
-    assert score["tp"] == 8 and score["fp"] == 0, score
+    rec, out = _all_8_count(scenario, seed, gyro, "bridge")
     if scenario is bridges_held_after_a_stand and seed == 2 and not gyro:
         _alike_on_the_board(rec, out, "bridge")
 
@@ -305,10 +313,7 @@ def test_clams_after_a_stand_count_in_clam_mode(seed, gyro):
     (286); nor does one start, or end, with the knee up or a turn that keeps the knee's
     height, as lying down onto a side from sitting does (318; auto mode 319). Seeds 1
     and 5 counted 4 of 8 without the second rule."""
-    rec, truth = simulate(clams_after_a_stand, seed=seed, gyro=gyro, leg="right" if seed % 2 else "left")
-    out = detect(rec, exercise="clam")
-    score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
-    assert score["tp"] == 8 and score["fp"] == 0, score
+    _all_8_count(clams_after_a_stand, seed, gyro, "clam")
 
 
 @pytest.mark.parametrize("seed", [2, 4, 5, 7, 8])
@@ -348,11 +353,7 @@ def test_a_hip_band_in_a_named_mode_counts_after_a_walk(scenario, exercise, seed
     the pelvis's for the thigh's once a walk had shown up (5 people, both sensors and
     mounts: 143 of 160 bridges, now 160; 15 of 160 clams, now 86: the others' pelvises
     roll too little for a clam to show)."""
-    rec, truth = simulate(scenario, seed=seed, gyro=gyro, placement="hip",
-                          leg="right" if seed % 2 else "left")
-    out = detect(rec, exercise=exercise, placement="hip")
-    score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
-    assert score["tp"] == 8 and score["fp"] == 0, score
+    _all_8_count(scenario, seed, gyro, exercise, placement="hip")
 
 
 def walk_about(b, mount):
