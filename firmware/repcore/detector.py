@@ -571,6 +571,12 @@ class Detector:
             # deg from hanging) is hip flexion too; lying on a side (f near 0) is not.
             if -0.5 <= f <= 0.5:
                 return
+            if f * f < 0.5 * (1.0 - c * c):
+                # Over 45 deg from the walk's axis, round the thigh: an accelerometer's
+                # walk can be 50 deg off, a knee fallen sideways as far. Neither is sure:
+                # a plain sit or a set of bridges gives the whole axis.
+                self._fwd_pending = _FWD_AXIS
+                return
             if f > 0.0:
                 self._frame_known()
                 return
@@ -1109,7 +1115,10 @@ class Detector:
         the belly faces up."""
         fr = self.frame
         hip = self.placement == _PLACEMENT_HIP
-        if self.mode != _MODE_AUTO or ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
+        # A stand (or a walk beside it) showed up but not forward (on the thigh only):
+        # the set shows it.
+        up = self._stood and self._fwd_pending == _FWD_AXIS
+        if self.mode != _MODE_AUTO or not up and ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
                 self._stood or self._fwd_pending != _FWD_NOMINAL))):
             return
         held = self._held[-1]
@@ -1117,33 +1126,38 @@ class Detector:
         rom = held[1][5] * 0.1
         peak = self._peak
         old = (fr.xx, fr.xy, fr.xz, fr.yx, fr.yy, fr.yz)
-        s = 1.0 if rx > 0.0 else -1.0
+        # Body x, down the thigh: known, or sensor x the way the knee points up.
+        ex, ey, ez = old[0:3] if hip or up else (1.0 if rx > 0.0 else -1.0, 0.0, 0.0)
         ok = False
         # Body y, the way hip flexion turns the thigh: toward up, in that plane. At the
         # hip, up is known from a stand but not which way the band faces round the
         # waist: lying on the back, the belly faces up, level or tilted by a bridge
         # (which turns it about the left-right axis).
-        if fr.set_axes(old[0], old[1], old[2], rx, ry, rz) if hip else fr.set_axes(s, 0.0, 0.0, rx, ry, rz):
+        if fr.set_axes(ex, ey, ez, rx, ry, rz):
             first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
             last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, peak)
-            # On the thigh the knee is still above the hip at the top (the sine of its rise);
-            # the pelvis's lower end is up at a bridge's top or rest, level at the other.
+            # On the thigh the knee is still above the hip at the top, its lower end (the
+            # sine of its rise); the pelvis's lower end is up at a bridge's top or rest,
+            # level at the other.
             ok = ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first
-                  and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else s * (self._px if last > 0 else self.rx) >= _KNEE_UP)
+                  and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else
+                       fr.along(self.rx, self.ry, self.rz) >= _KNEE_UP and fr.along(self._px, self._py, self._pz) >= _KNEE_UP)
                   and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= peak <= _SHAPE_MAX)
-        if not (ok or hip) and -0.5 < rx < 0.5 and self._rest_ms >= _REST_MS and self._dyn < _DYN_CLAM_CAL:
-            # Clams: x the way the knee rises, body y = z x x with z (outward) up at rest.
-            s = 1.0 if px > rx else -1.0
-            ls = s * fr.leg_sign
-            ok = (fr.set_axes(s, 0.0, 0.0, 0.0, ls * rz, -ls * ry)
+        if not (ok or hip) and -0.5 < fr.along(rx, ry, rz) < 0.5 and self._rest_ms >= _REST_MS and self._dyn < _DYN_CLAM_CAL:
+            # Clams: x the way the knee rises (when not known), body y = z x x with z
+            # (outward) up at rest.
+            if not up:
+                ex = 1.0 if px > rx else -1.0
+            ls = fr.leg_sign
+            ok = (fr.set_axes(ex, ey, ez, ls * (ry * ez - rz * ey), ls * (rz * ex - rx * ez), ls * (rx * ey - ry * ex))
                   and _CLAM_CAL_MIN <= rom <= _CLAM_MAX and _CLAM_CAL_MIN <= peak <= _CLAM_MAX
-                  and _CLAM_CAL_RISE <= _DEG * s * (px - rx) <= _CLAM_CAL_ALONG * rom
-                  and _DEG * s * (self._px - self.rx) >= _CLAM_CAL_RISE
+                  and _CLAM_CAL_RISE <= _DEG * fr.along(px - rx, py - ry, pz - rz) <= _CLAM_CAL_ALONG * rom
+                  and _DEG * fr.along(self._px - self.rx, self._py - self.ry, self._pz - self.rz) >= _CLAM_CAL_RISE
                   and self._exercise_from(rx, ry, rz, px, py, pz, rom) == _EX_CLAM)
         if ok and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS:
             if hip:
                 self._hip_fwd = True
-            else:
+            elif not up:
                 fr.calibrated = self._from_set = True
             self._sink((_EV_CALIBRATED, t, _CAL_SET))
             self._frame_known()
