@@ -238,6 +238,7 @@ def test_the_tick_constants_agree():
     from repcore.ticker import TICK_MS
 
     assert D._DT == TICK_MS / 1000.0
+    assert D._HELD_FIRST_MS == D._HELD_MS + TICK_MS  # the first tick held
     assert abs(D._GYRO_RAD / (D._DT / 10.0 / D._DEG) - 1.0) < 1e-7
     assert D._REV_STEP == D._K_REV / D._DT
     assert abs(D._WALK_RATE_ACC - 0.35 * D._WALK_RATE) < 1e-12

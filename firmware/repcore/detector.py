@@ -113,6 +113,7 @@ _STRIDE_PERIOD_MS = const(2000)  # ...and the next stride follows within this
 _MIN_HIP_MS = const(1200)  # the pelvis sways faster with each step than it turns in a rep
 _MAX_OUT_MS = const(20000)  # away from rest longer than this: a new posture
 _HELD_MS = const(1000)  # still this long away from rest: held (a top, or a new posture)
+_HELD_FIRST_MS = const(1080)  # ...this tick is the first held (_HELD_MS + TICK_MS)
 _SETTLE_MS = const(3000)  # still this long...
 _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold is that far
 _SWING_MS = const(6000)
@@ -747,18 +748,19 @@ class Detector:
         wrong way for it is no top."""
         still = self._out_still
         mode = self.mode
+        held = self._deg_from_rest(self._ax, self._ay, self._az)
         if (mode == _EX_BRIDGE or mode == _EX_CLAM) and self._knee_shown():
             # The wearer named the exercise, and which way the knee went is known: a
             # bridge lowers it, a clam lifts it. Held a second where it went the other
             # way (or, for a clam, stayed level), the thigh is not at the exercise's top:
             # the person lay down (from sitting, onto a side), or rest was a top. It is a
             # new rest.
-            fr = self.frame
-            held = self._deg_from_rest(self._ax, self._ay, self._az)
-            lift = _DEG * fr.along(self._ax - self.rx, self._ay - self.ry, self._az - self.rz)  # the knee's rise, deg
+            lift = _DEG * self.frame.along(self._ax - self.rx, self._ay - self.ry, self._az - self.rz)  # the knee's rise, deg
             if held > 2.0 and ((lift > 0.5 * held) if mode == _EX_BRIDGE else (lift < 0.1 * held)):
                 return True
-        if still < _SETTLE_MS:
+        # No rep starts upright: a place held a second is a new rest. So is one that is
+        # an exercise's rest, the turn to it that exercise's way back (rest was no rep's).
+        if still < _SETTLE_MS and not (still < _HELD_FIRST_MS or self._from_upright()):
             return False
         sx, sy, sz = self._set_peak
         if self._set_n and self.ux * sx + self.uy * sy + self.uz * sz > self._pin_cos:
@@ -770,9 +772,11 @@ class Detector:
             return True
         if still < _HOLD_MAX_MS and not self._from_upright():
             # Is the place it is held (not where it is now) an exercise's top?
-            if self._exercise_from(self.rx, self.ry, self.rz, self._ax, self._ay, self._az,
-                                   self._deg_from_rest(self._ax, self._ay, self._az)) > 0:
+            ex = self._exercise_from(self.rx, self.ry, self.rz, self._ax, self._ay, self._az, held)
+            if ex > 0:
                 return False
+            if still < _SETTLE_MS:
+                return ex < 0
             if not self._frame_ready():
                 return th > _POSTURE_DEG
         return True
