@@ -218,7 +218,7 @@ class Detector:
         self._walk_ms = 0
         self._walk_end = -1 << 30
         # Walking: the thigh swings in the sagittal plane, so the changes of u line
-        # up with the forward axis; summed sign-aligned they give it (see _walk_axis).
+        # up with the forward axis; summed sign-aligned they give it (see _motion).
         self._walk_reset()  # _wn, _wx.., _mux.. (u summed while walking), _wabs
         self._fwd_pending = _FWD_NONE  # what calibration still has to learn of forward
         self._t_upright = -1 << 29  # when the calibrated thigh last hung upright
@@ -419,7 +419,20 @@ class Detector:
             if self._walk_ms < _WALK_MS + 2000:
                 self._walk_ms += TICK_MS
             if self._walk_ms >= _WALK_MS:
-                self._walk_axis(dx, dy, dz)
+                # Add this tick to the walk's sums: its change of u, sign-aligned, and u.
+                if dx * self._wx + dy * self._wy + dz * self._wz < 0.0:
+                    dx, dy, dz = -dx, -dy, -dz
+                self._wx += dx
+                self._wy += dy
+                self._wz += dz
+                self._wn += 1
+                self._wdyn += self._dyn
+                self._wabs += sqrt(dx * dx + dy * dy + dz * dz)
+                # Over whole strides the thigh's mean direction is its standing one
+                # (within a few degrees): walking alone says where up is.
+                self._mux += self.ux
+                self._muy += self.uy
+                self._muz += self.uz
                 # Feet on the ground jolt the thigh; a march lying on the back swings it
                 # alike but does not: only a walk with steps in it calibrates.
                 cand = self._cand
@@ -482,22 +495,6 @@ class Detector:
         self._wx = self._wy = self._wz = 0.0
         self._mux = self._muy = self._muz = 0.0
         self._wabs = 0.0
-
-    def _walk_axis(self, dx, dy, dz):
-        """Add this tick to the walk's sums: its change of u (dx, dy, dz), sign-aligned, and u."""
-        if dx * self._wx + dy * self._wy + dz * self._wz < 0.0:
-            dx, dy, dz = -dx, -dy, -dz
-        self._wx += dx
-        self._wy += dy
-        self._wz += dz
-        self._wn += 1
-        self._wdyn += self._dyn
-        self._wabs += sqrt(dx * dx + dy * dy + dz * dz)
-        # Over whole strides the thigh's mean direction is its standing one (within a
-        # few degrees): walking alone says where up is.
-        self._mux += self.ux
-        self._muy += self.uy
-        self._muz += self.uz
 
     def _calibrate(self, t, ux, uy, uz, method):
         fx = fy = fz = 0.0
