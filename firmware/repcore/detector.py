@@ -673,8 +673,9 @@ class Detector:
             self._t_top1 = t
         # Held, not merely still: a slow descent (3 s down) is still tick by tick, but
         # it is no hold. Away from rest, _a is where the hold began.
-        if self.still and ux * self._ax + uy * self._ay + uz * self._az > _COS_HELD:
-            self._out_still += TICK_MS
+        if ux * self._ax + uy * self._ay + uz * self._az > _COS_HELD:
+            if self.still:  # a moment's stir that stays put pauses the count
+                self._out_still += TICK_MS
         else:
             self._out_still = 0
             self._ax, self._ay, self._az = ux, uy, uz
@@ -755,9 +756,11 @@ class Detector:
             lift = _DEG * self.frame.along(self._ax - self.rx, self._ay - self.ry, self._az - self.rz)  # the knee's rise, deg
             if held > 2.0 and ((lift > 0.5 * held) if mode == _EX_BRIDGE else (lift < 0.1 * held)):
                 return True
-        # No rep starts upright: a place held a second is a new rest. So is one that is
-        # an exercise's rest, the turn to it that exercise's way back (rest was no rep's).
-        if still < _SETTLE_MS and not (still < _HELD_FIRST_MS or self._from_upright()):
+        # No rep starts upright, and none goes farther than the largest (_max_rom less
+        # its slack): a place held a second is a new rest then. So is one that is an
+        # exercise's rest, the turn to it that exercise's way back (rest was no rep's).
+        no_top = held > self._max_rom - _MAX_SLACK or self._from_upright()
+        if still < _SETTLE_MS and not (no_top or still < _HELD_FIRST_MS):
             return False
         sx, sy, sz = self._set_peak
         if self._set_n and self.ux * sx + self.uy * sy + self.uz * sz > self._pin_cos:
@@ -767,7 +770,7 @@ class Detector:
             self._classify(t)
             self._end_set()
             return True
-        if still < _HOLD_MAX_MS and not self._from_upright():
+        if still < _HOLD_MAX_MS and not no_top:
             # Is the place it is held (not where it is now) an exercise's top?
             ex = self._exercise_from(self.rx, self.ry, self.rz, self._ax, self._ay, self._az, held)
             if ex > 0:
