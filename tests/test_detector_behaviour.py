@@ -282,8 +282,9 @@ def test_a_place_held_on_the_mat_becomes_rest_before_the_clams_start(scenario, s
     one tick's stir 2.9 s in restarted that wait, and the first clams went by inside
     one excursion (4 of 8 counted; the routine 12 of 14 with the gyroscope, through a
     phone's export 10). Held is within 3 deg of one place now, a stir that stays there
-    pausing the count; and a place held a second farther from rest than any rep goes
-    (88 deg: rolling from the back onto a side turns the thigh 85-96) is a new rest."""
+    (50 deg and more from rest, farther than a bridge goes) pausing the count; and a
+    place held a second farther from rest than any rep goes (88 deg: rolling from the
+    back onto a side turns the thigh 85-96) is a new rest."""
     rec, truth = simulate(scenario, seed=seed, mount="arbitrary", gyro=scenario == "routine")
     out = detect(rec, leg="right")
     s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))

@@ -673,8 +673,8 @@ class Detector:
             self._t_top1 = t
         # Held, not merely still: a slow descent (3 s down) is still tick by tick, but
         # it is no hold. Away from rest, _a is where the hold began.
-        if ux * self._ax + uy * self._ay + uz * self._az > _COS_HELD:
-            if self.still:  # a moment's stir that stays put pauses the count
+        if ux * self._ax + uy * self._ay + uz * self._az > _COS_HELD and (self.still or th > _POSTURE_DEG):
+            if self.still:  # a stir that stays put, farther than a bridge goes, pauses the count
                 self._out_still += TICK_MS
         else:
             self._out_still = 0
