@@ -745,6 +745,8 @@ class Detector:
         the exercise is judged after a second already: a place where the knee went the
         wrong way for it is no top."""
         still = self._out_still
+        if _HELD_FIRST_MS <= still < _SETTLE_MS:
+            return False  # the place held stays put: judged on its first tick, then from 3 s
         mode = self.mode
         held = self._deg_from_rest(self._ax, self._ay, self._az)
         if (mode == _EX_BRIDGE or mode == _EX_CLAM) and self._knee_shown():
@@ -760,8 +762,6 @@ class Detector:
         # its slack): a place held a second is a new rest then. So is one that is an
         # exercise's rest, the turn to it that exercise's way back (rest was no rep's).
         no_top = held > self._max_rom - _MAX_SLACK or self._from_upright()
-        if still < _SETTLE_MS and not (no_top or still < _HELD_FIRST_MS):
-            return False
         sx, sy, sz = self._set_peak
         if self._set_n and self.ux * sx + self.uy * sy + self.uz * sz > self._pin_cos:
             if still < _HOLD_MAX_MS:
