@@ -84,7 +84,7 @@ _WALK_PLANAR = const(0.8)
 # What calibration still has to learn about the forward axis
 _FWD_KNOWN = const(0)
 _FWD_SIGN = const(1)  # the axis (from walking), not its sign
-_FWD_AXIS = const(2)  # nothing: there was no usable walk
+_FWD_AXIS = const(2)  # nothing: no usable walk, or a flexion far from its axis
 _FWD_NOMINAL = const(3)  # the strap's nominal forward: used, but a flexion may replace it
 _FWD_NONE = const(4)  # not calibrated yet
 _CAL_STILL_MS = const(2000)  # standing still this long is a calibration candidate
@@ -540,7 +540,7 @@ class Detector:
         goes forward. The first time the thigh is held well away from vertical after a
         calibration, that way is forward (the hip extends at most ~30 deg, so a turn
         this large cannot be extension). It settles the sign of a walking axis, or the
-        whole axis when there was none."""
+        whole axis when there was none (or the flexion lay far from the walk's)."""
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         c = -fr.along(ux, uy, uz)  # cos of the thigh's tilt
@@ -572,7 +572,7 @@ class Detector:
             if f * f < 0.5 * (1.0 - c * c):
                 # Over 45 deg from the walk's axis, round the thigh: an accelerometer's
                 # walk can be 50 deg off, a knee fallen sideways as far. Neither is sure:
-                # a plain sit or a set of bridges gives the whole axis.
+                # a plain sit or a set gives the whole axis.
                 self._fwd_pending = _FWD_AXIS
                 return
             if f > 0.0:
@@ -1102,8 +1102,9 @@ class Detector:
 
     def _frame_from_set(self, t):
         """A set the band could not name yet, on a thigh never calibrated (or only on
-        trust: a band upside down lying with the knees bent looks upright). However the
-        strap is turned, sensor x lies along the thigh; a set of bridges or of clams
+        trust: a band upside down lying with the knees bent looks upright), or that knows
+        up from a stand but not forward. However the strap is turned, sensor x lies
+        along the thigh (where up is not known); a set of bridges or of clams
         shows the rest of the frame, and calibrates the band when the set's first and
         latest reps both turn as that exercise does, and their tops are held a moment
         (the squeeze). Lying on the back with the knees bent, the knee is above the hip
@@ -1140,9 +1141,9 @@ class Detector:
         if fr.set_axes(ex, ey, ez, rx, ry, rz):
             first = self._exercise_from(rx, ry, rz, px, py, pz, rom)
             last = self._exercise_from(self.rx, self.ry, self.rz, self._px, self._py, self._pz, peak)
-            # On the thigh the knee is still above the hip at the top, its lower end (the
-            # sine of its rise); the pelvis's lower end is up at a bridge's top or rest,
-            # level at the other.
+            # On the thigh the knee stays above the hip, at rest and at the top (the sine
+            # of its rise); the pelvis's lower end is up at a bridge's top or rest, level
+            # at the other.
             ok = ((first == _EX_BRIDGE or first == -_EX_BRIDGE) and last == first
                   and (fr.along(rx + px, ry + py, rz + pz) > 0.0 if hip else
                        fr.along(self.rx, self.ry, self.rz) >= _KNEE_UP and fr.along(self._px, self._py, self._pz) >= _KNEE_UP)
