@@ -266,10 +266,7 @@ def test_the_first_rep_after_lying_down_counts(scenario, seed):
     sitting on the mat before lying back is one, and the place lying on the back held a
     second after it, which a bridge's way back would reach, is a new rest as well (else
     one person lost 4 bridges: 960 of 960)."""
-    rec, truth = simulate(scenario, seed=seed, gyro=False)
-    out = detect(rec)
-    s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
-    assert (s["tp"], s["fp"]) == (8, 0), (s["misses"], s["false_reps"])
+    rec, out = _all_8_count(scenario, seed, False, "auto", leg="right")
     if seed == 19:
         _alike_on_the_board(rec, out)
 
@@ -301,11 +298,12 @@ def clams_after_a_stand(b, mount):
     A.rest(b, 3.0)
 
 
-def _all_8_count(scenario, seed, gyro, mode, placement="thigh"):
-    """Person `seed` (legs alternate) does `scenario`'s 8 reps: in `mode` all count, and
-    nothing else does. The recording and the output, for more checks."""
-    rec, truth = simulate(scenario, seed=seed, gyro=gyro, placement=placement,
-                          leg="right" if seed % 2 else "left")
+def _all_8_count(scenario, seed, gyro, mode, placement="thigh", leg=None, mount="nominal"):
+    """Person `seed` (legs alternate, unless `leg` is given) does `scenario`'s 8 reps: in
+    `mode` all count, and nothing else does. The recording and the output, for more
+    checks."""
+    rec, truth = simulate(scenario, seed=seed, gyro=gyro, placement=placement, mount=mount,
+                          leg=leg or ("right" if seed % 2 else "left"))
     out = detect(rec, exercise=mode, placement=placement)
     score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
     assert score["tp"] == 8 and score["fp"] == 0, score
@@ -702,10 +700,7 @@ def test_a_flexion_far_round_the_thigh_from_a_walks_axis_leaves_forward_to_a_sit
     the thigh: now a flexion over 45 deg from it leaves the whole axis to a plain sit
     (this one, 3 deg off) or to a set. Person 2 (strap upside down) held a clam's top 47
     deg from it: with up known from the stand, the set of clams shows forward."""
-    rec, truth = simulate(scenario, seed=seed, mount=mount, gyro=False)
-    out = detect(rec)
-    s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
-    assert (s["tp"], s["fp"]) == (8, 0), (s["misses"], s["false_reps"])
+    rec, out = _all_8_count(scenario, seed, False, "auto", leg="right", mount=mount)
     assert out["calibration"][-1]["method"] == method
     if method == "set":
         _alike_on_the_board(rec, out)
