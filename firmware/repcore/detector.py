@@ -1344,20 +1344,19 @@ class Detector:
         """
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
-        ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -(fr.xx * ux + fr.xy * uy + fr.xz * uz)) * _DEG
+        h = fr.xx * ux + fr.xy * uy + fr.xz * uz
+        ext = -atan2(fr.yx * ux + fr.yy * uy + fr.yz * uz, -h) * _DEG
         lo = _HOLD_MIN_EXT
         hi = _HOLD_MAX_EXT
-        if self.placement == _PLACEMENT_HIP:
-            # The pelvis tucks under (posterior tilt) and stays upright: its tilt
-            # from standing, either way (the pelvis's forward is only nominal).
-            ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
-            b = 0.0
-            lo = _HOLD_MIN_HIP
-            hi = _HOLD_MAX_HIP
-        elif self._fwd_pending != _FWD_KNOWN and self._fwd_pending != _FWD_NONE:
-            # Forward not known yet: a kneeling tilt either way may be the stretch.
-            ext = acos(_clip(-(fr.xx * ux + fr.xy * uy + fr.xz * uz))) * _DEG
-            b = 0.0
+        b = 0.0
+        if self.placement == _PLACEMENT_HIP or (self._fwd_pending != _FWD_KNOWN and self._fwd_pending != _FWD_NONE):
+            # The tilt from standing, either way. The pelvis tucks under (posterior
+            # tilt) and stays upright (its forward is only nominal); a thigh whose
+            # forward is not known yet may kneel tilted either way.
+            ext = acos(_clip(-h)) * _DEG
+            if self.placement == _PLACEMENT_HIP:
+                lo = _HOLD_MIN_HIP
+                hi = _HOLD_MAX_HIP
         else:
             b = fr.zx * ux + fr.zy * uy + fr.zz * uz
         zone = lo <= ext <= hi and -0.5 < b < 0.5 and self.rev < _WALK_REV
