@@ -380,6 +380,43 @@ def test_a_wearer_who_chose_clams_gets_no_clams_from_bridges_once_up_is_known(se
         _alike_on_the_board(rec, out, "clam")
 
 
+def clams_then_the_other_side(b, mount):
+    """A walk, 8 clams with the band's leg on top, then over onto that side: the other
+    leg's 8 clams, the band's thigh underneath."""
+    _walk_to_the_mat(b, "clam", 3.0)
+    A.go(b, A.side_down_for(b, False))
+    A.rest(b, 3.0)
+    A.clam_other_leg(b, 8)
+    A.rest(b, 3.0)
+
+
+def the_other_side_first(b, mount):
+    """A walk, the other leg's 8 clams with the band's thigh underneath, then over: 8
+    clams with the band's leg on top."""
+    _intro(b)
+    A.go(b, A.side_down_for(b, False))
+    A.rest(b, 3.0)
+    A.clam_other_leg(b, 8)
+    A.rest(b, 3.0)
+    _set(b, "clam", 8, 3.0)
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("scenario,seed,mount", [
+    *((clams_then_the_other_side, seed, "nominal") for seed in (4, 6)),
+    *((the_other_side_first, seed, "loose") for seed in (1, 5, 8))])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_a_wearer_who_chose_clams_gets_none_from_the_other_legs_clams(scenario, seed, mount, gyro):
+    """Clam mode, both sides. Underneath, the band's thigh lies on its outer side, and
+    some people's rocks 5-25 deg with each clam of the other leg, lifting its knee as a
+    clam does (8 people each way, both sensors: 88 false clams; 2 now, one person's
+    first rocks before the frame was known). Once it is, a clam starts with the
+    thigh's outer side up, as in auto mode."""
+    rec, out = _all_8_count(scenario, seed, gyro, "clam", mount=mount)
+    if seed == 4 and gyro:
+        _alike_on_the_board(rec, out, "clam")
+
+
 @pytest.mark.parametrize("scenario,exercise,seed", [
     *((walk_to_the_mat_for_bridges, "bridge", seed) for seed in range(1, 6)),
     (walk_to_the_mat_for_clams, "clam", 1), (walk_to_the_mat_for_clams, "clam", 6)])
