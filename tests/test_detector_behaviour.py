@@ -417,6 +417,32 @@ def test_a_wearer_who_chose_clams_gets_none_from_the_other_legs_clams(scenario, 
         _alike_on_the_board(rec, out, "clam")
 
 
+def bridges_then_clams_on_both_sides(b, mount):
+    """A walk, 8 bridges, then clams: 8 with the band's leg on top, 8 of the other leg."""
+    _walk_to_the_mat(b, "bridge", 3.0)
+    A.go(b, A.side_down_for(b, True))
+    A.rest(b, 3.0)
+    A.clam_set(b, 8)
+    A.rest(b, 3.0)
+    A.go(b, A.side_down_for(b, False))
+    A.rest(b, 3.0)
+    A.clam_other_leg(b, 8)
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("seed,mount", [(2, "nominal"), (3, "nominal"), (1, "loose"), (5, "loose"),
+                                        (2, "arbitrary"), (6, "arbitrary")])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_a_wearer_who_chose_bridges_gets_none_from_clams_once_forward_is_known(seed, mount, gyro):
+    """Bridge mode, then clams on both sides. A bridge turns the thigh in the body's
+    sagittal plane: the thigh's outer side stays level at rest and at the top. Lying on
+    a side it faces up or down (8 people, both sensors, three mounts: 308 false bridges
+    from the clams, 0 now)."""
+    rec, out = _all_8_count(bridges_then_clams_on_both_sides, seed, gyro, "bridge", mount=mount)
+    if seed == 2 and gyro:
+        _alike_on_the_board(rec, out, "bridge")
+
+
 @pytest.mark.parametrize("scenario,exercise,seed", [
     *((walk_to_the_mat_for_bridges, "bridge", seed) for seed in range(1, 6)),
     (walk_to_the_mat_for_clams, "clam", 1), (walk_to_the_mat_for_clams, "clam", 6)])

@@ -1216,6 +1216,14 @@ class Detector:
             if (self._stood and self.placement != _PLACEMENT_HIP
                     and _DEG * self.frame.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom):
                 return _EX_NONE
+            fr = self.frame
+            if (self._fwd_pending == _FWD_KNOWN and self.placement != _PLACEMENT_HIP
+                    and (abs(fr.zx * rx + fr.zy * ry + fr.zz * rz) > 0.7
+                         or abs(fr.zx * px + fr.zy * py + fr.zz * pz) > 0.7)):
+                # Once forward is known too: a bridge turns the thigh in the body's
+                # sagittal plane, its outer side level at rest and at the top (within
+                # 45 deg); lying on a side (clams, or the other leg's) it faces up or down.
+                return _EX_NONE
             return mode
         if mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
