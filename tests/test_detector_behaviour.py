@@ -364,15 +364,17 @@ def test_a_wearer_who_chose_bridges_walks_to_the_mat_and_lies_down(seed):
     assert s["fp"] == 0 and s["fn"] == 0, out["reps"]
 
 
-@pytest.mark.parametrize("seed", [2, 6])
+@pytest.mark.parametrize("seed", [2, 4, 6, 7])
 @pytest.mark.parametrize("mount", ["nominal", "arbitrary"])
 @pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
 def test_a_wearer_who_chose_clams_gets_no_clams_from_bridges_once_up_is_known(seed, mount, gyro):
     """Clam mode after a walk, 8 bridges. Each bridge lowers the knee from a rest with the
     knee up, and rest settled at its top: the way back down lifted the knee and counted
-    as a clam (171 false reps in 24 sessions of 6 people; now 50, where rest settled at
-    a top with the knee under 12 deg up). A clam starts and ends with the thigh lying
-    level on its side, the top knee no higher than the hip."""
+    as a clam (171 false reps in 24 sessions of 6 people; 50 at stop 32, where rest
+    settled at a top with the knee under 12 deg up). A clam starts and ends with the
+    thigh lying level on its side, the top knee no higher than the hip; once forward is
+    known too, with its outer side up, within 60 deg (lying on the back it is level:
+    18 with the outer side only not facing down, seeds 4 and 7 among them; 2 now)."""
     out, s = _run(walk_to_the_mat_for_bridges, seed=seed, mode="clam", gyro=gyro, mount=mount)
     assert s["fp"] == 0, out["reps"]
     if seed == 2 and mount == "nominal" and not gyro:

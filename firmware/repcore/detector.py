@@ -1241,10 +1241,11 @@ class Detector:
                     return -mode if fr.along(px, py, pz) <= _KNEE_SIDE else _EX_NONE
                 if lift < _KNEE_LIFT * rom or fr.along(rx, ry, rz) > _KNEE_SIDE:
                     return _EX_NONE
-                if self._fwd_pending == _FWD_KNOWN and fr.zx * rx + fr.zy * ry + fr.zz * rz < 0.0:
-                    # Once forward is known too, the outer side faces up at a clam's
-                    # start. Underneath it faces down, and some people's thigh rocks
-                    # 5-25 deg with each clam of the other leg, lifting its knee too.
+                if self._fwd_pending == _FWD_KNOWN and fr.zx * rx + fr.zy * ry + fr.zz * rz < 0.5:
+                    # Once forward is known too: a clam starts with the thigh's outer
+                    # side up (within 60 deg). Underneath it faces down, and some
+                    # people's thigh rocks 5-25 deg with each clam of the other leg,
+                    # lifting its knee too; lying on the back it is level.
                     return _EX_NONE
             return mode
         if mode != _MODE_AUTO:
