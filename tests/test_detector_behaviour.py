@@ -254,6 +254,33 @@ def test_clams_begun_straight_after_lying_down_count_in_clam_mode(seed, gyro):
         _alike_on_the_board(rec, out, "clam")
 
 
+def bridges_held_long_straight_after_lying_down(b, mount):
+    """A walk, down onto the back and still half a second, 8 bridges: up in 1.5 s, the
+    top held 8 s, down in 1.5 s, 0.3 s at rest."""
+    _intro(b)
+    _set(b, "bridge", 8, 0.5, tempo=(1.5, 8.0, 1.5, 0.3))
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("seed,mount", [(2, "nominal"), (3, "nominal"), (6, "loose"), (7, "arbitrary")])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_bridges_held_long_begun_as_the_wearer_lies_down_count_in_bridge_mode(seed, mount, gyro):
+    """Bridge mode after a walk. Begun half a second after lying down, with tops held 8 s
+    and 0.3 s at rest, rest can settle at the first top; then each excursion runs from
+    the top down to the mat and back, lifting the knee, which no bridge does, and whole
+    sets went by as nothing, unreported (22 of 48 sessions: 8 people, three mounts, both
+    sensors). Once forward is known such a turn is a bridge's way back when it ends
+    where a bridge rests, as auto mode names it: rest is re-seated there. Now 7 or 8 in
+    every session (the first bridge's start can be lost in the lying down)."""
+    rec, truth = simulate(bridges_held_long_straight_after_lying_down, seed=seed, gyro=gyro,
+                          mount=mount, leg="right" if seed % 2 else "left")
+    out = detect(rec, exercise="bridge")
+    score = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
+    assert score["tp"] >= 7 and score["fp"] == 0, score
+    if seed == 3 and gyro:
+        _alike_on_the_board(rec, out, "bridge")
+
+
 @pytest.mark.parametrize("scenario,seed", [
     (walk_to_the_mat_for_clams, 12), (walk_to_the_mat_for_clams, 19), (walk_to_the_mat_for_bridges, 15)])
 def test_the_first_rep_after_lying_down_counts(scenario, seed):

@@ -1213,19 +1213,26 @@ class Detector:
             # down, can pass for both (MEx S05's bridges: 9 of 9-11 counted, with it 3).
             if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX:
                 return _EX_NONE
-            if (self._stood and self.placement != _PLACEMENT_HIP
-                    and _DEG * self.frame.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom):
-                return _EX_NONE
+            if self.placement == _PLACEMENT_HIP:
+                return mode
             fr = self.frame
-            if (self._fwd_pending == _FWD_KNOWN and self.placement != _PLACEMENT_HIP
+            if self._stood and _DEG * fr.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom:
+                if self._fwd_pending != _FWD_KNOWN:
+                    return _EX_NONE
+                # Once forward is known too, it may be a bridge's way back to its rest
+                # from a top the reference settled at (tops held 8 s, 0.3 s at rest,
+                # begun as the wearer lay down: whole sets went by as no bridges). Auto
+                # mode's test below names it by where it ends.
+            elif (self._fwd_pending == _FWD_KNOWN
                     and (abs(fr.zx * rx + fr.zy * ry + fr.zz * rz) > 0.7
                          or abs(fr.zx * px + fr.zy * py + fr.zz * pz) > 0.7)):
                 # Once forward is known too: a bridge turns the thigh in the body's
                 # sagittal plane, its outer side level at rest and at the top (within
                 # 45 deg); lying on a side (clams, or the other leg's) it faces up or down.
                 return _EX_NONE
-            return mode
-        if mode == _EX_CLAM:
+            else:
+                return mode
+        elif mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
             fr = self.frame
@@ -1248,7 +1255,7 @@ class Detector:
                     # lifting its knee too; lying on the back it is level.
                     return _EX_NONE
             return mode
-        if mode != _MODE_AUTO:
+        elif mode != _MODE_AUTO:
             return _EX_NONE
         fr = self.frame
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
@@ -1286,6 +1293,8 @@ class Detector:
                 return _EX_BRIDGE
             if _SUPINE_LO < pa < _SUPINE_HI and -35.0 < pb < 35.0 and da >= 0.7 * rom:
                 return -_EX_BRIDGE
+        if mode == _EX_BRIDGE:
+            return _EX_NONE  # a wearer who chose bridges: no clam
         # Side lying, the thigh horizontal with its outer side up: the knee lifts, the
         # outer side turns away from up (b falls). Knees falling sideways while lying
         # on the back look alike but start with the thigh pointing up.
