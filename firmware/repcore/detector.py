@@ -1248,11 +1248,13 @@ class Detector:
                     return -mode if fr.along(px, py, pz) <= _KNEE_SIDE else _EX_NONE
                 if lift < _KNEE_LIFT * rom or fr.along(rx, ry, rz) > _KNEE_SIDE:
                     return _EX_NONE
-                if self._fwd_pending == _FWD_KNOWN and fr.zx * rx + fr.zy * ry + fr.zz * rz < 0.5:
+                if self._fwd_pending == _FWD_KNOWN and fr.zx * rx + fr.zy * ry + fr.zz * rz < 0.7:
                     # Once forward is known too: a clam starts with the thigh's outer
-                    # side up (within 60 deg). Underneath it faces down, and some
-                    # people's thigh rocks 5-25 deg with each clam of the other leg,
-                    # lifting its knee too; lying on the back it is level.
+                    # side up (within 45 deg, as in auto mode). Underneath it faces
+                    # down, and some people's thigh rocks 5-25 deg with each clam of the
+                    # other leg, lifting its knee too; lying on the back it is level,
+                    # and at a bridge's top, where rest may have settled, still far
+                    # from up.
                     return _EX_NONE
             return mode
         elif mode != _MODE_AUTO:
