@@ -1202,6 +1202,9 @@ class Detector:
         """Which exercise a turn from direction r to direction p would be (negative:
         from that exercise's top back to its rest)."""
         mode = self.mode
+        fr = self.frame
+        zr = fr.zx * rx + fr.zy * ry + fr.zz * rz  # the outer side's rise at rest, and at the peak
+        zp = fr.zx * px + fr.zy * py + fr.zz * pz
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise (some real bridges
             # tilt the thigh only 6-8 deg) and no larger than a bridge's may be one; the
@@ -1215,7 +1218,6 @@ class Detector:
                 return _EX_NONE
             if self.placement == _PLACEMENT_HIP:
                 return mode
-            fr = self.frame
             if self._stood and _DEG * fr.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom:
                 if self._fwd_pending != _FWD_KNOWN:
                     return _EX_NONE
@@ -1223,9 +1225,7 @@ class Detector:
                 # from a top the reference settled at (tops held 8 s, 0.3 s at rest,
                 # begun as the wearer lay down: whole sets went by as no bridges). Auto
                 # mode's test below names it by where it ends.
-            elif (self._fwd_pending == _FWD_KNOWN
-                    and (abs(fr.zx * rx + fr.zy * ry + fr.zz * rz) > 0.7
-                         or abs(fr.zx * px + fr.zy * py + fr.zz * pz) > 0.7)):
+            elif self._fwd_pending == _FWD_KNOWN and (abs(zr) > 0.7 or abs(zp) > 0.7):
                 # Once forward is known too: a bridge turns the thigh in the body's
                 # sagittal plane, its outer side level at rest and at the top (within
                 # 45 deg); lying on a side (clams, or the other leg's) it faces up or down.
@@ -1235,7 +1235,6 @@ class Detector:
         elif mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
-            fr = self.frame
             if self._knee_shown():
                 # A clam lifts the knee (by 0.5 of its turn and more in both body models)
                 # from a thigh lying level on its side (the top knee no higher than the
@@ -1248,7 +1247,7 @@ class Detector:
                     return -mode if fr.along(px, py, pz) <= _KNEE_SIDE else _EX_NONE
                 if lift < _KNEE_LIFT * rom or fr.along(rx, ry, rz) > _KNEE_SIDE:
                     return _EX_NONE
-                if self._fwd_pending == _FWD_KNOWN and fr.zx * rx + fr.zy * ry + fr.zz * rz < 0.7:
+                if self._fwd_pending == _FWD_KNOWN and zr < 0.7:
                     # Once forward is known too: a clam starts with the thigh's outer
                     # side up (within 45 deg, as in auto mode). Underneath it faces
                     # down, and some people's thigh rocks 5-25 deg with each clam of the
@@ -1259,16 +1258,15 @@ class Detector:
             return mode
         elif mode != _MODE_AUTO:
             return _EX_NONE
-        fr = self.frame
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
         # 90 thigh horizontal forward) and outward tilt b (+90 outer side up); rh, ph:
         # the sine of the knee's elevation above the hip (0 when the thigh is level)
         rh = fr.along(rx, ry, rz)
         ph = fr.along(px, py, pz)
         ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -rh) * _DEG
-        rb = asin(_clip(fr.zx * rx + fr.zy * ry + fr.zz * rz)) * _DEG
+        rb = asin(_clip(zr)) * _DEG
         pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -ph) * _DEG
-        pb = asin(_clip(fr.zx * px + fr.zy * py + fr.zz * pz)) * _DEG
+        pb = asin(_clip(zp)) * _DEG
         da = pa - ra
         if da > 180.0:  # the sagittal angle wraps where the thigh points straight up
             da -= 360.0
