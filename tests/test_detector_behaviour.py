@@ -380,6 +380,30 @@ def test_clams_after_a_stand_count_in_clam_mode(seed, gyro):
     _all_8_count(clams_after_a_stand, seed, gyro, "clam")
 
 
+@pytest.mark.parametrize("seed,mount", [(3, "nominal"), (4, "loose")])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_a_wearer_who_chose_clams_gets_none_from_bridges_after_only_a_stand(seed, mount, gyro):
+    """Clam mode, a stand, then 8 bridges. The stand shows up, not yet forward (the
+    strap's nominal one stands in): a bridge's way down from a top rest settled at
+    lifted the knee and counted as a clam (8 people, both mounts and sensors: 48 false
+    clams; 8 now). A clam turns the thigh about the hip-to-feet line, partly about its
+    own length; a bridge turns it across it, and only up is needed to tell them."""
+    out, s = _run(bridges_after_a_stand, seed=seed, mode="clam", gyro=gyro, mount=mount,
+                  leg="right" if seed % 2 else "left")
+    assert s["fp"] == 0, out["reps"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_a_hip_band_set_to_clams_gets_none_from_bridges(seed, gyro):
+    """At the hip, clam mode after a walk: every bridge counted as a clam (6 people, both
+    sensors: 96 of 96). A bridge tilts the pelvis about its left-right axis; a clam rolls
+    it about its length."""
+    out, s = _run(walk_to_the_mat_for_bridges, seed=seed, mode="clam", gyro=gyro, placement="hip",
+                  mount="nominal", leg="right" if seed % 2 else "left")
+    assert s["fp"] == 0, out["reps"]
+
+
 @pytest.mark.parametrize("seed", [2, 4, 5, 7, 8])
 def test_a_wearer_who_chose_bridges_walks_to_the_mat_and_lies_down(seed):
     """Bridge mode, from the first step. Before the band has seen the person stand, two

@@ -1235,6 +1235,18 @@ class Detector:
         elif mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
+            if fr.calibrated and fr.along(rx, ry, rz) > -0.5 and abs(fr.along(
+                    ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px)) < 0.4 * sin(rom / _DEG):
+                # Once up is known: a clam turns the thigh about the hip-to-feet line,
+                # 36-52 deg off the thigh with the knees bent, so the turn's axis
+                # (r x p, of length sin rom) lies 0.62-0.81 along it in both body
+                # models. A bridge, a march, a stride or a squat turns it about the
+                # hip's left-right axis, across it (0.22 at most); at the hip a bridge
+                # tilts the pelvis so, while a clam rolls it about its length. Not
+                # from a rest that looks upright: no clam starts there, so that up is
+                # a still moment lying on a side taken for a stand (MEx S01's clams
+                # at 33 Hz: 4 of 15-16 counted without this).
+                return _EX_NONE
             if self._knee_shown():
                 # A clam lifts the knee (by 0.5 of its turn and more in both body models)
                 # from a thigh lying level on its side (the top knee no higher than the
