@@ -1203,6 +1203,8 @@ class Detector:
         from that exercise's top back to its rest)."""
         mode = self.mode
         fr = self.frame
+        rh = fr.along(rx, ry, rz)  # the knee's rise at rest, and at the peak
+        ph = fr.along(px, py, pz)
         zr = fr.zx * rx + fr.zy * ry + fr.zz * rz  # the outer side's rise at rest, and at the peak
         zp = fr.zx * px + fr.zy * py + fr.zz * pz
         if mode == _EX_BRIDGE:
@@ -1218,7 +1220,7 @@ class Detector:
                 return _EX_NONE
             if self.placement == _PLACEMENT_HIP:
                 return mode
-            if self._stood and _DEG * fr.along(rx - px, ry - py, rz - pz) < _KNEE_DOWN * rom:
+            if self._stood and _DEG * (rh - ph) < _KNEE_DOWN * rom:
                 if self._fwd_pending != _FWD_KNOWN:
                     return _EX_NONE
                 # Once forward is known too, it may be a bridge's way back to its rest
@@ -1235,7 +1237,7 @@ class Detector:
         elif mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
-            if fr.calibrated and fr.along(rx, ry, rz) > -0.5 and abs(fr.along(
+            if fr.calibrated and rh > -0.5 and abs(fr.along(
                     ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px)) < 0.4 * sin(rom / _DEG):
                 # Once up is known: a clam turns the thigh about the hip-to-feet line,
                 # 36-52 deg off the thigh with the knees bent, so the turn's axis
@@ -1254,10 +1256,10 @@ class Detector:
                 # Rolling from a side onto the back with the knees straight turns the
                 # thigh about its length (0.15 at most); a bridge, a march and knees
                 # swaying lying on the back start and end with the knee up.
-                lift = _DEG * fr.along(px - rx, py - ry, pz - rz)
+                lift = _DEG * (ph - rh)
                 if lift < -_KNEE_LIFT * rom:
-                    return -mode if fr.along(px, py, pz) <= _KNEE_SIDE else _EX_NONE
-                if lift < _KNEE_LIFT * rom or fr.along(rx, ry, rz) > _KNEE_SIDE:
+                    return -mode if ph <= _KNEE_SIDE else _EX_NONE
+                if lift < _KNEE_LIFT * rom or rh > _KNEE_SIDE:
                     return _EX_NONE
                 if self._fwd_pending == _FWD_KNOWN and zr < 0.7:
                     # Once forward is known too: a clam starts with the thigh's outer
@@ -1273,8 +1275,6 @@ class Detector:
         # rest and peak directions in the body frame: sagittal angle a (0 standing,
         # 90 thigh horizontal forward) and outward tilt b (+90 outer side up); rh, ph:
         # the sine of the knee's elevation above the hip (0 when the thigh is level)
-        rh = fr.along(rx, ry, rz)
-        ph = fr.along(px, py, pz)
         ra = atan2(fr.yx * rx + fr.yy * ry + fr.yz * rz, -rh) * _DEG
         rb = asin(_clip(zr)) * _DEG
         pa = atan2(fr.yx * px + fr.yy * py + fr.yz * pz, -ph) * _DEG
