@@ -1207,6 +1207,18 @@ class Detector:
         ph = fr.along(px, py, pz)
         zr = fr.zx * rx + fr.zy * ry + fr.zz * rz  # the outer side's rise at rest, and at the peak
         zp = fr.zx * px + fr.zy * py + fr.zz * pz
+        # Once up is known, how much of the turn is about the thigh's own length: the
+        # axis r x p (of length sin rom) along the thigh. A clam turns it about the
+        # hip-to-feet line, 36-52 deg off the thigh with the knees bent (0.62-0.81 in
+        # both body models), and knees swaying while lying on the back about the
+        # body's length (0.44-0.55); a bridge, a march, a stride or a squat across it
+        # (0.22 at most). At the hip a bridge tilts the pelvis so, while a clam rolls
+        # it about its length. Not from a rest that looks upright (-1): nothing is
+        # done there, so that up is a still moment lying down taken for a stand (MEx
+        # S01's clams at 33 Hz: 4 of 15-16 counted without this).
+        tw = -1.0
+        if fr.calibrated and rh > -0.5:
+            tw = abs(fr.along(ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px))
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise (some real bridges
             # tilt the thigh only 6-8 deg) and no larger than a bridge's may be one; the
@@ -1220,6 +1232,8 @@ class Detector:
                 return _EX_NONE
             if self.placement == _PLACEMENT_HIP:
                 return mode
+            if tw > 0.3 * sin(rom / _DEG):
+                return _EX_NONE  # a clam, knees swaying or a roll
             if self._stood and _DEG * (rh - ph) < _KNEE_DOWN * rom:
                 if self._fwd_pending != _FWD_KNOWN:
                     return _EX_NONE
@@ -1237,18 +1251,8 @@ class Detector:
         elif mode == _EX_CLAM:
             if rom < self._min_rom(mode) or rom > _CLAM_MAX:
                 return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
-            if fr.calibrated and rh > -0.5 and abs(fr.along(
-                    ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px)) < 0.4 * sin(rom / _DEG):
-                # Once up is known: a clam turns the thigh about the hip-to-feet line,
-                # 36-52 deg off the thigh with the knees bent, so the turn's axis
-                # (r x p, of length sin rom) lies 0.62-0.81 along it in both body
-                # models. A bridge, a march, a stride or a squat turns it about the
-                # hip's left-right axis, across it (0.22 at most); at the hip a bridge
-                # tilts the pelvis so, while a clam rolls it about its length. Not
-                # from a rest that looks upright: no clam starts there, so that up is
-                # a still moment lying on a side taken for a stand (MEx S01's clams
-                # at 33 Hz: 4 of 15-16 counted without this).
-                return _EX_NONE
+            if 0.0 <= tw < 0.4 * sin(rom / _DEG):
+                return _EX_NONE  # a bridge, a march, a stride or a squat
             if self._knee_shown():
                 # A clam lifts the knee (by 0.5 of its turn and more in both body models)
                 # from a thigh lying level on its side (the top knee no higher than the
