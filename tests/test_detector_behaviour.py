@@ -460,24 +460,25 @@ def test_a_wearer_who_chose_clams_gets_no_clams_from_bridges_once_up_is_known(se
         _alike_on_the_board(rec, out, "clam")
 
 
-def clams_then_the_other_side(b, mount):
-    """A walk, 8 clams with the band's leg on top, then over onto that side: the other
-    leg's 8 clams, the band's thigh underneath."""
-    _walk_to_the_mat(b, "clam", 3.0)
+def _the_other_legs_clams(b):
+    """Onto the band's side, still 3 s: the other leg's 8 clams, the band's thigh
+    underneath."""
     A.go(b, A.side_down_for(b, False))
     A.rest(b, 3.0)
     A.clam_other_leg(b, 8)
     A.rest(b, 3.0)
+
+
+def clams_then_the_other_side(b, mount):
+    """A walk, 8 clams with the band's leg on top, then over: the other leg's 8."""
+    _walk_to_the_mat(b, "clam", 3.0)
+    _the_other_legs_clams(b)
 
 
 def the_other_side_first(b, mount):
-    """A walk, the other leg's 8 clams with the band's thigh underneath, then over: 8
-    clams with the band's leg on top."""
+    """A walk, the other leg's 8 clams, then over: 8 with the band's leg on top."""
     _intro(b)
-    A.go(b, A.side_down_for(b, False))
-    A.rest(b, 3.0)
-    A.clam_other_leg(b, 8)
-    A.rest(b, 3.0)
+    _the_other_legs_clams(b)
     _set(b, "clam", 8, 3.0)
     A.rest(b, 3.0)
 
@@ -500,14 +501,9 @@ def test_a_wearer_who_chose_clams_gets_none_from_the_other_legs_clams(scenario, 
 def bridges_then_clams_on_both_sides(b, mount):
     """A walk, 8 bridges, then clams: 8 with the band's leg on top, 8 of the other leg."""
     _walk_to_the_mat(b, "bridge", 3.0)
-    A.go(b, A.side_down_for(b, True))
+    _set(b, "clam", 8, 3.0)
     A.rest(b, 3.0)
-    A.clam_set(b, 8)
-    A.rest(b, 3.0)
-    A.go(b, A.side_down_for(b, False))
-    A.rest(b, 3.0)
-    A.clam_other_leg(b, 8)
-    A.rest(b, 3.0)
+    _the_other_legs_clams(b)
 
 
 @pytest.mark.parametrize("seed,mount", [(2, "nominal"), (3, "nominal"), (1, "loose"), (5, "loose"),
