@@ -1213,9 +1213,9 @@ class Detector:
         # both body models), and knees swaying while lying on the back about the
         # body's length (0.44-0.55); a bridge, a march, a stride or a squat across it
         # (0.22 at most). At the hip a bridge tilts the pelvis so, while a clam rolls
-        # it about its length. Not from a rest that looks upright (-1): nothing is
-        # done there, so that up is a still moment lying down taken for a stand (MEx
-        # S01's clams at 33 Hz: 4 of 15-16 counted without this).
+        # it about its length. Not asked (-1) of a rest that looks upright: no
+        # exercise starts there, so that up is a still moment lying down taken for a
+        # stand (MEx S01's clams at 33 Hz: 4 of 15-16 counted without this).
         tw = -1.0
         if fr.calibrated and rh > -0.5:
             tw = abs(fr.along(ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px))
