@@ -1230,10 +1230,10 @@ class Detector:
             # down, can pass for both (MEx S05's bridges: 9 of 9-11 counted, with it 3).
             if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX:
                 return _EX_NONE
-            if self.placement == _PLACEMENT_HIP:
-                return mode
             if tw > 0.3 * sin(rom / _DEG):
                 return _EX_NONE  # a clam, knees swaying or a roll
+            if self.placement == _PLACEMENT_HIP:
+                return mode
             if self._stood and _DEG * (rh - ph) < _KNEE_DOWN * rom:
                 if self._fwd_pending != _FWD_KNOWN:
                     return _EX_NONE
