@@ -432,6 +432,45 @@ def test_knees_swaying_after_only_a_stand_are_no_bridges_in_bridge_mode(seed, mo
         _alike_on_the_board(rec, out, "bridge")
 
 
+@pytest.mark.parametrize("seed,mount", [(2, "arbitrary"), (3, "loose")])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_knees_swaying_after_only_a_stand_are_no_clams_in_clam_mode(seed, mount, gyro):
+    """Clam mode after a stand: knees falling to the side turn the thigh about the
+    body's length, partly about its own, as a clam does, and lift the knee of the leg
+    that falls back (8 people, all three mounts, both sensors: 32 false clams; 18 now,
+    10 of them before the band knew up). They rest with the knee 36-55 deg up; lying on
+    a side for clams the thigh rests level."""
+    out, s = _run(knees_swaying_after_a_stand, seed=seed, mode="clam", gyro=gyro, mount=mount,
+                  leg="right" if seed % 2 else "left")
+    assert s["fp"] == 0, out["reps"]
+
+
+def march_after_a_stand(b, mount):
+    """Standing still, then onto the back with the knees bent: a leg marched toward the
+    chest, again and again, for 20 s."""
+    A.rest(b, 3.0)
+    A.go(b, "hook")
+    A.rest(b, 3.0)
+    A.supine_march(b, 20.0)
+    A.rest(b, 3.0)
+
+
+@pytest.mark.parametrize("seed,mount", [(4, "nominal"), (5, "arbitrary"), (6, "loose"), (7, "nominal")])
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel-only"])
+def test_a_leg_marched_lying_down_after_only_a_stand_is_no_bridges_in_bridge_mode(seed, mount, gyro):
+    """Bridge mode after a stand: a march lifts the knee toward the chest, the way a
+    bridge's way back to its rest does, and only a walk made bridge mode ask which way
+    the knee went (8 people, all three mounts, both sensors: 224 false bridges; 20 now,
+    15 of them before the band knew up). A marched leg peaks with the knee within 26 deg
+    of straight above the hip, where no bridge rests or peaks."""
+    out, s = _run(march_after_a_stand, seed=seed, mode="bridge", gyro=gyro, mount=mount,
+                  leg="right" if seed % 2 else "left")
+    assert s["fp"] == 0, out["reps"]
+    if seed == 4 and not gyro:
+        rec, _ = simulate(march_after_a_stand, seed=seed, gyro=gyro, mount=mount, leg="left")
+        _alike_on_the_board(rec, out, "bridge")
+
+
 @pytest.mark.parametrize("seed", [2, 4, 5, 7, 8])
 def test_a_wearer_who_chose_bridges_walks_to_the_mat_and_lies_down(seed):
     """Bridge mode, from the first step. Before the band has seen the person stand, two

@@ -1208,17 +1208,18 @@ class Detector:
         zr = fr.zx * rx + fr.zy * ry + fr.zz * rz  # the outer side's rise at rest, and at the peak
         zp = fr.zx * px + fr.zy * py + fr.zz * pz
         # Once up is known, how much of the turn is about the thigh's own length: the
-        # axis r x p (of length sin rom) along the thigh. A clam turns it about the
-        # hip-to-feet line, 36-52 deg off the thigh with the knees bent (0.62-0.81 in
-        # both body models), and knees swaying while lying on the back about the
+        # axis r x p along the thigh, over its length (sin rom). A clam turns it about
+        # the hip-to-feet line, 36-52 deg off the thigh with the knees bent (0.62-0.81
+        # in both body models), and knees swaying while lying on the back about the
         # body's length (0.44-0.55); a bridge, a march, a stride or a squat across it
         # (0.22 at most). At the hip a bridge tilts the pelvis so, while a clam rolls
         # it about its length. Not asked (-1) of a rest that looks upright: no
         # exercise starts there, so that up is a still moment lying down taken for a
-        # stand (MEx S01's clams at 33 Hz: 4 of 15-16 counted without this).
+        # stand (MEx S01's clams at 33 Hz: 4 of 15-16 counted without this). Nor of
+        # no turn at all (rom 0.0).
         tw = -1.0
-        if fr.calibrated and rh > -0.5:
-            tw = abs(fr.along(ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px))
+        if fr.calibrated and rh > -0.5 and rom:
+            tw = abs(fr.along(ry * pz - rz * py, rz * px - rx * pz, rx * py - ry * px)) / sin(rom / _DEG)
         if mode == _EX_BRIDGE:
             # The wearer named the exercise: any turn clear of noise (some real bridges
             # tilt the thigh only 6-8 deg) and no larger than a bridge's may be one; the
@@ -1228,10 +1229,14 @@ class Detector:
             # most), and a clam lifts the knee. Not on a stand's trusted up and a flexion
             # (_knee_shown): lying with the knees bent, seen through a strap upside
             # down, can pass for both (MEx S05's bridges: 9 of 9-11 counted, with it 3).
-            if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX:
+            # A clam, knees swaying or a roll turn the thigh partly about its length. A
+            # leg marched toward the chest lifts the knee within 26 deg of straight
+            # above the hip (64 deg up; both body models: 0.92-1.0), where no bridge
+            # rests or peaks (0.86 at most: a knee bent further would put the foot
+            # under the buttock). Asked in any frame up is known in, as the way the
+            # knee went is not (a stand alone, a strap upside down).
+            if rom < _MANUAL_BRIDGE_MIN or rom > _BRIDGE_MAX or (tw >= 0.0 and (tw > 0.3 or max(rh, ph) > 0.9)):
                 return _EX_NONE
-            if tw > 0.3 * sin(rom / _DEG):
-                return _EX_NONE  # a clam, knees swaying or a roll
             if self.placement == _PLACEMENT_HIP:
                 return mode
             if self._stood and _DEG * (rh - ph) < _KNEE_DOWN * rom:
@@ -1241,7 +1246,7 @@ class Detector:
                 # from a top the reference settled at (tops held 8 s, 0.3 s at rest,
                 # begun as the wearer lay down: whole sets went by as no bridges). Auto
                 # mode's test below names it by where it ends.
-            elif self._fwd_pending == _FWD_KNOWN and (abs(zr) > 0.7 or abs(zp) > 0.7):
+            elif self._fwd_pending == _FWD_KNOWN and max(abs(zr), abs(zp)) > 0.7:
                 # Once forward is known too: a bridge turns the thigh in the body's
                 # sagittal plane, its outer side level at rest and at the top (within
                 # 45 deg); lying on a side (clams, or the other leg's) it faces up or down.
@@ -1249,10 +1254,14 @@ class Detector:
             else:
                 return mode
         elif mode == _EX_CLAM:
-            if rom < self._min_rom(mode) or rom > _CLAM_MAX:
-                return _EX_NONE  # a larger turn is a roll (with the knees bent: 85-96 deg)
-            if 0.0 <= tw < 0.4 * sin(rom / _DEG):
-                return _EX_NONE  # a bridge, a march, a stride or a squat
+            # A larger turn is a roll (with the knees bent: 85-96 deg); a bridge, a
+            # march, a stride or a squat turn the thigh across its length. Lying on a
+            # side the thigh rests level (the top knee 1-24 deg below the hip): a turn
+            # that starts and ends with the knee 30 deg up or more is lying on the back
+            # (knees swaying to the sides: 0.59-0.82 at rest), in any frame up is
+            # known in.
+            if rom < self._min_rom(mode) or rom > _CLAM_MAX or (tw >= 0.0 and (tw < 0.4 or min(rh, ph) > 0.5)):
+                return _EX_NONE
             if self._knee_shown():
                 # A clam lifts the knee (by 0.5 of its turn and more in both body models)
                 # from a thigh lying level on its side (the top knee no higher than the
