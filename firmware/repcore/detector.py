@@ -817,13 +817,13 @@ class Detector:
         self._swing = how == _REP or (how == _NO_REP and self._swing and self._peak < _PART_FRAC * self._typ)
         self._ax, self._ay, self._az = self.ux, self.uy, self.uz
         self._settle_ms = 0
-        if how == _REP:
-            # On the way down: the reference rides with the thigh to the turning point.
-            self.rx, self.ry, self.rz = self.ux, self.uy, self.uz
+        if how != _NO_REP:
             self._rest_ms = 0
-        elif how == _POSTURE:
-            self._ref = False
-            self._rest_ms = 0
+            if how == _REP:
+                # On the way down: the reference rides with the thigh to the turning point.
+                self.rx, self.ry, self.rz = self.ux, self.uy, self.uz
+            else:
+                self._ref = False
 
     def _classify(self, t):
         rom = self._peak
@@ -1439,8 +1439,7 @@ class Detector:
         # starts slowly (breathing sways the thigh ~1 deg, so the band is no narrower).
         end = self._hold_end - _HOLD_RELEASE_MS
         if end - self._hold_t0 >= _HOLD_MIN_MS:
-            ext = int(self._hold_ext * 10.0)
-            self._sink((_EV_HOLD, self._hold_t0, end, _EX_STRETCH, self.leg, ext))
+            self._sink((_EV_HOLD, self._hold_t0, end, _EX_STRETCH, self.leg, int(self._hold_ext * 10.0)))
         self._hold_in = 0
 
 
@@ -1466,7 +1465,7 @@ def _clip(x):
 
 def _median(values, n):
     """Median of the first min(n, len) values; runs once per rep."""
-    m = n if n < len(values) else len(values)
+    m = min(n, len(values))
     if m == 0:
         return 0.0
     s = sorted(values[:m])
