@@ -539,8 +539,10 @@ class Detector:
         """Sitting, squatting, kneeling down or stepping up all flex the hip: the knee
         goes forward. The first time the thigh is held well away from vertical after a
         calibration, that way is forward (the hip extends at most ~30 deg, so a turn
-        this large cannot be extension). It settles the sign of a walking axis, or the
-        whole axis when there was none (or the flexion lay far from the walk's)."""
+        this large cannot be extension). It settles the whole axis when there was none
+        (or the flexion lay far from the walk's), and the sign of a walking axis; a
+        thigh held level may not turn the strap's nominal sign round (lying face down
+        turns it backward)."""
         fr = self.frame
         ux, uy, uz = self.ux, self.uy, self.uz
         c = -fr.along(ux, uy, uz)  # cos of the thigh's tilt
@@ -565,9 +567,13 @@ class Detector:
                 return
             fx, fy, fz = ux, uy, uz
         else:
-            # Only the sign: the knee held up while lying on the back (the thigh 110-160
-            # deg from hanging) is hip flexion too; lying on a side (f near 0) is not.
-            if -0.5 <= f <= 0.5:
+            # Only the sign: the knee held up while lying on the back (the thigh 120-160
+            # deg from hanging: 30 deg past level, where no extension reaches) is hip
+            # flexion; lying on a side (f near 0) is not. A level thigh is sitting (it
+            # turns forward) or lying face down after kneeling (backward): within 45 deg
+            # of the strap's nominal forward the walk kept the nominal sign, and only
+            # confirms it (a walk, prone exercises, then 16 of 384 bridges had counted).
+            if -0.5 <= f <= 0.5 or (c > -0.5 and f < 0.0 and fr.yy * fr.leg_sign > 0.7):
                 return
             if f * f < 0.5 * (1.0 - c * c):
                 # Over 45 deg from the walk's axis, round the thigh: an accelerometer's
@@ -1120,9 +1126,9 @@ class Detector:
         the belly faces up."""
         fr = self.frame
         hip = self.placement == _PLACEMENT_HIP
-        # A stand (or a walk beside it) showed up but not forward (on the thigh only):
-        # the set shows it.
-        up = self._stood and self._fwd_pending == _FWD_AXIS
+        # A stand (or a walk beside it) showed up but not forward, or not its sign (on
+        # the thigh only): the set shows it.
+        up = self._stood and _FWD_KNOWN < self._fwd_pending < _FWD_NOMINAL
         if self.mode != _MODE_AUTO or not up and ((self._hip_fwd or not fr.calibrated) if hip else (fr.calibrated and (
                 self._stood or self._fwd_pending != _FWD_NOMINAL))):
             return
