@@ -796,9 +796,9 @@ class Detector:
     def _knee_shown(self):
         """Which way the knee went is known: on the thigh (the pelvis's long axis does
         not follow the knee, a clam rolls it about it) once a walk has shown up, or a
-        stand and the flexion after it, sitting or lying down (as in _from_upright)."""
-        return self.placement != _PLACEMENT_HIP and (self._stood or (
-            self.frame.calibrated and self._fwd_pending == _FWD_KNOWN))
+        stand and the flexion after it, sitting or lying down (as in _from_upright), or
+        a set: forward is known only once up is."""
+        return self.placement != _PLACEMENT_HIP and (self._stood or self._fwd_pending == _FWD_KNOWN)
 
     def _from_upright(self):
         """The excursion started with the thigh upright, once a walk has shown where
@@ -1278,15 +1278,12 @@ class Detector:
                 lift = _DEG * (ph - rh)
                 if lift < -_KNEE_LIFT * rom:
                     return -mode if ph <= _KNEE_SIDE else _EX_NONE
-                if lift < _KNEE_LIFT * rom or rh > _KNEE_SIDE:
-                    return _EX_NONE
-                if self._fwd_pending == _FWD_KNOWN and zr < 0.7:
-                    # Once forward is known too: a clam starts with the thigh's outer
-                    # side up (within 45 deg, as in auto mode). Underneath it faces
-                    # down, and some people's thigh rocks 5-25 deg with each clam of the
-                    # other leg, lifting its knee too; lying on the back it is level,
-                    # and at a bridge's top, where rest may have settled, still far
-                    # from up.
+                # Once forward is known too, a clam starts with the thigh's outer side
+                # up (within 45 deg, as in auto mode). Underneath it faces down, and
+                # some people's thigh rocks 5-25 deg with each clam of the other leg,
+                # lifting its knee too; lying on the back it is level, and at a bridge's
+                # top, where rest may have settled, still far from up.
+                if lift < _KNEE_LIFT * rom or rh > _KNEE_SIDE or (self._fwd_pending == _FWD_KNOWN and zr < 0.7):
                     return _EX_NONE
             return mode
         elif mode != _MODE_AUTO:
@@ -1324,15 +1321,14 @@ class Detector:
                 return _EX_BRIDGE
             if _SUPINE_LO < pa < _SUPINE_HI and -35.0 < pb < 35.0 and da >= 0.7 * rom:
                 return -_EX_BRIDGE
-        if mode == _EX_BRIDGE:
-            return _EX_NONE  # a wearer who chose bridges: no clam
         # Side lying, the thigh horizontal with its outer side up: the knee lifts, the
         # outer side turns away from up (b falls). Knees falling sideways while lying
         # on the back look alike but start with the thigh pointing up.
         # The knee rises (rh grows) as the thigh turns about the body's long axis.
         # At the top the outer side still faces up: the knee never turns past vertical
         # (knees rolling from one side to the other while lying on the back do).
-        if self._min_rom(_EX_CLAM) <= rom <= _CLAM_MAX:
+        # A wearer who chose bridges gets no clam.
+        if mode != _EX_BRIDGE and self._min_rom(_EX_CLAM) <= rom <= _CLAM_MAX:
             lift = 0.3 * rom / _DEG
             # Until the frame is known the outer side is a guess (a strap turned about
             # the thigh swaps it, and knees rolling then pass for clams): only the
