@@ -1245,6 +1245,12 @@ class Detector:
                 return _EX_NONE
             if self.placement == _PLACEMENT_HIP:
                 return mode
+            # Once a walk has shown up, a bridge starts with the knee well above the
+            # hip (30 deg and more in both body models; auto mode asks 30), never from
+            # a thigh within 24 deg of level (face down, sitting on the floor). Once
+            # forward is known too, it turns the thigh in the body's sagittal plane,
+            # its outer side level at rest and at the top (within 45 deg); lying on a
+            # side (clams, or the other leg's) it faces up or down.
             if self._stood and _DEG * (rh - ph) < _KNEE_DOWN * rom:
                 if self._fwd_pending != _FWD_KNOWN:
                     return _EX_NONE
@@ -1252,10 +1258,7 @@ class Detector:
                 # from a top the reference settled at (tops held 8 s, 0.3 s at rest,
                 # begun as the wearer lay down: whole sets went by as no bridges). Auto
                 # mode's test below names it by where it ends.
-            elif self._fwd_pending == _FWD_KNOWN and max(abs(zr), abs(zp)) > 0.7:
-                # Once forward is known too: a bridge turns the thigh in the body's
-                # sagittal plane, its outer side level at rest and at the top (within
-                # 45 deg); lying on a side (clams, or the other leg's) it faces up or down.
+            elif (self._stood and rh < 0.4) or (self._fwd_pending == _FWD_KNOWN and max(abs(zr), abs(zp)) > 0.7):
                 return _EX_NONE
             else:
                 return mode
