@@ -471,12 +471,16 @@ def test_a_leg_marched_lying_down_after_only_a_stand_is_no_bridges_in_bridge_mod
         _alike_on_the_board(rec, out, "bridge")
 
 
-def prone_exercises_after_a_walk(b, mount):
-    """A walk, then lying face down: prone exercises for 40 s."""
+def _face_down_after_a_walk(b, seconds):
+    """A walk, then lying face down: prone exercises for `seconds`."""
     _intro(b)
     A.go(b, "prone")
     A.rest(b, 3.0)
-    A.prone_exercise(b, 40.0)
+    A.prone_exercise(b, seconds)
+
+
+def prone_exercises_after_a_walk(b, mount):
+    _face_down_after_a_walk(b, 40.0)
     A.rest(b, 3.0)
 
 
@@ -500,10 +504,7 @@ def _prone_exercises_then(exercise):
     def scenario(b, mount):
         """A walk, then prone exercises lying face down for 30 s, then 8 reps of
         `exercise`."""
-        _intro(b)
-        A.go(b, "prone")
-        A.rest(b, 3.0)
-        A.prone_exercise(b, 30.0)
+        _face_down_after_a_walk(b, 30.0)
         A.rest(b, 2.0)
         _set(b, exercise, 8, 3.0)
         A.rest(b, 3.0)
