@@ -37,6 +37,18 @@ def _run(scenario, seed=1, mode="auto", **kw):
     return out, score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
 
 
+def _no_false_rep(scenario, mode, seed, board=False, **kw):
+    """`scenario` (the right leg on odd seeds) counts no false rep in `mode`; with
+    `board`, the board's MicroPython gives the same output."""
+    kw.setdefault("leg", "right" if seed % 2 else "left")
+    rec, truth = simulate(scenario, seed=seed, **kw)
+    out = detect(rec, exercise=mode)
+    s = score_sim(out["reps"], out["holds"], truth, (float(rec.t[0]), float(rec.t[-1])))
+    assert s["fp"] == 0, out["reps"]
+    if board:
+        _alike_on_the_board(rec, out, mode)
+
+
 # A slow patient (up, top, down, rest; s): 3 s up, held 10 s, 3 s down, resting 2 s or
 # 8 s (a rep and its rest then take 24 s, more than the 20 s a set waits for its next
 # rep), or held 5 s and resting 10 s.
@@ -388,9 +400,7 @@ def test_a_wearer_who_chose_clams_gets_none_from_bridges_after_only_a_stand(seed
     lifted the knee and counted as a clam (8 people, both mounts and sensors: 48 false
     clams; 8 now). A clam turns the thigh about the hip-to-feet line, partly about its
     own length; a bridge turns it across it, and only up is needed to tell them."""
-    out, s = _run(bridges_after_a_stand, seed=seed, mode="clam", gyro=gyro, mount=mount,
-                  leg="right" if seed % 2 else "left")
-    assert s["fp"] == 0, out["reps"]
+    _no_false_rep(bridges_after_a_stand, "clam", seed, gyro=gyro, mount=mount)
 
 
 @pytest.mark.parametrize("scenario,mode,seed", [
@@ -401,9 +411,7 @@ def test_a_hip_band_set_to_one_exercise_gets_none_from_the_other(scenario, mode,
     """At the hip after a walk, a clam rolls the pelvis about its length and a bridge
     tilts it about its left-right axis. Bridge mode counted clams (6 people, both
     sensors: 59 false bridges of 96 clams), clam mode every bridge (96 of 96)."""
-    out, s = _run(scenario, seed=seed, mode=mode, gyro=gyro, placement="hip",
-                  mount="nominal", leg="right" if seed % 2 else "left")
-    assert s["fp"] == 0, out["reps"]
+    _no_false_rep(scenario, mode, seed, gyro=gyro, placement="hip", mount="nominal")
 
 
 def knees_swaying_after_a_stand(b, mount):
@@ -424,12 +432,7 @@ def test_knees_swaying_after_only_a_stand_are_no_bridges_in_bridge_mode(seed, mo
     a bridge never does (0.22 at most). They lower the knee as a bridge does, and only a
     walk made bridge mode ask which way it went (8 people, both mounts and sensors: 54
     false bridges; 4 now)."""
-    out, s = _run(knees_swaying_after_a_stand, seed=seed, mode="bridge", gyro=gyro, mount=mount,
-                  leg="right" if seed % 2 else "left")
-    assert s["fp"] == 0, out["reps"]
-    if seed == 8 and gyro:
-        rec, _ = simulate(knees_swaying_after_a_stand, seed=seed, gyro=gyro, mount=mount, leg="left")
-        _alike_on_the_board(rec, out, "bridge")
+    _no_false_rep(knees_swaying_after_a_stand, "bridge", seed, board=seed == 8 and gyro, gyro=gyro, mount=mount)
 
 
 @pytest.mark.parametrize("seed,mount", [(2, "arbitrary"), (3, "loose")])
@@ -440,9 +443,7 @@ def test_knees_swaying_after_only_a_stand_are_no_clams_in_clam_mode(seed, mount,
     that falls back (8 people, all three mounts, both sensors: 32 false clams; 18 now,
     10 of them before the band knew up). They rest with the knee 36-55 deg up; lying on
     a side for clams the thigh rests level."""
-    out, s = _run(knees_swaying_after_a_stand, seed=seed, mode="clam", gyro=gyro, mount=mount,
-                  leg="right" if seed % 2 else "left")
-    assert s["fp"] == 0, out["reps"]
+    _no_false_rep(knees_swaying_after_a_stand, "clam", seed, gyro=gyro, mount=mount)
 
 
 def march_after_a_stand(b, mount):
@@ -463,12 +464,7 @@ def test_a_leg_marched_lying_down_after_only_a_stand_is_no_bridges_in_bridge_mod
     the knee went (8 people, all three mounts, both sensors: 224 false bridges; 20 now,
     15 of them before the band knew up). A marched leg peaks with the knee within 26 deg
     of straight above the hip, where no bridge rests or peaks."""
-    out, s = _run(march_after_a_stand, seed=seed, mode="bridge", gyro=gyro, mount=mount,
-                  leg="right" if seed % 2 else "left")
-    assert s["fp"] == 0, out["reps"]
-    if seed == 4 and not gyro:
-        rec, _ = simulate(march_after_a_stand, seed=seed, gyro=gyro, mount=mount, leg="left")
-        _alike_on_the_board(rec, out, "bridge")
+    _no_false_rep(march_after_a_stand, "bridge", seed, board=seed == 4 and not gyro, gyro=gyro, mount=mount)
 
 
 def _face_down_after_a_walk(b, seconds):
@@ -492,12 +488,7 @@ def test_prone_exercises_after_a_walk_are_no_bridges_in_bridge_mode(seed, mount,
     sensors: 230 false bridges). A bridge starts with the knee 24 deg above the hip or
     more (both body models: 30 and more; auto mode asks 30); face down the thigh lies
     near level (47 now: a thigh held lifted 24-26 deg, and the mount far askew)."""
-    out, s = _run(prone_exercises_after_a_walk, seed=seed, mode="bridge", gyro=gyro, mount=mount,
-                  leg="right" if seed % 2 else "left")
-    assert s["fp"] == 0, out["reps"]
-    if seed == 4 and gyro:
-        rec, _ = simulate(prone_exercises_after_a_walk, seed=seed, gyro=gyro, mount=mount, leg="left")
-        _alike_on_the_board(rec, out, "bridge")
+    _no_false_rep(prone_exercises_after_a_walk, "bridge", seed, board=seed == 4 and gyro, gyro=gyro, mount=mount)
 
 
 def _prone_exercises_then(exercise):
