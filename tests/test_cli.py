@@ -192,6 +192,51 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     assert "one resting posture" in capsys.readouterr().err
 
 
+def test_evaluate_runs_several_draws_of_a_variation_and_totals_them(capsys, tmp_path, rec_path):
+    """`--vary-seed FIRST-LAST` runs every draw: each file once per draw, scored as that
+    draw alone scores it, the groups totalled over all; the table lists only the files
+    that miss, each with its draw. A draw without a variation, or a draw that is no
+    number, is bad input."""
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    truth = _truth()
+    for name in ("bridges_a", "bridges_b"):
+        shutil.copy(rec_path, sim / f"{name}.csv")
+        (sim / f"{name}.json").write_text(json.dumps(truth))
+        # b's truth holds one more bridge, after the last one done: a miss in every draw
+        phantom = dict(truth["reps"][-1], t_start=REP_T0 + REP_EVERY * N_BRIDGES,
+                       t_top=REP_T0 + REP_EVERY * N_BRIDGES + 1.2, t_end=REP_T0 + REP_EVERY * N_BRIDGES + 4.9)
+        truth = dict(truth, reps=truth["reps"] + [phantom],
+                     sets=[dict(truth["sets"][0], t_end=phantom["t_end"], count=N_BRIDGES + 1)])
+
+    def scores(res):
+        return {(f["file"], f.get("draw", draw)): (f["tp"], f["fp"], f["fn"]) for f in res["files"]}
+
+    alone = {}
+    for draw in (1, 2, 3):
+        assert cli.main(["evaluate", str(sim), "--jobs", "1", "--json", "--vary", "uneven-pace",
+                         "--vary-seed", str(draw)]) == 0
+        alone.update(scores(json.loads(capsys.readouterr().out)))
+    assert cli.main(["evaluate", str(sim), "--jobs", "1", "--json", "--vary", "uneven-pace",
+                     "--vary-seed", "1-3"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert scores(res) == alone and len(alone) == 6
+    overall = res["overall"]["sim"]
+    assert (overall["files"], overall["tp"], overall["fp"], overall["fn"]) == (
+        6, *(sum(a[i] for a in alone.values()) for i in range(3)))
+    assert cli.main(["evaluate", str(sim), "--jobs", "1", "--vary", "uneven-pace", "--vary-seed", "1-3"]) == 0
+    out = capsys.readouterr().out
+    assert "(3 draws, 1 to 3: totals over every draw)" in out
+    missed = {k for k, (tp, fp, fn) in alone.items() if fp or fn}
+    assert {("bridges_b.csv", d) for d in (1, 2, 3)} <= missed
+    assert f"the {len(missed)} of 6 (file #draw) with a miss" in out
+    assert all((f"{f} #{d} " in out) == ((f, d) in missed) for f, d in alone)
+    assert cli.main(["evaluate", str(sim), "--vary-seed", "2"]) == 2
+    assert "name one with --vary" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(sim), "--vary", "uneven-pace", "--vary-seed", "2-x"]) == 2
+    assert "give a draw N or draws FIRST-LAST" in capsys.readouterr().err
+
+
 def test_simulated_clips_of_daily_living_are_scored_as_false_reps(capsys, tmp_path):
     """`simulate --clips` writes one activity per file with a truth of no reps; in a
     pocket, each clip in the eight ways a phone sits there. `evaluate` scores them."""

@@ -51,10 +51,17 @@ def cmd_replay(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from repband.evaluate import evaluate
+    from repband.sim.scenarios import seeds_from
 
+    try:
+        draws = seeds_from(args.vary_seed)
+    except ValueError:
+        raise InputError(f"--vary-seed {args.vary_seed!r}: give a draw N or draws FIRST-LAST") from None
+    if args.vary is None and draws != [0]:
+        raise InputError("--vary-seed draws a variation's random changes: name one with --vary")
     evaluate(args.paths, exercise=args.exercise, engine=args.engine, json=args.json,
              jobs=args.jobs, accel_only=args.accel_only, no_exercise=args.no_exercise,
-             vary=args.vary, vary_seed=args.vary_seed)
+             vary=args.vary, vary_seed=draws[0] if len(draws) == 1 else draws)
     return 0
 
 
@@ -169,10 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "askew, a slower, faster or uneven pace (a simulated recording's sets and "
                         "holds only, its truth retimed), smaller or larger movements (MEx files), "
                         "a noisier sensor (does the count hold?)")
-    e.add_argument("--vary-seed", type=int, default=0, metavar="N",
+    e.add_argument("--vary-seed", default="0", metavar="N|FIRST-LAST",
                    help="draw --vary's random changes (noise, an uneven pace, an askew "
                         "strap's axis) afresh: each N another way (default: each file's own "
-                        "name seeds them)")
+                        "name seeds them); FIRST-LAST runs every draw and reports the totals")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)

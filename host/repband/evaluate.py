@@ -19,7 +19,8 @@ Every kind reports the share of sets counted within one rep of the truth (the me
 the published rep counters use). ``--vary NAME`` runs every recording changed as
 `repband.variations` describes (the strap turned, a slower or an uneven pace, smaller
 movements, a noisier sensor); ``--vary-seed N`` draws the random ones (noise, an uneven
-pace) afresh.
+pace, an askew strap's axis) afresh, and ``--vary-seed FIRST-LAST`` runs every draw in
+turn and reports their totals (each file row that misses, with its draw).
 """
 from __future__ import annotations
 
@@ -55,19 +56,19 @@ def _csv_files(p) -> list[tuple[str, bool]]:
 
 def collect_tasks(paths, exercise="auto", accel_only=False, no_exercise=(), vary=None,
                   vary_seed=0) -> list[dict]:
-    """Turn paths into tasks; raises RecordingError for a path with no truth."""
+    """Turn paths into tasks (with `vary`, one per recording and draw: `vary_seed` is one
+    draw or a list of them); raises RecordingError for a path with no truth."""
     tasks = _collect(paths, exercise, accel_only, no_exercise)
-    if vary is not None:
-        if vary in variations.ONE_POSTURE:
-            for t in tasks:
-                if t["type"] != "mex":
-                    raise RecordingError(t["path"], None, f"--vary {vary} scales movements "
-                                         "about one resting posture: it is for recordings "
-                                         "of one exercise (MEx files)")
+    if vary is None:
+        return tasks
+    if vary in variations.ONE_POSTURE:
         for t in tasks:
-            t["vary"] = vary
-            t["vary_seed"] = vary_seed
-    return tasks
+            if t["type"] != "mex":
+                raise RecordingError(t["path"], None, f"--vary {vary} scales movements "
+                                     "about one resting posture: it is for recordings "
+                                     "of one exercise (MEx files)")
+    draws = vary_seed if isinstance(vary_seed, (list, tuple)) else [vary_seed]
+    return [dict(t, vary=vary, vary_seed=draw) for draw in draws for t in tasks]
 
 
 def _collect(paths, exercise, accel_only, no_exercise) -> list[dict]:
@@ -174,7 +175,10 @@ def _calibration(out: dict, rec) -> dict:
 
 def _run_one(args):
     task, engine = args
-    return run_task(task, engine)
+    res = run_task(task, engine)
+    if task.get("vary"):
+        res["draw"] = task["vary_seed"]
+    return res
 
 
 def run_tasks(tasks: list[dict], engine="cpython", jobs: int | None = None, quiet: bool = True) -> list[dict]:
@@ -260,20 +264,42 @@ def _table(rows: list[list[str]], out) -> None:
             print("  ".join("-" * w for w in widths), file=out)
 
 
+def _missed(r: dict) -> bool:
+    """A file's result that is not right: a false or missed rep, a count out of range."""
+    if r["kind"] == "sim":
+        return bool(r["fp"] or r["fn"])
+    return bool(r.get("false_reps")) or r.get("in_range") is False
+
+
 def print_report(summary: dict, out=None) -> None:
     out = out or sys.stdout
     results = summary["files"]
+    draws = summary.get("vary_seed")
+    several = isinstance(draws, (list, tuple)) and len(draws) > 1
     if summary.get("vary"):
-        draw = f" (draw {summary['vary_seed']})" if summary.get("vary_seed") else ""
+        if several:
+            draw = f" ({len(draws)} draws, {draws[0]} to {draws[-1]}: totals over every draw)"
+        else:
+            draw = draws[0] if isinstance(draws, (list, tuple)) else draws
+            draw = f" (draw {draw})" if draw else ""
         print(f"Every recording varied: {variations.VARIATIONS[summary['vary']]}{draw}", file=out)
         print(file=out)
-    sims = [r for r in results if r["kind"] == "sim"]
-    mexs = [r for r in results if r["kind"] == "mex"]
+    if several:
+        # One row per file and draw would bury the few that miss: only those, named.
+        results = [dict(r, file=f"{r['file']} #{r['draw']}") for r in results]
+        shown = [r for r in results if _missed(r)]
+        print(f"Files listed: the {len(shown)} of {len(results)} (file #draw) with a miss", file=out)
+        print(file=out)
+    else:
+        shown = results
+    sims = [r for r in shown if r["kind"] == "sim"]
+    mexs = [r for r in shown if r["kind"] == "mex"]
     if sims:
         print("Simulated recordings (scored as in the data README)", file=out)
         rows = [_SIM_HEAD] + [_sim_row(r["file"], dict(r, files=1)) for r in sims]
         _table(rows, out)
         print(file=out)
+    if any(r["kind"] == "sim" for r in results):
         rows = [_SIM_HEAD]
         for title, _ in SIM_GROUPS:
             for v, a in summary["groups"].get(title, {}).items():
@@ -297,6 +323,7 @@ def print_report(summary: dict, out=None) -> None:
                          str(r["count"]), verdict])
         _table(rows, out)
         print(file=out)
+    if any(r["kind"] == "mex" for r in results):
         rows = [["group", "files", "in range", "±1", "zero ok", "false reps", "hours", "false/h",
                  "auto: right exercise"]]
         items = list(summary["groups"].get("mex_exercise", {}).items())
@@ -330,9 +357,10 @@ def print_report(summary: dict, out=None) -> None:
 
 def evaluate(paths, exercise: str = "auto", engine: str = "cpython", json: bool = False,
              jobs: int | None = None, accel_only: bool = False, no_exercise=(), vary=None,
-             vary_seed: int = 0, out=None) -> dict:
+             vary_seed: int | list[int] = 0, out=None) -> dict:
     """Score every recording under `paths` (and `no_exercise`), changed by variation
-    `vary` if given (its random draw `vary_seed`); print a table (or one JSON object)."""
+    `vary` if given (its random draw `vary_seed`, or each draw of a list of them, the
+    totals over all); print a table (or one JSON object)."""
     out = out or sys.stdout
     tasks = collect_tasks(paths, exercise=exercise, accel_only=accel_only, no_exercise=no_exercise,
                           vary=vary, vary_seed=vary_seed)

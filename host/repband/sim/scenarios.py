@@ -318,6 +318,14 @@ def _as_list(x, kind=str):
     return [kind(x)]
 
 
+def seeds_from(spec) -> list[int]:
+    """Seeds from an int, a list, 'N', 'N,M' or 'FIRST-LAST'."""
+    if isinstance(spec, str) and "-" in spec.strip("-"):
+        first, last = spec.split("-")
+        return list(range(int(first), int(last) + 1))
+    return _as_list(spec, int)
+
+
 def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="thigh",
                  mount="nominal", rate=104.0, gyro=True, quiet=False, *, out_dir=None,
                  scenarios=None, seeds=None, rate_hz=None, clips=None, after_walk=False, slant=0):
@@ -327,12 +335,7 @@ def cmd_simulate(out=".", scenario="routine", seed=1, leg="right", placement="th
     'a,b' or 'all'); mount pocket writes each in the pocket's eight ways, each turned
     `slant` degrees in the pocket's plane."""
     out = out_dir or out
-    seed_spec = seeds if seeds is not None else seed
-    if isinstance(seed_spec, str) and "-" in seed_spec.strip("-"):
-        a, c = seed_spec.split("-")
-        seed_list = list(range(int(a), int(c) + 1))
-    else:
-        seed_list = _as_list(seed_spec, int)
+    seed_list = seeds_from(seeds if seeds is not None else seed)
     if slant and (clips is None or mount != "pocket"):
         raise ValueError("slant is for --clips with mount pocket (a phone in a trouser pocket)")
     if clips is not None:
