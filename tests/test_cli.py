@@ -210,7 +210,7 @@ def test_evaluate_runs_several_draws_of_a_variation_and_totals_them(capsys, tmp_
                      sets=[dict(truth["sets"][0], t_end=phantom["t_end"], count=N_BRIDGES + 1)])
 
     def scores(res):
-        return {(f["file"], f.get("draw", draw)): (f["tp"], f["fp"], f["fn"]) for f in res["files"]}
+        return {(f["file"], f["draw"]): (f["tp"], f["fp"], f["fn"]) for f in res["files"]}
 
     alone = {}
     for draw in (1, 2, 3):
@@ -226,7 +226,7 @@ def test_evaluate_runs_several_draws_of_a_variation_and_totals_them(capsys, tmp_
         6, *(sum(a[i] for a in alone.values()) for i in range(3)))
     assert cli.main(["evaluate", str(sim), "--jobs", "1", "--vary", "uneven-pace", "--vary-seed", "1-3"]) == 0
     out = capsys.readouterr().out
-    assert "(3 draws, 1 to 3: totals over every draw)" in out
+    assert "(3 draws: 1, 2, 3; totals over every draw)" in out
     missed = {k for k, (tp, fp, fn) in alone.items() if fp or fn}
     assert {("bridges_b.csv", d) for d in (1, 2, 3)} <= missed
     assert f"the {len(missed)} of 6 (file #draw) with a miss" in out

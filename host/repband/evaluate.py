@@ -278,7 +278,7 @@ def print_report(summary: dict, out=None) -> None:
     several = isinstance(draws, (list, tuple)) and len(draws) > 1
     if summary.get("vary"):
         if several:
-            draw = f" ({len(draws)} draws, {draws[0]} to {draws[-1]}: totals over every draw)"
+            draw = f" ({len(draws)} draws: {', '.join(map(str, draws))}; totals over every draw)"
         else:
             draw = draws[0] if isinstance(draws, (list, tuple)) else draws
             draw = f" (draw {draw})" if draw else ""
