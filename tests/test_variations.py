@@ -6,7 +6,7 @@ import pytest
 
 from repband.recording import Recording
 from repband.scoring import retimed
-from repband.variations import ASKEW, PACES, RANGES, RATES, WANDER_S, moved_more, varied, vary
+from repband.variations import ASKEW, PACES, RANGES, RATES, SPUN, WANDER_S, moved_more, varied, vary
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -121,3 +121,21 @@ def test_an_askew_strap_turns_every_direction_by_at_most_its_angle_about_one_axi
     assert moved.max() <= ASKEW[name] + 1e-6 and moved.max() > ASKEW[name] - 0.5
     assert np.array_equal(vary(rec, name, key="a.csv").acc, out.acc)
     assert not np.allclose(vary(rec, name, key="a.csv/1").acc, out.acc)
+
+
+def test_a_spun_sensor_turns_about_its_own_z_by_an_angle_drawn_per_recording():
+    """x leaves the thigh, z (out of it) stays: every direction keeps its z and length
+    and turns about z by one angle, a different one for each file and draw."""
+    dirs = np.random.default_rng(2).normal(size=(500, 3))
+    rec = Recording(t=np.arange(500) / 100.0, acc=dirs, gyro=dirs * 10.0, meta={})
+
+    def angles(key):
+        out = vary(rec, SPUN, key=key)
+        assert np.allclose(out.acc[:, 2], dirs[:, 2]) and np.allclose(out.gyro, out.acc * 10.0)
+        turn = np.degrees(np.arctan2(out.acc[:, 1], out.acc[:, 0]) - np.arctan2(dirs[:, 1], dirs[:, 0])) % 360.0
+        assert np.allclose(turn, turn[0], atol=1e-6)
+        return turn[0]
+
+    drawn = {angles(key) for key in ("a.csv", "a.csv/1", "a.csv/2", "b.csv")}
+    assert len(drawn) == 4 and max(drawn) - min(drawn) > 30.0
+    assert angles("a.csv") == angles("a.csv")
