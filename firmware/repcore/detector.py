@@ -159,6 +159,7 @@ _CLAM_CAL_RISE = const(12)  # ...lifting the knee this many deg (MEx 26-52, the 
 _CLAM_CAL_ALONG = const(0.9)  # ...by no more than this of their turn (about the hip-to-feet line, 30-60 deg
 # off the thigh: MEx 0.77 at most; a bridge turns the thigh about an axis across it, 0.95 seen askew)...
 _DYN_CLAM_CAL = const(20)  # ...and still at rest (sim-dev 18 at most; a slow climb's steps 20 and more)
+_NEAR_NOMINAL = const(0.7)  # ...through a strap within 45 deg of its nominal mount, unless a stand showed x
 _STEP_MIN = const(50)  # a stair's step turns the thigh this far and more: no set of bridges opens so
 _LIKE_ROM = const(2.0)  # reps of one set: ranges within this factor
 _COS_LIKE_REST = const(0.82)  # cos 35 deg: ...rest directions this close
@@ -1109,17 +1110,18 @@ class Detector:
     def _frame_from_set(self, t):
         """A set the band could not name yet, on a thigh never calibrated (or only on
         trust: a band upside down lying with the knees bent looks upright), or that knows
-        up from a stand but not forward. However the strap is turned, sensor x lies
-        along the thigh (where up is not known); a set of bridges or of clams
-        shows the rest of the frame, and calibrates the band when the set's first and
-        latest reps both turn as that exercise does, and their tops are held a moment
-        (the squeeze). Lying on the back with the knees bent, the knee is above the hip
-        (so x points the way up is), and a bridge turns the thigh in its own vertical
-        plane, toward level and back, by a bridge's range (more than a pelvic tilt, less
-        than a step up a stair), the knee still above the hip at the top. Lying on a
-        side the thigh is level, its outer side up, and a clam lifts the knee 12 deg
-        and more, even through a strap slanted on the thigh (press-ups lying prone, seen
-        through a strap upside down, 10 at most); the thigh rests still between clams
+        up from a stand but not forward. Where up is not known, sensor x is taken to lie
+        down the thigh, as the strap holds it (and as a stand near its nominal upright
+        shows); a set of bridges or of clams shows the rest of the frame, and
+        calibrates the band when the set's first and latest reps both turn as that
+        exercise does, and their tops are held a moment (the squeeze). Lying on the back
+        with the knees bent, the knee is above the hip (so x points the way up is), and
+        a bridge turns the thigh in its own vertical plane, toward level and back, by a
+        bridge's range (more than a pelvic tilt, less than a step up a stair), the knee
+        still above the hip at the top. Lying on a side the thigh is level, its outer
+        side up, and a clam lifts the knee 12 deg and more, even through a strap slanted
+        on the thigh (press-ups lying prone, seen through a strap upside down, 10 at
+        most); the thigh rests still between clams
         (a climb's steps never do). A phone in a pocket (x across the thigh, or
         slanted) climbing stairs fails one of these: a step passes its top at once, or
         never rests. At the hip a stand shows up, and a set of bridges shows forward:
@@ -1137,8 +1139,12 @@ class Detector:
         rom = held[1][5] * 0.1
         peak = self._peak
         old = (fr.xx, fr.xy, fr.xz, fr.yx, fr.yy, fr.yz)
-        # Body x, down the thigh: known, or sensor x the way the knee points up.
-        ex, ey, ez = old[0:3] if hip or up else (1.0 if rx > 0.0 else -1.0, 0.0, 0.0)
+        # Body x, down the thigh: known, or sensor x (the strap's own: see the end).
+        if hip or up:
+            ex, ey, ez = old[0:3]
+        else:
+            ex = 1.0
+            ey = ez = 0.0
         ok = False
         # Body y, the way hip flexion turns the thigh: toward up, in that plane. At the
         # hip, up is known from a stand but not which way the band faces round the
@@ -1155,17 +1161,20 @@ class Detector:
                        fr.along(self.rx, self.ry, self.rz) >= _KNEE_UP and fr.along(self._px, self._py, self._pz) >= _KNEE_UP)
                   and _SHAPE_MIN <= rom <= _SHAPE_MAX and _SHAPE_MIN <= peak <= _SHAPE_MAX)
         if not (ok or hip) and -0.5 < fr.along(rx, ry, rz) < 0.5 and self._rest_ms >= _REST_MS and self._dyn < _DYN_CLAM_CAL:
-            # Clams: x the way the knee rises (when not known), body y = z x x with z
-            # (outward) up at rest.
-            if not up:
-                ex = 1.0 if px > rx else -1.0
+            # Clams: body y = z x x with z (outward) up at rest.
             ls = fr.leg_sign
             ok = (fr.set_axes(ex, ey, ez, ls * (ry * ez - rz * ey), ls * (rz * ex - rx * ez), ls * (rx * ey - ry * ex))
                   and _CLAM_CAL_MIN <= rom <= _CLAM_MAX and _CLAM_CAL_MIN <= peak <= _CLAM_MAX
                   and _CLAM_CAL_RISE <= _DEG * fr.along(px - rx, py - ry, pz - rz) <= _CLAM_CAL_ALONG * rom
                   and _DEG * fr.along(self._px - self.rx, self._py - self.ry, self._pz - self.rz) >= _CLAM_CAL_RISE
                   and self._exercise_from(rx, ry, rz, px, py, pz, rom) == _EX_CLAM)
-        if ok and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS:
+        # With nothing to show that x lies down the thigh (no stand near the strap's
+        # nominal upright, trusted or not), only a frame near that mount (forward within
+        # 45 deg of the nominal one): through a sensor at any other angle press-ups lying
+        # prone and pelvic tilts pass for bridges, knee rolling for clams (MEx's sensors
+        # spun to other people's angles: 104 false reps in 8.7 h, 18 so).
+        if ok and held[1][7] >= _SHAPE_TOP_MS and held[-1][7] >= _SHAPE_TOP_MS and (
+                hip or up or fr.calibrated or fr.leg_sign * fr.yy > _NEAR_NOMINAL):
             if hip:
                 self._hip_fwd = True
             elif not up:
@@ -1451,8 +1460,7 @@ class Detector:
 def _set_event(held, ex, side):
     """The set event of a held set: [turn, rep, rep, ...]."""
     n = part = rom = 0
-    for j in range(1, len(held)):
-        e = held[j]
+    for e in held[1:]:
         if e[4]:
             part += 1
         else:
