@@ -1121,10 +1121,9 @@ class Detector:
         still above the hip at the top. Lying on a side the thigh is level, its outer
         side up, and a clam lifts the knee 12 deg and more, even through a strap slanted
         on the thigh (press-ups lying prone, seen through a strap upside down, 10 at
-        most); the thigh rests still between clams
-        (a climb's steps never do). A phone in a pocket (x across the thigh, or
-        slanted) climbing stairs fails one of these: a step passes its top at once, or
-        never rests. At the hip a stand shows up, and a set of bridges shows forward:
+        most); the thigh rests still between clams (a climb's steps never do). A phone
+        in a pocket (x across the thigh, or slanted) climbing stairs fails one of these:
+        a step passes its top at once, or never rests. At the hip a stand shows up, and a set of bridges shows forward:
         the belly faces up."""
         fr = self.frame
         hip = self.placement == _PLACEMENT_HIP

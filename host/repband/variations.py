@@ -34,7 +34,7 @@ ASKEW = {"askew-15": 15.0, "askew-20": 20.0, "askew-30": 30.0}
 # A sensor on the thigh's outer side, spun about its own z (the axis out of the thigh)
 # to an angle drawn for each recording: x no longer along the thigh. MEx's sensors sit
 # so, each person's at its own angle (the turn of a bridge is within 40 deg of their z in
-# 13 of 15 subjects, its rest direction anywhere round it): the angles other people's
+# 12 of 15 subjects, its rest direction anywhere round it): the angles other people's
 # sensors sit at.
 SPUN = "spun"
 # Time stretched by this factor: the same movements, slower (> 1) or faster.
