@@ -1118,7 +1118,8 @@ def test_sets_through_a_band_far_from_its_mount_are_reported_never_counted_in_a_
     with x far off the thigh. Neither frame can name the sets, nor can a set show where
     the thigh points through such a mount: both are reported as not counted, never
     counted as what the wrong frame makes of them. (The set of bridges had calibrated
-    these bands before; a set's shape does so now only near the strap's nominal mount.)
+    these bands before, taking x up the thigh; a set's shape now takes the strap's own x
+    down it, and only near its nominal mount or after a stand showed it hanging upright.)
     The walk after them shows up, not forward, and counts nothing either."""
     if mount == "upside-down":
         rec, truth = _turned_strap(bridge_clam, gyro=gyro,
