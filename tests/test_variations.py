@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from repband.recording import Recording
 from repband.scoring import retimed
-from repband.variations import ASKEW, PACES, RANGES, RATES, SPUN, WANDER_S, moved_more, varied, vary
+from repband.variations import (ASKEW, MOVE_ON_DEG, MOVE_ON_S, MOVED_REST_S, MOVES_ON, PACES, RANGES, RATES, SPUN,
+                                WANDER_S, moved_more, varied, vary)
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -139,3 +141,30 @@ def test_a_spun_sensor_turns_about_its_own_z_by_an_angle_drawn_per_recording():
     drawn = {angles(key) for key in ("a.csv", "a.csv/1", "a.csv/2", "b.csv")}
     assert len(drawn) == 4 and max(drawn) - min(drawn) > 30.0
     assert angles("a.csv") == angles("a.csv")
+
+
+def test_moving_on_turns_the_thigh_away_as_the_recording_ends_and_leaves_it_there():
+    """The recording as it was, then gravity turning MOVE_ON_DEG about one axis in
+    MOVE_ON_S and staying there MOVED_REST_S; the gyroscope turns with it (the band turns
+    the other way to gravity); the axis drawn per file and draw."""
+    rec, _ = _nodding(seconds=30.0)
+    out = vary(rec, MOVES_ON, key="a.csv")
+    n = len(rec.t)
+    assert np.array_equal(out.t[:n], rec.t) and np.array_equal(out.acc[:n], rec.acc)
+    assert np.all(np.diff(out.t) > 0) and out.t[-1] - rec.t[-1] == pytest.approx(MOVE_ON_S + MOVED_REST_S, abs=0.02)
+    last = rec.acc[rec.t >= rec.t[-1] - 0.3].mean(axis=0)
+    last /= np.linalg.norm(last)
+    unit = out.acc[n:] / np.linalg.norm(out.acc[n:], axis=1)[:, None]
+    away = np.degrees(np.arccos(np.clip(unit @ last, -1, 1)))
+    turning = out.t[n:] <= rec.t[-1] + MOVE_ON_S
+    assert np.all(np.diff(away[turning][::10]) > 0)  # turning away all the way...
+    assert np.ptp(away[~turning]) < 2.0  # ...then still
+    # The appended gyroscope turns the band MOVE_ON_DEG about one axis: gravity, the
+    # other way, ends where the accelerometer says.
+    dt = np.diff(out.t[n - 1:])
+    band_turn = np.radians(((out.gyro[n:] - np.median(rec.gyro, axis=0)) * dt[:, None]).sum(axis=0))
+    assert np.degrees(np.linalg.norm(band_turn)) == pytest.approx(MOVE_ON_DEG, rel=0.02)
+    end = Rotation.from_rotvec(-band_turn).apply(last)
+    assert np.degrees(np.arccos(np.clip(unit[~turning].mean(axis=0) @ end, -1, 1))) < 2.0
+    assert np.array_equal(vary(rec, MOVES_ON, key="a.csv").acc, out.acc)
+    assert not np.allclose(vary(rec, MOVES_ON, key="a.csv/1").acc[n:], out.acc[n:], atol=0.05)

@@ -175,10 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="change every recording first: the strap turned round the thigh or "
                         "askew, a slower, faster or uneven pace (a simulated recording's sets and "
                         "holds only, its truth retimed), smaller or larger movements (MEx files), "
-                        "a noisier sensor (does the count hold?)")
+                        "a noisier sensor, the person moving on as the recording ends (does the "
+                        "count hold?)")
     e.add_argument("--vary-seed", default="0", metavar="N|FIRST-LAST",
                    help="draw --vary's random changes (noise, an uneven pace, an askew "
-                        "strap's axis) afresh: each N another way (default: each file's own "
+                        "strap's axis, the way the person moves on) afresh: each N another way (default: each file's own "
                         "name seeds them); FIRST-LAST runs every draw and reports the totals")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")

@@ -1,7 +1,8 @@
 """Recordings changed the way real use changes them, for `repband evaluate --vary`: the
 strap turned about the thigh or put on askew, a slower or faster pace (or one that
-wanders), smaller or larger movements, a noisier sensor. A detector that counts real
-people counts these the same; one fitted to its recordings does not.
+wanders), smaller or larger movements, a noisier sensor, the person moving on the moment
+the recording ends. A detector that counts real people counts these the same; one fitted
+to its recordings does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
 the leg, and "upside down" also reverses x; a turn about z (out of the thigh) takes x
@@ -56,6 +57,15 @@ RANGES = {"smaller": 0.7, "larger": 1.3}
 RATES = {"rate-50": 50.0, "rate-33": 33.3, "rate-25": 25.0, "rate-20": 20.0, "rate-12": 12.5}
 NOISE_G = 0.02  # added white noise per axis: a cheap IMU is ~3 mg, a phone's more
 NOISE_DPS = 1.0
+# "moves-on": the moment the recording ends the person moves on (rolls onto a side, sits
+# up): the thigh turns MOVE_ON_DEG in MOVE_ON_S about an axis drawn for each recording,
+# then lies still MOVED_REST_S. On MEx subjects the first detector never saw, most misses
+# were the last rep of a set before the person moved on.
+MOVES_ON = "moves-on"
+MOVE_ON_DEG = 80.0
+MOVE_ON_S = 1.0
+MOVED_REST_S = 15.0
+MOVED_NOISE_G = 0.004
 
 VARIATIONS = {
     "turn-half": "the strap turned half way round the thigh",
@@ -73,6 +83,7 @@ VARIATIONS = {
     "larger": f"every movement {RANGES['larger']} times as large",
     **{name: f"sampled at {hz:g} Hz" for name, hz in RATES.items()},
     "noisier": f"{NOISE_G * 1000:.0f} mg of noise added per axis ({NOISE_DPS:g} deg/s on the gyroscope)",
+    MOVES_ON: f"the person moves on as the recording ends: the thigh turns {MOVE_ON_DEG:g} deg about a random axis",
 }
 ONE_POSTURE = frozenset(RANGES)  # only for recordings of one posture
 
@@ -98,6 +109,10 @@ def varied(rec: Recording, name: str, key: str = "", spans=None):
     if name == SPUN:
         angle = np.random.default_rng(zlib.crc32(key.encode())).uniform(0.0, 360.0)
         return turned(rec, Rotation.from_euler("z", angle, degrees=True).as_matrix()), _same_clock
+    if name == MOVES_ON:
+        rng = np.random.default_rng(zlib.crc32(key.encode()))
+        axis = rng.normal(size=3)
+        return moved_on(rec, axis / np.linalg.norm(axis), rng), _same_clock
     if name in RANGES:
         return moved_more(rec, RANGES[name]), _same_clock
     if name in RATES:
@@ -155,6 +170,28 @@ def turned(rec: Recording, m) -> Recording:
     m = np.asarray(m, dtype=float)
     gyro = None if rec.gyro is None else np.asarray(rec.gyro, dtype=float) @ m.T
     return Recording(t=np.asarray(rec.t, dtype=float), acc=np.asarray(rec.acc, dtype=float) @ m.T,
+                     gyro=gyro, meta=dict(rec.meta))
+
+
+def moved_on(rec: Recording, axis, rng) -> Recording:
+    """`rec`, then the thigh turning MOVE_ON_DEG about unit `axis` (the band's axes) in
+    MOVE_ON_S from where it was as the recording ended, and lying still there."""
+    t = np.asarray(rec.t, dtype=float)
+    acc = np.asarray(rec.acc, dtype=float)
+    dt = float(np.median(np.diff(t)))
+    n_turn, n_rest = round(MOVE_ON_S / dt), round(MOVED_REST_S / dt)
+    last = t >= t[-1] - 0.3
+    turned_by = np.radians(MOVE_ON_DEG) * np.r_[np.arange(1, n_turn + 1) / n_turn, np.ones(n_rest)]
+    more = Rotation.from_rotvec(turned_by[:, None] * np.asarray(axis, dtype=float)).apply(acc[last].mean(axis=0))
+    more += rng.normal(0.0, MOVED_NOISE_G, more.shape)
+    gyro = rec.gyro
+    if gyro is not None:
+        gyro = np.asarray(gyro, dtype=float)
+        # Gravity turning by +angle about the axis is the band turning by -angle.
+        rate = np.zeros((n_turn + n_rest, 3))
+        rate[:n_turn] = -MOVE_ON_DEG / MOVE_ON_S * np.asarray(axis, dtype=float)
+        gyro = np.vstack([gyro, np.median(gyro, axis=0) + rate])  # the median: the bias
+    return Recording(t=np.r_[t, t[-1] + dt * np.arange(1, n_turn + n_rest + 1)], acc=np.vstack([acc, more]),
                      gyro=gyro, meta=dict(rec.meta))
 
 
