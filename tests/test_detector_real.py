@@ -11,7 +11,7 @@ import pytest
 
 from repband.recording import Recording, read_csv
 from repband.replay import detect
-from repband.variations import PACES, RANGES, RATES, TURNS, turned, vary
+from repband.variations import PACES, RANGES, RATES, TURNS, moved_on, turned, vary
 from scipy.spatial.transform import Rotation
 
 DATA = Path(__file__).parent / "data"
@@ -161,6 +161,28 @@ def test_both_engines_count_the_rep_on_its_way_down_when_the_stream_stops(tmp_pa
     py = detect(cut, exercise="clam")
     mpy = detect(cut, exercise="clam", engine="micropython")
     assert py["counts"]["total"] == 5, py["reps"]
+    assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in py.items() if k != "engine"}
+
+
+@pytest.mark.parametrize("name,mode", [("S11_02_act_1", "bridge"), ("S12_04_act_2", "clam")])
+def test_the_last_rep_counts_when_the_person_moves_on_right_after(tmp_path, name, mode):
+    """Most misses on MEx subjects the first detector never saw were the last rep of a
+    set before the person moved on. These two sets end just after their last rep, the
+    thigh back down but not yet where the set's reps start from; rolling over or sitting
+    up from there (the thigh turning 80 deg about each of the band's axes, either way)
+    leaves that rep counted, as the recording's end does."""
+    rec = _read(tmp_path, f"mex/{name}")
+    alone = detect(rec, exercise=mode)["counts"]["total"]
+    for axis in np.vstack([np.eye(3), -np.eye(3)]):
+        moved = moved_on(rec, axis, np.random.default_rng(0))
+        assert detect(moved, exercise=mode)["counts"]["total"] == alone, axis
+
+
+def test_both_engines_count_the_last_rep_before_the_person_moves_on(tmp_path):
+    moved = moved_on(_read(tmp_path, "mex/S11_02_act_1"), np.array([0.0, 1.0, 0.0]), np.random.default_rng(0))
+    py = detect(moved, exercise="bridge")
+    mpy = detect(moved, exercise="bridge", engine="micropython")
+    assert py["counts"]["total"] == 10, py["reps"]
     assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in py.items() if k != "engine"}
 
 

@@ -119,7 +119,7 @@ _POSTURE_DEG = const(50)  # ...this far from rest is a new posture: no top hold 
 _SWING_MS = const(6000)
 _HOLD_MAX_MS = const(13000)  # still longer than any top hold (real ones 2-5 s, slow ones 10 s)
 _END_FRAC = const(0.4)  # back below this fraction of the peak: the rep is over
-_DOWN_FRAC = const(0.7)  # ...below this: on its way down, done if the stream stops there
+_DOWN_FRAC = const(0.7)  # ...below this: on its way down, done if the stream stops or the thigh goes elsewhere
 _TOP_FRAC = const(0.85)
 _FULL_FRAC = const(0.55)  # of the set's typical range: a full rep; below: partial
 _PART_FRAC = const(0.3)  # below this it is noise (a "tiny" rep), not reported
@@ -246,6 +246,7 @@ class Detector:
         self._t_top0 = self._t_top1 = 0
         self._top_deg = 0.0  # angle when the top was last reached
         self._out_still = 0  # ms still while away from rest
+        self._down_rom = 0.0  # the excursion's range once it is on its way back down
         self._swing = False  # a rep just ended: the next may start without a pause
         self._t_end = 0
         self._px = self._py = self._pz = 0.0
@@ -297,16 +298,12 @@ class Detector:
 
     def finish(self, t):
         """End of the stream: close an open hold and set."""
-        if self._out and self._set_ex != _EX_NONE and self._out_still < _HELD_MS:
-            # The stream stops with a rep of the open set on its way back down (a
-            # recording cut there, the session ended while lowering): the rep was done.
-            if self._deg_from_rest(self.ux, self.uy, self.uz) < _DOWN_FRAC * self._peak:
-                self._classify(t)
+        if self._out:
+            self._back_to_rest(_POSTURE, t)  # a recording cut, a session ended while lowering
         if self._hold_in >= _HOLD_START_MS:
             self._end_hold()
         self._end_set()
         self._pend = None  # a lone excursion at the end: not a set
-        self._typ = 0.0
         for held in self._held:
             self._report_held(held)
         self._held = []
@@ -666,7 +663,7 @@ class Detector:
                 self._out = True
                 self._out_still = 0
                 self._ax, self._ay, self._az = ux, uy, uz  # where a hold may begin
-                self._peak = 0.0
+                self._peak = self._down_rom = 0.0
             return
         c = ux * self.rx + uy * self.ry + uz * self.rz
         th = acos(c if c < 1.0 else 1.0) * _DEG
@@ -701,8 +698,10 @@ class Detector:
             or th > self._max_rom
             or (self._out_still >= _HELD_MS and self._new_posture(t, th))
         ):
-            self._back_to_rest(_POSTURE)
+            self._back_to_rest(_POSTURE, t)
             return
+        if th < self._peak * _DOWN_FRAC:
+            self._down_rom = self._peak  # on its way back down (_back_to_rest)
         if th < self._peak * _END_FRAC and th < self._peak - 3.0:
             self._t_end = t
             ex = self._classify(t)
@@ -712,7 +711,8 @@ class Detector:
                 # set's (_classify). Rest is where the excursion peaked, so the thigh is
                 # now on its way up from there.
                 self.rx, self.ry, self.rz = self._px, self._py, self._pz
-                self._peak = self._deg_from_rest(ux, uy, uz)
+                c = ux * self.rx + uy * self.ry + uz * self.rz
+                self._peak = acos(c if c < 1.0 else 1.0) * _DEG
                 self._px, self._py, self._pz = ux, uy, uz
                 self._t_leave = self._t_top1
                 self._t_top0 = self._t_top1 = t
@@ -729,7 +729,7 @@ class Detector:
                     self._typ = 0.0
                 if self._nroms and rom > _LIKE_ROM * _median(self._roms, self._nroms):
                     self._end_set()
-            self._back_to_rest(_NO_REP if ex == _EX_NONE else _REP)
+            self._back_to_rest(_NO_REP if ex == _EX_NONE else _REP, t)
 
     def _lost_rest(self, rom):
         """A rep-sized turn turned down (too quick, or taken for a stride) in a set of reps
@@ -755,7 +755,8 @@ class Detector:
         if _HELD_FIRST_MS <= still < _SETTLE_MS:
             return False  # the place held stays put: judged on its first tick, then from 3 s
         mode = self.mode
-        held = self._deg_from_rest(self._ax, self._ay, self._az)
+        c = self._ax * self.rx + self._ay * self.ry + self._az * self.rz
+        held = acos(c if c < 1.0 else 1.0) * _DEG  # degrees from rest
         if (mode == _EX_BRIDGE or mode == _EX_CLAM) and self._knee_shown():
             # The wearer named the exercise, and which way the knee went is known: a
             # bridge lowers it, a clam lifts it. Held a second where it went the other
@@ -788,12 +789,6 @@ class Detector:
                 return th > _POSTURE_DEG
         return True
 
-    def _deg_from_rest(self, x, y, z):
-        """How far direction (x, y, z) is from rest, in degrees. `_rep` computes it
-        inline every tick, where a call would cost fuel on each sample."""
-        c = x * self.rx + y * self.ry + z * self.rz
-        return acos(c if c < 1.0 else 1.0) * _DEG
-
     def _knee_shown(self):
         """Which way the knee went is known: on the thigh (the pelvis's long axis does
         not follow the knee, a clam rolls it about it) once a walk has shown up, or a
@@ -814,9 +809,16 @@ class Detector:
             self.mode == _EX_CLAM and self._fwd_pending == _FWD_KNOWN)))
         return known and -fr.along(self.rx, self.ry, self.rz) > _CAL_UPRIGHT
 
-    def _back_to_rest(self, how):
+    def _back_to_rest(self, how, t):
         """The excursion is over: a rep (_REP), a turn that was none (_NO_REP: the
-        thigh is back where it rested, rest stands) or a new posture (_POSTURE)."""
+        thigh is back where it rested, rest stands) or a new posture (_POSTURE, or the
+        stream's end)."""
+        if how == _POSTURE and self._set_ex != _EX_NONE and self._down_rom > _FULL_FRAC * self._typ:
+            # From a full rep of the open set on its way back down (rolling over,
+            # sitting up, the stream cut there): the rep was done.
+            self._peak = self._down_rom
+            self._px, self._py, self._pz = self._set_peak
+            self._classify(t)
         self._out = False
         self._top_deg = 0.0
         # A turn too small to be any rep of the set (noise by its range) leaves the
@@ -1378,20 +1380,16 @@ class Detector:
 
     def _end_set(self):
         self._typ = 0.0
-        if self._set_ex == _EX_NONE or self._set_ex == _UNKNOWN:
-            self._set_ex = _EX_NONE  # a held set stays held
-            self._set_n = self._set_part = self._nroms = 0
-            self._set_rom = 0.0
-            return
-        n = self._set_n
-        if n or self._set_part:
-            period = (self._set_t1 - self._set_t0) // n if n else 0
-            mean = int(self._set_rom * 10.0 / n) if n else 0
-            self._sink(
-                (_EV_SET, self._set_t0, self._set_t1, self._set_ex, self._set_side, n, self._set_part, mean, period)
-            )
+        if self._set_ex != _EX_NONE and self._set_ex != _UNKNOWN:  # a held set stays held
+            n = self._set_n
+            if n or self._set_part:
+                period = (self._set_t1 - self._set_t0) // n if n else 0
+                mean = int(self._set_rom * 10.0 / n) if n else 0
+                self._sink(
+                    (_EV_SET, self._set_t0, self._set_t1, self._set_ex, self._set_side, n, self._set_part, mean, period)
+                )
+            self._set_side = _SIDE_NONE
         self._set_ex = _EX_NONE
-        self._set_side = _SIDE_NONE
         self._set_n = self._set_part = self._nroms = 0
         self._set_rom = 0.0
 
