@@ -179,6 +179,7 @@ def test_the_last_rep_counts_when_the_person_moves_on_right_after(tmp_path, name
 
 
 def test_both_engines_count_the_last_rep_before_the_person_moves_on(tmp_path):
+    """The rep a new posture ends is counted by MicroPython on the board as by CPython."""
     moved = moved_on(_read(tmp_path, "mex/S11_02_act_1"), np.array([0.0, 1.0, 0.0]), np.random.default_rng(0))
     py = detect(moved, exercise="bridge")
     mpy = detect(moved, exercise="bridge", engine="micropython")

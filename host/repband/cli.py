@@ -179,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "count hold?)")
     e.add_argument("--vary-seed", default="0", metavar="N|FIRST-LAST",
                    help="draw --vary's random changes (noise, an uneven pace, an askew "
-                        "strap's axis, the way the person moves on) afresh: each N another way (default: each file's own "
-                        "name seeds them); FIRST-LAST runs every draw and reports the totals")
+                        "strap's axis, the way the person moves on) afresh: each N another way "
+                        "(default: each file's own name seeds them); FIRST-LAST runs every draw "
+                        "and reports the totals")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)

@@ -65,7 +65,7 @@ MOVES_ON = "moves-on"
 MOVE_ON_DEG = 80.0
 MOVE_ON_S = 1.0
 MOVED_REST_S = 15.0
-MOVED_NOISE_G = 0.004
+MOVED_NOISE_G = 0.004  # a still sensor's noise per axis (g)
 
 VARIATIONS = {
     "turn-half": "the strap turned half way round the thigh",
@@ -180,9 +180,9 @@ def moved_on(rec: Recording, axis, rng) -> Recording:
     acc = np.asarray(rec.acc, dtype=float)
     dt = float(np.median(np.diff(t)))
     n_turn, n_rest = round(MOVE_ON_S / dt), round(MOVED_REST_S / dt)
-    last = t >= t[-1] - 0.3
+    ending = t >= t[-1] - 0.3
     turned_by = np.radians(MOVE_ON_DEG) * np.r_[np.arange(1, n_turn + 1) / n_turn, np.ones(n_rest)]
-    more = Rotation.from_rotvec(turned_by[:, None] * np.asarray(axis, dtype=float)).apply(acc[last].mean(axis=0))
+    more = Rotation.from_rotvec(turned_by[:, None] * np.asarray(axis, dtype=float)).apply(acc[ending].mean(axis=0))
     more += rng.normal(0.0, MOVED_NOISE_G, more.shape)
     gyro = rec.gyro
     if gyro is not None:
