@@ -167,12 +167,18 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
     (mex / "labels.csv").write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,6,7\n")
     runs = {}
-    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller", "rate-25"):
+    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller", "rate-25", "moves-on"):
         assert cli.main(["evaluate", str(mex), "--jobs", "1", "--json", "--vary", vary]) == 0
         res = json.loads(capsys.readouterr().out)
         runs[vary] = res["files"][0]
         assert res["vary"] == vary
-    assert all(r["count"] == N_BRIDGES for r in runs.values()), runs
+        # each varied count beside the same file's as recorded
+        assert res["overall"]["mex"]["counts_compared"] == 1
+    assert all(r["count"] == r["count_as_recorded"] == N_BRIDGES for r in runs.values()), runs
+    assert cli.main(["evaluate", str(mex), "--jobs", "1", "--vary", "moves-on"]) == 0
+    assert "count unlike as recorded" in (out := capsys.readouterr().out) and "0 lower, 0 higher, of 1" in out
+    assert cli.main(["evaluate", str(mex), "--jobs", "1"]) == 0
+    assert "unlike as recorded" not in capsys.readouterr().out  # nothing varied, nothing to compare
     assert cli.main(["evaluate", str(mex), "--jobs", "1", "--vary", "much-slower"]) == 0
     assert "1.6 times slower" in capsys.readouterr().out
     # the random changes drawn afresh, and the draw named

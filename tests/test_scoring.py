@@ -253,6 +253,29 @@ def test_mex_labels_and_rules(tmp_path):
     assert not math.isnan(tot["no_rep_hours"])
 
 
+def test_a_varied_count_is_compared_with_the_same_file_as_recorded(tmp_path):
+    """Under --vary, a count the label's range still allows may have changed: scored
+    files carry their count as recorded, and the totals say how many went lower or
+    higher (unscored files are left out)."""
+    p = tmp_path / "labels.csv"
+    p.write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,9,10\n01,04_act_1,dontcare,0,0\n"
+                 "03,04_act_1,zero,0,0\n")
+    labels = scoring.read_labels(p)
+
+    def varied(name, count, as_recorded):
+        return dict(scoring.score_mex(name, count, 60.0, labels), count_as_recorded=as_recorded)
+
+    tot = scoring.aggregate([
+        varied("S01_02_act_1.csv", 9, 10),  # lower, in range all the same
+        varied("S01_02_act_1.csv", 10, 9),  # higher
+        varied("S01_02_act_1.csv", 10, 10),
+        varied("S03_04_act_1.csv", 1, 0),  # a zero file's: higher
+    ])["mex"]
+    assert (tot["counts_compared"], tot["counts_lower"], tot["counts_higher"]) == (4, 1, 2)
+    plain = scoring.aggregate([scoring.score_mex("S01_02_act_1.csv", 9, 60.0, labels)])["mex"]
+    assert (plain["counts_compared"], plain["counts_lower"], plain["counts_higher"]) == (0, 0, 0)
+
+
 def test_metrics_undefined_without_reps_or_counts():
     s = score([], truth([]))
     assert (s["precision"], s["recall"], s["f1"]) == (None, None, None)

@@ -114,6 +114,7 @@ def run_task(task: dict, engine: str = "cpython") -> dict:
                 truth = _json.load(f)
         except (OSError, ValueError) as exc:
             raise RecordingError(task["truth"], None, f"cannot read truth: {exc}") from None
+    as_recorded = rec
     if task.get("vary"):
         key = os.path.basename(task["path"])
         if task.get("vary_seed"):
@@ -158,6 +159,10 @@ def run_task(task: dict, engine: str = "cpython") -> dict:
     res.update({"path": task["path"], "mode": task["mode"],
                 "exercise": scoring.MEX_EXERCISE.get(res["code"] or "", "?"),
                 "sensor": "gyro" if out["gyro"] else "accel"})
+    if task.get("vary") and res["in_range"] is not None:
+        # A count the label's range still allows may have changed all the same.
+        res["count_as_recorded"] = detect(as_recorded, exercise=task["mode"], engine=engine,
+                                          gyro=gyro)["counts"]["total"]
     if task["mode"] != "auto":  # the same file in auto mode: counted as the right exercise?
         auto = detect(rec, exercise="auto", engine=engine, gyro=gyro)
         res["auto_right"] = sum(1 for r in auto["reps"] if not r["partial"] and r["exercise"] == task["mode"])
@@ -328,6 +333,9 @@ def print_report(summary: dict, out=None) -> None:
                  "auto: right exercise"]]
         items = list(summary["groups"].get("mex_exercise", {}).items())
         items.append(("ALL MEx", summary["overall"]))
+        varied = summary.get("vary") is not None
+        if varied:
+            rows[0].append("count unlike as recorded")
         for v, a in items:
             m = a["mex"]
             auto = (f"{m['auto_right_reps']} of {m['labelled_reps']}+ ({m['auto_counted_reps']} counted,"
@@ -336,6 +344,8 @@ def print_report(summary: dict, out=None) -> None:
                          f"{m['rep_files_within1']}/{m['rep_files']}",
                          f"{m['zero_files_ok']}/{m['zero_files']}", str(m["no_rep_false_reps"]),
                          f"{m['no_rep_hours']:.3f}", _f(m["no_rep_false_per_h"], "{:.1f}"), auto])
+            if varied:
+                rows[-1].append(f"{m['counts_lower']} lower, {m['counts_higher']} higher, of {m['counts_compared']}")
         _table(rows, out)
         print(file=out)
     idles = [r for r in results if r["kind"] == "idle"]

@@ -398,6 +398,7 @@ def aggregate(results: list[dict]) -> dict:
         false_reps = sum(r["false_reps"] for r in no_rep)
         false_s = sum(r["false_s"] for r in no_rep)
         auto = [r for r in rep_files if "auto_right" in r]
+        compared = [r for r in scored if "count_as_recorded" in r]  # varied (--vary)
         out["mex"] = {
             "files": len(mexs),
             "rep_files": len(rep_files),
@@ -415,6 +416,9 @@ def aggregate(results: list[dict]) -> dict:
             "no_rep_false_reps": false_reps,
             "no_rep_hours": false_s / 3600.0,
             "no_rep_false_per_h": false_reps / (false_s / 3600.0) if false_s > 0 else None,
+            "counts_compared": len(compared),
+            "counts_lower": sum(r["count"] < r["count_as_recorded"] for r in compared),
+            "counts_higher": sum(r["count"] > r["count_as_recorded"] for r in compared),
         }
     return out
 
