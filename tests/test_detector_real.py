@@ -187,6 +187,17 @@ def test_both_engines_count_the_last_rep_before_the_person_moves_on(tmp_path):
     assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in py.items() if k != "engine"}
 
 
+def test_fast_clams_taken_for_a_walk_are_still_counted_in_clam_mode(tmp_path):
+    """At a phone's 33 Hz, S01's fast clams (no pause between them) swing and jolt the
+    thigh as strides do, and calibrate the band as a walk. A walk shows a wearer who
+    named the exercise where upright is (no rep starts there) only when no rep of a set
+    was counted while it went on: the clams were, so their "up" is not trusted, and
+    they count (4 of them when it was)."""
+    out = detect(vary(_read(tmp_path, "mex/S01_04_act_2"), "rate-33"), exercise="clam")
+    assert [c["method"] for c in out["calibration"]] == ["walking"]
+    assert 15 <= out["counts"]["total"] <= 16, out["counts"]
+
+
 def test_fast_clams_taken_for_a_stride_stop_no_set(tmp_path):
     """S01's clams follow each other with no pause, a turn every 2.7 s; 1.25 times faster
     in auto mode, one taken for a walk's stride (quick is enough there) left the set

@@ -304,8 +304,8 @@ class Detector:
             self._end_hold()
         self._end_set()
         self._pend = None  # a lone excursion at the end: not a set
-        for held in self._held:
-            self._report_held(held)
+        for held in self._held:  # sets the frame never named: reported as not counted
+            self._sink(_set_event(held, _EX_NONE, _SIDE_NONE))
         self._held = []
 
     # -- per tick ----------------------------------------------------------
@@ -509,8 +509,14 @@ class Detector:
         was = self._fwd_pending
         if self.frame.calibrate(ux, uy, uz, fx, fy, fz):
             # Standing is sure when the wearer says so, or a walk started or ended at
-            # the stand (a walk alone may be fast clams, as far as gravity can tell).
-            self._stood = self._stood or method == _CAL_USER or (method == _CAL_STANDING and self._wn > 0)
+            # the stand. A walk alone may be fast clams, as far as gravity can tell: it
+            # is sure only for a wearer who named the exercise, and only when no rep of
+            # a set was counted while it went on (nobody walks between two reps). Then
+            # no rep starts upright: climbing stairs after a set of bridges or clams
+            # is no set of them (auto mode names reps by where the thigh is).
+            self._stood = self._stood or method == _CAL_USER or (method == _CAL_STANDING and self._wn > 0) or (
+                method == _CAL_WALKING and self.mode != _MODE_AUTO
+                and (self._set_n == 0 or t - self._set_t1 > self._wn * TICK_MS))
             self._from_set = False
             # With a walking axis only its sign is left (none, when the forward axis
             # it replaces was known); without one the forward axis kept is as good as
@@ -1024,7 +1030,7 @@ class Detector:
                 # The band cannot name it yet: keep its reps (and where they turn) until
                 # the frame can, and ask for a calibration.
                 if len(self._held) == _HELD_SETS:
-                    self._report_held(self._held.pop(0))
+                    self._sink(_set_event(self._held.pop(0), _EX_NONE, _SIDE_NONE))
                 self._held.append([self._pend_n])
                 self._sink((_EV_FAULT, pend[1], _FAULT_UNCALIBRATED))
             # The two alike reps that open a set are full: its typical range is theirs.
@@ -1207,12 +1213,8 @@ class Detector:
             elif ex != _EX_NONE:
                 self._sink(_set_event(held, ex, side))
             elif self.placement == _PLACEMENT_HIP and not self._hip_fwd:
-                self._report_held(held)  # up is known now, not which way the band faces
+                self._sink(_set_event(held, _EX_NONE, _SIDE_NONE))  # up is known now, not which way the band faces
         self._held = []
-
-    def _report_held(self, held):
-        """A held set the frame never named: reported as not counted."""
-        self._sink(_set_event(held, _EX_NONE, _SIDE_NONE))
 
     def _exercise_from(self, rx, ry, rz, px, py, pz, rom):
         """Which exercise a turn from direction r to direction p would be (negative:
@@ -1455,7 +1457,8 @@ class Detector:
 
 
 def _set_event(held, ex, side):
-    """The set event of a held set: [turn, rep, rep, ...]."""
+    """The set event of a held set: [turn, rep, rep, ...]; of no exercise (_EX_NONE)
+    for one the frame never named: reported as not counted."""
     n = part = rom = 0
     for e in held[1:]:
         if e[4]:
