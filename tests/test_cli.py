@@ -167,7 +167,7 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     _bridge_recording(mex / "S01_02_act_1.csv", gyro=False)
     (mex / "labels.csv").write_text("subject,file,kind,lo,hi\n01,02_act_1,bridge,6,7\n")
     runs = {}
-    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller", "rate-25", "moves-on"):
+    for vary in ("turn-half", "slower", "uneven-pace", "noisier", "smaller", "rate-25", "moves-on", "slow-reps"):
         assert cli.main(["evaluate", str(mex), "--jobs", "1", "--json", "--vary", vary]) == 0
         res = json.loads(capsys.readouterr().out)
         runs[vary] = res["files"][0]
@@ -189,7 +189,7 @@ def test_evaluate_varies_every_recording(capsys, tmp_path, rec_path):
     sim.mkdir()
     shutil.copy(rec_path, sim / "bridges_a.csv")
     (sim / "bridges_a.json").write_text(json.dumps(_truth()))
-    for vary in ("slowest", "uneven-pace"):
+    for vary in ("slowest", "uneven-pace", "slow-reps"):
         assert cli.main(["evaluate", str(sim), "--jobs", "1", "--json", "--vary", vary]) == 0
         res = json.loads(capsys.readouterr().out)["files"][0]
         assert (res["tp"], res["fp"], res["fn"]) == (N_BRIDGES, 0, 0), (vary, res)

@@ -7,8 +7,8 @@ from scipy.spatial.transform import Rotation
 
 from repband.recording import Recording
 from repband.scoring import retimed
-from repband.variations import (ASKEW, MOVE_ON_DEG, MOVE_ON_S, MOVED_REST_S, MOVES_ON, PACES, RANGES, RATES, SPUN,
-                                WANDER_S, moved_more, varied, vary)
+from repband.variations import (ASKEW, MOVE_ON_DEG, MOVE_ON_S, MOVED_REST_S, MOVES_ON, PACES, RANGES, RATES,
+                                SLOW_MOVING, SLOW_REPS, SPUN, WANDER_S, moved_more, varied, vary)
 
 
 def _nodding(peak_deg=20.0, rate=100.0, seconds=60.0):
@@ -42,6 +42,24 @@ def test_movements_are_scaled_about_rest(name):
     moving = angle > 5.0
     # the turn is about the same axis, k times as fast
     np.testing.assert_allclose(out.gyro[moving, 0], k * rec.gyro[moving, 0], rtol=0.05, atol=0.5)
+
+
+def test_slow_reps_move_slower_and_keep_still_moments_and_the_sample_rate():
+    rec, _ = _nodding()  # 10 reps of 20 deg, 3 s out and back, 3 s of rest between them
+    out, clock = varied(rec, SLOW_REPS)
+    dt = np.median(np.diff(rec.t))
+    np.testing.assert_allclose(np.diff(out.t), dt)  # sampled at the sensor's own rate
+    starts = np.arange(0.0, 54.0, 6.0)
+    # a second of rest takes a second; half a second of brisk turning, SLOW_MOVING times
+    # as long (the clock maps old times to new ones)
+    np.testing.assert_allclose(clock(starts + 5.0) - clock(starts + 4.0), 1.0, atol=2 * dt)
+    np.testing.assert_allclose(clock(starts + 1.0) - clock(starts + 0.5), 0.5 * SLOW_MOVING, atol=2 * dt)
+    assert clock(rec.t[-1]) == pytest.approx(out.t[-1], abs=dt)
+    # every rep as far as before, and what the gyroscope reads turning SLOW_MOVING times slower
+    tilt = _tilt_deg(out.acc)
+    peaks = [tilt[(out.t >= clock(s)) & (out.t < clock(s + 3.0))].max() for s in starts]
+    np.testing.assert_allclose(peaks, 20.0, atol=1.0)
+    np.testing.assert_allclose(np.abs(out.gyro[:, 0]).max(), np.abs(rec.gyro[:, 0]).max() / SLOW_MOVING, rtol=0.05)
 
 
 def test_scaling_by_one_changes_nothing():

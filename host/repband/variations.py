@@ -1,8 +1,9 @@
 """Recordings changed the way real use changes them, for `repband evaluate --vary`: the
 strap turned about the thigh or put on askew, a slower or faster pace (or one that
-wanders), smaller or larger movements, a noisier sensor, the person moving on the moment
-the recording ends. A detector that counts real people counts these the same; one fitted
-to its recordings does not.
+wanders), slow movements between still moments as recorded, smaller or larger
+movements, a noisier sensor, the person moving on the moment the recording ends. A
+detector that counts real people counts these the same; one fitted to its recordings
+does not.
 
 The band's axes: x along the thigh, so a turn about x is the strap worn turned round
 the leg, and "upside down" also reverses x; a turn about z (out of the thigh) takes x
@@ -51,6 +52,14 @@ WANDER_SIGMA = 0.4
 # (< 1), a more supple one (> 1). Rest is the recording's median direction, so this
 # suits recordings of one posture (a MEx file: one exercise on the mat).
 RANGES = {"smaller": 0.7, "larger": 1.3}
+# "slow-reps": every movement SLOW_MOVING times slower, every still moment (at rest, at a
+# rep's top) as recorded: reps rise in 3 s and fall in 3 s (MEx's in about 1 s) while the
+# rests between them keep their length, as the slowest patients do (a slower pace
+# stretches the rests too, and a set's rhythm with them). Moving: gravity's direction
+# turning faster than SLOW_SPEED of the recording's brisk turns (95th percentile).
+SLOW_REPS = "slow-reps"
+SLOW_MOVING = 3.0
+SLOW_SPEED = 0.2
 # A lower sample rate (Hz): phones record at 20-200 Hz. Every n-th sample is kept, as a
 # sensor sampling at that rate reads the signal (nothing averaged in between);
 # 12.5 Hz is one sample per tick.
@@ -77,6 +86,7 @@ VARIATIONS = {
     "slower": f"every movement {PACES['slower']} times slower",
     "much-slower": f"every movement {PACES['much-slower']} times slower",
     "slowest": f"every movement {PACES['slowest']:g} times slower (3 s up: the slowest patients)",
+    SLOW_REPS: f"every movement {SLOW_MOVING:g} times slower, every still moment (rest, a top) as recorded",
     "faster": f"every movement {1 / PACES['faster']:.2f} times faster",
     "uneven-pace": f"the pace wandering: a new one every {WANDER_S:g} s, mostly 0.67-1.5 times as fast",
     "smaller": f"every movement {RANGES['smaller']} times as large",
@@ -126,6 +136,8 @@ def varied(rec: Recording, name: str, key: str = "", spans=None):
         slower = np.full(len(t), PACES[name])
     elif name == "uneven-pace":
         slower = wandered(t, np.random.default_rng(zlib.crc32(key.encode())))
+    elif name == SLOW_REPS:
+        slower = np.where(turning(t, acc), SLOW_MOVING, 1.0)
     else:
         raise ValueError(f"unknown variation {name!r} (expected {', '.join(VARIATIONS)})")
     if spans is not None:
@@ -141,7 +153,22 @@ def varied(rec: Recording, name: str, key: str = "", spans=None):
         x = np.asarray(x, dtype=float)
         return np.interp(x, t, new_t) + np.maximum(x - t[-1], 0.0) + np.minimum(x - t[0], 0.0)
 
-    return Recording(t=new_t, acc=acc, gyro=gyro, meta=dict(rec.meta)), clock
+    out = Recording(t=new_t, acc=acc, gyro=gyro, meta=dict(rec.meta))
+    if name == SLOW_REPS:
+        # The band samples at its own rate however slowly one moves (a slower pace keeps
+        # the samples, as a lower rate with it would record them).
+        out = _sampled_every(out, float(np.median(np.diff(t))))
+    return out, clock
+
+
+def _sampled_every(rec: Recording, dt: float) -> Recording:
+    """`rec` interpolated onto samples `dt` apart."""
+    t = np.arange(rec.t[0], rec.t[-1], dt)
+
+    def at(x):
+        return None if x is None else np.stack([np.interp(t, rec.t, x[:, i]) for i in range(3)], axis=1)
+
+    return Recording(t=t, acc=at(np.asarray(rec.acc, dtype=float)), gyro=at(rec.gyro), meta=dict(rec.meta))
 
 
 def _same_clock(x):
@@ -195,17 +222,30 @@ def moved_on(rec: Recording, axis, rng) -> Recording:
                      gyro=gyro, meta=dict(rec.meta))
 
 
+def _direction(t, acc):
+    """Gravity's direction, smoothed over 0.25 s: steady against noise, short beside a rep."""
+    window = max(1, round(0.25 / float(np.median(np.diff(t)))))
+    g = uniform_filter1d(acc, window, axis=0, mode="nearest")
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def turning(t, acc):
+    """Where gravity's direction (smoothed over 0.25 s) turns faster than SLOW_SPEED of
+    the recording's brisk turns: the thigh moving, not held."""
+    u = _direction(t, acc)
+    speed = np.linalg.norm(np.gradient(u, t, axis=0), axis=1)
+    return speed > SLOW_SPEED * np.percentile(speed, 95)
+
+
 def moved_more(rec: Recording, k: float) -> Recording:
     """`rec` with every movement `k` times as large: each sample turned by k - 1 times
     its angle from rest, about the axis from rest to where the sensor points then (rest:
-    the median of gravity's direction smoothed over 0.25 s, steady against noise and
-    short beside a rep). Gravity's direction then lies k times as far from rest; the rest
-    of the signal (footfalls, noise) turns with it."""
+    the median of gravity's direction smoothed over 0.25 s). Gravity's direction then
+    lies k times as far from rest; the rest of the signal (footfalls, noise) turns with
+    it."""
     t = np.asarray(rec.t, dtype=float)
     acc = np.asarray(rec.acc, dtype=float)
-    window = max(1, round(0.25 / float(np.median(np.diff(t)))))
-    g = uniform_filter1d(acc, window, axis=0, mode="nearest")
-    u = g / np.linalg.norm(g, axis=1, keepdims=True)
+    u = _direction(t, acc)
     rest = np.median(u, axis=0)
     rest /= np.linalg.norm(rest)
     axis = np.cross(rest, u)
@@ -216,5 +256,5 @@ def moved_more(rec: Recording, k: float) -> Recording:
     return Recording(t=t, acc=turn.apply(acc), gyro=gyro, meta=dict(rec.meta))
 
 
-__all__ = ["VARIATIONS", "TURNS", "ASKEW", "PACES", "RANGES", "ONE_POSTURE", "vary", "varied",
-           "turned", "moved_more", "wandered", "RATES", "resampled"]
+__all__ = ["VARIATIONS", "TURNS", "ASKEW", "PACES", "RANGES", "ONE_POSTURE", "SLOW_REPS", "vary", "varied",
+           "turned", "moved_more", "turning", "wandered", "RATES", "resampled"]
