@@ -174,10 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--vary", choices=list(VARIATIONS), default=None,
                    help="change every recording first: the strap turned round the thigh or "
                         "askew, a slower, faster or uneven pace (a simulated recording's sets and "
-                        "holds only, its truth retimed), slow reps or smaller or larger movements "
-                        "(MEx files), "
-                        "a noisier sensor, the person moving on as the recording ends (does the "
-                        "count hold?)")
+                        "holds only, its truth retimed), slow reps between still moments as "
+                        "recorded, smaller or larger movements (MEx files), a noisier sensor, the "
+                        "person moving on as the recording ends (does the count hold?)")
     e.add_argument("--vary-seed", default="0", metavar="N|FIRST-LAST",
                    help="draw --vary's random changes (noise, an uneven pace, an askew "
                         "strap's axis, the way the person moves on) afresh: each N another way "

@@ -137,7 +137,7 @@ def varied(rec: Recording, name: str, key: str = "", spans=None):
     elif name == "uneven-pace":
         slower = wandered(t, np.random.default_rng(zlib.crc32(key.encode())))
     elif name == SLOW_REPS:
-        slower = np.where(turning(t, acc), SLOW_MOVING, 1.0)
+        slower = np.where(_turning(t, acc), SLOW_MOVING, 1.0)
     else:
         raise ValueError(f"unknown variation {name!r} (expected {', '.join(VARIATIONS)})")
     if spans is not None:
@@ -229,7 +229,7 @@ def _direction(t, acc):
     return g / np.linalg.norm(g, axis=1, keepdims=True)
 
 
-def turning(t, acc):
+def _turning(t, acc):
     """Where gravity's direction (smoothed over 0.25 s) turns faster than SLOW_SPEED of
     the recording's brisk turns: the thigh moving, not held."""
     u = _direction(t, acc)
@@ -257,4 +257,4 @@ def moved_more(rec: Recording, k: float) -> Recording:
 
 
 __all__ = ["VARIATIONS", "TURNS", "ASKEW", "PACES", "RANGES", "ONE_POSTURE", "SLOW_REPS", "vary", "varied",
-           "turned", "moved_more", "turning", "wandered", "RATES", "resampled"]
+           "turned", "moved_more", "wandered", "RATES", "resampled"]
