@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from repband import variations
 from repband.recording import Recording, read_csv
 from repband.replay import detect
 from repband.variations import PACES, RANGES, RATES, TURNS, moved_on, turned, vary
@@ -250,11 +251,24 @@ def _slower_and_uneven(tmp_path, name, draw):
 
 def test_bridges_lowered_slowly_onto_the_mat_lose_no_rep(tmp_path):
     """S13's bridges 1.6 times slower at an uneven pace: one way down pauses a few
-    degrees short of the mat, which settles rest there, and then goes on down. That
-    small turn the other way from the set's reps is the thigh settling, no rep: rest
-    moves to where it turned back (it had ridden up into the next bridge, lost)."""
+    degrees short of the mat, which settles rest there, and then goes on down. Turning
+    toward where the set's reps start is no rep: rest follows the thigh on down (it
+    had ridden up into the next bridge, lost)."""
     out = detect(_slower_and_uneven(tmp_path, "S13_02_act_1", 3), exercise="bridge")
     assert 10 <= out["counts"]["total"] <= 11, out["reps"]
+
+
+def test_bridges_four_times_slower_that_pause_on_their_way_down_lose_no_rep(tmp_path, monkeypatch):
+    """S03's 25 deg bridges with every movement four times slower, still moments as
+    recorded: 3-4 s up, and ways down that pause part way. Rest settled where one
+    paused, and the rest of the way down was taken for a rep of its own (the other
+    way): it took the first bridge's place as the set's waiting first rep, and that
+    bridge was lost (8 of 9-10 counted). Rest now follows the thigh on toward where the
+    set's reps start, and a turn smaller than a rep that heads there is none."""
+    monkeypatch.setattr(variations, "SLOW_MOVING", 4.0)
+    out = detect(vary(_read(tmp_path, "mex/S03_02_act_1"), "slow-reps"), exercise="bridge")
+    assert 9 <= out["counts"]["total"] <= 10, out["reps"]
+    assert min(r["rom_deg"] for r in out["reps"]) > 20, out["reps"]
 
 
 def test_a_bounce_on_the_mat_after_a_rep_loses_no_rep(tmp_path):

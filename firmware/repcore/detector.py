@@ -635,12 +635,20 @@ class Detector:
             else:
                 self._ax, self._ay, self._az = ux, uy, uz
                 self._settle_ms = 0
-                if self._swing and self._rest_ms < _REST_MS and t - self._t_end < _SWING_MS:
+                sx, sy, sz = self._set_rest
+                if self._swing and t - self._t_end < _SWING_MS and (self._rest_ms < _REST_MS or self.mode and (
+                        ux * sx + uy * sy + uz * sz > self.rx * sx + self.ry * sy + self.rz * sz)):
                     # Reps without a pause at rest: the reference rides to the turning
                     # point, the far end from the last top, and the next rep leaves it.
+                    # For a wearer who named the exercise (the turn just ended was one
+                    # of its reps) so it does when a slow way down paused and goes on
+                    # toward where the set's reps start: rest had settled where it
+                    # paused, and no rep heads that way. In auto mode a lone turn may
+                    # be anything (at the hip, in daily living, two then opened a set).
                     px, py, pz = self._px, self._py, self._pz
                     if ux * px + uy * py + uz * pz < self.rx * px + self.ry * py + self.rz * pz:
                         self.rx, self.ry, self.rz = ux, uy, uz
+                        self._origin = False
             if turn and not self._ref:
                 # Reps without any pause (fast clams) never settle: with no rest
                 # yet, a turning point of the thigh's swing stands in for one.
@@ -698,6 +706,7 @@ class Detector:
                 self.rx, self.ry, self.rz = self._ax, self._ay, self._az
                 self._rest_ms = self._settle_ms = _REST_MS
                 self._t_leave = t
+                self._top_deg = 0.0  # the next excursion times its own way up
                 return
         if (
             t - self._t_leave > _MAX_OUT_MS
@@ -894,18 +903,13 @@ class Detector:
             return _EX_NONE
         if self._from_upright():
             return _EX_NONE  # no rep starts standing: sitting down and up again is none
-        if rom < _HALF_FRAC * self._typ:
-            # A small turn within 45 deg of straight away from where the set's last rep
-            # (or its waiting first) peaked: the thigh was still settling after a slow
-            # way down, and rest had settled short of it. Rest is where it turned back;
-            # the thigh is on its way up now. (|p - r| is rom in radians, near enough.)
-            sx, sy, sz = self._set_peak
-            sx -= rx
-            sy -= ry
-            sz -= rz
-            d = ((px - rx) * sx + (py - ry) * sy + (pz - rz) * sz) * _DEG
-            if d < 0 and 2 * d * d > rom * rom * (sx * sx + sy * sy + sz * sz):
-                return -_EX_BRIDGE
+        sx, sy, sz = self._set_rest
+        if (self._set_n and rom < _FULL_FRAC * self._typ
+                and px * sx + py * sy + pz * sz > rx * sx + ry * sy + rz * sz):
+            # A turn smaller than a full rep, toward where the open set's reps start:
+            # the thigh was still on a slow way down that paused (rest had settled short
+            # of the set's). Rest is where it turned back; the thigh is on its way up now.
+            return -_EX_BRIDGE
         ex = self._exercise_from(rx, ry, rz, px, py, pz, rom)
         if not self._frame_ready():
             fr = self.frame
