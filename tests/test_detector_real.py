@@ -266,9 +266,12 @@ def test_bridges_four_times_slower_that_pause_on_their_way_down_lose_no_rep(tmp_
     bridge was lost (8 of 9-10 counted). Rest now follows the thigh on toward where the
     set's reps start, and a turn smaller than a rep that heads there is none."""
     monkeypatch.setattr(variations, "SLOW_MOVING", 4.0)
-    out = detect(vary(_read(tmp_path, "mex/S03_02_act_1"), "slow-reps"), exercise="bridge")
+    rec = vary(_read(tmp_path, "mex/S03_02_act_1"), "slow-reps")
+    out = detect(rec, exercise="bridge")
     assert 9 <= out["counts"]["total"] <= 10, out["reps"]
     assert min(r["rom_deg"] for r in out["reps"]) > 20, out["reps"]
+    mpy = detect(rec, exercise="bridge", engine="micropython")  # the board counts alike
+    assert {k: v for k, v in mpy.items() if k != "engine"} == {k: v for k, v in out.items() if k != "engine"}
 
 
 def test_a_bounce_on_the_mat_after_a_rep_loses_no_rep(tmp_path):
