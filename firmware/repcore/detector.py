@@ -635,9 +635,7 @@ class Detector:
             else:
                 self._ax, self._ay, self._az = ux, uy, uz
                 self._settle_ms = 0
-                sx, sy, sz = self._set_rest
-                if self._swing and t - self._t_end < _SWING_MS and (self._rest_ms < _REST_MS or self.mode and (
-                        ux * sx + uy * sy + uz * sz > self.rx * sx + self.ry * sy + self.rz * sz)):
+                if self._swing and t - self._t_end < _SWING_MS:
                     # Reps without a pause at rest: the reference rides to the turning
                     # point, the far end from the last top, and the next rep leaves it.
                     # For a wearer who named the exercise (the turn just ended was one
@@ -645,8 +643,11 @@ class Detector:
                     # toward where the set's reps start: rest had settled where it
                     # paused, and no rep heads that way. In auto mode a lone turn may
                     # be anything (at the hip, in daily living, two then opened a set).
+                    sx, sy, sz = self._set_rest
                     px, py, pz = self._px, self._py, self._pz
-                    if ux * px + uy * py + uz * pz < self.rx * px + self.ry * py + self.rz * pz:
+                    if (self._rest_ms < _REST_MS or self.mode and (
+                            ux * sx + uy * sy + uz * sz > self.rx * sx + self.ry * sy + self.rz * sz)) and (
+                            ux * px + uy * py + uz * pz < self.rx * px + self.ry * py + self.rz * pz):
                         self.rx, self.ry, self.rz = ux, uy, uz
                         self._origin = False
             if turn and not self._ref:
