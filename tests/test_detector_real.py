@@ -67,6 +67,16 @@ def test_walking_at_the_hip_is_no_clam_and_calibrates(tmp_path):
     assert cal and cal[0]["t"] < 30.0  # standing, then walking: calibrated within 30 s
 
 
+def test_daily_living_at_the_hip_opens_no_set(tmp_path):
+    """User 06's session at the hip (250-470 s: standing, sitting, lying, walking): no
+    rep, and no set reported as not counted. After a turn the reference rides on toward where
+    the set's reps start only for a wearer who named the exercise: in auto mode, riding
+    so let two turns of this session open a set the band then reported as not counted."""
+    out = detect(_read(tmp_path, "hapt/exp12_user06"), exercise="auto", placement="hip")
+    assert out["counts"]["total"] == 0, out["reps"]
+    assert not out["sets"], out["sets"]
+
+
 @pytest.mark.parametrize("name", ["S01_04_act_2", "S15_07_act_1"])
 def test_floor_exercises_that_swing_like_strides_do_not_calibrate(tmp_path, name):
     """Fast clams and the superman swing the thigh about once a second, jolting it a
